@@ -52,7 +52,11 @@ fn ipv4(l2: L2Info, c: Cursor<'_>, wire_len: u32) -> Result<IpPacket, Malformed>
     let offset = u32::from(flags_offset & 0x1fff) * 8;
     if more || offset != 0 {
         let id = c.u16(4).ok_or(Malformed::TruncatedIpHeader)?;
-        p.fragment = Some(Fragment { id: u32::from(id), offset, more });
+        p.fragment = Some(Fragment {
+            id: u32::from(id),
+            offset,
+            more,
+        });
     }
     // The transport header ends where the IP packet ends, even if the capture holds padding.
     let end = usize::from(total_len).min(c.len());

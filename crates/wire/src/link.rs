@@ -101,7 +101,11 @@ pub(crate) fn decode_link(link: LinkType, data: &[u8]) -> Result<(L2Info, u16, u
             // DLT_NULL is in the capturing host's order, which a file may not share: take the
             // reading that gives a small number.
             let be = u32::from_be_bytes(raw);
-            let family = if be < 256 { be } else { u32::from_le_bytes(raw) };
+            let family = if be < 256 {
+                be
+            } else {
+                u32::from_le_bytes(raw)
+            };
             let etype = match family {
                 2 => ethertype::IPV4,
                 10 | 24 | 28 | 30 => ethertype::IPV6,
@@ -153,7 +157,10 @@ fn after_ethertype(
     mut l2: L2Info,
 ) -> Result<(L2Info, u16, usize), Malformed> {
     let mut tags = 0;
-    while matches!(etype, ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD) {
+    while matches!(
+        etype,
+        ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD
+    ) {
         if tags == MAX_VLAN_TAGS {
             return finish(l2, 0, offset);
         }

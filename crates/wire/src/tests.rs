@@ -56,7 +56,13 @@ fn ethernet_ipv4_tcp_counts_ip_length_not_frame_length() {
     assert_eq!(p.dst, "10.0.0.2".parse::<IpAddr>().unwrap());
     assert_eq!(p.proto, 6);
     assert_eq!(p.tos, 0x10);
-    assert_eq!(p.ports, Ports::Found { src: 12345, dst: 80 });
+    assert_eq!(
+        p.ports,
+        Ports::Found {
+            src: 12345,
+            dst: 80
+        }
+    );
     assert_eq!(p.tcp_flags, 0x12);
     assert_eq!(p.l2.src_mac, MAC_A);
     assert_eq!(p.l2.dst_mac, MAC_B);
@@ -157,11 +163,25 @@ fn pppoe_session_ipv4() {
 fn ipv4_fragments() {
     let first = frame(&[&eth(0x0800), &ipv4(17, 1500, 0x2000), &[0, 1, 0, 2]]);
     let p = ip(decode(LinkType::Ethernet, &first, 1514));
-    assert_eq!(p.fragment, Some(Fragment { id: 0x1234, offset: 0, more: true }));
+    assert_eq!(
+        p.fragment,
+        Some(Fragment {
+            id: 0x1234,
+            offset: 0,
+            more: true
+        })
+    );
     assert_eq!(p.ports, Ports::Found { src: 1, dst: 2 });
     let rest = frame(&[&eth(0x0800), &ipv4(17, 100, 185), &[0xde, 0xad, 0xbe, 0xef]]);
     let p = ip(decode(LinkType::Ethernet, &rest, 114));
-    assert_eq!(p.fragment, Some(Fragment { id: 0x1234, offset: 1480, more: false }));
+    assert_eq!(
+        p.fragment,
+        Some(Fragment {
+            id: 0x1234,
+            offset: 1480,
+            more: false
+        })
+    );
     assert_eq!(p.ports, Ports::InFirstFragment);
 }
 
@@ -186,8 +206,21 @@ fn ipv6_extension_headers_and_fragment_header() {
     assert_eq!(p.proto, 17);
     assert_eq!(p.length, 64);
     assert_eq!(p.tos, 0xab);
-    assert_eq!(p.ports, Ports::Found { src: 1234, dst: 5678 });
-    assert_eq!(p.fragment, Some(Fragment { id: 0xcafebabe, offset: 0, more: true }));
+    assert_eq!(
+        p.ports,
+        Ports::Found {
+            src: 1234,
+            dst: 5678
+        }
+    );
+    assert_eq!(
+        p.fragment,
+        Some(Fragment {
+            id: 0xcafebabe,
+            offset: 0,
+            more: true
+        })
+    );
 }
 
 #[test]
@@ -238,8 +271,18 @@ fn arp_is_not_ip() {
 fn every_prefix_of_every_frame_decodes_without_panicking() {
     let frames = [
         frame(&[&eth(0x0800), &ipv4(6, 40, 0), &tcp(1, 2, 0)]),
-        frame(&[&eth(0x86dd), &ipv6(44, 16), &[6, 0, 0, 0, 0, 0, 0, 1], &tcp(1, 2, 0)]),
-        frame(&[&eth(0x8100), &[0, 5, 0x88, 0x47], &[0, 1, 1, 0x40], &ipv4(17, 28, 0)]),
+        frame(&[
+            &eth(0x86dd),
+            &ipv6(44, 16),
+            &[6, 0, 0, 0, 0, 0, 0, 1],
+            &tcp(1, 2, 0),
+        ]),
+        frame(&[
+            &eth(0x8100),
+            &[0, 5, 0x88, 0x47],
+            &[0, 1, 1, 0x40],
+            &ipv4(17, 28, 0),
+        ]),
     ];
     let links = [
         LinkType::Ethernet,

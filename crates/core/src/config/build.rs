@@ -1,0 +1,418 @@
+//! Settings to the typed configuration the daemon runs with.
+
+use std::path::PathBuf;
+
+use super::resolve::{PluginKind, PluginSettings, ResolvedConfig, Settings};
+use super::value::{parse_bool, parse_choice, parse_separator, parse_uint, parse_umask};
+use super::ConfigError;
+use crate::bins::{BinSpec, History, Roundoff};
+use crate::primitive::Aggregate;
+
+/// Where in_iface/out_iface ids come from (`pcap_ifindex`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IfindexMode {
+    Sys,
+    Hash,
+    Map,
+    None,
+}
+
+/// The core's configuration: capture and daemon behaviour.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CoreConfig {
+    pub proc_name: String,
+    pub daemonize: bool,
+    pub debug: bool,
+    pub pidfile: Option<PathBuf>,
+    pub logfile: Option<PathBuf>,
+    pub syslog: Option<String>,
+    pub files_umask: u32,
+    pub dry_run: Option<String>,
+    pub interface: Option<String>,
+    pub interfaces_map: Option<PathBuf>,
+    pub ifindex: IfindexMode,
+    pub direction: Option<String>,
+    pub pcap_filter: Option<String>,
+    pub interface_wait: bool,
+    pub savefile: Option<PathBuf>,
+    pub savefile_wait: bool,
+    pub savefile_delay: u64,
+    pub savefile_replay: u64,
+    pub promisc: bool,
+    pub snaplen: u32,
+    pub aggregate_unknown_etype: bool,
+}
+
+/// `print_output`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrintFormat {
+    Formatted,
+    Csv,
+    Json,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrintConfig {
+    pub format: PrintFormat,
+    pub output_file: Option<String>,
+    pub append: bool,
+    pub separator: String,
+    pub latest_file: Option<PathBuf>,
+    pub write_empty_file: bool,
+    pub markers: bool,
+    pub trigger_exec: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemoryConfig {
+    pub socket: PathBuf,
+    /// Maximum bytes of table entries; `None` = unbounded.
+    pub memory_bound: Option<u64>,
+}
+
+/// Kind-specific options.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PluginOptions {
+    Print(PrintConfig),
+    Memory(MemoryConfig),
+}
+
+/// What a live capture does when a plugin's queue is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueuePolicy {
+    Block,
+    Drop,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PluginConfig {
+    pub name: String,
+    pub kind: PluginKind,
+    pub aggregate: Aggregate,
+    pub aggregate_filter: Option<String>,
+    pub bins: Option<BinSpec>,
+    pub refresh_time: u64,
+    pub networks_file: Option<PathBuf>,
+    pub networks_mask: Option<u8>,
+    pub networks_file_filter: bool,
+    pub ports_file: Option<PathBuf>,
+    pub timestamps_utc: bool,
+    pub timestamps_secs: bool,
+    pub timestamps_since_epoch: bool,
+    pub num_protos: bool,
+    /// Records per batch handed to the plugin.
+    pub batch_records: usize,
+    /// Batches queued towards the plugin.
+    pub queue_batches: usize,
+    pub when_full: QueuePolicy,
+    pub options: PluginOptions,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DaemonConfig {
+    pub core: CoreConfig,
+    pub plugins: Vec<PluginConfig>,
+}
+
+/// Typed reads of one scope's settings; invalid values become errors with their origin.
+struct Reader<'a> {
+    settings: &'a Settings,
+    plugin: Option<&'a str>,
+    errors: &'a mut Vec<ConfigError>,
+}
+
+impl Reader<'_> {
+    fn typed<T>(&mut self, key: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+        let s = self.settings.get(key)?;
+        match parse(&s.raw) {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.errors.push(
+                    ConfigError::new(s.origin.clone(), format!("invalid value: {message}"))
+                        .key(&s.written_as)
+                        .plugin(self.plugin),
+                );
+                None
+            }
+        }
+    }
+    fn bool(&mut self, key: &str, default: bool) -> bool {
+        self.typed(key, parse_bool).unwrap_or(default)
+    }
+    fn uint(&mut self, key: &str, default: u64) -> u64 {
+        self.typed(key, |v| parse_uint(v, 0, u64::MAX))
+            .unwrap_or(default)
+    }
+    fn text(&mut self, key: &str) -> Option<String> {
+        self.settings.get(key).map(|s| s.raw.clone())
+    }
+    fn path(&mut self, key: &str) -> Option<PathBuf> {
+        self.text(key).map(PathBuf::from)
+    }
+    fn error(&mut self, key: &str, message: String) {
+        let (origin, written) = match self.settings.get(key) {
+            Some(s) => (s.origin.clone(), s.written_as.clone()),
+            None => (super::Origin::command_line(), key.to_string()),
+        };
+        self.errors.push(
+            ConfigError::new(origin, message)
+                .key(&written)
+                .plugin(self.plugin),
+        );
+    }
+}
+
+pub fn build(resolved: &ResolvedConfig, errors: &mut Vec<ConfigError>) -> DaemonConfig {
+    let core = build_core(&resolved.core, errors);
+    let plugins = resolved
+        .plugins
+        .iter()
+        .filter_map(|p| build_plugin(p, &core, errors))
+        .collect();
+    DaemonConfig { core, plugins }
+}
+
+fn build_core(settings: &Settings, errors: &mut Vec<ConfigError>) -> CoreConfig {
+    let mut r = Reader {
+        settings,
+        plugin: None,
+        errors,
+    };
+    let core = CoreConfig {
+        proc_name: r.text("core_proc_name").unwrap_or_else(|| "default".into()),
+        daemonize: r.bool("daemonize", false),
+        debug: r.bool("debug", false),
+        pidfile: r.path("pidfile"),
+        logfile: r.path("logfile"),
+        syslog: r.text("syslog"),
+        files_umask: r.typed("files_umask", parse_umask).unwrap_or(0o077),
+        dry_run: r.text("dry_run"),
+        interface: r.text("pcap_interface"),
+        interfaces_map: r.path("pcap_interfaces_map"),
+        ifindex: match r.typed("pcap_ifindex", |v| {
+            parse_choice(v, &["sys", "hash", "map", "none"])
+        }) {
+            Some("sys") => IfindexMode::Sys,
+            Some("hash") => IfindexMode::Hash,
+            Some("map") => IfindexMode::Map,
+            _ => IfindexMode::None,
+        },
+        direction: r.text("pcap_direction").map(|d| d.to_ascii_lowercase()),
+        pcap_filter: r.text("pcap_filter"),
+        interface_wait: r.bool("pcap_interface_wait", false),
+        savefile: r.path("pcap_savefile"),
+        savefile_wait: r.bool("pcap_savefile_wait", false),
+        savefile_delay: r.uint("pcap_savefile_delay", 0),
+        savefile_replay: r.uint("pcap_savefile_replay", 1),
+        promisc: r.bool("promisc", true),
+        snaplen: r.uint("snaplen", 128) as u32,
+        aggregate_unknown_etype: r.bool("aggregate_unknown_etype", false),
+    };
+    let sources = [
+        ("pcap_interface", core.interface.is_some()),
+        ("pcap_interfaces_map", core.interfaces_map.is_some()),
+        ("pcap_savefile", core.savefile.is_some()),
+    ];
+    let set: Vec<&str> = sources
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(k, _)| *k)
+        .collect();
+    if set.len() > 1 {
+        r.error(
+            set[1],
+            format!(
+                "{} are mutually exclusive: choose one input",
+                set.join(", ")
+            ),
+        );
+    }
+    if core.ifindex == IfindexMode::Map && core.interfaces_map.is_none() {
+        r.error("pcap_ifindex", "'map' needs pcap_interfaces_map".into());
+    }
+    core
+}
+
+fn build_plugin(
+    p: &PluginSettings,
+    core: &CoreConfig,
+    errors: &mut Vec<ConfigError>,
+) -> Option<PluginConfig> {
+    let mut r = Reader {
+        settings: &p.settings,
+        plugin: Some(&p.name),
+        errors,
+    };
+    let aggregate = r.typed("aggregate", Aggregate::parse).unwrap_or_default();
+    let history = r.typed("sql_history", History::parse);
+    let roundoff = r
+        .typed("sql_history_roundoff", Roundoff::parse)
+        .unwrap_or_default();
+    let timestamps_utc = r.bool("timestamps_utc", false);
+    let offset = r.uint("sql_history_offset", 0);
+    let bins = history.map(|history| BinSpec {
+        history,
+        roundoff,
+        offset: offset as i64,
+        tz: crate::bins::time_zone(timestamps_utc),
+    });
+    if let (Some(b), true) = (&bins, offset > 0) {
+        if b.history.seconds().is_some_and(|len| offset as i64 >= len) {
+            r.error(
+                "sql_history_offset",
+                "must be shorter than the history bin".into(),
+            );
+        }
+    }
+    let networks_file = r.path("networks_file");
+    let networks_mask = r
+        .typed("networks_mask", |v| parse_uint(v, 0, 128))
+        .map(|m| m as u8);
+    if aggregate.needs_networks() && networks_file.is_none() && networks_mask.is_none() {
+        r.error(
+            "aggregate",
+            "network primitives (src_net, dst_net, src_mask, dst_mask, sum_net) need networks_file or networks_mask".into(),
+        );
+    }
+    let record_size = std::mem::size_of::<crate::key::Record>() as u64;
+    let batch_records = r
+        .typed("plugin_buffer_size", |v| parse_uint(v, 0, u64::MAX))
+        .filter(|b| *b > 0)
+        .map(|b| (b / record_size).clamp(1, 65536) as usize)
+        .unwrap_or(1024);
+    let queue_batches = r
+        .typed("plugin_pipe_size", |v| parse_uint(v, 0, u64::MAX))
+        .filter(|b| *b > 0)
+        .map(|b| (b / (record_size * batch_records as u64)).clamp(2, 1 << 20) as usize)
+        .unwrap_or(256);
+    let when_full = match r
+        .text("plugin_queue_when_full")
+        .map(|v| v.to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("block") => QueuePolicy::Block,
+        _ => QueuePolicy::Drop,
+    };
+    let options = match p.kind {
+        PluginKind::Print => {
+            let format = match r
+                .text("print_output")
+                .map(|v| v.to_ascii_lowercase())
+                .as_deref()
+            {
+                None | Some("formatted") => PrintFormat::Formatted,
+                Some("csv") => PrintFormat::Csv,
+                Some("json") => PrintFormat::Json,
+                Some(other) => {
+                    r.error("print_output", format!("'{other}' output is not supported by pmacct-rs yet (use formatted, csv or json)"));
+                    PrintFormat::Formatted
+                }
+            };
+            PluginOptions::Print(PrintConfig {
+                format,
+                output_file: r.text("sql_table"),
+                append: r.bool("print_output_file_append", false),
+                separator: r
+                    .typed("print_output_separator", parse_separator)
+                    .unwrap_or_else(|| ",".into()),
+                latest_file: r.path("print_latest_file"),
+                write_empty_file: r.bool("print_write_empty_file", false),
+                markers: r.bool("print_markers", false),
+                trigger_exec: r.text("sql_trigger_exec"),
+            })
+        }
+        PluginKind::Memory => {
+            let pools = r.uint("imt_mem_pools_number", 16);
+            let pool_size = r.uint("imt_mem_pools_size", 8192);
+            PluginOptions::Memory(MemoryConfig {
+                socket: r
+                    .path("imt_path")
+                    .unwrap_or_else(|| PathBuf::from("/tmp/collect.pipe")),
+                memory_bound: (pools > 0).then(|| pools.saturating_mul(pool_size)),
+            })
+        }
+        other => {
+            r.errors.push(
+                ConfigError::new(
+                    p.declared_at.clone(),
+                    format!("plugin type '{other}' is not implemented by pmacct-rs yet (available: memory, print)"),
+                )
+                .key("plugins")
+                .plugin(Some(&p.name)),
+            );
+            return None;
+        }
+    };
+    let _ = core;
+    Some(PluginConfig {
+        name: p.name.clone(),
+        kind: p.kind,
+        aggregate_filter: r.text("aggregate_filter"),
+        bins,
+        refresh_time: r.uint("sql_refresh_time", 60).max(1),
+        networks_file,
+        networks_mask,
+        networks_file_filter: r.bool("networks_file_filter", false),
+        ports_file: r.path("ports_file"),
+        timestamps_utc,
+        timestamps_secs: r.bool("timestamps_secs", false),
+        timestamps_since_epoch: r.bool("timestamps_since_epoch", false),
+        num_protos: r.bool("sql_num_protos", false),
+        batch_records,
+        queue_batches,
+        when_full,
+        options,
+        aggregate,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{load, PluginOptions, PrintFormat};
+
+    fn errors(text: &str) -> Vec<String> {
+        let mut w = Vec::new();
+        match load("b.conf", text, Vec::new(), &mut w) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn print_plugin_settings() {
+        let mut w = Vec::new();
+        let c = load(
+            "b.conf",
+            "plugins: print[p]\nprint_output[p]: CSV\nprint_history[p]: 1m\nprint_history_roundoff[p]: m\nprint_refresh_time[p]: 60\nprint_output_file[p]: /tmp/x-%Y.csv\n",
+            Vec::new(),
+            &mut w,
+        )
+        .unwrap();
+        let p = &c.plugins[0];
+        assert_eq!(p.refresh_time, 60);
+        assert!(p.bins.is_some());
+        match &p.options {
+            PluginOptions::Print(o) => {
+                assert_eq!(o.format, PrintFormat::Csv);
+                assert_eq!(o.output_file.as_deref(), Some("/tmp/x-%Y.csv"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn cross_key_errors() {
+        assert_eq!(
+            errors("plugins: print[p]\naggregate[p]: src_net\n"),
+            vec!["b.conf:2: key 'aggregate' of plugin 'p': network primitives (src_net, dst_net, src_mask, dst_mask, sum_net) need networks_file or networks_mask"]
+        );
+        assert_eq!(
+            errors("interface: eth0\npcap_savefile: /x.pcap\n"),
+            vec!["b.conf:2: key 'pcap_savefile': pcap_interface, pcap_savefile are mutually exclusive: choose one input"]
+        );
+        assert_eq!(
+            errors("plugins: sqlite3[foo]\n"),
+            vec!["b.conf:1: key 'plugins' of plugin 'foo': plugin type 'sqlite3' is not implemented by pmacct-rs yet (available: memory, print)"]
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! The table of configuration keys: one row per key, the single source for parsing, validation,
+//! `pmacctd --list-keys` and docs/config-keys.md.
+//!
+//! Adding a key is adding a row here and reading it in [`super::build`].
+
+use super::value::ValueKind;
+
+/// Where a key may be set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The core process (capture, decode). A `key[name]` line is applied globally, with a warning.
+    Core,
+    /// Every plugin; an unnamed line applies to all plugins.
+    Plugin,
+    /// Plugins only, and must be bound to one by name (`aggregate_filter[name]`).
+    NamedPlugin,
+}
+
+/// How far pmacct-rs implements a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Support {
+    Yes,
+    /// Recognised and validated, but it has no effect yet: a warning says so at start-up.
+    NotYet,
+    /// Accepted for compatibility, deliberately without effect (the reason is in `doc`).
+    NoEffect,
+}
+
+/// One configuration key.
+#[derive(Debug)]
+pub struct KeyDef {
+    pub name: &'static str,
+    /// Other names pmacct accepts for the same setting (grouped keys such as
+    /// `print_refresh_time` for `sql_refresh_time`).
+    pub aliases: &'static [&'static str],
+    pub scope: Scope,
+    pub kind: ValueKind,
+    /// The default as documented (empty when there is none).
+    pub default: &'static str,
+    pub support: Support,
+    pub doc: &'static str,
+}
+
+use Scope::{Core, NamedPlugin, Plugin};
+use Support::{NoEffect, NotYet, Yes};
+use ValueKind as V;
+
+const SYSLOG_FACILITIES: &[&str] = &[
+    "auth", "mail", "daemon", "kern", "user", "local0", "local1", "local2", "local3", "local4",
+    "local5", "local6", "local7",
+];
+
+macro_rules! keys {
+    ($( $name:literal $([$($alias:literal),*])? : $scope:ident, $kind:expr, $default:literal, $support:ident, $doc:literal; )*) => {
+        /// Every key pmacct-rs knows, in documentation order.
+        pub static KEYS: &[KeyDef] = &[
+            $(KeyDef {
+                name: $name,
+                aliases: &[$($($alias),*)?],
+                scope: $scope,
+                kind: $kind,
+                default: $default,
+                support: $support,
+                doc: $doc,
+            },)*
+        ];
+    };
+}
+
+keys! {
+    // --- daemon ---
+    "daemonize": Core, V::Bool, "false", Yes, "Run in the background (fork and detach). `-D`.";
+    "debug": Core, V::Bool, "false", Yes, "Debug logging. `-d`.";
+    "pidfile": Core, V::Path, "", Yes, "Write the daemon's PID to this file; removed on clean exit. `-F`.";
+    "logfile": Core, V::Path, "", Yes, "Log to this file (mode 0600) instead of stderr, lines prefixed by an ISO-8601 UTC time.";
+    "syslog": Core, V::Choice(SYSLOG_FACILITIES), "", Yes, "Log to syslog with this facility. `-S`.";
+    "files_umask": Core, V::Umask, "077", Yes, "umask for files and sockets the daemon creates.";
+    "core_proc_name": Core, V::Text, "default", Yes, "Name of the core in log lines, `( name/core )`.";
+    "dry_run": Core, V::Choice(&["config", "setup"]), "", Yes, "Check the configuration and exit: `config` parses and validates it, `setup` also opens inputs and files. `-T`.";
+    "propagate_signals": Core, V::Bool, "false", NoEffect, "pmacct-rs is one process: signals always reach every plugin.";
+    "plugin_exit_any": Core, V::Bool, "false", NoEffect, "pmacct-rs plugins are threads of one process; a failing plugin logs and keeps the others running.";
+    "proc_priority": Core, V::Text, "0", NotYet, "Process nice value.";
+    "files_uid": Core, V::Text, "", NotYet, "Owner of files the daemon creates.";
+    "files_gid": Core, V::Text, "", NotYet, "Group of files the daemon creates.";
+    // --- capture ---
+    "pcap_interface" ["interface"]: Core, V::Text, "", Yes, "Interface to capture on. `-i`. `interface` is accepted as an alias (pmacct 1.7.7 ignores it).";
+    "pcap_interfaces_map": Core, V::Path, "", Yes, "File of `ifindex=N ifname=IF [direction=in|out]` lines: capture on several interfaces at once.";
+    "pcap_ifindex": Core, V::Choice(&["sys", "hash", "map", "none"]), "none", Yes, "Source of the in_iface/out_iface id: the system ifindex, a hash of the name, the map's ifindex, or 0.";
+    "pcap_direction": Core, V::Choice(&["in", "out"]), "", Yes, "Capture only this direction; fills in_iface (in) or out_iface (out).";
+    "pcap_filter": Core, V::Filter, "", Yes, "libpcap filter compiled into the capture (trailing command-line words set it too).";
+    "pcap_protocol": Core, V::Text, "", NotYet, "pcap_set_protocol() value.";
+    "pcap_interface_wait": Core, V::Bool, "false", Yes, "Wait for the interface to appear instead of failing. `-w`.";
+    "pcap_savefile": Core, V::Path, "", Yes, "Read packets from this pcap or pcapng file instead of an interface. `-I`.";
+    "pcap_savefile_wait": Core, V::Bool, "false", Yes, "After the file, keep running (plugins keep serving) until signalled. `-W`.";
+    "pcap_savefile_delay": Core, V::Uint(0, 86400), "0", Yes, "Seconds to wait before reading the file. `-Z`.";
+    "pcap_savefile_replay": Core, V::Uint(1, u64::MAX), "1", Yes, "Read the file this many times. `-Y`.";
+    "promisc": Core, V::Bool, "true", Yes, "Put the interface in promiscuous mode. `-N` sets false.";
+    "snaplen": Core, V::Uint(64, 262144), "128", Yes, "Bytes captured per packet. `-L`.";
+    "aggregate_unknown_etype": Core, V::Bool, "false", Yes, "Account non-IP frames too (L2 primitives only).";
+    "pmacctd_nonroot": Core, V::Bool, "false", NoEffect, "pmacct-rs does not check for root: it needs only the capture capabilities (cap_net_raw, cap_net_admin). `-z`.";
+    "pmacctd_force_frag_handling": Core, V::Bool, "false", NoEffect, "Fragments are always tracked when a plugin aggregates ports.";
+    "pmacctd_frag_buffer_size": Core, V::Uint(0, u64::MAX), "4194304", NoEffect, "Fragment tracking is bounded by a fixed entry count instead.";
+    "pmacctd_flow_buffer_size": Core, V::Uint(0, u64::MAX), "16777216", NotYet, "Flow buffer (flows primitive).";
+    "pmacctd_flow_buffer_buckets": Core, V::Uint(0, u64::MAX), "256", NotYet, "Flow buffer buckets.";
+    "pmacctd_flow_lifetime": Core, V::Uint(0, u64::MAX), "60", NotYet, "Flow lifetime.";
+    "pmacctd_time_new": Core, V::Bool, "false", NotYet, "Use arrival time instead of the packet's timestamp.";
+    // --- aggregation (per plugin) ---
+    "aggregate": Plugin, V::Aggregate, "src_host", Yes, "Primitives that make the key of each aggregate. `-c`.";
+    "aggregate_filter": NamedPlugin, V::Filter, "", Yes, "libpcap filter selecting the packets this plugin accounts (applies to pcap files too, unlike pmacct).";
+    "networks_file": Plugin, V::Path, "", Yes, "Networks for src_net/dst_net/src_mask/dst_mask (longest prefix match). `-n`.";
+    "networks_mask": Plugin, V::Uint(0, 128), "", Yes, "Static mask applied to src_net/dst_net when no networks_file entry matches.";
+    "networks_file_filter": Plugin, V::Bool, "false", Yes, "Zero the host and net of addresses outside every listed network.";
+    "networks_file_no_lpm": Plugin, V::Bool, "false", NotYet, "Make networks_file always win over other net sources.";
+    "networks_no_mask_if_zero": Plugin, V::Bool, "false", NotYet, "Keep the address when the matched mask is zero.";
+    "ports_file": Plugin, V::Path, "", Yes, "Ports to keep; other ports are aggregated as 0. `-t`.";
+    "sampling_rate": Plugin, V::Uint(1, u64::MAX), "", NotYet, "Random 1-in-N packet sampling per plugin.";
+    "pmacctd_renormalize" ["sfacctd_renormalize", "nfacctd_renormalize"]: Plugin, V::Bool, "false", NotYet, "Multiply sampled counters by the rate. `-R`.";
+    "timestamps_utc": Plugin, V::Bool, "false", Yes, "Print times (stamps, file names) in UTC instead of local time.";
+    "timestamps_secs": Plugin, V::Bool, "false", Yes, "Print timestamp_* primitives without microseconds.";
+    "timestamps_since_epoch": Plugin, V::Bool, "false", Yes, "Print times as seconds since the epoch.";
+    "plugin_buffer_size": Plugin, V::Uint(0, u64::MAX), "", Yes, "Bytes of records batched before they are handed to the plugin (pmacct-rs turns it into a record count).";
+    "plugin_pipe_size": Plugin, V::Uint(0, u64::MAX), "", Yes, "Bytes of batches queued towards the plugin (pmacct-rs turns it into a batch count).";
+    "plugin_queue_when_full": Plugin, V::Choice(&["block", "drop"]), "", Yes, "pmacct-rs: what live capture does when this plugin's queue is full: `drop` (default; counted and logged) or `block` (capture waits; the kernel may drop instead). Reading a file always blocks.";
+    // --- cache / purge (print; shared with sql/amqp/kafka) ---
+    "sql_refresh_time" ["print_refresh_time", "amqp_refresh_time", "kafka_refresh_time"]: Plugin, V::Uint(1, u64::MAX), "60", Yes, "Seconds between purges of the plugin's cache. `-r`.";
+    "sql_history" ["print_history", "amqp_history", "kafka_history"]: Plugin, V::History, "", Yes, "Length of a time bin: `<n>[s|m|h|d|w|M]`.";
+    "sql_history_roundoff" ["print_history_roundoff", "amqp_history_roundoff", "kafka_history_roundoff"]: Plugin, V::Roundoff, "", Yes, "Align bins: m (hour), h (day), d (month), w (week), M (year).";
+    "sql_history_offset" ["print_history_offset", "amqp_history_offset", "kafka_history_offset"]: Plugin, V::Uint(0, u64::MAX), "0", Yes, "Seconds to shift bin starts by (less than a bin).";
+    "sql_startup_delay" ["print_startup_delay", "amqp_startup_delay", "kafka_startup_delay"]: Plugin, V::Uint(0, u64::MAX), "0", NotYet, "Delay of the first purge.";
+    "sql_cache_entries" ["print_cache_entries", "amqp_cache_entries", "kafka_cache_entries"]: Plugin, V::Uint(1, u64::MAX), "", NoEffect, "The cache grows as needed.";
+    "sql_max_writers" ["print_max_writers", "amqp_max_writers", "kafka_max_writers"]: Plugin, V::Uint(1, u64::MAX), "10", NoEffect, "Purges are written by the plugin's own thread, one at a time.";
+    "sql_num_protos" ["print_num_protos", "amqp_num_protos", "kafka_num_protos"]: Plugin, V::Bool, "false", Yes, "Print protocol numbers instead of names. `-u`.";
+    "sql_trigger_exec" ["print_trigger_exec", "amqp_trigger_exec", "kafka_trigger_exec"]: Plugin, V::Text, "", Yes, "Command run after each purge (split on spaces into program and arguments); its exit status and output are logged.";
+    "sql_trigger_time": Plugin, V::History, "", NotYet, "Run the SQL trigger at this interval.";
+    "sql_preprocess" ["print_preprocess", "amqp_preprocess", "kafka_preprocess"]: Plugin, V::Text, "", NotYet, "Checks applied before writing.";
+    "sql_preprocess_type" ["print_preprocess_type", "amqp_preprocess_type", "kafka_preprocess_type"]: Plugin, V::Choice(&["any", "all"]), "any", NotYet, "How preprocess checks combine.";
+    "sql_table" ["print_output_file"]: Plugin, V::Path, "", Yes, "print: output file (time variables `%Y %m %d %H %M %S %s %w %W %j %z` expand from the bin start); default stdout. `-o`.";
+    "print_output": Plugin, V::Choice(&["formatted", "csv", "json", "event_formatted", "event_csv", "avro", "avro_json", "custom"]), "formatted", Yes, "Output format of print: formatted, csv or json. `-O`.";
+    "print_output_file_append": Plugin, V::Bool, "false", Yes, "Append to the output file instead of replacing it. `-A`.";
+    "print_output_separator": Plugin, V::Separator, ",", Yes, "CSV separator. `-E`.";
+    "print_output_lock_file": Plugin, V::Path, "", NoEffect, "Purges are serialised inside the process.";
+    "print_latest_file": Plugin, V::Path, "", Yes, "Symlink pointed at the newest output file.";
+    "print_write_empty_file": Plugin, V::Bool, "false", Yes, "Write the file (header only) even when the purge has no entries.";
+    "print_markers": Plugin, V::Bool, "false", Yes, "Start/end markers around each purge. `-M`.";
+    // --- memory ---
+    "imt_path": Plugin, V::Path, "/tmp/collect.pipe", Yes, "Unix socket the `pmacct` client queries. `-p`.";
+    "imt_buckets": Plugin, V::Uint(1, u64::MAX), "32771", NoEffect, "Initial table size hint; the table grows as needed.";
+    "imt_mem_pools_number": Plugin, V::Uint(0, u64::MAX), "16", Yes, "With imt_mem_pools_size, the memory bound of the table; 0 = unbounded. `-m`.";
+    "imt_mem_pools_size": Plugin, V::Uint(1, u64::MAX), "8192", Yes, "Bytes per memory pool. `-s`.";
+    // --- SQL (plugins come with a later release) ---
+    "sql_db": Plugin, V::Text, "pmacct", NotYet, "Database name (sqlite3: file).";
+    "sql_table_version": Plugin, V::Uint(1, 9), "1", NotYet, "Default schema version.";
+    "sql_table_type": Plugin, V::Choice(&["original", "bgp"]), "original", NotYet, "Schema family.";
+    "sql_host": Plugin, V::Text, "localhost", NotYet, "Database host.";
+    "sql_port": Plugin, V::Uint(1, 65535), "", NotYet, "Database port.";
+    "sql_user": Plugin, V::Text, "pmacct", NotYet, "Database user.";
+    "sql_passwd": Plugin, V::Text, "", NotYet, "Database password.";
+    "sql_optimize_clauses": Plugin, V::Bool, "false", NotYet, "Only aggregated columns in queries.";
+    "sql_dont_try_update": Plugin, V::Bool, "false", NotYet, "INSERT without trying UPDATE first.";
+    "sql_multi_values": Plugin, V::Uint(0, u64::MAX), "0", NotYet, "Multi-row INSERT buffer.";
+    "sql_locking_style": Plugin, V::Choice(&["table", "row", "none"]), "table", NotYet, "Locking of SQL writers.";
+    "sql_backup_host" ["sql_recovery_backup_host"]: Plugin, V::Text, "", NotYet, "Secondary database.";
+    "sql_recovery_logfile": Plugin, V::Path, "", NoEffect, "Removed from pmacct long ago; accepted so old configs (Debian's sample) still start.";
+}
+
+/// Finds a key by name or alias.
+pub fn lookup(name: &str) -> Option<&'static KeyDef> {
+    KEYS.iter()
+        .find(|k| k.name == name || k.aliases.contains(&name))
+}
+
+/// The known key closest to `name`, for "did you mean" hints.
+pub fn suggest(name: &str) -> Option<&'static str> {
+    KEYS.iter()
+        .flat_map(|k| std::iter::once(k.name).chain(k.aliases.iter().copied()))
+        .map(|candidate| (edit_distance(name, candidate), candidate))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The key table as a Markdown table (docs/config-keys.md is generated from it).
+pub fn markdown_table() -> String {
+    let mut out = String::from(
+        "| key | aliases | scope | value | default | pmacct-rs | meaning |\n|---|---|---|---|---|---|---|\n",
+    );
+    for k in KEYS {
+        let scope = match k.scope {
+            Core => "core",
+            Plugin => "plugin",
+            NamedPlugin => "plugin, named only",
+        };
+        let support = match k.support {
+            Yes => "yes",
+            NotYet => "not yet (warns)",
+            NoEffect => "accepted, no effect",
+        };
+        let aliases = k
+            .aliases
+            .iter()
+            .map(|a| format!("`{a}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} | {} |\n",
+            k.name,
+            aliases,
+            scope,
+            k.kind.describe().replace('|', "\\|"),
+            if k.default.is_empty() {
+                "-".to_string()
+            } else {
+                format!("`{}`", k.default)
+            },
+            support,
+            k.doc.replace('|', "\\|"),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_aliases_are_unique_and_lower_case() {
+        let mut seen = std::collections::HashSet::new();
+        for k in KEYS {
+            for n in std::iter::once(k.name).chain(k.aliases.iter().copied()) {
+                assert!(seen.insert(n), "duplicate key {n}");
+                assert_eq!(n, n.to_lowercase());
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid_values() {
+        for k in KEYS {
+            if !k.default.is_empty() {
+                assert_eq!(k.kind.check(k.default), Ok(()), "default of {}", k.name);
+            }
+        }
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest("agregate"), Some("aggregate"));
+        assert_eq!(suggest("print_refresh_tim"), Some("print_refresh_time"));
+        assert_eq!(suggest("zzzzzz"), None);
+        assert_eq!(lookup("interface").map(|k| k.name), Some("pcap_interface"));
+    }
+}

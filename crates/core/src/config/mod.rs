@@ -1,0 +1,130 @@
+//! The pmacct configuration language: what the user wrote, and what we build from it.
+//!
+//! Three stages, each its own module, data flowing one way:
+//! 1. [`lexer`]: text lines to [`Directive`]s (`key[plugin]: value`, comments, syntax errors).
+//! 2. [`resolve`]: directives to per-scope [`Settings`] following pmacct's evaluation order
+//!    (`plugins` first, then top to bottom, unnamed lines fanning out to every plugin, last line
+//!    wins), checked against the key table in [`keys`] (unknown keys warn with a suggestion,
+//!    invalid values are errors).
+//! 3. [`build`]: settings to typed [`DaemonConfig`] (what the daemon runs with).
+//!
+//! Every problem carries its file, line, key and plugin, and all of them are reported at once.
+
+pub mod build;
+pub mod cli;
+pub mod keys;
+pub mod lexer;
+pub mod resolve;
+pub mod value;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use build::{
+    CoreConfig, DaemonConfig, IfindexMode, MemoryConfig, PluginConfig, PluginOptions, PrintConfig,
+    PrintFormat, QueuePolicy,
+};
+pub use lexer::Directive;
+pub use resolve::{PluginKind, ResolvedConfig, Settings};
+
+/// Where a directive came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The configuration file, or `command line`.
+    pub file: Arc<str>,
+    /// 1-based line number; 0 for the command line.
+    pub line: usize,
+}
+
+impl Origin {
+    pub fn command_line() -> Origin {
+        Origin {
+            file: Arc::from("command line"),
+            line: 0,
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}", self.file)
+        } else {
+            write!(f, "{}:{}", self.file, self.line)
+        }
+    }
+}
+
+/// One configuration problem.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}: {}{message}", context(.key, .plugin))]
+pub struct ConfigError {
+    pub origin: Origin,
+    pub key: Option<String>,
+    pub plugin: Option<String>,
+    pub message: String,
+}
+
+fn context(key: &Option<String>, plugin: &Option<String>) -> String {
+    match (key, plugin) {
+        (Some(k), Some(p)) => format!("key '{k}' of plugin '{p}': "),
+        (Some(k), None) => format!("key '{k}': "),
+        (None, Some(p)) => format!("plugin '{p}': "),
+        (None, None) => String::new(),
+    }
+}
+
+impl ConfigError {
+    pub fn new(origin: Origin, message: impl Into<String>) -> Self {
+        ConfigError {
+            origin,
+            key: None,
+            plugin: None,
+            message: message.into(),
+        }
+    }
+    pub fn key(mut self, key: &str) -> Self {
+        self.key = Some(key.to_string());
+        self
+    }
+    pub fn plugin(mut self, plugin: Option<&str>) -> Self {
+        self.plugin = plugin.map(str::to_string);
+        self
+    }
+}
+
+/// Every problem of a configuration, in file order.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses configuration text plus command-line directives into the typed configuration.
+///
+/// `warnings` receives the non-fatal findings (unknown keys, ignored keys).
+pub fn load(
+    file_name: &str,
+    text: &str,
+    cli_lines: Vec<Directive>,
+    warnings: &mut Vec<ConfigError>,
+) -> Result<DaemonConfig, ConfigErrors> {
+    let (mut directives, mut errors) = lexer::parse(file_name, text);
+    directives.extend(cli_lines);
+    let resolved = resolve::resolve(&directives, &mut errors, warnings);
+    let built = build::build(&resolved, &mut errors);
+    if errors.is_empty() {
+        Ok(built)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}

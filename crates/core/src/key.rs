@@ -1,0 +1,498 @@
+//! Aggregation keys and counters, and the per-plugin extractor compiled once from `aggregate`.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use pmacct_wire::{IpPacket, L2Info, Ports};
+
+use crate::networks::{Networks, PortSet};
+use crate::primitive::{Aggregate, Primitive, Sum};
+
+/// An IP address that defaults to `0.0.0.0` (pmacct prints unset addresses so).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Addr(pub IpAddr);
+
+impl Default for Addr {
+    fn default() -> Self {
+        Addr(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    }
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Addr {
+    /// The address with all bits after `len` cleared.
+    pub fn masked(self, len: u8) -> Addr {
+        match self.0 {
+            IpAddr::V4(a) => {
+                let bits = u32::from(a);
+                let mask = if len == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(len.min(32)))
+                };
+                Addr(IpAddr::V4(Ipv4Addr::from(bits & mask)))
+            }
+            IpAddr::V6(a) => {
+                let bits = u128::from(a);
+                let mask = if len == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(len.min(128)))
+                };
+                Addr(IpAddr::V6(Ipv6Addr::from(bits & mask)))
+            }
+        }
+    }
+
+    /// The unspecified address of the same family.
+    pub fn zero_like(self) -> Addr {
+        match self.0 {
+            IpAddr::V4(_) => Addr(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            IpAddr::V6(_) => Addr(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+        }
+    }
+}
+
+/// A MAC address printed as pmacct does (`0:1:2:3:4:5` style is not used: two hex digits).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Mac(pub [u8; 6]);
+
+impl fmt::Display for Mac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
+}
+
+/// The key of one aggregate: every primitive, zero where not aggregated. `bin` is the start of
+/// the time bin (0 without history). Ordering is output order: bin first, then canonical
+/// column order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    pub bin: i64,
+    pub src_mac: Mac,
+    pub dst_mac: Mac,
+    pub vlan: u16,
+    pub cvlan: u16,
+    pub cos: u8,
+    pub etype: u16,
+    pub in_iface: u32,
+    pub out_iface: u32,
+    pub src_host: Addr,
+    pub src_net: Addr,
+    pub dst_host: Addr,
+    pub dst_net: Addr,
+    pub src_mask: u8,
+    pub dst_mask: u8,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub proto: u8,
+    pub tos: u8,
+    pub timestamp_arrival: Timestamp,
+}
+
+/// A packet timestamp with microseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Timestamp {
+    pub secs: i64,
+    pub micros: u32,
+}
+
+/// Counters of one aggregate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub packets: u64,
+    pub bytes: u64,
+    pub flows: u64,
+    /// OR of the TCP flags seen.
+    pub tcp_flags: u8,
+}
+
+impl Counters {
+    pub fn add(&mut self, other: &Counters) {
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+        self.flows += other.flows;
+        self.tcp_flags |= other.tcp_flags;
+    }
+}
+
+impl PartialOrd for Counters {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Counters {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.packets, self.bytes, self.flows, self.tcp_flags).cmp(&(
+            other.packets,
+            other.bytes,
+            other.flows,
+            other.tcp_flags,
+        ))
+    }
+}
+
+/// What the extractor needs of one packet.
+#[derive(Clone, Copy, Debug)]
+pub struct PacketFacts {
+    pub ts: Timestamp,
+    pub l2: L2Info,
+    /// `None` for non-IP frames (accounted only with `aggregate_unknown_etype`).
+    pub ip: Option<IpPacket>,
+    /// Bytes to account (IP length; L2 payload length for non-IP frames).
+    pub bytes: u32,
+    pub in_iface: u32,
+    pub out_iface: u32,
+}
+
+/// One accounted unit handed to a plugin: a key and what to add to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub key: FlowKey,
+    pub counters: Counters,
+}
+
+/// Builds a plugin's keys from packets; compiled once from the plugin's `aggregate`.
+#[derive(Clone, Debug)]
+pub struct KeyExtractor {
+    want: [bool; Primitive::ALL.len()],
+    sum: Option<Sum>,
+    networks: Option<Arc<Networks>>,
+    networks_mask: Option<u8>,
+    networks_filter: bool,
+    ports: Option<Arc<PortSet>>,
+}
+
+impl KeyExtractor {
+    pub fn new(
+        aggregate: &Aggregate,
+        networks: Option<Arc<Networks>>,
+        networks_mask: Option<u8>,
+        networks_filter: bool,
+        ports: Option<Arc<PortSet>>,
+    ) -> Self {
+        let mut want = [false; Primitive::ALL.len()];
+        for p in &aggregate.columns {
+            want[*p as usize] = true;
+        }
+        KeyExtractor {
+            want,
+            sum: aggregate.sum,
+            networks,
+            networks_mask,
+            networks_filter,
+            ports,
+        }
+    }
+
+    fn wants(&self, p: Primitive) -> bool {
+        self.want[p as usize]
+    }
+
+    /// Calls `emit` once per record the packet makes (twice for `sum_*`).
+    #[inline]
+    pub fn extract(&self, pkt: &PacketFacts, mut emit: impl FnMut(Record)) {
+        let counters = Counters {
+            packets: 1,
+            bytes: u64::from(pkt.bytes),
+            flows: 0,
+            tcp_flags: pkt.ip.map_or(0, |ip| ip.tcp_flags),
+        };
+        let full = self.full_key(pkt);
+        match self.sum {
+            None => emit(Record {
+                key: self.project(&full),
+                counters,
+            }),
+            Some(sum) => {
+                let (a, b) = sum_keys(sum, &full);
+                emit(Record { key: a, counters });
+                emit(Record { key: b, counters });
+            }
+        }
+    }
+
+    /// Every primitive we can know about the packet (only the cheap lookups done).
+    fn full_key(&self, pkt: &PacketFacts) -> FlowKey {
+        let mut k = FlowKey {
+            src_mac: Mac(pkt.l2.src_mac),
+            dst_mac: Mac(pkt.l2.dst_mac),
+            vlan: pkt.l2.vlan,
+            cvlan: pkt.l2.cvlan,
+            cos: pkt.l2.cos,
+            etype: pkt.l2.etype,
+            in_iface: pkt.in_iface,
+            out_iface: pkt.out_iface,
+            timestamp_arrival: pkt.ts,
+            ..FlowKey::default()
+        };
+        if let Some(ip) = &pkt.ip {
+            k.src_host = Addr(ip.src);
+            k.dst_host = Addr(ip.dst);
+            k.proto = ip.proto;
+            k.tos = ip.tos;
+            if let Ports::Found { src, dst } = ip.ports {
+                k.src_port = src;
+                k.dst_port = dst;
+                if let Some(ports) = &self.ports {
+                    if !ports.contains(k.src_port) {
+                        k.src_port = 0;
+                    }
+                    if !ports.contains(k.dst_port) {
+                        k.dst_port = 0;
+                    }
+                }
+            }
+            let net_needed = self.sum == Some(Sum::Net)
+                || self.networks_filter
+                || [
+                    Primitive::SrcNet,
+                    Primitive::DstNet,
+                    Primitive::SrcMask,
+                    Primitive::DstMask,
+                ]
+                .iter()
+                .any(|p| self.wants(*p));
+            if net_needed {
+                let (sn, sm, s_in) = self.net_of(k.src_host);
+                let (dn, dm, d_in) = self.net_of(k.dst_host);
+                k.src_net = sn;
+                k.src_mask = sm;
+                k.dst_net = dn;
+                k.dst_mask = dm;
+                if self.networks_filter {
+                    if !s_in {
+                        k.src_host = k.src_host.zero_like();
+                    }
+                    if !d_in {
+                        k.dst_host = k.dst_host.zero_like();
+                    }
+                }
+            }
+        }
+        k
+    }
+
+    /// The network and mask of an address, and whether a networks_file entry matched.
+    fn net_of(&self, addr: Addr) -> (Addr, u8, bool) {
+        let mut result = (addr.zero_like(), 0, false);
+        if let Some(mask) = self.networks_mask {
+            let len = match addr.0 {
+                IpAddr::V4(_) => mask.min(32),
+                IpAddr::V6(_) => mask,
+            };
+            result = (addr.masked(len), len, false);
+        }
+        if let Some(nets) = &self.networks {
+            if let Some(len) = nets.longest_match(addr.0) {
+                result = (addr.masked(len), len, true);
+            }
+        }
+        result
+    }
+
+    /// Keeps only the aggregated primitives.
+    fn project(&self, full: &FlowKey) -> FlowKey {
+        let w = |p| self.wants(p);
+        let mut k = FlowKey::default();
+        if w(Primitive::SrcMac) {
+            k.src_mac = full.src_mac;
+        }
+        if w(Primitive::DstMac) {
+            k.dst_mac = full.dst_mac;
+        }
+        if w(Primitive::Vlan) {
+            k.vlan = full.vlan;
+        }
+        if w(Primitive::InCvlan) {
+            k.cvlan = full.cvlan;
+        }
+        if w(Primitive::Cos) {
+            k.cos = full.cos;
+        }
+        if w(Primitive::Etype) {
+            k.etype = full.etype;
+        }
+        if w(Primitive::InIface) {
+            k.in_iface = full.in_iface;
+        }
+        if w(Primitive::OutIface) {
+            k.out_iface = full.out_iface;
+        }
+        if w(Primitive::SrcHost) {
+            k.src_host = full.src_host;
+        }
+        if w(Primitive::SrcNet) {
+            k.src_net = full.src_net;
+        }
+        if w(Primitive::DstHost) {
+            k.dst_host = full.dst_host;
+        }
+        if w(Primitive::DstNet) {
+            k.dst_net = full.dst_net;
+        }
+        if w(Primitive::SrcMask) {
+            k.src_mask = full.src_mask;
+        }
+        if w(Primitive::DstMask) {
+            k.dst_mask = full.dst_mask;
+        }
+        if w(Primitive::SrcPort) {
+            k.src_port = full.src_port;
+        }
+        if w(Primitive::DstPort) {
+            k.dst_port = full.dst_port;
+        }
+        if w(Primitive::Proto) {
+            k.proto = full.proto;
+        }
+        if w(Primitive::Tos) {
+            k.tos = full.tos;
+        }
+        if w(Primitive::TimestampArrival) {
+            k.timestamp_arrival = full.timestamp_arrival;
+        }
+        k
+    }
+}
+
+/// The source-side and destination-side keys of a `sum_*` aggregation, both in the source
+/// column.
+fn sum_keys(sum: Sum, full: &FlowKey) -> (FlowKey, FlowKey) {
+    let mut a = FlowKey::default();
+    let mut b = FlowKey::default();
+    match sum {
+        Sum::Host => {
+            a.src_host = full.src_host;
+            b.src_host = full.dst_host;
+        }
+        Sum::Net => {
+            a.src_net = full.src_net;
+            b.src_net = full.dst_net;
+        }
+        Sum::Port => {
+            a.src_port = full.src_port;
+            b.src_port = full.dst_port;
+        }
+        Sum::Mac => {
+            a.src_mac = full.src_mac;
+            b.src_mac = full.dst_mac;
+        }
+    }
+    (a, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet(src: &str, dst: &str, sport: u16, dport: u16) -> PacketFacts {
+        let mut ip = IpPacket::new(L2Info::default());
+        ip.src = src.parse().unwrap();
+        ip.dst = dst.parse().unwrap();
+        ip.proto = 6;
+        ip.length = 100;
+        ip.tcp_flags = 0x02;
+        ip.ports = Ports::Found {
+            src: sport,
+            dst: dport,
+        };
+        PacketFacts {
+            ts: Timestamp {
+                secs: 1_700_000_000,
+                micros: 5,
+            },
+            l2: L2Info::default(),
+            ip: Some(ip),
+            bytes: 100,
+            in_iface: 0,
+            out_iface: 0,
+        }
+    }
+
+    fn records(agg: &str, pkt: &PacketFacts) -> Vec<Record> {
+        let e = KeyExtractor::new(&Aggregate::parse(agg).unwrap(), None, None, false, None);
+        let mut out = Vec::new();
+        e.extract(pkt, |r| out.push(r));
+        out
+    }
+
+    #[test]
+    fn only_aggregated_primitives_are_kept() {
+        let r = records(
+            "src_host, dst_port",
+            &packet("10.0.0.1", "10.0.0.2", 1234, 80),
+        );
+        assert_eq!(r.len(), 1);
+        let k = r[0].key;
+        assert_eq!(k.src_host.to_string(), "10.0.0.1");
+        assert_eq!(k.dst_host, Addr::default());
+        assert_eq!((k.src_port, k.dst_port, k.proto), (0, 80, 0));
+        assert_eq!(
+            r[0].counters,
+            Counters {
+                packets: 1,
+                bytes: 100,
+                flows: 0,
+                tcp_flags: 2
+            }
+        );
+    }
+
+    #[test]
+    fn sum_host_makes_two_records_in_the_source_column() {
+        let r = records("sum_host", &packet("10.0.0.1", "10.0.0.2", 1, 2));
+        let hosts: Vec<String> = r.iter().map(|r| r.key.src_host.to_string()).collect();
+        assert_eq!(hosts, vec!["10.0.0.1", "10.0.0.2"]);
+        assert!(r.iter().all(|r| r.key.dst_host == Addr::default()));
+    }
+
+    #[test]
+    fn networks_and_ports() {
+        let nets = Networks::parse("n", "10.0.0.0/24\n192.168.0.0/16\n192.168.1.0/24\n").unwrap();
+        let ports = PortSet::parse("p", "80\n53\n").unwrap();
+        let e = KeyExtractor::new(
+            &Aggregate::parse("src_net,dst_net,src_mask,dst_mask,src_port,dst_port").unwrap(),
+            Some(Arc::new(nets)),
+            None,
+            false,
+            Some(Arc::new(ports)),
+        );
+        let mut out = Vec::new();
+        e.extract(&packet("192.168.1.7", "8.8.8.8", 12345, 80), |r| {
+            out.push(r)
+        });
+        let k = out[0].key;
+        assert_eq!(
+            (k.src_net.to_string(), k.src_mask),
+            ("192.168.1.0".to_string(), 24)
+        );
+        assert_eq!(
+            (k.dst_net.to_string(), k.dst_mask),
+            ("0.0.0.0".to_string(), 0)
+        );
+        assert_eq!((k.src_port, k.dst_port), (0, 80));
+    }
+
+    #[test]
+    fn masking() {
+        let a = Addr("2001:db8:1234::1".parse().unwrap());
+        assert_eq!(a.masked(32).to_string(), "2001:db8::");
+        assert_eq!(
+            Addr("10.1.2.3".parse().unwrap()).masked(0).to_string(),
+            "0.0.0.0"
+        );
+    }
+}

@@ -1,0 +1,354 @@
+//! Aggregation primitives: their names, their columns, and the `aggregate` list.
+//!
+//! The enum's order is pmacct's canonical column order: outputs always print columns in this
+//! order, whatever order the user listed them in.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// A key field a plugin can aggregate on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Primitive {
+    SrcMac,
+    DstMac,
+    Vlan,
+    InCvlan,
+    Cos,
+    Etype,
+    InIface,
+    OutIface,
+    SrcHost,
+    SrcNet,
+    DstHost,
+    DstNet,
+    SrcMask,
+    DstMask,
+    SrcPort,
+    DstPort,
+    TcpFlags,
+    Proto,
+    Tos,
+    TimestampArrival,
+}
+
+/// How a primitive is printed.
+#[derive(Clone, Copy, Debug)]
+pub struct Column {
+    /// Header of formatted/csv output.
+    pub header: &'static str,
+    /// Key in JSON output.
+    pub json: &'static str,
+    /// Width of the formatted column, separator spaces included.
+    pub width: usize,
+    /// Whether JSON prints the value as a string.
+    pub json_string: bool,
+}
+
+impl Primitive {
+    pub const ALL: [Primitive; 20] = [
+        Primitive::SrcMac,
+        Primitive::DstMac,
+        Primitive::Vlan,
+        Primitive::InCvlan,
+        Primitive::Cos,
+        Primitive::Etype,
+        Primitive::InIface,
+        Primitive::OutIface,
+        Primitive::SrcHost,
+        Primitive::SrcNet,
+        Primitive::DstHost,
+        Primitive::DstNet,
+        Primitive::SrcMask,
+        Primitive::DstMask,
+        Primitive::SrcPort,
+        Primitive::DstPort,
+        Primitive::TcpFlags,
+        Primitive::Proto,
+        Primitive::Tos,
+        Primitive::TimestampArrival,
+    ];
+
+    /// The name used in `aggregate` and by the client's `-c`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Primitive::SrcMac => "src_mac",
+            Primitive::DstMac => "dst_mac",
+            Primitive::Vlan => "vlan",
+            Primitive::InCvlan => "in_cvlan",
+            Primitive::Cos => "cos",
+            Primitive::Etype => "etype",
+            Primitive::InIface => "in_iface",
+            Primitive::OutIface => "out_iface",
+            Primitive::SrcHost => "src_host",
+            Primitive::SrcNet => "src_net",
+            Primitive::DstHost => "dst_host",
+            Primitive::DstNet => "dst_net",
+            Primitive::SrcMask => "src_mask",
+            Primitive::DstMask => "dst_mask",
+            Primitive::SrcPort => "src_port",
+            Primitive::DstPort => "dst_port",
+            Primitive::TcpFlags => "tcpflags",
+            Primitive::Proto => "proto",
+            Primitive::Tos => "tos",
+            Primitive::TimestampArrival => "timestamp_arrival",
+        }
+    }
+
+    pub fn column(self) -> Column {
+        let c = |header, json, width, json_string| Column {
+            header,
+            json,
+            width,
+            json_string,
+        };
+        match self {
+            Primitive::SrcMac => c("SRC_MAC", "mac_src", 19, true),
+            Primitive::DstMac => c("DST_MAC", "mac_dst", 19, true),
+            Primitive::Vlan => c("VLAN", "vlan", 7, false),
+            Primitive::InCvlan => c("IN_CVLAN", "cvlan_in", 10, false),
+            Primitive::Cos => c("COS", "cos", 4, false),
+            Primitive::Etype => c("ETYPE", "etype", 7, true),
+            Primitive::InIface => c("IN_IFACE", "iface_in", 12, false),
+            Primitive::OutIface => c("OUT_IFACE", "iface_out", 12, false),
+            Primitive::SrcHost => c("SRC_IP", "ip_src", 47, true),
+            Primitive::SrcNet => c("SRC_NET", "net_src", 47, true),
+            Primitive::DstHost => c("DST_IP", "ip_dst", 47, true),
+            Primitive::DstNet => c("DST_NET", "net_dst", 47, true),
+            Primitive::SrcMask => c("SRC_MASK", "mask_src", 10, false),
+            Primitive::DstMask => c("DST_MASK", "mask_dst", 10, false),
+            Primitive::SrcPort => c("SRC_PORT", "port_src", 10, false),
+            Primitive::DstPort => c("DST_PORT", "port_dst", 10, false),
+            Primitive::TcpFlags => c("TCP_FLAGS", "tcp_flags", 11, true),
+            Primitive::Proto => c("PROTOCOL", "ip_proto", 12, true),
+            Primitive::Tos => c("TOS", "tos", 7, false),
+            Primitive::TimestampArrival => c("TIMESTAMP_ARRIVAL", "timestamp_arrival", 31, true),
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Primitive> {
+        Primitive::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// Needs a networks source (networks_file or networks_mask).
+    pub fn is_network(self) -> bool {
+        matches!(
+            self,
+            Primitive::SrcNet | Primitive::DstNet | Primitive::SrcMask | Primitive::DstMask
+        )
+    }
+}
+
+impl fmt::Display for Primitive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `sum_*` aggregations: each packet counts once for its source and once for its destination,
+/// in a single column named after the source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Sum {
+    Host,
+    Net,
+    Port,
+    Mac,
+}
+
+impl Sum {
+    pub fn name(self) -> &'static str {
+        match self {
+            Sum::Host => "sum_host",
+            Sum::Net => "sum_net",
+            Sum::Port => "sum_port",
+            Sum::Mac => "sum_mac",
+        }
+    }
+    /// The column the sum is printed in.
+    pub fn column(self) -> Primitive {
+        match self {
+            Sum::Host => Primitive::SrcHost,
+            Sum::Net => Primitive::SrcNet,
+            Sum::Port => Primitive::SrcPort,
+            Sum::Mac => Primitive::SrcMac,
+        }
+    }
+}
+
+/// A parsed `aggregate` value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Aggregate {
+    /// Printed columns, in canonical order.
+    pub columns: BTreeSet<Primitive>,
+    pub sum: Option<Sum>,
+}
+
+impl Default for Aggregate {
+    fn default() -> Self {
+        Aggregate {
+            columns: BTreeSet::from([Primitive::SrcHost]),
+            sum: None,
+        }
+    }
+}
+
+/// Primitives pmacct knows that pmacctd (or pmacct-rs) cannot produce yet.
+const NOT_YET: &[&str] = &[
+    "flows",
+    "class",
+    "tag",
+    "tag2",
+    "label",
+    "src_as",
+    "dst_as",
+    "sum_as",
+    "peer_src_as",
+    "peer_dst_as",
+    "peer_src_ip",
+    "peer_dst_ip",
+    "sampling_rate",
+    "sampling_direction",
+    "mpls_label_top",
+    "mpls_label_bottom",
+    "mpls_stack_depth",
+    "mpls_label_stack",
+    "timestamp_start",
+    "timestamp_end",
+    "timestamp_export",
+    "tunnel_src_mac",
+    "tunnel_dst_mac",
+    "tunnel_src_host",
+    "tunnel_dst_host",
+    "tunnel_proto",
+    "tunnel_tos",
+    "tunnel_src_port",
+    "tunnel_dst_port",
+    "tunnel_tcpflags",
+    "vxlan",
+    "std_comm",
+    "ext_comm",
+    "lrg_comm",
+    "as_path",
+    "local_pref",
+    "med",
+    "src_host_country",
+    "dst_host_country",
+    "export_proto_seqno",
+    "export_proto_version",
+    "export_proto_sysid",
+    "in_vlan",
+    "out_vlan",
+    "out_cvlan",
+];
+
+impl Aggregate {
+    /// Parses a comma-separated list (spaces ignored, case-insensitive; `sum` = `sum_host`).
+    pub fn parse(raw: &str) -> Result<Aggregate, String> {
+        let mut columns = BTreeSet::new();
+        let mut sum = None;
+        let mut none = false;
+        for item in raw.split(',') {
+            let item: String = item
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+                .to_lowercase();
+            match item.as_str() {
+                "" => continue,
+                "none" => none = true,
+                "sum" | "sum_host" => sum = Some(Sum::Host),
+                "sum_net" => sum = Some(Sum::Net),
+                "sum_port" => sum = Some(Sum::Port),
+                "sum_mac" => sum = Some(Sum::Mac),
+                "src_ip" | "dst_ip" => {
+                    return Err(format!(
+                        "unknown primitive '{item}'; did you mean '{}'?",
+                        item.replace("_ip", "_host")
+                    ))
+                }
+                other => match Primitive::parse(other) {
+                    Some(p) => {
+                        columns.insert(p);
+                    }
+                    None if NOT_YET.contains(&other) => {
+                        return Err(format!(
+                            "primitive '{other}' is not supported by pmacct-rs yet"
+                        ))
+                    }
+                    None => return Err(format!("unknown primitive '{other}'")),
+                },
+            }
+        }
+        if let Some(s) = sum {
+            if !columns.is_empty() || none {
+                return Err(format!(
+                    "{} cannot be combined with other primitives",
+                    s.name()
+                ));
+            }
+            columns.insert(s.column());
+        } else if none && !columns.is_empty() {
+            return Err("'none' cannot be combined with other primitives".into());
+        } else if !none && columns.is_empty() {
+            return Err("empty primitive list".into());
+        }
+        Ok(Aggregate { columns, sum })
+    }
+
+    pub fn contains(&self, p: Primitive) -> bool {
+        self.columns.contains(&p)
+    }
+
+    pub fn needs_networks(&self) -> bool {
+        self.columns.iter().any(|p| p.is_network())
+    }
+
+    pub fn needs_ports(&self) -> bool {
+        self.contains(Primitive::SrcPort) || self.contains(Primitive::DstPort)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_is_lax_about_case_and_spaces_and_orders_canonically() {
+        let a = Aggregate::parse(" Proto, dst_host ,src_host").unwrap();
+        assert_eq!(
+            a.columns.into_iter().collect::<Vec<_>>(),
+            vec![Primitive::SrcHost, Primitive::DstHost, Primitive::Proto]
+        );
+    }
+
+    #[test]
+    fn sums_are_exclusive() {
+        assert_eq!(
+            Aggregate::parse("sum").unwrap(),
+            Aggregate {
+                columns: BTreeSet::from([Primitive::SrcHost]),
+                sum: Some(Sum::Host)
+            }
+        );
+        assert_eq!(
+            Aggregate::parse("sum_host, proto"),
+            Err("sum_host cannot be combined with other primitives".into())
+        );
+        assert!(Aggregate::parse("none").unwrap().columns.is_empty());
+    }
+
+    #[test]
+    fn unknown_and_unsupported() {
+        assert_eq!(
+            Aggregate::parse("src_hots"),
+            Err("unknown primitive 'src_hots'".into())
+        );
+        assert_eq!(
+            Aggregate::parse("src_ip"),
+            Err("unknown primitive 'src_ip'; did you mean 'src_host'?".into())
+        );
+        assert_eq!(
+            Aggregate::parse("tag"),
+            Err("primitive 'tag' is not supported by pmacct-rs yet".into())
+        );
+    }
+}
