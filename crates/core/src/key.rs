@@ -1,6 +1,8 @@
 //! Aggregation keys and counters, and the per-plugin extractor compiled once from `aggregate`.
 
 use std::cmp::Ordering;
+
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use crate::networks::{Networks, PortSet};
 use crate::primitive::{Aggregate, Primitive, Sum};
 
 /// An IP address that defaults to `0.0.0.0` (pmacct prints unset addresses so).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Addr(pub IpAddr);
 
 impl Default for Addr {
@@ -61,7 +63,9 @@ impl Addr {
 }
 
 /// A MAC address printed as pmacct does (`0:1:2:3:4:5` style is not used: two hex digits).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct Mac(pub [u8; 6]);
 
 impl fmt::Display for Mac {
@@ -78,7 +82,9 @@ impl fmt::Display for Mac {
 /// The key of one aggregate: every primitive, zero where not aggregated. `bin` is the start of
 /// the time bin (0 without history). Ordering is output order: bin first, then canonical
 /// column order.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct FlowKey {
     pub bin: i64,
     pub src_mac: Mac,
@@ -103,14 +109,16 @@ pub struct FlowKey {
 }
 
 /// A packet timestamp with microseconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct Timestamp {
     pub secs: i64,
     pub micros: u32,
 }
 
 /// Counters of one aggregate.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
     pub packets: u64,
     pub bytes: u64,

@@ -14,6 +14,7 @@ pub mod key;
 pub mod networks;
 pub mod primitive;
 pub mod protocols;
+pub mod query;
 pub mod table;
 
 /// The version printed by `-V` and sent in the query protocol.
