@@ -31,6 +31,9 @@ pub struct RowFormat {
     pub timestamps_since_epoch: bool,
     /// Print `stamp_inserted`/`stamp_updated` (JSON, with history).
     pub stamps: bool,
+    /// The `event_type` JSON objects start with (`"purge"` for the print plugin); `None` leaves
+    /// the key out, as the `pmacct` client's JSON does.
+    pub event_type: Option<&'static str>,
 }
 
 const PACKETS_WIDTH: usize = 22;
@@ -46,6 +49,7 @@ impl RowFormat {
             timestamps_secs: false,
             timestamps_since_epoch: false,
             stamps: false,
+            event_type: Some("purge"),
         }
     }
 
@@ -100,11 +104,19 @@ impl RowFormat {
                 line.push_str(&counters.bytes.to_string());
             }
             Format::Json => {
-                line.push_str("{\"event_type\": \"purge\"");
+                line.push('{');
+                let mut sep = "";
+                if let Some(event) = self.event_type {
+                    line.push_str("\"event_type\": ");
+                    json_string(&mut line, event);
+                    sep = ", ";
+                }
                 for p in &self.columns {
                     let c = p.column();
                     let v = self.value(*p, key, counters);
-                    line.push_str(", \"");
+                    line.push_str(sep);
+                    sep = ", ";
+                    line.push('"');
                     line.push_str(c.json);
                     line.push_str("\": ");
                     if c.json_string {
@@ -114,13 +126,15 @@ impl RowFormat {
                     }
                 }
                 if let (true, Some((inserted, updated))) = (self.stamps, stamps) {
-                    line.push_str(", \"stamp_inserted\": ");
+                    line.push_str(sep);
+                    sep = ", ";
+                    line.push_str("\"stamp_inserted\": ");
                     json_string(&mut line, &self.stamp(inserted));
                     line.push_str(", \"stamp_updated\": ");
                     json_string(&mut line, &self.stamp(updated));
                 }
                 line.push_str(&format!(
-                    ", \"packets\": {}, \"bytes\": {}}}",
+                    "{sep}\"packets\": {}, \"bytes\": {}}}",
                     counters.packets, counters.bytes
                 ));
             }

@@ -170,6 +170,8 @@ pub struct PacketFacts {
 pub struct Record {
     pub key: FlowKey,
     pub counters: Counters,
+    /// The packet's time (seconds), which places the record in a time bin.
+    pub ts: i64,
 }
 
 /// Builds a plugin's keys from packets; compiled once from the plugin's `aggregate`.
@@ -223,11 +225,20 @@ impl KeyExtractor {
             None => emit(Record {
                 key: self.project(&full),
                 counters,
+                ts: pkt.ts.secs,
             }),
             Some(sum) => {
                 let (a, b) = sum_keys(sum, &full);
-                emit(Record { key: a, counters });
-                emit(Record { key: b, counters });
+                emit(Record {
+                    key: a,
+                    counters,
+                    ts: pkt.ts.secs,
+                });
+                emit(Record {
+                    key: b,
+                    counters,
+                    ts: pkt.ts.secs,
+                });
             }
         }
     }

@@ -125,6 +125,7 @@ mod tests {
                 flows: 0,
                 tcp_flags: 0,
             },
+            ts: 0,
         }
     }
 

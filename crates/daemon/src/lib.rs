@@ -1,1 +1,462 @@
+//! pmacctd: libpcap capture feeding pmacct-rs plugins.
+//!
+//! [`run`] builds everything from a [`DaemonConfig`] and runs until the inputs end (files) or a
+//! stop is requested (signals, or the caller's flag in tests). Data flows one way:
+//! input thread ([`input`]) → [`pipeline::Dispatcher`] (decode, filter, fragments, keys,
+//! batches) → bounded queue → plugin thread ([`plugins`]).
 
+pub mod input;
+pub mod interfaces;
+pub mod logging;
+pub mod pipeline;
+pub mod plugins;
+pub mod stats;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pmacct_core::config::{DaemonConfig, IfindexMode, PluginConfig};
+use pmacct_core::key::KeyExtractor;
+use pmacct_core::networks::{Networks, PortSet};
+
+use crate::input::{LiveCapture, LiveSpec, PacketSource, PcapFile};
+use crate::pipeline::{Dispatcher, InputFacts, Lane};
+use crate::plugins::PluginHandle;
+use crate::stats::CoreStats;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Map(String),
+    #[error(transparent)]
+    Input(#[from] input::InputError),
+    #[error("plugin {plugin}: invalid aggregate_filter '{filter}': {reason}")]
+    Filter {
+        plugin: String,
+        filter: String,
+        reason: String,
+    },
+    #[error("{0}")]
+    Plugin(String),
+    #[error("{0}")]
+    Interfaces(String),
+}
+
+/// Flags the outside world uses to steer a running daemon.
+#[derive(Clone, Default)]
+pub struct Control {
+    /// Stop: flush every plugin and return.
+    pub stop: Arc<AtomicBool>,
+    /// Log the stats line.
+    pub dump_stats: Arc<AtomicBool>,
+}
+
+/// One input to open: where, and which interface ids its packets carry.
+pub enum InputPlan {
+    File {
+        path: std::path::PathBuf,
+        filter: Option<String>,
+        replay: u64,
+        delay: Duration,
+    },
+    Live {
+        spec: LiveSpec,
+        in_iface: u32,
+        out_iface: u32,
+    },
+    Memory(Box<input::MemorySource>),
+}
+
+/// Per-plugin maps and extractor, built once.
+struct PluginPlan {
+    extractor: KeyExtractor,
+    filter: Option<String>,
+}
+
+fn read_map(path: &Path, what: &str) -> Result<String, DaemonError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| DaemonError::Map(format!("cannot read {what} '{}': {e}", path.display())))
+}
+
+fn plan_plugin(p: &PluginConfig) -> Result<PluginPlan, DaemonError> {
+    let networks = match &p.networks_file {
+        Some(path) => Some(Arc::new(
+            Networks::parse(
+                &path.display().to_string(),
+                &read_map(path, "networks_file")?,
+            )
+            .map_err(|e| DaemonError::Map(e.to_string()))?,
+        )),
+        None => None,
+    };
+    let ports = match &p.ports_file {
+        Some(path) => Some(Arc::new(
+            PortSet::parse(&path.display().to_string(), &read_map(path, "ports_file")?)
+                .map_err(|e| DaemonError::Map(e.to_string()))?,
+        )),
+        None => None,
+    };
+    Ok(PluginPlan {
+        extractor: KeyExtractor::new(
+            &p.aggregate,
+            networks,
+            p.networks_mask,
+            p.networks_file_filter,
+            ports,
+        ),
+        filter: p.aggregate_filter.clone(),
+    })
+}
+
+/// The inputs a configuration asks for.
+pub fn plan_inputs(config: &DaemonConfig) -> Result<Vec<InputPlan>, DaemonError> {
+    let core = &config.core;
+    if let Some(path) = &core.savefile {
+        return Ok(vec![InputPlan::File {
+            path: path.clone(),
+            filter: core.pcap_filter.clone(),
+            replay: core.savefile_replay,
+            delay: Duration::from_secs(core.savefile_delay),
+        }]);
+    }
+    let base = |device: String, direction: Option<&str>| LiveSpec {
+        device,
+        promisc: core.promisc,
+        snaplen: core.snaplen,
+        filter: core.pcap_filter.clone(),
+        direction: match direction {
+            Some("in") => Some(pcap::Direction::In),
+            Some("out") => Some(pcap::Direction::Out),
+            _ => None,
+        },
+        wait_for_interface: core.interface_wait,
+    };
+    let ids = |name: &str, map_id: Option<u32>, direction: Option<&str>| -> (u32, u32) {
+        let id = match core.ifindex {
+            IfindexMode::None => 0,
+            IfindexMode::Sys => interfaces::system_ifindex(name),
+            IfindexMode::Hash => interfaces::hash_ifindex(name),
+            IfindexMode::Map => map_id.unwrap_or(0),
+        };
+        match direction {
+            Some("in") => (id, 0),
+            Some("out") => (0, id),
+            _ => (0, 0),
+        }
+    };
+    if let Some(map) = &core.interfaces_map {
+        let text = read_map(map, "pcap_interfaces_map")?;
+        let entries = interfaces::parse_map(&map.display().to_string(), &text)
+            .map_err(DaemonError::Interfaces)?;
+        return Ok(entries
+            .into_iter()
+            .map(|e| {
+                let (in_iface, out_iface) = ids(&e.ifname, Some(e.ifindex), e.direction.as_deref());
+                InputPlan::Live {
+                    spec: base(e.ifname.clone(), e.direction.as_deref()),
+                    in_iface,
+                    out_iface,
+                }
+            })
+            .collect());
+    }
+    let device = match &core.interface {
+        Some(d) => d.clone(),
+        None => pcap::Device::lookup()
+            .ok()
+            .flatten()
+            .map(|d| d.name)
+            .ok_or_else(|| {
+                DaemonError::Interfaces(
+                    "no pcap_interface given and no default capture device found".into(),
+                )
+            })?,
+    };
+    let (in_iface, out_iface) = ids(&device, None, core.direction.as_deref());
+    Ok(vec![InputPlan::Live {
+        spec: base(device, core.direction.as_deref()),
+        in_iface,
+        out_iface,
+    }])
+}
+
+fn open(
+    plan: InputPlan,
+    stop: &AtomicBool,
+) -> Result<(Box<dyn PacketSource>, u32, u32), DaemonError> {
+    Ok(match plan {
+        InputPlan::File {
+            path,
+            filter,
+            replay,
+            delay,
+        } => (
+            Box::new(PcapFile::open(&path, filter.as_deref(), replay, delay)?),
+            0,
+            0,
+        ),
+        InputPlan::Live {
+            spec,
+            in_iface,
+            out_iface,
+        } => (
+            Box::new(LiveCapture::open(&spec, stop)?),
+            in_iface,
+            out_iface,
+        ),
+        InputPlan::Memory(m) => (m, 0, 0),
+    })
+}
+
+fn compile_filter(dlt: i32, plugin: &str, expr: &str) -> Result<pcap::BpfProgram, DaemonError> {
+    let err = |reason: String| DaemonError::Filter {
+        plugin: plugin.to_string(),
+        filter: expr.to_string(),
+        reason,
+    };
+    let dead = pcap::Capture::dead(pcap::Linktype(dlt)).map_err(|e| err(e.to_string()))?;
+    dead.compile(expr, true).map_err(|e| err(e.to_string()))
+}
+
+fn dlt_of(link: pmacct_wire::LinkType) -> i32 {
+    use pmacct_wire::LinkType as L;
+    match link {
+        L::Ethernet => 1,
+        L::Null => 0,
+        L::Loop => 108,
+        L::Raw => 12,
+        L::Ipv4 => 228,
+        L::Ipv6 => 229,
+        L::LinuxSll => 113,
+        L::LinuxSll2 => 276,
+        L::Ppp => 9,
+    }
+}
+
+/// Checks what `-T setup` checks: maps, inputs and filters open and compile.
+pub fn check_setup(config: &DaemonConfig) -> Result<(), DaemonError> {
+    let plans: Vec<PluginPlan> = config
+        .plugins
+        .iter()
+        .map(plan_plugin)
+        .collect::<Result<_, _>>()?;
+    let stop = AtomicBool::new(true);
+    for input in plan_inputs(config)? {
+        let (source, _, _) = open(input, &stop)?;
+        for (p, plan) in config.plugins.iter().zip(&plans) {
+            if let Some(f) = &plan.filter {
+                compile_filter(dlt_of(source.link()), &p.name, f)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a run counted.
+pub struct RunSummary {
+    pub stats: Arc<CoreStats>,
+    pub plugin_stats: Vec<(String, Arc<stats::PluginStats>)>,
+}
+
+/// Runs the daemon until its inputs end or `control.stop` is set.
+pub fn run(
+    config: &DaemonConfig,
+    inputs: Vec<InputPlan>,
+    control: &Control,
+) -> Result<RunSummary, DaemonError> {
+    if config.plugins.len() > 64 {
+        return Err(DaemonError::Plugin(
+            "at most 64 plugins are supported".into(),
+        ));
+    }
+    let plans: Vec<PluginPlan> = config
+        .plugins
+        .iter()
+        .map(plan_plugin)
+        .collect::<Result<_, _>>()?;
+    let live = inputs.iter().any(|i| matches!(i, InputPlan::Live { .. }));
+    let stats = Arc::new(CoreStats::default());
+
+    // Open inputs that need no waiting before anything else, so a bad file fails fast.
+    let mut opened = Vec::new();
+    let mut deferred = Vec::new();
+    for plan in inputs {
+        match &plan {
+            InputPlan::Live { spec, .. } if spec.wait_for_interface => deferred.push(plan),
+            _ => opened.push(open(plan, &control.stop)?),
+        }
+    }
+    let mut handles =
+        plugins::start(&config.plugins, config.core.files_umask).map_err(DaemonError::Plugin)?;
+    let plugin_stats: Vec<(String, Arc<stats::PluginStats>)> = handles
+        .iter()
+        .map(|h| (h.label(), h.stats.clone()))
+        .collect();
+
+    let make_lanes =
+        |link: pmacct_wire::LinkType, handles: &[PluginHandle]| -> Result<Vec<Lane>, DaemonError> {
+            handles
+                .iter()
+                .zip(&plans)
+                .map(|(h, plan)| {
+                    Ok(Lane {
+                        label: h.label(),
+                        filter: match &plan.filter {
+                            Some(f) => Some(compile_filter(dlt_of(link), &h.config.name, f)?),
+                            None => None,
+                        },
+                        extractor: plan.extractor.clone(),
+                        batch: Vec::with_capacity(h.config.batch_records),
+                        batch_records: h.config.batch_records,
+                        tx: h.tx.clone(),
+                        policy: h.policy(live),
+                        stats: h.stats.clone(),
+                        last_ts: 0,
+                    })
+                })
+                .collect()
+        };
+
+    let unknown_etype = config.core.aggregate_unknown_etype;
+    let mut threads = Vec::new();
+    let mut first_error: Option<DaemonError> = None;
+    for (mut source, in_iface, out_iface) in opened {
+        let lanes = match make_lanes(source.link(), &handles) {
+            Ok(l) => l,
+            Err(e) => {
+                first_error.get_or_insert(e);
+                break;
+            }
+        };
+        tracing::info!(
+            "( {}/core ): reading from '{}' (link type {})",
+            config.core.proc_name,
+            source.name(),
+            source.link().name()
+        );
+        let stats = stats.clone();
+        let stop = control.stop.clone();
+        let facts = InputFacts {
+            in_iface,
+            out_iface,
+            aggregate_unknown_etype: unknown_etype,
+        };
+        threads.push(std::thread::spawn(move || {
+            let mut d = Dispatcher::new(lanes, stats, facts);
+            d.run(source.as_mut(), &stop).map_err(DaemonError::from)
+        }));
+    }
+    for plan in deferred {
+        let InputPlan::Live {
+            spec,
+            in_iface,
+            out_iface,
+        } = plan
+        else {
+            continue;
+        };
+        let stats = stats.clone();
+        let stop = control.stop.clone();
+        let lanes_for = handles
+            .iter()
+            .map(|h| {
+                (
+                    h.label(),
+                    h.tx.clone(),
+                    h.policy(live),
+                    h.stats.clone(),
+                    h.config.batch_records,
+                    h.config.name.clone(),
+                )
+            })
+            .collect::<Vec<_>>();
+        let plan_filters: Vec<(Option<String>, KeyExtractor)> = plans
+            .iter()
+            .map(|p| (p.filter.clone(), p.extractor.clone()))
+            .collect();
+        let facts = InputFacts {
+            in_iface,
+            out_iface,
+            aggregate_unknown_etype: unknown_etype,
+        };
+        threads.push(std::thread::spawn(move || {
+            let mut source = LiveCapture::open(&spec, &stop)?;
+            let mut lanes = Vec::new();
+            for ((label, tx, policy, pstats, batch_records, name), (filter, extractor)) in
+                lanes_for.into_iter().zip(plan_filters)
+            {
+                lanes.push(Lane {
+                    label,
+                    filter: match &filter {
+                        Some(f) => Some(compile_filter(dlt_of(source.link()), &name, f)?),
+                        None => None,
+                    },
+                    extractor,
+                    batch: Vec::with_capacity(batch_records),
+                    batch_records,
+                    tx,
+                    policy,
+                    stats: pstats,
+                    last_ts: 0,
+                });
+            }
+            let mut d = Dispatcher::new(lanes, stats, facts);
+            d.run(&mut source, &stop).map_err(DaemonError::from)
+        }));
+    }
+
+    // Supervise: stats on request, stop on request or when every input has ended.
+    let wait_after_end = config.core.savefile_wait && config.core.savefile.is_some();
+    loop {
+        if control.dump_stats.swap(false, Relaxed) {
+            log_stats(&config.core.proc_name, &stats, &plugin_stats);
+        }
+        let all_done = threads.iter().all(|t| t.is_finished());
+        if control.stop.load(Relaxed) || (all_done && !wait_after_end) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    control.stop.store(true, Relaxed);
+    for t in threads {
+        match t.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!("( {}/core ): {e}", config.core.proc_name);
+                first_error.get_or_insert(e);
+            }
+            Err(_) => {
+                first_error.get_or_insert(DaemonError::Plugin("an input thread panicked".into()));
+            }
+        }
+    }
+    // Closing the queues makes every plugin flush and stop.
+    for h in &mut handles {
+        let (dead_tx, _) = crossbeam_channel::bounded(1);
+        h.tx = dead_tx;
+    }
+    for h in &mut handles {
+        if let Some(t) = h.thread.take() {
+            if t.join().is_err() {
+                tracing::error!("( {} ): plugin thread panicked", h.label());
+            }
+        }
+    }
+    log_stats(&config.core.proc_name, &stats, &plugin_stats);
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(RunSummary {
+            stats,
+            plugin_stats,
+        }),
+    }
+}
+
+fn log_stats(name: &str, stats: &CoreStats, plugins: &[(String, Arc<stats::PluginStats>)]) {
+    tracing::info!("( {name}/core ): stats {}", stats.line());
+    for (label, s) in plugins {
+        tracing::info!("( {label} ): stats {}", s.line());
+    }
+}

@@ -1,1 +1,149 @@
-fn main() {}
+//! pmacctd: thin edge. Parse the command line and configuration, set up logging and signals,
+//! call [`pmacct_daemon::run`], map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use pmacct_core::config::{self, cli, keys, ConfigError};
+use pmacct_core::primitive::Primitive;
+use pmacct_daemon::{logging, Control};
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(code) => code,
+        Err(e) => {
+            logging::eprint_line(&format!("ERROR ( default/core ): {e:#}"));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<ExitCode> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cmd = match cli::parse(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            logging::eprint_line(&format!("ERROR ( default/core ): {e}\n\n{}", cli::USAGE));
+            return Ok(ExitCode::from(1));
+        }
+    };
+    match cmd.action {
+        cli::Action::Help => {
+            print!(
+                "pmacct-rs pmacctd {}\n\n{}",
+                pmacct_core::VERSION,
+                cli::USAGE
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        cli::Action::Version => {
+            println!(
+                "pmacctd (pmacct-rs) {} - compatible with pmacct 1.7.7 configurations",
+                pmacct_core::VERSION
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        cli::Action::ListPrimitives => {
+            for p in Primitive::ALL {
+                println!("{}", p.name());
+            }
+            for s in ["sum_host", "sum_net", "sum_port", "sum_mac", "none"] {
+                println!("{s}");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        cli::Action::ListKeys => {
+            print!("{}", keys::markdown_table());
+            return Ok(ExitCode::SUCCESS);
+        }
+        cli::Action::Run => {}
+    }
+    let (file_name, text) = match &cmd.config_file {
+        Some(f) => (
+            f.clone(),
+            std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read configuration file '{f}'"))?,
+        ),
+        None => ("command line".to_string(), String::new()),
+    };
+    let mut warnings: Vec<ConfigError> = Vec::new();
+    let loaded = config::load(&file_name, &text, cmd.directives, &mut warnings);
+    for w in &warnings {
+        logging::eprint_line(&format!("WARN ( default/core ): {w}"));
+    }
+    let config = match loaded {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors.0 {
+                logging::eprint_line(&format!("ERROR ( default/core ): {e}"));
+            }
+            logging::eprint_line(&format!(
+                "ERROR ( default/core ): {} problem(s) in the configuration; not starting",
+                errors.0.len()
+            ));
+            return Ok(ExitCode::from(1));
+        }
+    };
+    match config.core.dry_run.as_deref() {
+        Some("config") => {
+            println!(
+                "OK: configuration '{file_name}' is valid ({} plugin(s))",
+                config.plugins.len()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(_) => {
+            pmacct_daemon::check_setup(&config)?;
+            println!(
+                "OK: configuration '{file_name}' is valid and its inputs, maps and filters open"
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        None => {}
+    }
+    if config.core.daemonize {
+        // SAFETY: called before any thread is spawned; daemon() forks and the parent exits.
+        if unsafe { libc::daemon(1, 0) } != 0 {
+            anyhow::bail!("cannot daemonize: {}", std::io::Error::last_os_error());
+        }
+    }
+    // SAFETY: umask only changes this process's file creation mask.
+    unsafe {
+        libc::umask(config.core.files_umask as libc::mode_t);
+    }
+    logging::init(config.core.debug, config.core.logfile.as_deref())
+        .with_context(|| "cannot open logfile".to_string())?;
+    if let Some(pidfile) = &config.core.pidfile {
+        std::fs::write(pidfile, format!("{}\n", std::process::id()))
+            .with_context(|| format!("cannot write pidfile '{}'", pidfile.display()))?;
+    }
+    tracing::info!(
+        "( {}/core ): pmacctd (pmacct-rs) {} starting; reading configuration '{file_name}'",
+        config.core.proc_name,
+        pmacct_core::VERSION
+    );
+
+    let control = Control::default();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, control.stop.clone())
+            .context("cannot install signal handler")?;
+    }
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, control.dump_stats.clone())
+        .context("cannot install signal handler")?;
+
+    let inputs = pmacct_daemon::plan_inputs(&config)?;
+    let result = pmacct_daemon::run(&config, inputs, &control);
+    if let Some(pidfile) = &config.core.pidfile {
+        let _ = std::fs::remove_file(pidfile);
+    }
+    match result {
+        Ok(_) => {
+            tracing::info!("( {}/core ): exiting", config.core.proc_name);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            tracing::error!("( {}/core ): {e}", config.core.proc_name);
+            Ok(ExitCode::from(1))
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The core loop of one input: decode, per-plugin filter, fragment tracking, key extraction and
+//! batching towards the plugins.
+//!
+//! Promises: every packet read is either accounted by the plugins whose filter it passes, or
+//! counted (non-IP, malformed by reason); a batch reaches its plugin when full, or within
+//! [`FLUSH_INTERVAL`] on a quiet live link; reading a file never drops (sends block), live
+//! capture drops per plugin by its policy and counts every dropped record.
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Sender, TrySendError};
+use pmacct_core::config::QueuePolicy;
+use pmacct_core::fragments::{FragmentTracker, Pending};
+use pmacct_core::key::{KeyExtractor, PacketFacts, Record};
+use pmacct_wire::{decode, Decoded, Ports};
+
+use crate::input::{InputError, Next, PacketSource};
+use crate::plugins::PluginMsg;
+use crate::stats::{CoreStats, LocalCounts, PluginStats};
+
+/// Longest time a live record waits in a partial batch.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
+const FRAGMENT_TIMEOUT_SECS: i64 = 60;
+const MAX_HELD_FRAGMENTS: usize = 65536;
+const PUBLISH_EVERY: u64 = 4096;
+
+/// The core's end of one plugin, for one input thread.
+pub struct Lane {
+    pub label: String,
+    pub filter: Option<pcap::BpfProgram>,
+    pub extractor: KeyExtractor,
+    pub batch: Vec<Record>,
+    pub batch_records: usize,
+    pub tx: Sender<PluginMsg>,
+    pub policy: QueuePolicy,
+    pub stats: Arc<PluginStats>,
+    pub last_ts: i64,
+}
+
+impl Lane {
+    fn push(&mut self, record: Record) {
+        self.last_ts = record.ts;
+        self.batch.push(record);
+        if self.batch.len() >= self.batch_records {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let records = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_records));
+        let n = records.len() as u64;
+        let msg = PluginMsg::Batch {
+            records,
+            now: self.last_ts,
+        };
+        match self.policy {
+            QueuePolicy::Block => {
+                if self.tx.send(msg).is_ok() {
+                    self.stats.records.fetch_add(n, Relaxed);
+                }
+            }
+            QueuePolicy::Drop => match self.tx.try_send(msg) {
+                Ok(()) => {
+                    self.stats.records.fetch_add(n, Relaxed);
+                }
+                Err(TrySendError::Full(_)) => {
+                    let before = self.stats.dropped.fetch_add(n, Relaxed);
+                    // Log on the first drop and then at most once per million dropped records.
+                    if before == 0 || before / 1_000_000 != (before + n) / 1_000_000 {
+                        tracing::warn!(
+                            "( {} ): queue full, {} records dropped so far (plugin too slow for the traffic; raise plugin_pipe_size or set plugin_queue_when_full: block)",
+                            self.label,
+                            before + n
+                        );
+                    }
+                }
+                Err(TrySendError::Disconnected(_)) => {}
+            },
+        }
+    }
+
+    fn tick(&mut self, now: i64) {
+        self.flush();
+        let _ = self.tx.try_send(PluginMsg::Tick { now });
+    }
+}
+
+/// Per-input settings of the dispatcher.
+#[derive(Clone, Copy, Debug)]
+pub struct InputFacts {
+    pub in_iface: u32,
+    pub out_iface: u32,
+    pub aggregate_unknown_etype: bool,
+}
+
+/// Runs one input to its end (or until `stop`), feeding the lanes.
+pub struct Dispatcher {
+    pub lanes: Vec<Lane>,
+    tracker: FragmentTracker,
+    local: LocalCounts,
+    stats: Arc<CoreStats>,
+    facts: InputFacts,
+}
+
+impl Dispatcher {
+    pub fn new(lanes: Vec<Lane>, stats: Arc<CoreStats>, facts: InputFacts) -> Self {
+        Dispatcher {
+            lanes,
+            tracker: FragmentTracker::new(FRAGMENT_TIMEOUT_SECS, MAX_HELD_FRAGMENTS),
+            local: LocalCounts::default(),
+            stats,
+            facts,
+        }
+    }
+
+    /// Reads `source` until its end or `stop`; returns the input error that ended it, if any.
+    pub fn run(
+        &mut self,
+        source: &mut dyn PacketSource,
+        stop: &AtomicBool,
+    ) -> Result<(), InputError> {
+        let live = source.is_live();
+        let link = source.link();
+        let mut last_flush = Instant::now();
+        let mut last_expire = i64::MIN;
+        let mut since_check = 0u32;
+        let mut latest_ts = 0i64;
+        let result = loop {
+            if since_check >= 256 {
+                since_check = 0;
+                if stop.load(Relaxed) {
+                    break Ok(());
+                }
+                if live && last_flush.elapsed() >= FLUSH_INTERVAL {
+                    self.tick_all(crate::plugins::wall_now());
+                    last_flush = Instant::now();
+                }
+            }
+            since_check += 1;
+            let packet = match source.next_packet() {
+                Ok(Next::Packet(p)) => p,
+                Ok(Next::Idle) => {
+                    since_check = 256;
+                    if live {
+                        self.tick_all(crate::plugins::wall_now());
+                        last_flush = Instant::now();
+                        if let Some(d) = source.kernel_drops() {
+                            self.stats.kernel_dropped.store(d, Relaxed);
+                        }
+                    }
+                    continue;
+                }
+                Ok(Next::End) => break Ok(()),
+                Err(e) => break Err(e),
+            };
+            self.local.received += 1;
+            latest_ts = latest_ts.max(packet.ts.secs);
+            let decoded = decode(link, packet.data, packet.wire_len);
+            let facts = match decoded {
+                Decoded::Malformed(reason) => {
+                    self.local.malformed[reason.index()] += 1;
+                    continue;
+                }
+                Decoded::NonIp(l2) => {
+                    if !self.facts.aggregate_unknown_etype {
+                        self.local.non_ip += 1;
+                        continue;
+                    }
+                    PacketFacts {
+                        ts: packet.ts,
+                        l2,
+                        ip: None,
+                        bytes: packet.wire_len.saturating_sub(l2.header_len),
+                        in_iface: self.facts.in_iface,
+                        out_iface: self.facts.out_iface,
+                    }
+                }
+                Decoded::Ip(ip) => {
+                    if ip.ports == Ports::Truncated {
+                        self.local.truncated_ports += 1;
+                    }
+                    PacketFacts {
+                        ts: packet.ts,
+                        l2: ip.l2,
+                        bytes: ip.length,
+                        ip: Some(ip),
+                        in_iface: self.facts.in_iface,
+                        out_iface: self.facts.out_iface,
+                    }
+                }
+            };
+            let mut plugins = 0u64;
+            for (i, lane) in self.lanes.iter().enumerate() {
+                if lane.filter.as_ref().is_none_or(|f| f.filter(packet.data)) {
+                    plugins |= 1 << i;
+                }
+            }
+            if plugins == 0 {
+                continue;
+            }
+            self.local.accounted += 1;
+            let lanes = &mut self.lanes;
+            self.tracker
+                .process(Pending { facts, plugins }, |p| dispatch(lanes, &p));
+            if latest_ts > last_expire {
+                last_expire = latest_ts;
+                let lanes = &mut self.lanes;
+                self.tracker.expire(latest_ts, |p| dispatch(lanes, &p));
+            }
+            if self.local.received >= PUBLISH_EVERY {
+                self.local.publish(&self.stats);
+            }
+        };
+        let lanes = &mut self.lanes;
+        self.tracker.drain(|p| dispatch(lanes, &p));
+        self.stats
+            .fragments_orphaned
+            .fetch_add(self.tracker.stats.orphaned, Relaxed);
+        self.tracker.stats.orphaned = 0;
+        for lane in &mut self.lanes {
+            lane.flush();
+        }
+        self.local.publish(&self.stats);
+        if let Some(d) = source.kernel_drops() {
+            self.stats.kernel_dropped.store(d, Relaxed);
+        }
+        result
+    }
+
+    fn tick_all(&mut self, now: i64) {
+        for lane in &mut self.lanes {
+            lane.tick(now);
+        }
+    }
+}
+
+#[inline]
+fn dispatch(lanes: &mut [Lane], p: &Pending) {
+    for (i, lane) in lanes.iter_mut().enumerate() {
+        if p.plugins & (1 << i) != 0 {
+            let extractor = &lane.extractor;
+            let mut out: [Option<Record>; 2] = [None, None];
+            let mut n = 0;
+            extractor.extract(&p.facts, |r| {
+                if n < 2 {
+                    out[n] = Some(r);
+                    n += 1;
+                }
+            });
+            for r in out.into_iter().flatten() {
+                lane.push(r);
+            }
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! The memory plugin: an in-memory table queried live by the `pmacct` client.
+//!
+//! Promises: queries are answered by the plugin's own thread between batches, so an answer is
+//! a consistent snapshot and erase/reset are atomic with respect to counting; clients are served
+//! on their own threads, so a slow or vanished client never holds up ingestion; with a memory
+//! bound, existing keys keep counting and new keys that do not fit are counted as overflow,
+//! shown by the client and logged.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use pmacct_core::config::{MemoryConfig, PluginConfig};
+use pmacct_core::key::Record;
+use pmacct_core::query::{Entry, Matcher, Op, Request, Response, TableStatus, PROTOCOL_VERSION};
+use pmacct_core::table::AggregateTable;
+
+use super::{Control, Now, Plugin, PluginError};
+
+pub struct MemoryPlugin {
+    label: String,
+    columns: Vec<String>,
+    socket: PathBuf,
+    table: AggregateTable,
+    started: Option<i64>,
+    erased_at: Option<i64>,
+    reported_overflow: u64,
+    last_overflow_log: i64,
+}
+
+impl MemoryPlugin {
+    pub fn new(config: &PluginConfig, options: &MemoryConfig, _umask: u32) -> Result<Self, String> {
+        let table = match options.memory_bound {
+            Some(bytes) => AggregateTable::bounded(bytes),
+            None => AggregateTable::unbounded(),
+        };
+        let label = format!("{}/{}", config.name, config.kind);
+        if let Some(max) = table.max_entries() {
+            tracing::info!(
+                "( {label} ): table bounded to {max} entries ({} bytes from imt_mem_pools_number x imt_mem_pools_size)",
+                options.memory_bound.unwrap_or(0)
+            );
+        }
+        Ok(MemoryPlugin {
+            label,
+            columns: config
+                .aggregate
+                .columns
+                .iter()
+                .map(|p| p.name().to_string())
+                .collect(),
+            socket: options.socket.clone(),
+            table,
+            started: None,
+            erased_at: None,
+            reported_overflow: 0,
+            last_overflow_log: i64::MIN,
+        })
+    }
+
+    fn status(&self, now: Now) -> TableStatus {
+        let since = self
+            .erased_at
+            .or(self.started)
+            .map(|t| (now.wall - t).max(0) as u64);
+        TableStatus {
+            entries: self.table.len(),
+            max_entries: self.table.max_entries(),
+            overflow_packets: self.table.overflow_packets(),
+            overflow_bytes: self.table.overflow_bytes(),
+            seconds_since_erase: since,
+            erased_ever: self.erased_at.is_some(),
+        }
+    }
+
+    fn answer(&mut self, request: &Request, now: Now) -> Response {
+        let mut response = Response {
+            protocol: PROTOCOL_VERSION,
+            columns: self.columns.clone(),
+            results: Vec::new(),
+            status: TableStatus::default(),
+            error: None,
+        };
+        if request.protocol != PROTOCOL_VERSION {
+            response.error = Some(format!(
+                "protocol version mismatch: client speaks {}, daemon speaks {PROTOCOL_VERSION}",
+                request.protocol
+            ));
+            return response;
+        }
+        match &request.op {
+            Op::Dump => {
+                response.results.push(
+                    self.table
+                        .sorted()
+                        .into_iter()
+                        .map(|(key, counters)| Entry { key, counters })
+                        .collect(),
+                );
+            }
+            Op::Match { queries, reset } => {
+                let mut matchers = Vec::with_capacity(queries.len());
+                for q in queries {
+                    match Matcher::compile(q) {
+                        Ok(m) => matchers.push(m),
+                        Err(e) => {
+                            response.error = Some(e);
+                            return response;
+                        }
+                    }
+                }
+                let sorted = self.table.sorted();
+                for m in &matchers {
+                    let hits: Vec<Entry> = sorted
+                        .iter()
+                        .filter(|(k, _)| m.matches(k))
+                        .map(|(key, counters)| Entry {
+                            key: *key,
+                            counters: *counters,
+                        })
+                        .collect();
+                    response.results.push(hits);
+                }
+                if *reset {
+                    for hits in &response.results {
+                        for e in hits {
+                            self.table.remove(&e.key);
+                        }
+                    }
+                }
+            }
+            Op::Erase => {
+                self.table.clear();
+                self.reported_overflow = 0;
+                self.erased_at = Some(now.wall);
+            }
+            Op::Status => {}
+        }
+        response.status = self.status(now);
+        response
+    }
+
+    fn log_overflow(&mut self, now: Now) {
+        let overflow = self.table.overflow_packets();
+        if overflow > self.reported_overflow && now.wall - self.last_overflow_log >= 60 {
+            tracing::warn!(
+                "( {} ): table full ({} entries): {} packets ({} bytes) of new keys not stored so far; erase the table (pmacct -e) or raise imt_mem_pools_number",
+                self.label,
+                self.table.len(),
+                overflow,
+                self.table.overflow_bytes()
+            );
+            self.reported_overflow = overflow;
+            self.last_overflow_log = now.wall;
+        }
+    }
+}
+
+impl Plugin for MemoryPlugin {
+    fn on_records(&mut self, records: &[Record], now: Now) -> Result<(), PluginError> {
+        self.started.get_or_insert(now.wall);
+        for r in records {
+            self.table.add(r);
+        }
+        self.log_overflow(now);
+        Ok(())
+    }
+
+    fn on_tick(&mut self, now: Now) -> Result<(), PluginError> {
+        self.started.get_or_insert(now.wall);
+        self.log_overflow(now);
+        Ok(())
+    }
+
+    fn on_query(&mut self, request: &Request, now: Now) -> Option<Response> {
+        self.started.get_or_insert(now.wall);
+        Some(self.answer(request, now))
+    }
+
+    fn shutdown(&mut self, _now: Now) -> Result<(), PluginError> {
+        if self.table.overflow_packets() > 0 {
+            tracing::warn!(
+                "( {} ): at exit: {} packets ({} bytes) were not stored because the table was full",
+                self.label,
+                self.table.overflow_packets(),
+                self.table.overflow_bytes()
+            );
+        }
+        match std::fs::remove_file(&self.socket) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(PluginError::Io(format!(
+                "cannot remove socket {}: {e}",
+                self.socket.display()
+            ))),
+        }
+    }
+}
+
+/// Binds the query socket (replacing a stale one, refusing a live one or a non-socket) and
+/// serves clients on their own threads.
+pub fn serve(path: &Path, control: Sender<Control>, label: &str) -> Result<(), String> {
+    serve_with_mode(path, control, label, 0o600)
+}
+
+pub fn serve_with_mode(
+    path: &Path,
+    control: Sender<Control>,
+    label: &str,
+    mode: u32,
+) -> Result<(), String> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(format!(
+                "imt_path {} exists and is not a socket; refusing to replace it",
+                path.display()
+            ));
+        }
+        if UnixStream::connect(path).is_ok() {
+            return Err(format!(
+                "imt_path {} is in use by another running daemon",
+                path.display()
+            ));
+        }
+        std::fs::remove_file(path)
+            .map_err(|e| format!("cannot remove stale socket {}: {e}", path.display()))?;
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let listener = UnixListener::bind(path)
+        .map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("cannot set mode of {}: {e}", path.display()))?;
+    let label = label.to_string();
+    std::thread::Builder::new()
+        .name("imt-listener".into())
+        .spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(stream) = conn else { continue };
+                let control = control.clone();
+                let label = label.clone();
+                let _ = std::thread::Builder::new()
+                    .name("imt-client".into())
+                    .spawn(move || {
+                        if let Err(e) = handle_client(stream, &control) {
+                            tracing::debug!("( {label} ): client: {e}");
+                        }
+                    });
+            }
+        })
+        .map_err(|e| format!("cannot start listener thread: {e}"))?;
+    Ok(())
+}
+
+fn handle_client(stream: UnixStream, control: &Sender<Control>) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
+    let mut line = String::new();
+    BufReader::new(&stream).take(1 << 24).read_line(&mut line)?;
+    let response = match serde_json::from_str::<Request>(&line) {
+        Ok(request) => {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            if control.send(Control::Query(request, tx)).is_err() {
+                return Ok(());
+            }
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(r) => r,
+                Err(_) => return Ok(()),
+            }
+        }
+        Err(e) => Response {
+            protocol: PROTOCOL_VERSION,
+            columns: Vec::new(),
+            results: Vec::new(),
+            status: TableStatus::default(),
+            error: Some(format!("malformed request: {e}")),
+        },
+    };
+    let mut w = std::io::BufWriter::new(&stream);
+    serde_json::to_writer(&mut w, &response).map_err(std::io::Error::other)?;
+    w.write_all(b"\n")?;
+    w.flush()
+}
+
+use std::io::Read as _;

@@ -1,0 +1,177 @@
+//! Plugins: each owns its state on its own thread, fed by a bounded queue of record batches.
+//!
+//! A plugin sees time only through its messages ([`Now`]): the packets' time when reading a
+//! file, the wall clock when capturing live. One plugin failing is logged and never stops
+//! capture or the other plugins.
+
+pub mod memory;
+pub mod print;
+pub mod trigger;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use pmacct_core::config::{PluginConfig, PluginOptions, QueuePolicy};
+use pmacct_core::key::Record;
+use pmacct_core::query::{Request, Response};
+
+use crate::stats::PluginStats;
+
+/// The two clocks a plugin may need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Now {
+    /// The time that drives purges and bins: packet time for files, wall clock for live capture.
+    pub data: i64,
+    /// The wall clock (for `stamp_updated` and logs).
+    pub wall: i64,
+}
+
+/// Messages from the pipeline to a plugin.
+#[derive(Debug)]
+pub enum PluginMsg {
+    Batch {
+        records: Vec<Record>,
+        now: i64,
+    },
+    /// Time passes with no packets (live capture), so quiet plugins still purge.
+    Tick {
+        now: i64,
+    },
+}
+
+/// Requests that bypass the data queue (queries of the memory plugin).
+pub enum Control {
+    Query(Request, Sender<Response>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("{0}")]
+    Io(String),
+}
+
+/// The behaviour of a plugin kind.
+pub trait Plugin: Send {
+    fn on_records(&mut self, records: &[Record], now: Now) -> Result<(), PluginError>;
+    fn on_tick(&mut self, _now: Now) -> Result<(), PluginError> {
+        Ok(())
+    }
+    fn on_query(&mut self, _request: &Request, _now: Now) -> Option<Response> {
+        None
+    }
+    /// Last call: flush everything.
+    fn shutdown(&mut self, now: Now) -> Result<(), PluginError>;
+}
+
+/// The pipeline's end of a running plugin.
+pub struct PluginHandle {
+    pub config: PluginConfig,
+    pub tx: Sender<PluginMsg>,
+    pub stats: Arc<PluginStats>,
+    pub thread: Option<JoinHandle<()>>,
+    pub control: Sender<Control>,
+}
+
+impl PluginHandle {
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.config.name, self.config.kind)
+    }
+    pub fn policy(&self, live: bool) -> QueuePolicy {
+        if live {
+            self.config.when_full
+        } else {
+            QueuePolicy::Block
+        }
+    }
+}
+
+pub fn wall_now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// Builds and starts the plugins of a configuration.
+pub fn start(configs: &[PluginConfig], umask: u32) -> Result<Vec<PluginHandle>, String> {
+    let mut handles = Vec::new();
+    for config in configs {
+        let label = format!("{}/{}", config.name, config.kind);
+        let plugin: Box<dyn Plugin> = match &config.options {
+            PluginOptions::Print(p) => Box::new(print::PrintPlugin::new(config, p)),
+            PluginOptions::Memory(m) => Box::new(
+                memory::MemoryPlugin::new(config, m, umask)
+                    .map_err(|e| format!("( {label} ): {e}"))?,
+            ),
+        };
+        let (tx, rx) = crossbeam_channel::bounded(config.queue_batches);
+        let (control_tx, control_rx) = crossbeam_channel::unbounded();
+        if let PluginOptions::Memory(m) = &config.options {
+            memory::serve_with_mode(&m.socket, control_tx.clone(), &label, 0o666 & !umask)
+                .map_err(|e| format!("( {label} ): {e}"))?;
+        }
+        let thread_label = label.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("plugin-{}", config.name))
+            .spawn(move || run(plugin, rx, control_rx, &thread_label))
+            .map_err(|e| format!("( {label} ): cannot start thread: {e}"))?;
+        tracing::info!("( {label} ): plugin started");
+        handles.push(PluginHandle {
+            config: config.clone(),
+            tx,
+            stats: Arc::new(PluginStats::default()),
+            thread: Some(thread),
+            control: control_tx,
+        });
+    }
+    Ok(handles)
+}
+
+/// A plugin's thread: data and queries until the data queue closes, then a final flush.
+fn run(
+    mut plugin: Box<dyn Plugin>,
+    data: Receiver<PluginMsg>,
+    control: Receiver<Control>,
+    label: &str,
+) {
+    let mut last_data = i64::MIN;
+    let now = |data: i64| Now {
+        data,
+        wall: wall_now(),
+    };
+    loop {
+        crossbeam_channel::select_biased! {
+            recv(control) -> msg => {
+                if let Ok(Control::Query(request, reply)) = msg {
+                    let at = if last_data == i64::MIN { wall_now() } else { last_data };
+                    if let Some(response) = plugin.on_query(&request, now(at)) {
+                        let _ = reply.send(response);
+                    }
+                }
+            }
+            recv(data) -> msg => {
+                let result = match msg {
+                    Ok(PluginMsg::Batch { records, now: t }) => {
+                        last_data = last_data.max(t);
+                        plugin.on_records(&records, now(last_data))
+                    }
+                    Ok(PluginMsg::Tick { now: t }) => {
+                        last_data = last_data.max(t);
+                        plugin.on_tick(now(last_data))
+                    }
+                    Err(_) => break,
+                };
+                if let Err(e) = result {
+                    tracing::error!("( {label} ): {e}");
+                }
+            }
+        }
+    }
+    let at = if last_data == i64::MIN {
+        wall_now()
+    } else {
+        last_data
+    };
+    if let Err(e) = plugin.shutdown(now(at)) {
+        tracing::error!("( {label} ): {e}");
+    }
+    tracing::info!("( {label} ): plugin stopped");
+}

@@ -1,0 +1,109 @@
+//! `*_trigger_exec`: a command run after each purge, whose failures are logged.
+//!
+//! Unlike pmacct 1.7.7 (bare path, no arguments, no environment, never reaped, silent), the
+//! value is split on whitespace into a program and its arguments, the child gets a documented
+//! environment, is waited for on its own thread, and its exit status and output are logged.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+#[derive(Clone, Debug)]
+pub struct Trigger {
+    program: String,
+    args: Vec<String>,
+    label: String,
+}
+
+impl Trigger {
+    pub fn new(command: &str, label: &str) -> Trigger {
+        let mut words = command.split_whitespace().map(str::to_string);
+        Trigger {
+            program: words.next().unwrap_or_default(),
+            args: words.collect(),
+            label: label.to_string(),
+        }
+    }
+
+    /// Starts the command without waiting for it; the outcome is logged when it ends.
+    pub fn fire(&self, files: &[PathBuf], entries: usize) {
+        let t = self.clone();
+        let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        let spawn = std::thread::Builder::new()
+            .name("trigger".into())
+            .spawn(move || t.run(&files, entries));
+        if let Err(e) = spawn {
+            tracing::error!("( {} ): cannot start trigger thread: {e}", self.label);
+        }
+    }
+
+    /// Runs the command to completion (blocking) and logs what happened.
+    pub fn run(&self, files: &[String], entries: usize) -> Option<i32> {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args)
+            .env("PMACCT_PLUGIN", &self.label)
+            .env(
+                "PMACCT_OUTPUT_FILE",
+                files.last().map(String::as_str).unwrap_or(""),
+            )
+            .env("PMACCT_OUTPUT_FILES", files.join(" "))
+            .env("PMACCT_PURGED_ENTRIES", entries.to_string());
+        match cmd.output() {
+            Err(e) => {
+                tracing::error!(
+                    "( {} ): trigger '{}' could not be run: {e}",
+                    self.label,
+                    self.program
+                );
+                None
+            }
+            Ok(out) => {
+                let code = out.status.code();
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                if out.status.success() {
+                    tracing::info!(
+                        "( {} ): trigger '{}' exited with status 0",
+                        self.label,
+                        self.program
+                    );
+                } else {
+                    tracing::error!(
+                        "( {} ): trigger '{}' failed with {}",
+                        self.label,
+                        self.program,
+                        code.map_or_else(|| "a signal".to_string(), |c| format!("exit status {c}"))
+                    );
+                }
+                for line in stderr.lines().chain(stdout.lines()).take(20) {
+                    tracing::info!("( {} ): trigger output: {line}", self.label);
+                }
+                code
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_environment_and_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("env.txt");
+        let t = Trigger::new(&format!("/bin/sh -c 'true' ignored"), "p/print");
+        assert_eq!(t.program, "/bin/sh");
+        let script = dir.path().join("t.sh");
+        std::fs::write(&script, format!("#!/bin/sh\necho \"$1 $2 $PMACCT_PLUGIN $PMACCT_OUTPUT_FILE $PMACCT_PURGED_ENTRIES\" > {}\nexit 3\n", out.display())).unwrap();
+        let t = Trigger::new(&format!("/bin/sh {} a b", script.display()), "p/print");
+        assert_eq!(t.run(&["/x/f.csv".into()], 7), Some(3));
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "a b p/print /x/f.csv 7\n"
+        );
+        assert_eq!(
+            Trigger::new("/nonexistent/prog", "p/print").run(&[], 0),
+            None
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! Counters shared by the inputs, the pipeline and the plugins, and the stats log line.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use pmacct_wire::Malformed;
+
+/// What the capture side counted.
+#[derive(Debug, Default)]
+pub struct CoreStats {
+    pub received: AtomicU64,
+    pub kernel_dropped: AtomicU64,
+    pub accounted: AtomicU64,
+    pub non_ip: AtomicU64,
+    pub truncated_ports: AtomicU64,
+    pub fragments_orphaned: AtomicU64,
+    pub malformed: [AtomicU64; Malformed::ALL.len()],
+}
+
+/// What one plugin's lane counted.
+#[derive(Debug, Default)]
+pub struct PluginStats {
+    /// Records handed to the plugin's queue.
+    pub records: AtomicU64,
+    /// Records dropped because the queue was full (live capture with `drop`).
+    pub dropped: AtomicU64,
+}
+
+/// Counts kept by one input thread and published in bulk (no shared writes per packet).
+#[derive(Debug, Default, Clone)]
+pub struct LocalCounts {
+    pub received: u64,
+    pub accounted: u64,
+    pub non_ip: u64,
+    pub truncated_ports: u64,
+    pub malformed: [u64; Malformed::ALL.len()],
+}
+
+impl LocalCounts {
+    pub fn publish(&mut self, to: &CoreStats) {
+        to.received.fetch_add(self.received, Relaxed);
+        to.accounted.fetch_add(self.accounted, Relaxed);
+        to.non_ip.fetch_add(self.non_ip, Relaxed);
+        to.truncated_ports.fetch_add(self.truncated_ports, Relaxed);
+        for (i, n) in self.malformed.iter().enumerate() {
+            to.malformed[i].fetch_add(*n, Relaxed);
+        }
+        *self = LocalCounts::default();
+    }
+}
+
+impl CoreStats {
+    pub fn malformed_total(&self) -> u64 {
+        self.malformed.iter().map(|m| m.load(Relaxed)).sum()
+    }
+
+    /// One line: `received=… kernel_dropped=… accounted=… non_ip=… malformed=… (reason=n …)`.
+    pub fn line(&self) -> String {
+        let reasons: Vec<String> = Malformed::ALL
+            .iter()
+            .filter_map(|m| {
+                let n = self.malformed[m.index()].load(Relaxed);
+                (n > 0).then(|| format!("{}={n}", m.name()))
+            })
+            .collect();
+        format!(
+            "received_packets={} kernel_dropped_packets={} accounted_packets={} non_ip_packets={} truncated_ports={} orphan_fragments={} malformed_packets={}{}",
+            self.received.load(Relaxed),
+            self.kernel_dropped.load(Relaxed),
+            self.accounted.load(Relaxed),
+            self.non_ip.load(Relaxed),
+            self.truncated_ports.load(Relaxed),
+            self.fragments_orphaned.load(Relaxed),
+            self.malformed_total(),
+            if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(" ")) },
+        )
+    }
+}
+
+impl PluginStats {
+    pub fn line(&self) -> String {
+        format!(
+            "records={} dropped_records={}",
+            self.records.load(Relaxed),
+            self.dropped.load(Relaxed)
+        )
+    }
+}
