@@ -11,6 +11,7 @@ pub mod logging;
 pub mod pipeline;
 pub mod plugins;
 pub mod stats;
+pub mod synth;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};

@@ -1,0 +1,198 @@
+//! Helpers shared by the end-to-end tests: running our pmacctd and Debian's, parsing outputs.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct Outcome {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// ../shared/testdata, if present.
+pub fn testdata() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata");
+    p.is_dir().then_some(p)
+}
+
+pub fn skipped(what: &str) {
+    println!("SKIPPED: {what} is not present on this machine");
+}
+
+fn run_with(program: &str, config_text: &str) -> Outcome {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("pmacctd.conf");
+    std::fs::write(&cfg, config_text).expect("write config");
+    let out = Command::new(program)
+        .arg("-f")
+        .arg(&cfg)
+        .env("TZ", "UTC")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program}: {e} (install it: apt-get install pmacct tshark)")
+        });
+    Outcome {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn run_ours(config_text: &str) -> Outcome {
+    run_with(env!("CARGO_BIN_EXE_pmacctd"), config_text)
+}
+
+/// Debian's pmacctd 1.7.7.
+pub fn run_pmacct(config_text: &str) -> Outcome {
+    run_with("/usr/sbin/pmacctd", config_text)
+}
+
+/// Runs ours and pmacct on every job, several pmacct runs at once (each sleeps 2 s at start).
+pub fn run_both_parallel(jobs: &[(PathBuf, String)]) -> Vec<(Outcome, Outcome)> {
+    let mut results: Vec<Option<(Outcome, Outcome)>> = (0..jobs.len()).map(|_| None).collect();
+    for (chunk_index, chunk) in jobs.chunks(12).enumerate() {
+        let handles: Vec<_> = chunk
+            .iter()
+            .map(|(_, cfg)| {
+                let cfg = cfg.clone();
+                std::thread::spawn(move || (run_ours(&cfg), run_pmacct(&cfg)))
+            })
+            .collect();
+        for (i, h) in handles.into_iter().enumerate() {
+            results[chunk_index * 12 + i] = Some(h.join().expect("runner thread"));
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.expect("every job ran"))
+        .collect()
+}
+
+/// Counters per key: (packets, bytes, OR of tcp flags).
+pub type Rows = BTreeMap<String, (u64, u64, u64)>;
+
+fn add(rows: &mut Rows, key: String, packets: u64, bytes: u64, flags: u64) {
+    let e = rows.entry(key).or_insert((0, 0, 0));
+    e.0 += packets;
+    e.1 += bytes;
+    e.2 |= flags;
+}
+
+/// CSV rows keyed by their first `key_columns` fields; several purges of one key are summed.
+pub fn rows_csv(text: &str, key_columns: usize) -> Rows {
+    let mut rows = Rows::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() < 2 || f.iter().any(|x| x == &"PACKETS") || line.starts_with("--") {
+            continue;
+        }
+        let (Ok(p), Ok(b)) = (f[f.len() - 2].parse::<u64>(), f[f.len() - 1].parse::<u64>()) else {
+            continue;
+        };
+        add(
+            &mut rows,
+            f[..key_columns.min(f.len() - 2)].join(","),
+            p,
+            b,
+            0,
+        );
+    }
+    rows
+}
+
+/// Formatted rows (whitespace separated).
+pub fn rows_formatted(text: &str, key_columns: usize) -> Rows {
+    let mut rows = Rows::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 2 || f.contains(&"PACKETS") {
+            continue;
+        }
+        let (Ok(p), Ok(b)) = (f[f.len() - 2].parse::<u64>(), f[f.len() - 1].parse::<u64>()) else {
+            continue;
+        };
+        add(
+            &mut rows,
+            f[..key_columns.min(f.len() - 2)].join(","),
+            p,
+            b,
+            0,
+        );
+    }
+    rows
+}
+
+/// JSON rows keyed by every field but counters, event type, stamps and tcp flags (OR-ed).
+pub fn rows_json(text: &str) -> Rows {
+    let mut rows = Rows::new();
+    for line in text.lines() {
+        let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(line)
+        else {
+            continue;
+        };
+        let mut key = Vec::new();
+        let (mut p, mut b, mut flags) = (0, 0, 0);
+        for (k, v) in &m {
+            match k.as_str() {
+                "packets" => p = v.as_u64().unwrap_or(0),
+                "bytes" => b = v.as_u64().unwrap_or(0),
+                "tcp_flags" => flags = v.as_str().and_then(|s| s.parse().ok()).unwrap_or(0),
+                "event_type" | "stamp_updated" => {}
+                _ => key.push(format!("{k}={v}")),
+            }
+        }
+        key.sort();
+        add(&mut rows, key.join(","), p, b, flags);
+    }
+    rows
+}
+
+/// tshark's count of IP bytes: the outermost IP header's length of every frame.
+pub fn tshark_ip_bytes(pcap: &Path) -> Option<u64> {
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(pcap)
+        .args([
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-e",
+            "frame.protocols",
+            "-e",
+            "ip.len",
+            "-e",
+            "ipv6.plen",
+        ])
+        .output()
+        .expect("tshark runs (apt-get install tshark)");
+    if !out.status.success() {
+        return None;
+    }
+    let mut total = 0u64;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let protocols: Vec<&str> = f
+            .first()
+            .map(|p| p.split(':').collect())
+            .unwrap_or_default();
+        let first = |i: usize| {
+            f.get(i)
+                .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        match protocols.iter().find(|p| **p == "ip" || **p == "ipv6") {
+            Some(&"ip") => total += first(1).unwrap_or(0),
+            Some(_) => total += first(2).map_or(0, |p| p + 40),
+            None => {}
+        }
+    }
+    Some(total)
+}
+
+pub fn generate(path: &Path, packets: u64, hosts: u64, seconds: u64) {
+    pmacct_daemon::synth::write_pcap(path, packets, hosts, seconds, 1_700_000_000)
+        .expect("generate pcap");
+}
