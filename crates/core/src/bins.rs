@@ -53,7 +53,7 @@ impl History {
             }
         };
         if unit == HistoryUnit::Seconds && amount >= 60 {
-            if amount % 60 != 0 {
+            if !amount.is_multiple_of(60) {
                 return Err(format!(
                     "a history of 60 seconds or more must be a multiple of 60, got {amount}"
                 ));

@@ -114,8 +114,8 @@ impl Networks {
         }
         let mut v4: Vec<_> = v4.into_iter().collect();
         let mut v6: Vec<_> = v6.into_iter().collect();
-        v4.sort_by(|a, b| b.0.cmp(&a.0));
-        v6.sort_by(|a, b| b.0.cmp(&a.0));
+        v4.sort_by_key(|e| std::cmp::Reverse(e.0));
+        v6.sort_by_key(|e| std::cmp::Reverse(e.0));
         Ok(Networks { entries, v4, v6 })
     }
 

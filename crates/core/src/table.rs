@@ -90,14 +90,14 @@ impl AggregateTable {
     /// Entries sorted in output order.
     pub fn sorted(&self) -> Vec<(FlowKey, Counters)> {
         let mut v: Vec<(FlowKey, Counters)> = self.map.iter().map(|(k, c)| (*k, *c)).collect();
-        v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        v.sort_unstable_by_key(|e| e.0);
         v
     }
 
     /// Removes and returns every entry (sorted), keeping the allocation.
     pub fn drain_sorted(&mut self) -> Vec<(FlowKey, Counters)> {
         let mut v: Vec<(FlowKey, Counters)> = self.map.drain().collect();
-        v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        v.sort_unstable_by_key(|e| e.0);
         v
     }
 

@@ -54,7 +54,7 @@ pub fn write_pcap(
     let step_us = seconds * 1_000_000 / packets.max(1);
     for i in 0..packets {
         let mut t_us = start * 1_000_000 + i * step_us;
-        if (t_us / 1_000_000) % 60 == 0 {
+        if (t_us / 1_000_000).is_multiple_of(60) {
             t_us += 1_000_000;
         }
         let a = rng.below(hosts) as u32;

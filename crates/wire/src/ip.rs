@@ -148,11 +148,9 @@ fn transport(p: &mut IpPacket, c: Cursor<'_>, at: usize, end: usize) {
                 p.tcp_flags = c.u8(at + 13).unwrap_or(0);
             }
         }
-        ipproto::ICMP | ipproto::ICMPV6 => {
-            if within(2) {
-                if let (Some(t), Some(code)) = (c.u8(at), c.u8(at + 1)) {
-                    p.icmp = Some((t, code));
-                }
+        ipproto::ICMP | ipproto::ICMPV6 if within(2) => {
+            if let (Some(t), Some(code)) = (c.u8(at), c.u8(at + 1)) {
+                p.icmp = Some((t, code));
             }
         }
         _ => {}

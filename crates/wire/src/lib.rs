@@ -45,7 +45,7 @@ pub mod ipproto {
 }
 
 /// The layer-2 facts of a frame (zero where the link layer has no such field).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct L2Info {
     pub src_mac: [u8; 6],
     pub dst_mac: [u8; 6],
@@ -59,20 +59,6 @@ pub struct L2Info {
     pub etype: u16,
     /// Bytes of link-layer headers (including tags, MPLS labels, PPPoE) before the payload.
     pub header_len: u32,
-}
-
-impl Default for L2Info {
-    fn default() -> Self {
-        L2Info {
-            src_mac: [0; 6],
-            dst_mac: [0; 6],
-            vlan: 0,
-            cvlan: 0,
-            cos: 0,
-            etype: 0,
-            header_len: 0,
-        }
-    }
 }
 
 /// What the transport header told us about ports.

@@ -136,8 +136,7 @@ pub fn parse(args: &[String]) -> Result<CommandLine, String> {
             trailing.push(arg.clone());
             continue;
         };
-        let mut chars = switches.char_indices();
-        while let Some((pos, c)) = chars.next() {
+        for (pos, c) in switches.char_indices() {
             if let Some((_, key)) = VALUED
                 .iter()
                 .find(|(f, _)| *f == c)

@@ -91,7 +91,7 @@ mod tests {
     fn arguments_environment_and_status() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("env.txt");
-        let t = Trigger::new(&format!("/bin/sh -c 'true' ignored"), "p/print");
+        let t = Trigger::new("/bin/sh -c 'true' ignored", "p/print");
         assert_eq!(t.program, "/bin/sh");
         let script = dir.path().join("t.sh");
         std::fs::write(&script, format!("#!/bin/sh\necho \"$1 $2 $PMACCT_PLUGIN $PMACCT_OUTPUT_FILE $PMACCT_PURGED_ENTRIES\" > {}\nexit 3\n", out.display())).unwrap();

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds pmacctd and runs it with examples/default.conf (or the config given as $1):
+# per-host totals of this machine's traffic, printed every 10 seconds. Ctrl-C stops it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! [ -e /usr/include/pcap.h ] && ! [ -e /usr/include/pcap/pcap.h ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libpcap-dev
+  else
+    echo "libpcap is missing; install it with: sudo apt-get install -y libpcap-dev" >&2
+    exit 1
+  fi
+fi
+cargo build --release --bins
+config="${1:-examples/default.conf}"
+if [ "$(id -u)" = 0 ]; then
+  exec target/release/pmacctd -f "$config"
+else
+  exec sudo target/release/pmacctd -f "$config"
+fi

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit, end-to-end, differential and live tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+missing=()
+for bin in pmacctd tshark; do command -v "$bin" >/dev/null || missing+=("$bin"); done
+[ -e /usr/include/pcap.h ] || [ -e /usr/include/pcap/pcap.h ] || missing+=(libpcap-dev)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "missing: ${missing[*]}; install with: sudo apt-get install -y libpcap-dev pmacct tshark iproute2" >&2
+  exit 1
+fi
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
