@@ -265,3 +265,15 @@ mod tests {
         assert_eq!(lookup("interface").map(|k| k.name), Some("pcap_interface"));
     }
 }
+
+#[cfg(test)]
+mod docs_tests {
+    #[test]
+    fn docs_config_keys_md_is_generated_from_this_table() {
+        let doc = include_str!("../../../../docs/config-keys.md");
+        assert!(
+            doc.ends_with(&super::markdown_table()),
+            "docs/config-keys.md is stale: regenerate it with `pmacctd --list-keys` (see the file's header)"
+        );
+    }
+}
