@@ -1,6 +1,7 @@
 //! Packet sources behind one trait: libpcap live capture, pcap/pcapng files, and in-memory
 //! packets for tests.
 
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -185,6 +186,7 @@ pub struct LiveSpec {
 pub struct LiveCapture {
     name: String,
     capture: pcap::Capture<pcap::Active>,
+    fd: std::os::unix::io::RawFd,
     link: LinkType,
 }
 
@@ -236,9 +238,16 @@ impl LiveCapture {
             })?;
         }
         let link = link_of(capture.get_datalink().0, "interface", &spec.device)?;
+        // Non-blocking reads plus our own poll(): libpcap keeps polling an idle Linux socket
+        // past its read timeout, and a quiet link must still flush records and notice a stop.
+        let capture = capture
+            .setnonblock()
+            .map_err(|e| err(format!("cannot set non-blocking mode: {e}")))?;
+        let fd = capture.as_raw_fd();
         Ok(LiveCapture {
             name: spec.device.clone(),
             capture,
+            fd,
             link,
         })
     }
@@ -252,7 +261,10 @@ impl PacketSource for LiveCapture {
                 wire_len: p.header.len,
                 ts: ts_of(p.header),
             })),
-            Err(pcap::Error::TimeoutExpired) => Ok(Next::Idle),
+            Err(pcap::Error::TimeoutExpired) => {
+                wait_readable(self.fd, READ_TIMEOUT_MS);
+                Ok(Next::Idle)
+            }
             Err(pcap::Error::NoMorePackets) => Ok(Next::End),
             Err(e) => Err(InputError::Read {
                 source_name: self.name.clone(),
@@ -274,6 +286,20 @@ impl PacketSource for LiveCapture {
     }
     fn is_live(&self) -> bool {
         true
+    }
+}
+
+/// Waits until `fd` is readable or `timeout_ms` passed.
+fn wait_readable(fd: std::os::unix::io::RawFd, timeout_ms: i32) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is a valid pollfd for the duration of the call and nfds is 1; poll() only
+    // writes `revents`. The fd belongs to the open capture, which outlives the call.
+    unsafe {
+        libc::poll(&mut pfd, 1, timeout_ms);
     }
 }
 

@@ -37,15 +37,22 @@ fn broken_configurations_give_exact_errors() {
     for (conf, want) in table {
         let (code, _, stderr) = check(conf);
         assert_eq!(code, 1, "{conf}");
-        assert!(stderr.lines().any(|l| l == *want), "for {conf:?} expected line\n{want}\ngot:\n{stderr}");
+        assert!(
+            stderr.lines().any(|l| l == *want),
+            "for {conf:?} expected line\n{want}\ngot:\n{stderr}"
+        );
     }
 }
 
 #[test]
 fn all_problems_are_reported_at_once() {
-    let (code, _, stderr) = check("promisc: maybe\nsnaplen: 1\nplugins: print[p]\nprint_refresh_time[p]: 0\n");
+    let (code, _, stderr) =
+        check("promisc: maybe\nsnaplen: 1\nplugins: print[p]\nprint_refresh_time[p]: 0\n");
     assert_eq!(code, 1);
-    assert!(stderr.contains("ERROR ( default/core ): 3 problem(s) in the configuration; not starting"), "{stderr}");
+    assert!(
+        stderr.contains("ERROR ( default/core ): 3 problem(s) in the configuration; not starting"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -58,9 +65,15 @@ fn unknown_keys_warn_with_a_suggestion_and_do_not_stop() {
 
 #[test]
 fn the_ipfire_threads_print_and_memory_configurations_are_accepted() {
-    let Some(td) = common::testdata() else { return common::skipped("../shared/configs") };
+    let Some(td) = common::testdata() else {
+        return common::skipped("../shared/configs");
+    };
     let configs = td.join("../configs");
-    for name in ["memory-interfaces.conf", "memory-sum-host.conf", "print-csv-trigger.conf"] {
+    for name in [
+        "memory-interfaces.conf",
+        "memory-sum-host.conf",
+        "print-csv-trigger.conf",
+    ] {
         let text = std::fs::read_to_string(configs.join(name)).expect("read config");
         let (code, stdout, stderr) = check(&text);
         assert_eq!(code, 0, "{name}: {stderr}");
