@@ -224,6 +224,11 @@ impl Dispatcher {
         self.tracker.stats.orphaned = 0;
         for lane in &mut self.lanes {
             lane.flush();
+            if !live && result.is_ok() {
+                let _ = lane.tx.send(PluginMsg::InputEnded {
+                    source: source.name().to_string(),
+                });
+            }
         }
         self.local.publish(&self.stats);
         if let Some(d) = source.kernel_drops() {

@@ -28,7 +28,7 @@ pub struct MemoryPlugin {
     started: Option<i64>,
     erased_at: Option<i64>,
     reported_overflow: u64,
-    last_overflow_log: i64,
+    last_overflow_log: Option<i64>,
 }
 
 impl MemoryPlugin {
@@ -57,7 +57,7 @@ impl MemoryPlugin {
             started: None,
             erased_at: None,
             reported_overflow: 0,
-            last_overflow_log: i64::MIN,
+            last_overflow_log: None,
         })
     }
 
@@ -145,7 +145,9 @@ impl MemoryPlugin {
 
     fn log_overflow(&mut self, now: Now) {
         let overflow = self.table.overflow_packets();
-        if overflow > self.reported_overflow && now.wall - self.last_overflow_log >= 60 {
+        if overflow > self.reported_overflow
+            && self.last_overflow_log.is_none_or(|t| now.wall - t >= 60)
+        {
             tracing::warn!(
                 "( {} ): table full ({} entries): {} packets ({} bytes) of new keys not stored so far; erase the table (pmacct -e) or raise imt_mem_pools_number",
                 self.label,
@@ -154,7 +156,7 @@ impl MemoryPlugin {
                 self.table.overflow_bytes()
             );
             self.reported_overflow = overflow;
-            self.last_overflow_log = now.wall;
+            self.last_overflow_log = Some(now.wall);
         }
     }
 }
@@ -178,6 +180,15 @@ impl Plugin for MemoryPlugin {
     fn on_query(&mut self, request: &Request, now: Now) -> Option<Response> {
         self.started.get_or_insert(now.wall);
         Some(self.answer(request, now))
+    }
+
+    fn on_input_end(&mut self, source: &str) {
+        tracing::info!(
+            "( {} ): finished reading '{source}': {} entries, {} packets not stored (table full)",
+            self.label,
+            self.table.len(),
+            self.table.overflow_packets()
+        );
     }
 
     fn shutdown(&mut self, _now: Now) -> Result<(), PluginError> {

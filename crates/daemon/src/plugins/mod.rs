@@ -38,6 +38,10 @@ pub enum PluginMsg {
     Tick {
         now: i64,
     },
+    /// A file input has been read to its end; every record of it came before this message.
+    InputEnded {
+        source: String,
+    },
 }
 
 /// Requests that bypass the data queue (queries of the memory plugin).
@@ -60,6 +64,7 @@ pub trait Plugin: Send {
     fn on_query(&mut self, _request: &Request, _now: Now) -> Option<Response> {
         None
     }
+    fn on_input_end(&mut self, _source: &str) {}
     /// Last call: flush everything.
     fn shutdown(&mut self, now: Now) -> Result<(), PluginError>;
 }
@@ -156,6 +161,10 @@ fn run(
                     Ok(PluginMsg::Tick { now: t }) => {
                         last_data = last_data.max(t);
                         plugin.on_tick(now(last_data))
+                    }
+                    Ok(PluginMsg::InputEnded { source }) => {
+                        plugin.on_input_end(&source);
+                        Ok(())
                     }
                     Err(_) => break,
                 };
