@@ -144,3 +144,136 @@ fn live_capture_on_a_veth_counts_a_known_burst_exactly() {
     assert_eq!(tcp[0], "10.99.0.1,10.99.0.2,9998,tcp,1,60", "{out}");
     assert_eq!(rows.len(), 3, "{out}");
 }
+
+/// The IPFire thread's memory-sum-host.conf, unchanged but for its paths, on a veth named
+/// green0: per-host totals reach the table within a second and `pmacct -s -T bytes` shows them.
+#[test]
+fn seed_memory_sum_host_config_counts_live_traffic() {
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/configs/memory-sum-host.conf");
+    let Ok(text) = std::fs::read_to_string(&seed) else {
+        println!("SKIPPED: ../shared/configs is not present on this machine");
+        return;
+    };
+    let ns = format!("pmrg{}", std::process::id() % 100000);
+    if !sh(&["ip", "netns", "add", &ns]) {
+        println!("SKIPPED: live capture test needs root and iproute2 (ip netns add failed)");
+        return;
+    }
+    let _guard = Netns(ns.clone());
+    let _link = Link("green0".into());
+    assert!(sh(&[
+        "ip", "link", "add", "green0", "type", "veth", "peer", "name", "green0p"
+    ]));
+    assert!(sh(&["ip", "link", "set", "green0p", "netns", &ns]));
+    // No IPv6 on the test link: router solicitations would add hosts the test did not send.
+    let _ = sh(&["sysctl", "-q", "-w", "net.ipv6.conf.green0.disable_ipv6=1"]);
+    let _ = sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &ns,
+        "sysctl",
+        "-q",
+        "-w",
+        "net.ipv6.conf.green0p.disable_ipv6=1",
+    ]);
+    assert!(sh(&["ip", "addr", "add", "10.99.2.1/24", "dev", "green0"]));
+    assert!(sh(&["ip", "link", "set", "green0", "up"]));
+    assert!(sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &ns,
+        "ip",
+        "addr",
+        "add",
+        "10.99.2.2/24",
+        "dev",
+        "green0p"
+    ]));
+    assert!(sh(&[
+        "ip", "netns", "exec", &ns, "ip", "link", "set", "green0p", "up"
+    ]));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spool = dir.path().display().to_string();
+    let cfg = dir.path().join("memory-sum-host.conf");
+    std::fs::write(&cfg, text.replace("/var/spool/pmacct", &spool)).expect("write");
+    let sock = dir.path().join("plugin1.pipe");
+    let child = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+        .arg("-f")
+        .arg(&cfg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pmacctd");
+    let daemon = Daemon(Some(child));
+    let client = std::path::Path::new(env!("CARGO_BIN_EXE_pmacctd")).with_file_name("pmacct");
+    let query = |args: &[&str]| -> String {
+        let out = Command::new(&client)
+            .arg("-p")
+            .arg(&sock)
+            .args(args)
+            .output()
+            .expect("run pmacct client");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // The socket appears once the plugin is up; the capture opens before it.
+    let start = std::time::Instant::now();
+    while !sock.exists() {
+        assert!(start.elapsed() < Duration::from_secs(10), "no socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&sock)
+            .expect("socket")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+
+    assert!(sh(&[
+        "ping",
+        "-c",
+        "4",
+        "-i",
+        "0.2",
+        "-W",
+        "1",
+        "10.99.2.2"
+    ]));
+    let sent = std::time::Instant::now();
+    // 4 echo requests and 4 replies of 84 bytes: each host is source or destination of all 8.
+    let want = "10.99.2.1                                      8                     672";
+    let mut table = String::new();
+    while sent.elapsed() < Duration::from_secs(3) {
+        table = query(&["-s", "-T", "bytes"]);
+        if table.contains(want) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        sent.elapsed() < Duration::from_secs(1),
+        "records reached the table {:?} after the last packet",
+        sent.elapsed()
+    );
+    assert_eq!(
+        table,
+        format!(
+            "SRC_IP                                         PACKETS               BYTES\n{want}\n10.99.2.2                                      8                     672\n\nFor a total of: 2 entries\n"
+        )
+    );
+    stop(daemon);
+    assert!(!sock.exists(), "the socket is removed at exit");
+}
+
+struct Link(String);
+impl Drop for Link {
+    fn drop(&mut self) {
+        sh(&["ip", "link", "del", &self.0]);
+    }
+}
