@@ -424,10 +424,11 @@ pub fn run(
     for t in threads {
         match t.join() {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::error!("( {}/core ): {e}", config.core.proc_name);
-                first_error.get_or_insert(e);
-            }
+            // The first error is returned (and logged by the caller); later ones are logged here.
+            Ok(Err(e)) => match first_error {
+                None => first_error = Some(e),
+                Some(_) => tracing::error!("( {}/core ): {e}", config.core.proc_name),
+            },
             Err(_) => {
                 first_error.get_or_insert(DaemonError::Plugin("an input thread panicked".into()));
             }
