@@ -17,6 +17,14 @@ fn client() -> String {
 }
 const DEADLINE: Duration = Duration::from_secs(60);
 
+/// These tests run one at a time: the replay test loads both cores, and pmacct 1.7.7 loses
+/// records under load.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A running daemon whose stderr lines are collected; killed when dropped.
 struct Daemon {
     child: Child,
@@ -140,6 +148,7 @@ fn unordered(text: &str) -> Vec<String> {
 
 #[test]
 fn client_outputs_match_pmacct() {
+    let _serial = serial();
     let Some(td) = common::testdata() else {
         return common::skipped("../shared/testdata");
     };
@@ -223,6 +232,7 @@ fn head(s: &str) -> String {
 /// overflow is exact and the client shows it.
 #[test]
 fn bounded_table_counts_what_it_cannot_store() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let pcap = dir.path().join("gen.pcap");
     let packets = 20_000;
@@ -286,6 +296,7 @@ fn bounded_table_counts_what_it_cannot_store() {
 /// table, and the final table equals the print plugin's totals for the same file.
 #[test]
 fn queries_while_ingesting_see_whole_rows_and_the_end_is_exact() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let pcap = dir.path().join("gen.pcap");
     common::generate(&pcap, 200_000, 500, 600);

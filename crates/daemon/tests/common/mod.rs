@@ -54,6 +54,12 @@ const PARALLEL: usize = 4;
 /// Serialises the re-runs of the reference.
 static SOLO: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Holds the reference alone on the machine while the guard lives (pmacct misbehaves under
+/// load; see `run_pmacct_settled`).
+pub fn solo() -> std::sync::MutexGuard<'static, ()> {
+    SOLO.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Bytes of every row of an output, whatever its format.
 pub fn total_bytes(text: &str) -> u64 {
     text.lines()
@@ -82,7 +88,7 @@ fn run_pmacct_settled(cfg: &str, ours: &Outcome) -> Outcome {
         if total_bytes(&theirs.stdout) == want {
             break;
         }
-        let _solo = SOLO.lock().unwrap_or_else(|e| e.into_inner());
+        let _solo = solo();
         theirs = run_pmacct(cfg);
     }
     theirs
@@ -125,32 +131,19 @@ fn add(rows: &mut Rows, key: String, packets: u64, bytes: u64, flags: u64) {
 
 /// CSV rows keyed by their first `key_columns` fields; several purges of one key are summed.
 pub fn rows_csv(text: &str, key_columns: usize) -> Rows {
-    let mut rows = Rows::new();
-    for line in text.lines() {
-        let f: Vec<&str> = line.split(',').collect();
-        if f.len() < 2 || f.iter().any(|x| x == &"PACKETS") || line.starts_with("--") {
-            continue;
-        }
-        let (Ok(p), Ok(b)) = (f[f.len() - 2].parse::<u64>(), f[f.len() - 1].parse::<u64>()) else {
-            continue;
-        };
-        add(
-            &mut rows,
-            f[..key_columns.min(f.len() - 2)].join(","),
-            p,
-            b,
-            0,
-        );
-    }
-    rows
+    rows_split(text, key_columns, |l| l.split(',').collect())
 }
 
 /// Formatted rows (whitespace separated).
 pub fn rows_formatted(text: &str, key_columns: usize) -> Rows {
+    rows_split(text, key_columns, |l| l.split_whitespace().collect())
+}
+
+fn rows_split(text: &str, key_columns: usize, fields: impl Fn(&str) -> Vec<&str>) -> Rows {
     let mut rows = Rows::new();
     for line in text.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 2 || f.contains(&"PACKETS") {
+        let f = fields(line);
+        if f.len() < 2 || f.contains(&"PACKETS") || line.starts_with("--") {
             continue;
         }
         let (Ok(p), Ok(b)) = (f[f.len() - 2].parse::<u64>(), f[f.len() - 1].parse::<u64>()) else {
