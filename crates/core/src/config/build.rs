@@ -114,6 +114,11 @@ pub struct DaemonConfig {
     pub plugins: Vec<PluginConfig>,
 }
 
+/// Largest batch handed to a plugin, in records.
+pub const MAX_BATCH_RECORDS: u64 = 4096;
+/// Largest queue towards one plugin, in bytes of records.
+pub const MAX_QUEUE_BYTES: u64 = 64 << 20;
+
 /// Typed reads of one scope's settings; invalid values become errors with their origin.
 struct Reader<'a> {
     settings: &'a Settings,
@@ -274,17 +279,21 @@ fn build_plugin(
             "network primitives (src_net, dst_net, src_mask, dst_mask, sum_net) need networks_file or networks_mask".into(),
         );
     }
+    // pmacct's buffer sizes are honoured up to a point: batches beyond 4096 records and queues
+    // beyond 64 MiB only delay data and cost memory (a full queue blocks file reading, and live
+    // capture counts what it drops), so larger values are capped.
     let record_size = std::mem::size_of::<crate::key::Record>() as u64;
     let batch_records = r
         .typed("plugin_buffer_size", |v| parse_uint(v, 0, u64::MAX))
         .filter(|b| *b > 0)
-        .map(|b| (b / record_size).clamp(1, 65536) as usize)
+        .map(|b| (b / record_size).clamp(1, MAX_BATCH_RECORDS) as usize)
         .unwrap_or(1024);
+    let max_batches = (MAX_QUEUE_BYTES / (record_size * batch_records as u64)).max(2);
     let queue_batches = r
         .typed("plugin_pipe_size", |v| parse_uint(v, 0, u64::MAX))
         .filter(|b| *b > 0)
-        .map(|b| (b / (record_size * batch_records as u64)).clamp(2, 1 << 20) as usize)
-        .unwrap_or(256);
+        .map(|b| (b / (record_size * batch_records as u64)).clamp(2, max_batches) as usize)
+        .unwrap_or(64.min(max_batches as usize));
     let when_full = match r
         .text("plugin_queue_when_full")
         .map(|v| v.to_ascii_lowercase())

@@ -6,7 +6,6 @@
 //! follow the data's clock (packet time for files), so an offline run writes the same files
 //! whatever the machine's speed.
 
-use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -139,34 +138,41 @@ impl PrintPlugin {
             self.write_block(&mut out, entries, now, true)?;
             return out.flush();
         };
-        // Group by the file each bin's name expands to.
-        let mut by_file: BTreeMap<String, Vec<(FlowKey, Counters)>> = BTreeMap::new();
+        // Rows are sorted by bin first and names only move forward in time, so each file's rows
+        // are one contiguous run: write slices, no copy.
         let dynamic = template.contains('%');
-        for (k, c) in entries {
-            let name = if dynamic {
-                expand_time_variables(template, k.bin, &self.tz)
+        let name_of = |bin: i64| {
+            if dynamic {
+                expand_time_variables(template, bin, &self.tz)
             } else {
                 template.clone()
-            };
-            by_file.entry(name).or_default().push((*k, *c));
+            }
+        };
+        let mut runs: Vec<(String, usize, usize)> = Vec::new();
+        let mut last_bin = None;
+        for (i, (k, _)) in entries.iter().enumerate() {
+            if last_bin != Some(k.bin) {
+                last_bin = Some(k.bin);
+                let name = name_of(k.bin);
+                if runs.last().is_some_and(|r| r.0 == name) {
+                    continue;
+                }
+                if let Some(r) = runs.last_mut() {
+                    r.2 = i;
+                }
+                runs.push((name, i, entries.len()));
+            }
         }
-        if by_file.is_empty() && self.options.write_empty_file {
+        if runs.is_empty() && self.options.write_empty_file {
             let t = self
                 .bins
                 .as_ref()
                 .map_or(now.data, |b| b.start_of(now.data));
-            by_file.insert(
-                if dynamic {
-                    expand_time_variables(template, t, &self.tz)
-                } else {
-                    template.clone()
-                },
-                Vec::new(),
-            );
+            runs.push((name_of(t), 0, 0));
         }
-        for (name, rows) in &by_file {
+        for (name, from, to) in runs {
             let path = PathBuf::from(name);
-            self.write_file(&path, rows, now)?;
+            self.write_file(&path, &entries[from..to], now)?;
             files.push(path);
         }
         if let (Some(latest), Some(newest)) = (&self.options.latest_file, files.iter().max()) {
