@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): our pmacctd against Debian's pmacctd 1.7.7 on the same generated
 # capture and configuration, with a plain libpcap read loop as the floor.
-#   scripts/bench.sh [packets=5000000]
+#   scripts/bench.sh [packets=5000000]       (BENCH_HOSTS=500 for the high-cardinality stress case)
 # Prints packets/s and peak memory (max RSS) of each run. Needs pmacct and GNU time
 # (apt-get install pmacct time).
 set -euo pipefail
@@ -11,7 +11,7 @@ work="${BENCH_DIR:-target/bench}"
 mkdir -p "$work"
 cargo build --release --bins -q
 pcap="$work/bench-$packets.pcap"
-hosts="${BENCH_HOSTS:-500}"
+hosts="${BENCH_HOSTS:-50}"
 pcap="$work/bench-$packets-$hosts.pcap"
 [ -f "$pcap" ] || target/release/pcapgen "$pcap" "$packets" "$hosts" 600
 conf="$work/bench.conf"

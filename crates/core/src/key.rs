@@ -85,25 +85,45 @@ impl fmt::Display for Mac {
 /// column order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FlowKey {
+    #[serde(default, skip_serializing_if = "is_default")]
     pub bin: i64,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub src_mac: Mac,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub dst_mac: Mac,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub vlan: u16,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub cvlan: u16,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub cos: u8,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub etype: u16,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub in_iface: u32,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub out_iface: u32,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub src_host: Addr,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub src_net: Addr,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub dst_host: Addr,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub dst_net: Addr,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub src_mask: u8,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub dst_mask: u8,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub src_port: u16,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub dst_port: u16,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub proto: u8,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub tos: u8,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub timestamp_arrival: Timestamp,
 }
 
@@ -147,6 +167,12 @@ impl Hash for FlowKey {
     }
 }
 
+/// Zero-valued fields are left out of the query protocol's JSON: a table entry then carries
+/// only its aggregated primitives.
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
 /// A packet timestamp with microseconds.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
@@ -159,10 +185,14 @@ pub struct Timestamp {
 /// Counters of one aggregate.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
+    #[serde(default, skip_serializing_if = "is_default")]
     pub packets: u64,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub bytes: u64,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub flows: u64,
     /// OR of the TCP flags seen.
+    #[serde(default, skip_serializing_if = "is_default")]
     pub tcp_flags: u8,
 }
 
