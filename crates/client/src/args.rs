@@ -264,15 +264,7 @@ impl Raw {
 /// on: the primitives and `sum`, `sum_host`, `sum_net`, `sum_port`, `sum_mac`.
 fn parse_columns(raw: &str) -> Result<Vec<String>, Failure> {
     let mut names = Vec::new();
-    for item in raw.split(',') {
-        let name: String = item
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>()
-            .to_lowercase();
-        if name.is_empty() {
-            continue;
-        }
+    for name in pmacct_core::primitive::list_items(raw) {
         let known = matches!(
             name.as_str(),
             "sum" | "sum_host" | "sum_net" | "sum_port" | "sum_mac"

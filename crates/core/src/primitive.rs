@@ -240,20 +240,27 @@ const NOT_YET: &[&str] = &[
     "out_cvlan",
 ];
 
+/// The items of a comma-separated primitive list: spaces removed, lower-cased, empty ones
+/// skipped (the `aggregate` key and the client's `-c` share this reading).
+pub fn list_items(raw: &str) -> impl Iterator<Item = String> + '_ {
+    raw.split(',')
+        .map(|item| {
+            item.chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+                .to_lowercase()
+        })
+        .filter(|item| !item.is_empty())
+}
+
 impl Aggregate {
     /// Parses a comma-separated list (spaces ignored, case-insensitive; `sum` = `sum_host`).
     pub fn parse(raw: &str) -> Result<Aggregate, String> {
         let mut columns = BTreeSet::new();
         let mut sum = None;
         let mut none = false;
-        for item in raw.split(',') {
-            let item: String = item
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .collect::<String>()
-                .to_lowercase();
+        for item in list_items(raw) {
             match item.as_str() {
-                "" => continue,
                 "none" => none = true,
                 "sum" | "sum_host" => sum = Some(Sum::Host),
                 "sum_net" => sum = Some(Sum::Net),

@@ -23,8 +23,7 @@ use pmacct_core::key::KeyExtractor;
 use pmacct_core::networks::{Networks, PortSet};
 
 use crate::input::{LiveCapture, LiveSpec, PacketSource, PcapFile};
-use crate::pipeline::{Dispatcher, InputFacts, Lane};
-use crate::plugins::PluginHandle;
+use crate::pipeline::{Batcher, Dispatcher, InputFacts, Lane};
 use crate::stats::CoreStats;
 
 #[derive(Debug, thiserror::Error)]
@@ -236,6 +235,47 @@ fn dlt_of(link: pmacct_wire::LinkType) -> i32 {
     }
 }
 
+/// What an input thread needs to build its end of one plugin.
+#[derive(Clone)]
+struct LaneTemplate {
+    label: String,
+    name: String,
+    filter: Option<String>,
+    extractor: KeyExtractor,
+    tx: crossbeam_channel::Sender<plugins::PluginMsg>,
+    policy: pmacct_core::config::QueuePolicy,
+    stats: Arc<stats::PluginStats>,
+    batch_records: usize,
+}
+
+/// One lane per plugin, with each plugin's filter compiled for the input's link type.
+fn lanes_for(
+    templates: &[LaneTemplate],
+    link: pmacct_wire::LinkType,
+) -> Result<Vec<Lane>, DaemonError> {
+    templates
+        .iter()
+        .map(|t| {
+            Ok(Lane {
+                filter: match &t.filter {
+                    Some(f) => Some(compile_filter(dlt_of(link), &t.name, f)?),
+                    None => None,
+                },
+                extractor: t.extractor.clone(),
+                out: Batcher {
+                    label: t.label.clone(),
+                    batch: Vec::with_capacity(t.batch_records),
+                    batch_records: t.batch_records,
+                    tx: t.tx.clone(),
+                    policy: t.policy,
+                    stats: t.stats.clone(),
+                    last_ts: 0,
+                },
+            })
+        })
+        .collect()
+}
+
 /// Checks what `-T setup` checks: maps, inputs and filters open and compile.
 pub fn check_setup(config: &DaemonConfig) -> Result<(), DaemonError> {
     let plans: Vec<PluginPlan> = config
@@ -296,35 +336,31 @@ pub fn run(
         .map(|h| (h.label(), h.stats.clone()))
         .collect();
 
-    let make_lanes =
-        |link: pmacct_wire::LinkType, handles: &[PluginHandle]| -> Result<Vec<Lane>, DaemonError> {
-            handles
-                .iter()
-                .zip(&plans)
-                .map(|(h, plan)| {
-                    Ok(Lane {
-                        label: h.label(),
-                        filter: match &plan.filter {
-                            Some(f) => Some(compile_filter(dlt_of(link), &h.config.name, f)?),
-                            None => None,
-                        },
-                        extractor: plan.extractor.clone(),
-                        batch: Vec::with_capacity(h.config.batch_records),
-                        batch_records: h.config.batch_records,
-                        tx: h.tx.clone(),
-                        policy: h.policy(live),
-                        stats: h.stats.clone(),
-                        last_ts: 0,
-                    })
-                })
-                .collect()
-        };
+    let templates: Vec<LaneTemplate> = handles
+        .iter()
+        .zip(&plans)
+        .map(|(h, plan)| LaneTemplate {
+            label: h.label(),
+            name: h.config.name.clone(),
+            filter: plan.filter.clone(),
+            extractor: plan.extractor.clone(),
+            tx: h.tx.clone(),
+            policy: h.policy(live),
+            stats: h.stats.clone(),
+            batch_records: h.config.batch_records,
+        })
+        .collect();
 
     let unknown_etype = config.core.aggregate_unknown_etype;
+    let facts = |in_iface, out_iface| InputFacts {
+        in_iface,
+        out_iface,
+        aggregate_unknown_etype: unknown_etype,
+    };
     let mut threads = Vec::new();
     let mut first_error: Option<DaemonError> = None;
     for (mut source, in_iface, out_iface) in opened {
-        let lanes = match make_lanes(source.link(), &handles) {
+        let lanes = match lanes_for(&templates, source.link()) {
             Ok(l) => l,
             Err(e) => {
                 first_error.get_or_insert(e);
@@ -337,18 +373,18 @@ pub fn run(
             source.name(),
             source.link().name()
         );
-        let stats = stats.clone();
-        let stop = control.stop.clone();
-        let facts = InputFacts {
-            in_iface,
-            out_iface,
-            aggregate_unknown_etype: unknown_etype,
-        };
+        let (stats, stop, facts) = (
+            stats.clone(),
+            control.stop.clone(),
+            facts(in_iface, out_iface),
+        );
         threads.push(std::thread::spawn(move || {
-            let mut d = Dispatcher::new(lanes, stats, facts);
-            d.run(source.as_mut(), &stop).map_err(DaemonError::from)
+            Dispatcher::new(lanes, stats, facts)
+                .run(source.as_mut(), &stop)
+                .map_err(DaemonError::from)
         }));
     }
+    // Interfaces that may not exist yet (`pcap_interface_wait`) are opened on their own thread.
     for plan in deferred {
         let InputPlan::Live {
             spec,
@@ -358,55 +394,21 @@ pub fn run(
         else {
             continue;
         };
-        let stats = stats.clone();
-        let stop = control.stop.clone();
-        let lanes_for = handles
-            .iter()
-            .map(|h| {
-                (
-                    h.label(),
-                    h.tx.clone(),
-                    h.policy(live),
-                    h.stats.clone(),
-                    h.config.batch_records,
-                    h.config.name.clone(),
-                )
-            })
-            .collect::<Vec<_>>();
-        let plan_filters: Vec<(Option<String>, KeyExtractor)> = plans
-            .iter()
-            .map(|p| (p.filter.clone(), p.extractor.clone()))
-            .collect();
-        let facts = InputFacts {
-            in_iface,
-            out_iface,
-            aggregate_unknown_etype: unknown_etype,
-        };
+        let (stats, stop, facts) = (
+            stats.clone(),
+            control.stop.clone(),
+            facts(in_iface, out_iface),
+        );
+        let templates = templates.clone();
         threads.push(std::thread::spawn(move || {
             let mut source = LiveCapture::open(&spec, &stop)?;
-            let mut lanes = Vec::new();
-            for ((label, tx, policy, pstats, batch_records, name), (filter, extractor)) in
-                lanes_for.into_iter().zip(plan_filters)
-            {
-                lanes.push(Lane {
-                    label,
-                    filter: match &filter {
-                        Some(f) => Some(compile_filter(dlt_of(source.link()), &name, f)?),
-                        None => None,
-                    },
-                    extractor,
-                    batch: Vec::with_capacity(batch_records),
-                    batch_records,
-                    tx,
-                    policy,
-                    stats: pstats,
-                    last_ts: 0,
-                });
-            }
-            let mut d = Dispatcher::new(lanes, stats, facts);
-            d.run(&mut source, &stop).map_err(DaemonError::from)
+            let lanes = lanes_for(&templates, source.link())?;
+            Dispatcher::new(lanes, stats, facts)
+                .run(&mut source, &stop)
+                .map_err(DaemonError::from)
         }));
     }
+    drop(templates);
 
     // Supervise: stats on request, stop on request or when every input has ended.
     let wait_after_end = config.core.savefile_wait && config.core.savefile.is_some();

@@ -28,9 +28,14 @@ const PUBLISH_EVERY: u64 = 4096;
 
 /// The core's end of one plugin, for one input thread.
 pub struct Lane {
-    pub label: String,
     pub filter: Option<pcap::BpfProgram>,
     pub extractor: KeyExtractor,
+    pub out: Batcher,
+}
+
+/// Batches a plugin's records and hands them to its queue.
+pub struct Batcher {
+    pub label: String,
     pub batch: Vec<Record>,
     pub batch_records: usize,
     pub tx: Sender<PluginMsg>,
@@ -39,7 +44,7 @@ pub struct Lane {
     pub last_ts: i64,
 }
 
-impl Lane {
+impl Batcher {
     fn push(&mut self, record: Record) {
         self.last_ts = record.ts;
         self.batch.push(record);
@@ -223,9 +228,9 @@ impl Dispatcher {
             .fetch_add(self.tracker.stats.orphaned, Relaxed);
         self.tracker.stats.orphaned = 0;
         for lane in &mut self.lanes {
-            lane.flush();
+            lane.out.flush();
             if !live && result.is_ok() {
-                let _ = lane.tx.send(PluginMsg::InputEnded {
+                let _ = lane.out.tx.send(PluginMsg::InputEnded {
                     source: source.name().to_string(),
                 });
             }
@@ -239,7 +244,7 @@ impl Dispatcher {
 
     fn tick_all(&mut self, now: i64) {
         for lane in &mut self.lanes {
-            lane.tick(now);
+            lane.out.tick(now);
         }
     }
 }
@@ -248,18 +253,8 @@ impl Dispatcher {
 fn dispatch(lanes: &mut [Lane], p: &Pending) {
     for (i, lane) in lanes.iter_mut().enumerate() {
         if p.plugins & (1 << i) != 0 {
-            let extractor = &lane.extractor;
-            let mut out: [Option<Record>; 2] = [None, None];
-            let mut n = 0;
-            extractor.extract(&p.facts, |r| {
-                if n < 2 {
-                    out[n] = Some(r);
-                    n += 1;
-                }
-            });
-            for r in out.into_iter().flatten() {
-                lane.push(r);
-            }
+            let Lane { extractor, out, .. } = lane;
+            extractor.extract(&p.facts, |r| out.push(r));
         }
     }
 }

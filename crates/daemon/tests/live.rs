@@ -23,6 +23,32 @@ fn sh(args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// A veth pair: `host_if` here, `peer_if` in namespace `ns`, addressed and up. IPv6 is off on
+/// both ends so that router solicitations add no traffic the test did not send.
+fn veth(ns: &str, host_if: &str, peer_if: &str, host_ip: &str, peer_ip: &str) {
+    assert!(sh(&[
+        "ip", "link", "add", host_if, "type", "veth", "peer", "name", peer_if
+    ]));
+    assert!(sh(&["ip", "link", "set", peer_if, "netns", ns]));
+    let _ = sh(&[
+        "sysctl",
+        "-q",
+        "-w",
+        &format!("net.ipv6.conf.{host_if}.disable_ipv6=1"),
+    ]);
+    let in_ns = |args: &[&str]| sh(&[&["ip", "netns", "exec", ns], args].concat());
+    let _ = in_ns(&[
+        "sysctl",
+        "-q",
+        "-w",
+        &format!("net.ipv6.conf.{peer_if}.disable_ipv6=1"),
+    ]);
+    assert!(sh(&["ip", "addr", "add", host_ip, "dev", host_if]));
+    assert!(sh(&["ip", "link", "set", host_if, "up"]));
+    assert!(in_ns(&["ip", "addr", "add", peer_ip, "dev", peer_if]));
+    assert!(in_ns(&["ip", "link", "set", peer_if, "up"]));
+}
+
 /// Kills the daemon if the test fails before stopping it.
 struct Daemon(Option<Child>);
 impl Drop for Daemon {
@@ -58,27 +84,7 @@ fn live_capture_on_a_veth_counts_a_known_burst_exactly() {
     }
     let guard = Netns(ns.clone());
     let (host_if, peer_if) = (format!("{ns}a"), format!("{ns}b"));
-    assert!(sh(&[
-        "ip", "link", "add", &host_if, "type", "veth", "peer", "name", &peer_if
-    ]));
-    assert!(sh(&["ip", "link", "set", &peer_if, "netns", &ns]));
-    assert!(sh(&["ip", "addr", "add", "10.99.0.1/24", "dev", &host_if]));
-    assert!(sh(&["ip", "link", "set", &host_if, "up"]));
-    assert!(sh(&[
-        "ip",
-        "netns",
-        "exec",
-        &ns,
-        "ip",
-        "addr",
-        "add",
-        "10.99.0.2/24",
-        "dev",
-        &peer_if
-    ]));
-    assert!(sh(&[
-        "ip", "netns", "exec", &ns, "ip", "link", "set", &peer_if, "up"
-    ]));
+    veth(&ns, &host_if, &peer_if, "10.99.0.1/24", "10.99.0.2/24");
     assert!(sh(&[
         "ip", "netns", "exec", &ns, "ip", "link", "set", "lo", "up"
     ]));
@@ -162,39 +168,7 @@ fn seed_memory_sum_host_config_counts_live_traffic() {
     }
     let _guard = Netns(ns.clone());
     let _link = Link("green0".into());
-    assert!(sh(&[
-        "ip", "link", "add", "green0", "type", "veth", "peer", "name", "green0p"
-    ]));
-    assert!(sh(&["ip", "link", "set", "green0p", "netns", &ns]));
-    // No IPv6 on the test link: router solicitations would add hosts the test did not send.
-    let _ = sh(&["sysctl", "-q", "-w", "net.ipv6.conf.green0.disable_ipv6=1"]);
-    let _ = sh(&[
-        "ip",
-        "netns",
-        "exec",
-        &ns,
-        "sysctl",
-        "-q",
-        "-w",
-        "net.ipv6.conf.green0p.disable_ipv6=1",
-    ]);
-    assert!(sh(&["ip", "addr", "add", "10.99.2.1/24", "dev", "green0"]));
-    assert!(sh(&["ip", "link", "set", "green0", "up"]));
-    assert!(sh(&[
-        "ip",
-        "netns",
-        "exec",
-        &ns,
-        "ip",
-        "addr",
-        "add",
-        "10.99.2.2/24",
-        "dev",
-        "green0p"
-    ]));
-    assert!(sh(&[
-        "ip", "netns", "exec", &ns, "ip", "link", "set", "green0p", "up"
-    ]));
+    veth(&ns, "green0", "green0p", "10.99.2.1/24", "10.99.2.2/24");
 
     let dir = tempfile::tempdir().expect("tempdir");
     let spool = dir.path().display().to_string();

@@ -172,7 +172,7 @@ pub fn build(resolved: &ResolvedConfig, errors: &mut Vec<ConfigError>) -> Daemon
     let plugins = resolved
         .plugins
         .iter()
-        .filter_map(|p| build_plugin(p, &core, errors))
+        .filter_map(|p| build_plugin(p, errors))
         .collect();
     DaemonConfig { core, plugins }
 }
@@ -238,11 +238,7 @@ fn build_core(settings: &Settings, errors: &mut Vec<ConfigError>) -> CoreConfig 
     core
 }
 
-fn build_plugin(
-    p: &PluginSettings,
-    core: &CoreConfig,
-    errors: &mut Vec<ConfigError>,
-) -> Option<PluginConfig> {
+fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<PluginConfig> {
     let mut r = Reader {
         settings: &p.settings,
         plugin: Some(&p.name),
@@ -352,7 +348,6 @@ fn build_plugin(
             return None;
         }
     };
-    let _ = core;
     Some(PluginConfig {
         name: p.name.clone(),
         kind: p.kind,

@@ -6,7 +6,7 @@
 //! bound, existing keys keep counting and new keys that do not fit are counted as overflow,
 //! shown by the client and logged.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -32,7 +32,7 @@ pub struct MemoryPlugin {
 }
 
 impl MemoryPlugin {
-    pub fn new(config: &PluginConfig, options: &MemoryConfig, _umask: u32) -> Result<Self, String> {
+    pub fn new(config: &PluginConfig, options: &MemoryConfig) -> Result<Self, String> {
         let table = match options.memory_bound {
             Some(bytes) => AggregateTable::bounded(bytes),
             None => AggregateTable::unbounded(),
@@ -297,5 +297,3 @@ fn handle_client(stream: UnixStream, control: &Sender<Control>) -> std::io::Resu
     w.write_all(b"\n")?;
     w.flush()
 }
-
-use std::io::Read as _;

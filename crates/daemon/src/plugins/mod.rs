@@ -103,8 +103,7 @@ pub fn start(configs: &[PluginConfig], umask: u32) -> Result<Vec<PluginHandle>, 
         let plugin: Box<dyn Plugin> = match &config.options {
             PluginOptions::Print(p) => Box::new(print::PrintPlugin::new(config, p)),
             PluginOptions::Memory(m) => Box::new(
-                memory::MemoryPlugin::new(config, m, umask)
-                    .map_err(|e| format!("( {label} ): {e}"))?,
+                memory::MemoryPlugin::new(config, m).map_err(|e| format!("( {label} ): {e}"))?,
             ),
         };
         let (tx, rx) = crossbeam_channel::bounded(config.queue_batches);
