@@ -15,6 +15,7 @@ pub mod networks;
 pub mod primitive;
 pub mod protocols;
 pub mod query;
+pub mod suggest;
 pub mod table;
 
 /// The version printed by `-V` and sent in the query protocol.

@@ -240,6 +240,23 @@ const NOT_YET: &[&str] = &[
     "out_cvlan",
 ];
 
+/// Every name `aggregate` knows, supported or not, for "did you mean" hints.
+fn known_names() -> impl Iterator<Item = &'static str> {
+    Primitive::ALL
+        .into_iter()
+        .map(Primitive::name)
+        .chain(["sum_host", "sum_net", "sum_port", "sum_mac", "none"])
+        .chain(NOT_YET.iter().copied())
+}
+
+/// `unknown primitive 'x'`, with the closest known name when there is one.
+pub fn unknown_primitive(name: &str) -> String {
+    match crate::suggest::closest(name, known_names()) {
+        Some(near) => format!("unknown primitive '{name}'; did you mean '{near}'?"),
+        None => format!("unknown primitive '{name}'"),
+    }
+}
+
 /// The items of a comma-separated primitive list: spaces removed, lower-cased, empty ones
 /// skipped (the `aggregate` key and the client's `-c` share this reading).
 pub fn list_items(raw: &str) -> impl Iterator<Item = String> + '_ {
@@ -281,7 +298,7 @@ impl Aggregate {
                             "primitive '{other}' is not supported by pmacct-rs yet"
                         ))
                     }
-                    None => return Err(format!("unknown primitive '{other}'")),
+                    None => return Err(unknown_primitive(other)),
                 },
             }
         }
@@ -347,11 +364,15 @@ mod tests {
     fn unknown_and_unsupported() {
         assert_eq!(
             Aggregate::parse("src_hots"),
-            Err("unknown primitive 'src_hots'".into())
+            Err("unknown primitive 'src_hots'; did you mean 'src_host'?".into())
         );
         assert_eq!(
             Aggregate::parse("src_ip"),
             Err("unknown primitive 'src_ip'; did you mean 'src_host'?".into())
+        );
+        assert_eq!(
+            Aggregate::parse("bananas"),
+            Err("unknown primitive 'bananas'".into())
         );
         assert_eq!(
             Aggregate::parse("tag"),

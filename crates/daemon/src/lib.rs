@@ -232,6 +232,7 @@ fn dlt_of(link: pmacct_wire::LinkType) -> i32 {
         L::LinuxSll => 113,
         L::LinuxSll2 => 276,
         L::Ppp => 9,
+        L::Ieee80211 => 105,
     }
 }
 
@@ -329,8 +330,13 @@ pub fn run(
             _ => opened.push(open(plan, &control.stop)?),
         }
     }
-    let mut handles =
-        plugins::start(&config.plugins, config.core.files_umask).map_err(DaemonError::Plugin)?;
+    let clock = if live {
+        plugins::Clock::Live
+    } else {
+        plugins::Clock::Packets
+    };
+    let mut handles = plugins::start(&config.plugins, config.core.files_umask, clock)
+        .map_err(DaemonError::Plugin)?;
     let plugin_stats: Vec<(String, Arc<stats::PluginStats>)> = handles
         .iter()
         .map(|h| (h.label(), h.stats.clone()))

@@ -32,6 +32,81 @@ fn checksum(h: &[u8]) -> u16 {
     !(s as u16)
 }
 
+/// How the generated IP packets are framed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// Ethernet, one frame in ten with an 802.1Q tag.
+    Ethernet,
+    /// Ethernet with a Cisco FabricPath header after the outer MACs.
+    FabricPath,
+    /// Ethernet with a Cisco VN-Tag after the MACs.
+    VnTag,
+    /// 802.11 data frames (DLT 105) with LLC/SNAP, to and from the access point; no VLANs.
+    Wlan,
+}
+
+impl Framing {
+    pub fn parse(name: &str) -> Option<Framing> {
+        Some(match name {
+            "ethernet" => Framing::Ethernet,
+            "fabricpath" => Framing::FabricPath,
+            "vntag" => Framing::VnTag,
+            "wlan" => Framing::Wlan,
+            _ => return None,
+        })
+    }
+
+    fn dlt(self) -> u32 {
+        match self {
+            Framing::Wlan => 105,
+            _ => 1,
+        }
+    }
+
+    /// Rewrites an Ethernet frame (MACs at 0..12, then the ethertype) into this framing.
+    fn reframe(self, eth: &[u8], i: u64, out: &mut Vec<u8>) {
+        out.clear();
+        match self {
+            Framing::Ethernet => out.extend_from_slice(eth),
+            Framing::FabricPath => {
+                out.extend_from_slice(&eth[..12]);
+                out.extend_from_slice(&[0x89, 0x03, 0x00, 0x3f]);
+                out.extend_from_slice(&eth[..12]);
+                out.extend_from_slice(&eth[12..]);
+            }
+            Framing::VnTag => {
+                out.extend_from_slice(&eth[..12]);
+                out.extend_from_slice(&[0x89, 0x26, 0x80, 0x05, 0x00, 0x11]);
+                out.extend_from_slice(&eth[12..]);
+            }
+            Framing::Wlan => {
+                let (dst, src) = (&eth[..6], &eth[6..12]);
+                let bssid = [0x02, 0xaa, 0, 0, 0, 1];
+                let mut etype_at = 12;
+                if eth[12..14] == [0x81, 0x00] {
+                    etype_at = 16;
+                }
+                // Alternate to-AP (addr1 BSSID, addr2 SA, addr3 DA) and from-AP frames
+                // (addr1 DA, addr2 BSSID, addr3 SA).
+                if i.is_multiple_of(2) {
+                    out.extend_from_slice(&[0x08, 0x01, 0, 0]);
+                    out.extend_from_slice(&bssid);
+                    out.extend_from_slice(src);
+                    out.extend_from_slice(dst);
+                } else {
+                    out.extend_from_slice(&[0x08, 0x02, 0, 0]);
+                    out.extend_from_slice(dst);
+                    out.extend_from_slice(&bssid);
+                    out.extend_from_slice(src);
+                }
+                out.extend_from_slice(&[0x10, 0x00]);
+                out.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0]);
+                out.extend_from_slice(&eth[etype_at..]);
+            }
+        }
+    }
+}
+
 /// Writes `packets` packets between `hosts` hosts, spread over `seconds` from `start`.
 pub fn write_pcap(
     path: &std::path::Path,
@@ -39,6 +114,18 @@ pub fn write_pcap(
     hosts: u64,
     seconds: u64,
     start: u64,
+) -> std::io::Result<()> {
+    write_pcap_framed(path, packets, hosts, seconds, start, Framing::Ethernet)
+}
+
+/// [`write_pcap`] with another framing.
+pub fn write_pcap_framed(
+    path: &std::path::Path,
+    packets: u64,
+    hosts: u64,
+    seconds: u64,
+    start: u64,
+    framing: Framing,
 ) -> std::io::Result<()> {
     let hosts = hosts.max(2);
     let seconds = seconds.max(1);
@@ -48,7 +135,8 @@ pub fn write_pcap(
     out.write_all(&4u16.to_le_bytes())?;
     out.write_all(&[0; 8])?;
     out.write_all(&65535u32.to_le_bytes())?;
-    out.write_all(&1u32.to_le_bytes())?;
+    out.write_all(&framing.dlt().to_le_bytes())?;
+    let mut framed = Vec::with_capacity(1700);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut frame = Vec::with_capacity(1600);
     let step_us = seconds * 1_000_000 / packets.max(1);
@@ -132,13 +220,44 @@ pub fn write_pcap(
             _ => frame.extend_from_slice(&[if v6 { 128 } else { 8 }, 0, 0, 0, 0, 1, 0, 1]),
         }
         frame.resize(frame.len() + payload, 0xab);
-        let wire = frame.len().max(60);
-        frame.resize(wire, 0);
+        if framing != Framing::Wlan {
+            let wire = frame.len().max(60);
+            frame.resize(wire, 0);
+        }
+        framing.reframe(&frame, i, &mut framed);
+        let wire = framed.len();
         out.write_all(&((t_us / 1_000_000) as u32).to_le_bytes())?;
         out.write_all(&((t_us % 1_000_000) as u32).to_le_bytes())?;
         out.write_all(&(wire as u32).to_le_bytes())?;
         out.write_all(&(wire as u32).to_le_bytes())?;
-        out.write_all(&frame)?;
+        out.write_all(&framed)?;
+    }
+    out.flush()
+}
+
+/// One frame of a hand-made capture.
+pub struct Frame<'a> {
+    pub secs: u32,
+    pub usecs: u32,
+    pub data: &'a [u8],
+}
+
+/// Writes a pcap file (microsecond stamps, little-endian) holding `frames` as captured, with the
+/// link type `dlt`.
+pub fn write_frames(path: &std::path::Path, dlt: u32, frames: &[Frame<'_>]) -> std::io::Result<()> {
+    let mut out = BufWriter::new(std::fs::File::create(path)?);
+    out.write_all(&0xa1b2_c3d4u32.to_le_bytes())?;
+    out.write_all(&2u16.to_le_bytes())?;
+    out.write_all(&4u16.to_le_bytes())?;
+    out.write_all(&[0; 8])?;
+    out.write_all(&65535u32.to_le_bytes())?;
+    out.write_all(&dlt.to_le_bytes())?;
+    for f in frames {
+        let len = f.data.len() as u32;
+        for v in [f.secs, f.usecs, len, len] {
+            out.write_all(&v.to_le_bytes())?;
+        }
+        out.write_all(f.data)?;
     }
     out.flush()
 }

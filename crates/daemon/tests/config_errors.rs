@@ -28,7 +28,7 @@ fn broken_configurations_give_exact_errors() {
         ("plugins: print[p]\naggregate_filter: tcp\n", "ERROR ( default/core ): x.conf:2: key 'aggregate_filter': must be bound to a plugin, e.g. 'aggregate_filter[name]: ...'"),
         ("plugins: print[p]\naggregate[p]: src_net\n", "ERROR ( default/core ): x.conf:2: key 'aggregate' of plugin 'p': network primitives (src_net, dst_net, src_mask, dst_mask, sum_net) need networks_file or networks_mask"),
         ("interface green0\n", "ERROR ( default/core ): x.conf:1: syntax error: missing ':' in 'interface green0'"),
-        ("plugins: print[p]\naggregate[p]: src_host, prot\n", "ERROR ( default/core ): x.conf:2: key 'aggregate' of plugin 'p': invalid value: unknown primitive 'prot'"),
+        ("plugins: print[p]\naggregate[p]: src_host, prot\n", "ERROR ( default/core ): x.conf:2: key 'aggregate' of plugin 'p': invalid value: unknown primitive 'prot'; did you mean 'proto'?"),
         ("plugins: print[p]\nprint_history[p]: 90\n", "ERROR ( default/core ): x.conf:2: key 'print_history' of plugin 'p': invalid value: a history of 60 seconds or more must be a multiple of 60, got 90"),
         ("plugins: print[p]\nprint_output[p]: xml\n", "ERROR ( default/core ): x.conf:2: key 'print_output' of plugin 'p': invalid value: expected one of formatted, csv, json, event_formatted, event_csv, avro, avro_json, custom, got 'xml'"),
         ("plugins: bogus[p]\n", "ERROR ( default/core ): x.conf:1: key 'plugins': unknown plugin type 'bogus' (known: memory, print, sqlite3, mysql, pgsql, nfprobe, sfprobe, tee, amqp, kafka)"),

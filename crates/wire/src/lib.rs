@@ -1,7 +1,8 @@
 //! Zero-copy, panic-free decoding of captured frames into the fields pmacct accounts.
 //!
 //! This crate owns the wire formats of the packet-capture path: link layers (Ethernet with
-//! 802.1Q/802.1ad tags, MPLS, PPPoE, Linux SLL/SLL2, BSD NULL/LOOP, PPP, raw IP), IPv4 and IPv6
+//! 802.1Q/802.1ad tags, Cisco FabricPath and VN-Tag, MPLS, PPPoE, Linux SLL/SLL2, BSD NULL/LOOP,
+//! PPP, 802.11 data frames with LLC/SNAP, raw IP), IPv4 and IPv6
 //! (options, extension headers, fragments) and the first bytes of TCP, UDP, SCTP, ICMP and ICMPv6.
 //!
 //! Promises:
@@ -33,6 +34,10 @@ pub mod ethertype {
     pub const MPLS_UNICAST: u16 = 0x8847;
     pub const MPLS_MULTICAST: u16 = 0x8848;
     pub const PPPOE_SESSION: u16 = 0x8864;
+    /// Cisco FabricPath: a 16-byte header (tag, then the original frame's MACs and ethertype).
+    pub const FABRICPATH: u16 = 0x8903;
+    /// Cisco VN-Tag: a 6-byte tag ending with the next ethertype.
+    pub const VNTAG: u16 = 0x8926;
 }
 
 /// IP protocol numbers the decoder treats specially.

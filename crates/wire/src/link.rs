@@ -23,6 +23,8 @@ pub enum LinkType {
     LinuxSll2,
     /// DLT_PPP (optional 0xff03 address/control, then the PPP protocol).
     Ppp,
+    /// DLT_IEEE802_11: 802.11 frames without a radio header; data frames carry LLC/SNAP.
+    Ieee80211,
 }
 
 impl LinkType {
@@ -38,6 +40,7 @@ impl LinkType {
             113 => LinkType::LinuxSll,
             276 => LinkType::LinuxSll2,
             9 => LinkType::Ppp,
+            105 => LinkType::Ieee80211,
             _ => return None,
         })
     }
@@ -53,12 +56,18 @@ impl LinkType {
             LinkType::LinuxSll => "LINUX_SLL",
             LinkType::LinuxSll2 => "LINUX_SLL2",
             LinkType::Ppp => "PPP",
+            LinkType::Ieee80211 => "IEEE802_11",
         }
     }
 }
 
 const MAX_VLAN_TAGS: usize = 8;
 const MAX_MPLS_LABELS: usize = 16;
+
+/// Bytes of the tags that sit between two ethertypes: FabricPath's 16 (FTag/TTL, then the
+/// original frame's MACs and ethertype) and VN-Tag's 6 (the tag, then the ethertype).
+const FABRICPATH_LEN: usize = 16;
+const VNTAG_LEN: usize = 6;
 
 /// PPP protocol numbers.
 const PPP_IPV4: u16 = 0x0021;
@@ -122,6 +131,7 @@ pub(crate) fn decode_link(link: LinkType, data: &[u8]) -> Result<(L2Info, u16, u
             };
             finish(l2, etype, 0)
         }
+        LinkType::Ieee80211 => ieee80211(c, l2),
         LinkType::Ipv4 => finish(l2, ethertype::IPV4, 0),
         LinkType::Ipv6 => finish(l2, ethertype::IPV6, 0),
         LinkType::Ppp => {
@@ -157,16 +167,36 @@ fn after_ethertype(
     mut l2: L2Info,
 ) -> Result<(L2Info, u16, usize), Malformed> {
     let mut tags = 0;
+    let mut vlan_tags = 0;
     while matches!(
         etype,
-        ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD
+        ethertype::VLAN
+            | ethertype::QINQ
+            | ethertype::QINQ_OLD
+            | ethertype::FABRICPATH
+            | ethertype::VNTAG
     ) {
         if tags == MAX_VLAN_TAGS {
             return finish(l2, 0, offset);
         }
+        // FabricPath and VN-Tag carry the next ethertype in their last two bytes; the MACs
+        // stay the frame's outer ones, as pmacct reports them.
+        let skip = match etype {
+            ethertype::FABRICPATH => Some(FABRICPATH_LEN),
+            ethertype::VNTAG => Some(VNTAG_LEN),
+            _ => None,
+        };
+        if let Some(len) = skip {
+            etype = c
+                .u16(offset + len - 2)
+                .ok_or(Malformed::TruncatedLinkHeader)?;
+            offset += len;
+            tags += 1;
+            continue;
+        }
         let tci = c.u16(offset).ok_or(Malformed::TruncatedVlanTag)?;
         let next = c.u16(offset + 2).ok_or(Malformed::TruncatedVlanTag)?;
-        match tags {
+        match vlan_tags {
             0 => {
                 l2.vlan = tci & 0x0fff;
                 l2.cos = (tci >> 13) as u8;
@@ -174,6 +204,7 @@ fn after_ethertype(
             1 => l2.cvlan = tci & 0x0fff,
             _ => {}
         }
+        vlan_tags += 1;
         tags += 1;
         offset += 4;
         etype = next;
@@ -217,4 +248,59 @@ fn mpls(c: Cursor<'_>, mut offset: usize, l2: L2Info) -> Result<(L2Info, u16, us
         }
     }
     Err(Malformed::TruncatedMplsStack)
+}
+
+/// 802.11 frame control bits (the field is little-endian).
+const WLAN_TYPE_DATA: u16 = 2;
+const WLAN_TO_DS: u16 = 0x0100;
+const WLAN_FROM_DS: u16 = 0x0200;
+const WLAN_PROTECTED: u16 = 0x4000;
+const WLAN_ORDER: u16 = 0x8000;
+/// Subtype bit of QoS data frames, which add a 2-byte QoS control field.
+const WLAN_SUBTYPE_QOS: u16 = 0x0080;
+
+/// An 802.11 data frame: MAC header (24 bytes, 30 with four addresses, +2 for QoS data, +4 for
+/// an HT control field), then LLC/SNAP (AA AA 03, OUI, ethertype). Management, control,
+/// encrypted and bodiless frames carry no IP we can read: they are non-IP.
+fn ieee80211(c: Cursor<'_>, mut l2: L2Info) -> Result<(L2Info, u16, usize), Malformed> {
+    let fc = c
+        .array::<2>(0)
+        .map(u16::from_le_bytes)
+        .ok_or(Malformed::TruncatedLinkHeader)?;
+    if (fc >> 2) & 0x3 != WLAN_TYPE_DATA || fc & WLAN_PROTECTED != 0 {
+        return finish(l2, 0, 0);
+    }
+    let (to_ds, from_ds) = (fc & WLAN_TO_DS != 0, fc & WLAN_FROM_DS != 0);
+    let mut header = if to_ds && from_ds { 30 } else { 24 };
+    if fc & WLAN_SUBTYPE_QOS != 0 {
+        header += 2;
+        if fc & WLAN_ORDER != 0 {
+            header += 4;
+        }
+    }
+    if c.len() < header {
+        return Err(Malformed::TruncatedLinkHeader);
+    }
+    // Destination and source by the DS bits (addresses 1-4 at offsets 4, 10, 16, 24).
+    let (dst_at, src_at) = match (to_ds, from_ds) {
+        (false, false) => (4, 10),
+        (true, false) => (16, 10),
+        (false, true) => (4, 16),
+        (true, true) => (16, 24),
+    };
+    l2.dst_mac = c.array::<6>(dst_at).ok_or(Malformed::TruncatedLinkHeader)?;
+    l2.src_mac = c.array::<6>(src_at).ok_or(Malformed::TruncatedLinkHeader)?;
+    let snap = c.array::<3>(header);
+    if snap != Some([0xaa, 0xaa, 0x03]) {
+        return finish(l2, 0, header);
+    }
+    let etype = c.u16(header + 6).ok_or(Malformed::TruncatedLinkHeader)?;
+    l2.etype = etype;
+    match etype {
+        ethertype::IPV4 | ethertype::IPV6 => finish(l2, etype, header + 8),
+        _ => {
+            l2.header_len = (header + 8) as u32;
+            Ok((l2, 0, header + 8))
+        }
+    }
 }

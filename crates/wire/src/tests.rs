@@ -267,6 +267,157 @@ fn arp_is_not_ip() {
     assert!(matches!(decode(LinkType::Ethernet, &f, 42), Decoded::NonIp(l2) if l2.etype == 0x0806));
 }
 
+fn udp(src: u16, dst: u16) -> Vec<u8> {
+    let mut u = Vec::new();
+    u.extend_from_slice(&src.to_be_bytes());
+    u.extend_from_slice(&dst.to_be_bytes());
+    u.extend_from_slice(&[0, 8, 0, 0]);
+    u
+}
+
+#[test]
+fn fabricpath_header_is_skipped_and_outer_macs_kept() {
+    // Outer MACs, 0x8903, FTag/TTL, inner MACs, inner ethertype.
+    let mut fp = vec![0x00, 0x40];
+    fp.extend_from_slice(&[0xaa; 6]);
+    fp.extend_from_slice(&[0xbb; 6]);
+    fp.extend_from_slice(&0x0800u16.to_be_bytes());
+    let f = frame(&[&eth(0x8903), &fp, &ipv4(17, 28, 0), &udp(53, 5353)]);
+    let p = ip(decode(LinkType::Ethernet, &f, f.len() as u32));
+    assert_eq!(p.l2.src_mac, MAC_A);
+    assert_eq!(p.l2.dst_mac, MAC_B);
+    assert_eq!(p.l2.header_len, 30);
+    assert_eq!(p.length, 28);
+    assert_eq!(p.ports, Ports::Found { src: 53, dst: 5353 });
+    // Cut inside the FabricPath header: malformed, not non-IP.
+    assert_eq!(
+        decode(LinkType::Ethernet, &f[..20], 60),
+        Decoded::Malformed(Malformed::TruncatedLinkHeader)
+    );
+}
+
+#[test]
+fn vntag_is_skipped_and_a_vlan_inside_it_is_reported() {
+    let f = frame(&[
+        &eth(0x8926),
+        &[0x80, 0x01, 0x00, 0x02, 0x08, 0x00],
+        &ipv4(6, 40, 0),
+        &tcp(1000, 443, 0x10),
+    ]);
+    let p = ip(decode(LinkType::Ethernet, &f, f.len() as u32));
+    assert_eq!(p.l2.header_len, 20);
+    assert_eq!(p.l2.vlan, 0);
+    assert_eq!(
+        p.ports,
+        Ports::Found {
+            src: 1000,
+            dst: 443
+        }
+    );
+    // pmacct 1.7.7 drops the VLAN id of a tag behind a VN-Tag; we report it.
+    let f = frame(&[
+        &eth(0x8926),
+        &[0x80, 0x01, 0x00, 0x02, 0x81, 0x00],
+        &[0x20, 0x07, 0x08, 0x00],
+        &ipv4(6, 40, 0),
+        &tcp(1000, 443, 0x10),
+    ]);
+    let p = ip(decode(LinkType::Ethernet, &f, f.len() as u32));
+    assert_eq!((p.l2.vlan, p.l2.cos), (7, 1));
+}
+
+/// An 802.11 data frame header with the given frame control, addresses 1-3 (and 4).
+fn wlan(fc: u16, addrs: &[[u8; 6]]) -> Vec<u8> {
+    let mut h = fc.to_le_bytes().to_vec();
+    h.extend_from_slice(&[0, 0]); // duration
+    for a in &addrs[..3] {
+        h.extend_from_slice(a);
+    }
+    h.extend_from_slice(&[0, 0]); // sequence control
+    if let Some(a4) = addrs.get(3) {
+        h.extend_from_slice(a4);
+    }
+    h
+}
+
+const SNAP_IPV4: [u8; 8] = [0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00];
+const BSSID: [u8; 6] = [0x02, 0, 0, 0, 0, 0x99];
+
+#[test]
+fn ieee80211_data_frames_to_ip() {
+    // To the AP: addr1 = BSSID, addr2 = SA, addr3 = DA.
+    let f = frame(&[
+        &wlan(0x0108, &[BSSID, MAC_A, MAC_B]),
+        &SNAP_IPV4,
+        &ipv4(17, 28, 0),
+        &udp(5000, 53),
+    ]);
+    let p = ip(decode(LinkType::Ieee80211, &f, f.len() as u32));
+    assert_eq!((p.l2.src_mac, p.l2.dst_mac), (MAC_A, MAC_B));
+    assert_eq!(p.l2.header_len, 32);
+    assert_eq!(p.length, 28);
+    assert_eq!(p.ports, Ports::Found { src: 5000, dst: 53 });
+    // From the AP: addr1 = DA, addr2 = BSSID, addr3 = SA.
+    let f = frame(&[
+        &wlan(0x0208, &[MAC_B, BSSID, MAC_A]),
+        &SNAP_IPV4,
+        &ipv4(17, 28, 0),
+        &udp(5000, 53),
+    ]);
+    let p = ip(decode(LinkType::Ieee80211, &f, f.len() as u32));
+    assert_eq!((p.l2.src_mac, p.l2.dst_mac), (MAC_A, MAC_B));
+    // Four addresses (WDS): addr3 = DA, addr4 = SA, 30-byte header.
+    let f = frame(&[
+        &wlan(0x0308, &[BSSID, BSSID, MAC_B, MAC_A]),
+        &SNAP_IPV4,
+        &ipv4(17, 28, 0),
+        &udp(5000, 53),
+    ]);
+    let p = ip(decode(LinkType::Ieee80211, &f, f.len() as u32));
+    assert_eq!(
+        (p.l2.src_mac, p.l2.dst_mac, p.l2.header_len),
+        (MAC_A, MAC_B, 38)
+    );
+    // QoS data: two more header bytes (pmacct 1.7.7 misses these frames).
+    let f = frame(&[
+        &wlan(0x0188, &[BSSID, MAC_A, MAC_B]),
+        &[0, 0],
+        &SNAP_IPV4,
+        &ipv4(17, 28, 0),
+        &udp(5000, 53),
+    ]);
+    let p = ip(decode(LinkType::Ieee80211, &f, f.len() as u32));
+    assert_eq!((p.l2.header_len, p.length), (34, 28));
+}
+
+#[test]
+fn ieee80211_frames_without_ip_are_non_ip() {
+    // A beacon (management), a protected data frame, a null-data frame, an ARP over SNAP.
+    let beacon = frame(&[&wlan(0x0080, &[[0xff; 6], BSSID, BSSID]), &[0; 12]]);
+    let protected = frame(&[&wlan(0x4108, &[BSSID, MAC_A, MAC_B]), &[0; 40]]);
+    let null = wlan(0x0148, &[BSSID, MAC_A, MAC_B]);
+    let arp = frame(&[
+        &wlan(0x0108, &[BSSID, MAC_A, MAC_B]),
+        &[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x06],
+        &[0; 28],
+    ]);
+    for f in [beacon, protected, null, arp] {
+        assert!(
+            matches!(
+                decode(LinkType::Ieee80211, &f, f.len() as u32),
+                Decoded::NonIp(_)
+            ),
+            "{f:02x?}"
+        );
+    }
+    // A data frame cut inside its MAC header is malformed.
+    let f = wlan(0x0108, &[BSSID, MAC_A, MAC_B]);
+    assert_eq!(
+        decode(LinkType::Ieee80211, &f[..20], 100),
+        Decoded::Malformed(Malformed::TruncatedLinkHeader)
+    );
+}
+
 #[test]
 fn every_prefix_of_every_frame_decodes_without_panicking() {
     let frames = [
@@ -283,6 +434,20 @@ fn every_prefix_of_every_frame_decodes_without_panicking() {
             &[0, 1, 1, 0x40],
             &ipv4(17, 28, 0),
         ]),
+        frame(&[
+            &eth(0x8926),
+            &[0x80, 0x01, 0x00, 0x02, 0x89, 0x03],
+            &[0; 14],
+            &[0x08, 0x00],
+            &ipv4(17, 28, 0),
+        ]),
+        frame(&[
+            &wlan(0x0388, &[BSSID, BSSID, MAC_B, MAC_A]),
+            &[0, 0],
+            &SNAP_IPV4,
+            &ipv4(17, 28, 0),
+            &udp(1, 2),
+        ]),
     ];
     let links = [
         LinkType::Ethernet,
@@ -291,6 +456,7 @@ fn every_prefix_of_every_frame_decodes_without_panicking() {
         LinkType::Null,
         LinkType::Raw,
         LinkType::Ppp,
+        LinkType::Ieee80211,
     ];
     for f in &frames {
         for n in 0..=f.len() {

@@ -68,7 +68,14 @@ pub struct MemoryConfig {
     pub socket: PathBuf,
     /// Maximum bytes of table entries; `None` = unbounded.
     pub memory_bound: Option<u64>,
+    /// The bound is [`DEFAULT_MEMORY_BOUND`] because neither pool key was set.
+    pub memory_bound_is_default: bool,
 }
+
+/// The memory table's bound when neither `imt_mem_pools_number` nor `imt_mem_pools_size` is set.
+/// pmacct's defaults (16 x 8 KiB) hold a few hundred entries, which a home network fills in
+/// minutes; 64 MiB holds a few hundred thousand.
+pub const DEFAULT_MEMORY_BOUND: u64 = 64 << 20;
 
 /// Kind-specific options.
 #[derive(Clone, Debug, PartialEq)]
@@ -327,13 +334,19 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
             })
         }
         PluginKind::Memory => {
+            let explicit = r.settings.get("imt_mem_pools_number").is_some()
+                || r.settings.get("imt_mem_pools_size").is_some();
             let pools = r.uint("imt_mem_pools_number", 16);
             let pool_size = r.uint("imt_mem_pools_size", 8192);
             PluginOptions::Memory(MemoryConfig {
                 socket: r
                     .path("imt_path")
                     .unwrap_or_else(|| PathBuf::from("/tmp/collect.pipe")),
-                memory_bound: (pools > 0).then(|| pools.saturating_mul(pool_size)),
+                memory_bound: match explicit {
+                    false => Some(DEFAULT_MEMORY_BOUND),
+                    true => (pools > 0).then(|| pools.saturating_mul(pool_size)),
+                },
+                memory_bound_is_default: !explicit,
             })
         }
         other => {

@@ -171,26 +171,11 @@ pub fn lookup(name: &str) -> Option<&'static KeyDef> {
 
 /// The known key closest to `name`, for "did you mean" hints.
 pub fn suggest(name: &str) -> Option<&'static str> {
-    KEYS.iter()
-        .flat_map(|k| std::iter::once(k.name).chain(k.aliases.iter().copied()))
-        .map(|candidate| (edit_distance(name, candidate), candidate))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    crate::suggest::closest(
+        name,
+        KEYS.iter()
+            .flat_map(|k| std::iter::once(k.name).chain(k.aliases.iter().copied())),
+    )
 }
 
 /// The key table as a Markdown table (docs/config-keys.md is generated from it).

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 pub use build::{
     CoreConfig, DaemonConfig, IfindexMode, MemoryConfig, PluginConfig, PluginOptions, PrintConfig,
-    PrintFormat, QueuePolicy,
+    PrintFormat, QueuePolicy, DEFAULT_MEMORY_BOUND,
 };
 pub use lexer::Directive;
 pub use resolve::{PluginKind, ResolvedConfig, Settings};

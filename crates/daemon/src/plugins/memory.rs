@@ -38,11 +38,16 @@ impl MemoryPlugin {
             None => AggregateTable::unbounded(),
         };
         let label = format!("{}/{}", config.name, config.kind);
-        if let Some(max) = table.max_entries() {
-            tracing::info!(
+        match (table.max_entries(), options.memory_bound_is_default) {
+            (Some(max), true) => tracing::info!(
+                "( {label} ): table bounded to {max} entries ({} MiB, the default; set imt_mem_pools_number: 0 for no bound)",
+                options.memory_bound.unwrap_or(0) >> 20
+            ),
+            (Some(max), false) => tracing::info!(
                 "( {label} ): table bounded to {max} entries ({} bytes from imt_mem_pools_number x imt_mem_pools_size)",
                 options.memory_bound.unwrap_or(0)
-            );
+            ),
+            (None, _) => tracing::info!("( {label} ): table unbounded (imt_mem_pools_number: 0)"),
         }
         Ok(MemoryPlugin {
             label,

@@ -27,6 +27,15 @@ pub struct Now {
     pub wall: i64,
 }
 
+/// Which clock drives a run: the packets' (files) or the wall clock (live capture).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// Reading capture files: time is the packets' time, and the input is one period.
+    Packets,
+    /// Capturing live.
+    Live,
+}
+
 /// Messages from the pipeline to a plugin.
 #[derive(Debug)]
 pub enum PluginMsg {
@@ -96,12 +105,16 @@ pub fn wall_now() -> i64 {
 }
 
 /// Builds and starts the plugins of a configuration.
-pub fn start(configs: &[PluginConfig], umask: u32) -> Result<Vec<PluginHandle>, String> {
+pub fn start(
+    configs: &[PluginConfig],
+    umask: u32,
+    clock: Clock,
+) -> Result<Vec<PluginHandle>, String> {
     let mut handles = Vec::new();
     for config in configs {
         let label = format!("{}/{}", config.name, config.kind);
         let plugin: Box<dyn Plugin> = match &config.options {
-            PluginOptions::Print(p) => Box::new(print::PrintPlugin::new(config, p)),
+            PluginOptions::Print(p) => Box::new(print::PrintPlugin::new(config, p, clock)),
             PluginOptions::Memory(m) => Box::new(
                 memory::MemoryPlugin::new(config, m).map_err(|e| format!("( {label} ): {e}"))?,
             ),

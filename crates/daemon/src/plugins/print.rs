@@ -11,14 +11,14 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use jiff::tz::TimeZone;
-use pmacct_core::bins::{expand_time_variables, round_down, BinSpec, Bins, Roundoff};
+use pmacct_core::bins::{expand_time_variables, BinLookup, BinSpec, RefreshSchedule};
 use pmacct_core::config::{PluginConfig, PrintConfig, PrintFormat};
 use pmacct_core::format::{Format, RowFormat};
 use pmacct_core::key::{Counters, FlowKey, Record};
 use pmacct_core::table::AggregateTable;
 
 use super::trigger::Trigger;
-use super::{Now, Plugin, PluginError};
+use super::{Clock, Now, Plugin, PluginError};
 
 pub struct PrintPlugin {
     label: String,
@@ -26,16 +26,22 @@ pub struct PrintPlugin {
     rows: RowFormat,
     table: AggregateTable,
     spec: Option<BinSpec>,
-    bins: Option<Bins>,
+    bins: Option<BinLookup>,
     tz: TimeZone,
-    roundoff: Roundoff,
     refresh: i64,
+    /// Purge on refresh deadlines; off for file input without bins, which is one period.
+    scheduled: bool,
+    schedule: Option<RefreshSchedule>,
     next_purge: Option<i64>,
     trigger: Option<Trigger>,
+    /// The dynamic file the last purge wrote last, and the newest bin in it: a later bin whose
+    /// name expands to the same file (a local hour repeated when DST ends, or a template coarser
+    /// than the bins) is appended to it, not written over it.
+    last_file: Option<(String, i64)>,
 }
 
 impl PrintPlugin {
-    pub fn new(config: &PluginConfig, options: &PrintConfig) -> Self {
+    pub fn new(config: &PluginConfig, options: &PrintConfig, clock: Clock) -> Self {
         let tz = pmacct_core::bins::time_zone(config.timestamps_utc);
         let format = match options.format {
             PrintFormat::Formatted => Format::Formatted,
@@ -59,45 +65,40 @@ impl PrintPlugin {
             options: options.clone(),
             rows,
             table: AggregateTable::unbounded(),
-            roundoff: config.bins.as_ref().map(|b| b.roundoff).unwrap_or_default(),
+            scheduled: clock == Clock::Live || config.bins.is_some(),
             spec: config.bins.clone(),
             bins: None,
             tz,
             refresh: config.refresh_time as i64,
+            schedule: None,
             next_purge: None,
+            last_file: None,
         }
     }
 
-    /// The first purge deadline: the anchor (start with seconds and roundoff fields zeroed)
-    /// plus whole refresh periods, strictly after `t`.
-    fn schedule_from(&mut self, t: i64) {
-        let anchor = match &self.bins {
-            Some(b) => b.anchor(),
-            None => round_down(t, self.roundoff, &self.tz),
-        };
-        let k = (t - anchor).div_euclid(self.refresh) + 1;
-        self.next_purge = Some(anchor + k * self.refresh);
-    }
-
+    /// Fixes the bins' anchor and the refresh deadlines from the first instant seen.
     fn start_clock(&mut self, t: i64) {
         if let Some(spec) = &self.spec {
-            self.bins = Some(spec.anchored_at(t));
+            self.bins = Some(BinLookup::new(spec.anchored_at(t)));
         }
-        self.schedule_from(t);
+        let schedule = RefreshSchedule::new(
+            self.refresh,
+            t,
+            self.bins.as_ref().map(BinLookup::bins),
+            &self.tz,
+        );
+        self.next_purge = Some(schedule.next_after(t));
+        self.schedule = Some(schedule);
     }
 
+    /// Purges when `t` has reached the deadline; the next deadline is the first after `t`.
     fn maybe_purge(&mut self, t: i64, now: Now) -> Result<(), PluginError> {
-        match self.next_purge {
-            None => {
-                self.start_clock(t);
-                Ok(())
+        match (self.next_purge, &self.schedule) {
+            (Some(deadline), Some(schedule)) if t >= deadline => {
+                self.next_purge = Some(schedule.next_after(t));
+                self.purge(now)
             }
-            Some(deadline) if t >= deadline => {
-                let result = self.purge(now);
-                self.schedule_from(t);
-                result
-            }
-            Some(_) => Ok(()),
+            _ => Ok(()),
         }
     }
 
@@ -124,7 +125,7 @@ impl PrintPlugin {
     }
 
     fn write(
-        &self,
+        &mut self,
         entries: &[(FlowKey, Counters)],
         now: Now,
         files: &mut Vec<PathBuf>,
@@ -148,32 +149,51 @@ impl PrintPlugin {
                 template.clone()
             }
         };
-        let mut runs: Vec<(String, usize, usize)> = Vec::new();
+        let mut runs: Vec<FileRun> = Vec::new();
         let mut last_bin = None;
         for (i, (k, _)) in entries.iter().enumerate() {
             if last_bin != Some(k.bin) {
                 last_bin = Some(k.bin);
                 let name = name_of(k.bin);
-                if runs.last().is_some_and(|r| r.0 == name) {
-                    continue;
-                }
                 if let Some(r) = runs.last_mut() {
-                    r.2 = i;
+                    if r.name == name {
+                        r.last_bin = k.bin;
+                        continue;
+                    }
+                    r.to = i;
                 }
-                runs.push((name, i, entries.len()));
+                runs.push(FileRun {
+                    name,
+                    from: i,
+                    to: entries.len(),
+                    first_bin: k.bin,
+                    last_bin: k.bin,
+                });
             }
         }
         if runs.is_empty() && self.options.write_empty_file {
             let t = self
                 .bins
                 .as_ref()
-                .map_or(now.data, |b| b.start_of(now.data));
-            runs.push((name_of(t), 0, 0));
+                .map_or(now.data, |b| b.bins().start_of(now.data));
+            runs.push(FileRun {
+                name: name_of(t),
+                from: 0,
+                to: 0,
+                first_bin: t,
+                last_bin: t,
+            });
         }
-        for (name, from, to) in runs {
-            let path = PathBuf::from(name);
-            self.write_file(&path, &entries[from..to], now)?;
+        for run in runs {
+            let continues = dynamic
+                && self
+                    .last_file
+                    .as_ref()
+                    .is_some_and(|(name, bin)| *name == run.name && *bin != run.first_bin);
+            let path = PathBuf::from(&run.name);
+            self.write_file(&path, &entries[run.from..run.to], now, continues)?;
             files.push(path);
+            self.last_file = Some((run.name, run.last_bin));
         }
         if let (Some(latest), Some(newest)) = (&self.options.latest_file, files.iter().max()) {
             point_symlink(latest, newest)?;
@@ -181,11 +201,17 @@ impl PrintPlugin {
         Ok(())
     }
 
-    fn write_file(&self, path: &Path, rows: &[(FlowKey, Counters)], now: Now) -> io::Result<()> {
+    fn write_file(
+        &self,
+        path: &Path,
+        rows: &[(FlowKey, Counters)],
+        now: Now,
+        continues: bool,
+    ) -> io::Result<()> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir)?;
         }
-        if self.options.append {
+        if self.options.append || continues {
             let new = !path.exists();
             let file = OpenOptions::new().create(true).append(true).open(path)?;
             let mut out = BufWriter::new(file);
@@ -239,6 +265,15 @@ impl PrintPlugin {
     }
 }
 
+/// The rows of one purge that go to one file.
+struct FileRun {
+    name: String,
+    from: usize,
+    to: usize,
+    first_bin: i64,
+    last_bin: i64,
+}
+
 fn temp_name(path: &Path) -> PathBuf {
     let mut name = path
         .file_name()
@@ -260,19 +295,20 @@ impl Plugin for PrintPlugin {
     fn on_records(&mut self, records: &[Record], now: Now) -> Result<(), PluginError> {
         let mut result = Ok(());
         for r in records {
-            if self.next_purge.is_none_or(|d| r.ts >= d) {
-                if let Err(e) = self.maybe_purge(
-                    r.ts,
-                    Now {
-                        data: r.ts,
-                        wall: now.wall,
-                    },
-                ) {
+            if self.next_purge.is_none() && self.schedule.is_none() {
+                self.start_clock(r.ts);
+            }
+            if self.scheduled && self.next_purge.is_some_and(|d| r.ts >= d) {
+                let at = Now {
+                    data: r.ts,
+                    wall: now.wall,
+                };
+                if let Err(e) = self.maybe_purge(r.ts, at) {
                     result = Err(e);
                 }
             }
             let mut rec = *r;
-            if let Some(b) = &self.bins {
+            if let Some(b) = &mut self.bins {
                 rec.key.bin = b.start_of(r.ts);
             }
             self.table.add(&rec);
@@ -281,14 +317,14 @@ impl Plugin for PrintPlugin {
     }
 
     fn on_tick(&mut self, now: Now) -> Result<(), PluginError> {
-        if self.next_purge.is_some() {
+        if self.scheduled {
             return self.maybe_purge(now.data, now);
         }
         Ok(())
     }
 
     fn shutdown(&mut self, now: Now) -> Result<(), PluginError> {
-        if self.table.is_empty() && self.next_purge.is_none() && !self.options.write_empty_file {
+        if self.table.is_empty() && self.schedule.is_none() && !self.options.write_empty_file {
             return Ok(());
         }
         self.purge(now)
