@@ -234,6 +234,45 @@ mod tests {
         assert_eq!(t.held(), 0);
     }
 
+    /// differences.md, decoding: a held fragment keeps its own timestamp (and so its own time
+    /// bin) when its first fragment releases it.
+    #[test]
+    fn a_held_fragment_keeps_its_own_timestamp() {
+        let mut t = FragmentTracker::new(60, 1000);
+        let mut out = Vec::new();
+        t.process(frag(1480, false, Ports::InFirstFragment, 59), |p| {
+            out.push(p)
+        });
+        t.process(frag(0, true, Ports::Found { src: 1, dst: 2 }, 61), |p| {
+            out.push(p)
+        });
+        let stamps: Vec<i64> = out.iter().map(|p| p.facts.ts.secs).collect();
+        assert_eq!(stamps, vec![61, 59]);
+        assert_eq!(ports_of(&out), vec![Ports::Found { src: 1, dst: 2 }; 2]);
+    }
+
+    /// differences.md, decoding: a new first fragment with a reused ID starts a new datagram
+    /// (pmacct 1.7.7 keeps the first train's ports).
+    #[test]
+    fn a_reused_fragment_id_takes_the_new_first_fragments_ports() {
+        let mut t = FragmentTracker::new(60, 1000);
+        let mut out = Vec::new();
+        let mut feed = |p| t.process(p, |p| out.push(p));
+        feed(frag(0, true, Ports::Found { src: 1, dst: 2 }, 10));
+        feed(frag(1480, false, Ports::InFirstFragment, 10));
+        feed(frag(0, true, Ports::Found { src: 3, dst: 4 }, 20));
+        feed(frag(1480, false, Ports::InFirstFragment, 20));
+        assert_eq!(
+            ports_of(&out),
+            vec![
+                Ports::Found { src: 1, dst: 2 },
+                Ports::Found { src: 1, dst: 2 },
+                Ports::Found { src: 3, dst: 4 },
+                Ports::Found { src: 3, dst: 4 },
+            ]
+        );
+    }
+
     #[test]
     fn memory_is_bounded() {
         let mut t = FragmentTracker::new(60, 1);

@@ -354,3 +354,49 @@ fn queries_while_ingesting_see_whole_rows_and_the_end_is_exact() {
     let packets: u64 = ours.values().map(|v| v.0).sum();
     assert_eq!(packets, 30 * 200_000);
 }
+
+/// The README's memory example, unchanged but for its input and socket path, holds a network
+/// of more than 50,000 hosts: without imt_mem_pools_* the table is bounded at 64 MiB, not at
+/// pmacct's 16 x 8 KiB (a few hundred entries).
+#[test]
+fn readme_memory_example_holds_fifty_thousand_hosts() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("big-network.pcap");
+    common::generate(&pcap, 400_000, 30_000, 600);
+    let mut hosts = std::collections::BTreeSet::new();
+    for p in common::tshark_packets(&pcap) {
+        hosts.insert(p.src);
+        hosts.insert(p.dst);
+    }
+    assert!(hosts.len() > 50_000, "{} hosts", hosts.len());
+    let sock = dir.path().join("plugin1.pipe");
+    let cfg = dir.path().join("readme.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\npcap_savefile_wait: true\nplugins: memory[plugin1]\nimt_path[plugin1]: {}\naggregate[plugin1]: sum_host\n",
+            pcap.display(),
+            sock.display()
+        ),
+    )
+    .expect("write");
+    let mut d = Daemon::start(env!("CARGO_BIN_EXE_pmacctd"), &cfg);
+    d.wait_for("finished reading");
+    assert!(
+        d.seen
+            .iter()
+            .any(|l| l.contains("entries (64 MiB, the default")),
+        "{:?}",
+        d.seen
+    );
+    let (_, status) = query(&client(), &sock, &["-t"]);
+    assert!(status.contains("overflow_packets: 0"), "{status}");
+    let (_, csv) = query(&client(), &sock, &["-s", "-O", "csv"]);
+    let stored: std::collections::BTreeSet<String> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next().map(str::to_string))
+        .collect();
+    assert_eq!(stored, hosts);
+}

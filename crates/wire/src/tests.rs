@@ -258,6 +258,76 @@ fn link_type_that_disagrees_with_the_version_is_malformed() {
         decode(LinkType::Ipv4, &v6, 40),
         Decoded::Malformed(Malformed::BadIpVersion)
     );
+    // differences.md, decoding: the IPv4 ethertype with a version-6 header and the reverse
+    // are malformed, not accounted.
+    let f = frame(&[&eth(0x0800), &ipv6(59, 0)]);
+    assert_eq!(
+        decode(LinkType::Ethernet, &f, f.len() as u32),
+        Decoded::Malformed(Malformed::BadIpVersion)
+    );
+    let f = frame(&[&eth(0x86dd), &ipv4(6, 40, 0), &tcp(1, 2, 0)]);
+    assert_eq!(
+        decode(LinkType::Ethernet, &f, f.len() as u32),
+        Decoded::Malformed(Malformed::BadIpVersion)
+    );
+}
+
+/// differences.md, decoding: SCTP ports are reported (pmacct prints 0 and 0).
+#[test]
+fn sctp_ports_are_reported() {
+    let f = frame(&[
+        &eth(0x0800),
+        &ipv4(132, 40, 0),
+        &[0x0b, 0x59, 0x0b, 0x5a],
+        &[0; 16],
+    ]);
+    let p = ip(decode(LinkType::Ethernet, &f, f.len() as u32));
+    assert_eq!(
+        (p.proto, p.ports),
+        (
+            132,
+            Ports::Found {
+                src: 2905,
+                dst: 2906
+            }
+        )
+    );
+}
+
+/// differences.md, decoding: an IPv6 chain cut by the snaplen reports the last next-header
+/// read, and no ports.
+#[test]
+fn ipv6_chain_cut_by_the_capture_reports_the_last_next_header() {
+    // Hop-by-hop, then routing (43) whose first two bytes say TCP follows; cut there.
+    let mut f = eth(0x86dd);
+    f.extend_from_slice(&ipv6(0, 40));
+    f.extend_from_slice(&[43, 0, 0, 0, 0, 0, 0, 0]);
+    f.extend_from_slice(&[6, 0]);
+    let p = ip(decode(LinkType::Ethernet, &f, 14 + 80));
+    assert_eq!((p.proto, p.ports, p.length), (6, Ports::Truncated, 80));
+    // Cut after the hop-by-hop header: routing is the last next header read.
+    let p = ip(decode(LinkType::Ethernet, &f[..f.len() - 2], 14 + 80));
+    assert_eq!((p.proto, p.ports), (43, Ports::Truncated));
+}
+
+/// differences.md, decoding: BSD loopback's three AF_INET6 values (24 NetBSD/OpenBSD, 28
+/// FreeBSD, 30 macOS) are IPv6 on any capturing host (pmacct on Linux drops them).
+#[test]
+fn bsd_loopback_inet6_values_are_ipv6() {
+    for family in [24u32, 28, 30] {
+        let le = frame(&[&family.to_le_bytes(), &ipv6(59, 0)]);
+        assert_eq!(
+            ip(decode(LinkType::Null, &le, 44)).length,
+            40,
+            "AF {family}"
+        );
+        let be = frame(&[&family.to_be_bytes(), &ipv6(59, 0)]);
+        assert_eq!(
+            ip(decode(LinkType::Loop, &be, 44)).length,
+            40,
+            "AF {family}"
+        );
+    }
 }
 
 #[test]

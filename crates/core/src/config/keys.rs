@@ -124,7 +124,7 @@ keys! {
     // --- cache / purge (print; shared with sql/amqp/kafka) ---
     "sql_refresh_time" ["print_refresh_time", "amqp_refresh_time", "kafka_refresh_time"]: Plugin, V::Uint(1, u64::MAX), "60", Yes, "Seconds between purges of the plugin's cache. `-r`.";
     "sql_history" ["print_history", "amqp_history", "kafka_history"]: Plugin, V::History, "", Yes, "Length of a time bin: `<n>[s|m|h|d|w|M]`.";
-    "sql_history_roundoff" ["print_history_roundoff", "amqp_history_roundoff", "kafka_history_roundoff"]: Plugin, V::Roundoff, "", Yes, "Align bins: m (hour), h (day), d (month), w (week), M (year).";
+    "sql_history_roundoff" ["print_history_roundoff", "amqp_history_roundoff", "kafka_history_roundoff"]: Plugin, V::Roundoff, "", Yes, "Align bins: m (top of the hour), h (midnight), d (1st of the month), w (Monday), M (January 1st), applied in the order written.";
     "sql_history_offset" ["print_history_offset", "amqp_history_offset", "kafka_history_offset"]: Plugin, V::Uint(0, u64::MAX), "0", Yes, "Seconds to shift bin starts by (less than a bin).";
     "sql_startup_delay" ["print_startup_delay", "amqp_startup_delay", "kafka_startup_delay"]: Plugin, V::Uint(0, u64::MAX), "0", NotYet, "Delay of the first purge.";
     "sql_cache_entries" ["print_cache_entries", "amqp_cache_entries", "kafka_cache_entries"]: Plugin, V::Uint(1, u64::MAX), "", NoEffect, "The cache grows as needed.";
@@ -145,7 +145,7 @@ keys! {
     // --- memory ---
     "imt_path": Plugin, V::Path, "/tmp/collect.pipe", Yes, "Unix socket the `pmacct` client queries. `-p`.";
     "imt_buckets": Plugin, V::Uint(1, u64::MAX), "32771", NoEffect, "Initial table size hint; the table grows as needed.";
-    "imt_mem_pools_number": Plugin, V::Uint(0, u64::MAX), "16", Yes, "With imt_mem_pools_size, the memory bound of the table; 0 = unbounded. `-m`.";
+    "imt_mem_pools_number": Plugin, V::Uint(0, u64::MAX), "16", Yes, "With imt_mem_pools_size, the memory bound of the table; 0 = unbounded. Neither key set: 64 MiB. `-m`.";
     "imt_mem_pools_size": Plugin, V::Uint(1, u64::MAX), "8192", Yes, "Bytes per memory pool. `-s`.";
     // --- SQL (plugins come with a later release) ---
     "sql_db": Plugin, V::Text, "pmacct", NotYet, "Database name (sqlite3: file).";

@@ -22,13 +22,18 @@ pub fn skipped(what: &str) {
 }
 
 fn run_with(program: &str, config_text: &str) -> Outcome {
+    run_in_zone(program, config_text, "UTC")
+}
+
+/// Runs `program -f <config>` with `TZ` set to `zone`.
+pub fn run_in_zone(program: &str, config_text: &str, zone: &str) -> Outcome {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("pmacctd.conf");
     std::fs::write(&cfg, config_text).expect("write config");
     let out = Command::new(program)
         .arg("-f")
         .arg(&cfg)
-        .env("TZ", "UTC")
+        .env("TZ", zone)
         .output()
         .unwrap_or_else(|e| {
             panic!("cannot run {program}: {e} (install it: apt-get install pmacct tshark)")
@@ -39,6 +44,8 @@ fn run_with(program: &str, config_text: &str) -> Outcome {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+pub const OURS: &str = env!("CARGO_BIN_EXE_pmacctd");
 
 pub fn run_ours(config_text: &str) -> Outcome {
     run_with(env!("CARGO_BIN_EXE_pmacctd"), config_text)
@@ -231,4 +238,52 @@ pub fn tshark_ip_bytes(pcap: &Path) -> Option<u64> {
 pub fn generate(path: &Path, packets: u64, hosts: u64, seconds: u64) {
     pmacct_daemon::synth::write_pcap(path, packets, hosts, seconds, 1_700_000_000)
         .expect("generate pcap");
+}
+
+/// One IP packet as tshark decodes it: time (whole seconds), source, destination, IP bytes.
+pub struct TsharkPacket {
+    pub secs: i64,
+    pub src: String,
+    pub dst: String,
+    pub bytes: u64,
+}
+
+/// Every IP packet of a capture, decoded by tshark (an independent decoder).
+pub fn tshark_packets(pcap: &Path) -> Vec<TsharkPacket> {
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(pcap)
+        .args(["-T", "fields", "-E", "occurrence=f"])
+        .args([
+            "-e",
+            "frame.time_epoch",
+            "-e",
+            "ip.src",
+            "-e",
+            "ip.dst",
+            "-e",
+            "ip.len",
+        ])
+        .args(["-e", "ipv6.src", "-e", "ipv6.dst", "-e", "ipv6.plen"])
+        .output()
+        .expect("tshark runs (apt-get install tshark)");
+    assert!(out.status.success(), "tshark failed on {}", pcap.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split('\t').collect();
+            let secs = f.first()?.split('.').next()?.parse().ok()?;
+            let (src, dst, bytes) = if !f.get(1)?.is_empty() {
+                (f[1], *f.get(2)?, f.get(3)?.parse::<u64>().ok()?)
+            } else {
+                (*f.get(4)?, *f.get(5)?, f.get(6)?.parse::<u64>().ok()? + 40)
+            };
+            Some(TsharkPacket {
+                secs,
+                src: src.to_string(),
+                dst: dst.to_string(),
+                bytes,
+            })
+        })
+        .collect()
 }
