@@ -66,8 +66,14 @@ pub fn decode(answer: &[u8]) -> Result<Response, Failure> {
     }
     let invalid =
         |e: serde_json::Error| Failure::new(format!("invalid answer from the daemon: {e}"));
-    let value: serde_json::Value = serde_json::from_str(text).map_err(invalid)?;
-    match value.get("protocol").and_then(serde_json::Value::as_u64) {
+    // The version alone first (the rest skipped, not built), so a daemon of another version gets
+    // a clear message whatever its answer looks like; then the typed answer in one pass.
+    #[derive(serde::Deserialize)]
+    struct Version {
+        protocol: Option<u64>,
+    }
+    let version: Version = serde_json::from_str(text).map_err(invalid)?;
+    match version.protocol {
         Some(v) if v == u64::from(PROTOCOL_VERSION) => {}
         Some(v) => {
             return Err(Failure::new(format!(
@@ -80,7 +86,7 @@ pub fn decode(answer: &[u8]) -> Result<Response, Failure> {
             ))
         }
     }
-    let response: Response = serde_json::from_value(value).map_err(invalid)?;
+    let response: Response = serde_json::from_str(text).map_err(invalid)?;
     if let Some(e) = &response.error {
         return Err(Failure::new(e.clone()));
     }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use pmacct_wire::{IpPacket, L2Info, Ports};
 
+use crate::layout::KeyLayout;
 use crate::networks::{Networks, PortSet};
 use crate::primitive::{Aggregate, Primitive, Sum};
 
@@ -234,18 +235,117 @@ pub struct PacketFacts {
     pub out_iface: u32,
 }
 
-/// One accounted unit handed to a plugin: a key and what to add to it.
+/// A decoded record: a key with its counters (tests and tools; the data path carries packed
+/// keys in a [`RecordBatch`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Record {
     pub key: FlowKey,
     pub counters: Counters,
-    /// The packet's time (seconds), which places the record in a time bin.
     pub ts: i64,
 }
 
+/// What one packet adds to its key, and when.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordMeta {
+    /// The packet's time, seconds (the plugin's clock and time bin).
+    pub ts: i64,
+    pub bytes: u32,
+    pub packets: u16,
+    pub tcp_flags: u8,
+}
+
+impl RecordMeta {
+    pub fn counters(&self) -> Counters {
+        Counters {
+            packets: u64::from(self.packets),
+            bytes: u64::from(self.bytes),
+            flows: 0,
+            tcp_flags: self.tcp_flags,
+        }
+    }
+}
+
+/// The records of one plugin on their way to it: packed keys of one [`KeyLayout`] side by side
+/// in one vector, and their counters in another. A 5-tuple record is 56 bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordBatch {
+    width: usize,
+    keys: Vec<u64>,
+    meta: Vec<RecordMeta>,
+}
+
+impl RecordBatch {
+    /// An empty batch for keys of `width` words, with room for `records`.
+    pub fn with_capacity(width: usize, records: usize) -> Self {
+        RecordBatch {
+            width,
+            keys: Vec::with_capacity(width * records),
+            meta: Vec::with_capacity(records),
+        }
+    }
+
+    pub fn width(&self) -> usize {
+        self.width
+    }
+    pub fn len(&self) -> usize {
+        self.meta.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.meta.is_empty()
+    }
+    pub fn clear(&mut self) {
+        self.keys.clear();
+        self.meta.clear();
+    }
+
+    /// Appends a record with a zeroed key and returns the key to fill in.
+    #[inline]
+    pub fn push(&mut self, meta: RecordMeta) -> &mut [u64] {
+        let at = self.keys.len();
+        self.keys.resize(at + self.width, 0);
+        self.meta.push(meta);
+        &mut self.keys[at..]
+    }
+
+    /// Keys and counters, in arrival order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u64], Counters)> + '_ {
+        self.keys
+            .chunks_exact(self.width.max(1))
+            .zip(&self.meta)
+            .map(|(k, m)| (k, m.counters()))
+    }
+
+    /// Keys (writable, e.g. to set their time bin) with their record's facts.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&mut [u64], &RecordMeta)> + '_ {
+        self.keys
+            .chunks_exact_mut(self.width.max(1))
+            .zip(&self.meta)
+    }
+
+    /// The last record's time.
+    pub fn last_ts(&self) -> Option<i64> {
+        self.meta.last().map(|m| m.ts)
+    }
+
+    /// The records decoded (tests and tools).
+    pub fn decoded(&self, layout: &KeyLayout) -> Vec<Record> {
+        self.keys
+            .chunks_exact(self.width.max(1))
+            .zip(&self.meta)
+            .map(|(k, m)| Record {
+                key: layout.decode(k),
+                counters: m.counters(),
+                ts: m.ts,
+            })
+            .collect()
+    }
+}
+
 /// Builds a plugin's keys from packets; compiled once from the plugin's `aggregate`.
+/// Builds a plugin's packed keys from decoded packets; compiled once per plugin.
 #[derive(Clone, Debug)]
 pub struct KeyExtractor {
+    layout: Arc<KeyLayout>,
     want: [bool; Primitive::ALL.len()],
     sum: Option<Sum>,
     networks: Option<Arc<Networks>>,
@@ -257,6 +357,7 @@ pub struct KeyExtractor {
 impl KeyExtractor {
     pub fn new(
         aggregate: &Aggregate,
+        layout: Arc<KeyLayout>,
         networks: Option<Arc<Networks>>,
         networks_mask: Option<u8>,
         networks_filter: bool,
@@ -267,6 +368,7 @@ impl KeyExtractor {
             want[*p as usize] = true;
         }
         KeyExtractor {
+            layout,
             want,
             sum: aggregate.sum,
             networks,
@@ -281,38 +383,30 @@ impl KeyExtractor {
     }
 
     /// Calls `emit` once per record the packet makes (twice for `sum_*`).
+    pub fn layout(&self) -> &Arc<KeyLayout> {
+        &self.layout
+    }
+
+    /// Appends the packet's record (two with `sum_*`) to `out`.
     #[inline]
-    pub fn extract(&self, pkt: &PacketFacts, mut emit: impl FnMut(Record)) {
-        let counters = Counters {
+    pub fn extract(&self, pkt: &PacketFacts, out: &mut RecordBatch) {
+        let meta = RecordMeta {
+            ts: pkt.ts.secs,
+            bytes: pkt.bytes,
             packets: 1,
-            bytes: u64::from(pkt.bytes),
-            flows: 0,
             tcp_flags: pkt.ip.map_or(0, |ip| ip.tcp_flags),
         };
         let full = self.full_key(pkt);
         match self.sum {
-            None => emit(Record {
-                key: self.project(&full),
-                counters,
-                ts: pkt.ts.secs,
-            }),
+            None => self.layout.encode(&full, out.push(meta)),
             Some(sum) => {
                 let (a, b) = sum_keys(sum, &full);
-                emit(Record {
-                    key: a,
-                    counters,
-                    ts: pkt.ts.secs,
-                });
-                emit(Record {
-                    key: b,
-                    counters,
-                    ts: pkt.ts.secs,
-                });
+                self.layout.encode(&a, out.push(meta));
+                self.layout.encode(&b, out.push(meta));
             }
         }
     }
 
-    /// Every primitive we can know about the packet (only the cheap lookups done).
     fn full_key(&self, pkt: &PacketFacts) -> FlowKey {
         let mut k = FlowKey {
             src_mac: Mac(pkt.l2.src_mac),
@@ -390,74 +484,8 @@ impl KeyExtractor {
         }
         result
     }
-
-    /// Keeps only the aggregated primitives.
-    fn project(&self, full: &FlowKey) -> FlowKey {
-        let w = |p| self.wants(p);
-        let mut k = FlowKey::default();
-        if w(Primitive::SrcMac) {
-            k.src_mac = full.src_mac;
-        }
-        if w(Primitive::DstMac) {
-            k.dst_mac = full.dst_mac;
-        }
-        if w(Primitive::Vlan) {
-            k.vlan = full.vlan;
-        }
-        if w(Primitive::InCvlan) {
-            k.cvlan = full.cvlan;
-        }
-        if w(Primitive::Cos) {
-            k.cos = full.cos;
-        }
-        if w(Primitive::Etype) {
-            k.etype = full.etype;
-        }
-        if w(Primitive::InIface) {
-            k.in_iface = full.in_iface;
-        }
-        if w(Primitive::OutIface) {
-            k.out_iface = full.out_iface;
-        }
-        if w(Primitive::SrcHost) {
-            k.src_host = full.src_host;
-        }
-        if w(Primitive::SrcNet) {
-            k.src_net = full.src_net;
-        }
-        if w(Primitive::DstHost) {
-            k.dst_host = full.dst_host;
-        }
-        if w(Primitive::DstNet) {
-            k.dst_net = full.dst_net;
-        }
-        if w(Primitive::SrcMask) {
-            k.src_mask = full.src_mask;
-        }
-        if w(Primitive::DstMask) {
-            k.dst_mask = full.dst_mask;
-        }
-        if w(Primitive::SrcPort) {
-            k.src_port = full.src_port;
-        }
-        if w(Primitive::DstPort) {
-            k.dst_port = full.dst_port;
-        }
-        if w(Primitive::Proto) {
-            k.proto = full.proto;
-        }
-        if w(Primitive::Tos) {
-            k.tos = full.tos;
-        }
-        if w(Primitive::TimestampArrival) {
-            k.timestamp_arrival = full.timestamp_arrival;
-        }
-        k
-    }
 }
 
-/// The source-side and destination-side keys of a `sum_*` aggregation, both in the source
-/// column.
 fn sum_keys(sum: Sum, full: &FlowKey) -> (FlowKey, FlowKey) {
     let mut a = FlowKey::default();
     let mut b = FlowKey::default();
@@ -510,11 +538,27 @@ mod tests {
         }
     }
 
+    fn extractor(agg: &str, networks: Option<Networks>, ports: Option<PortSet>) -> KeyExtractor {
+        let aggregate = Aggregate::parse(agg).unwrap();
+        let layout = Arc::new(KeyLayout::new(&aggregate, false));
+        KeyExtractor::new(
+            &aggregate,
+            layout,
+            networks.map(Arc::new),
+            None,
+            false,
+            ports.map(Arc::new),
+        )
+    }
+
+    fn run(e: &KeyExtractor, pkt: &PacketFacts) -> Vec<Record> {
+        let mut batch = RecordBatch::with_capacity(e.layout().words(), 2);
+        e.extract(pkt, &mut batch);
+        batch.decoded(e.layout())
+    }
+
     fn records(agg: &str, pkt: &PacketFacts) -> Vec<Record> {
-        let e = KeyExtractor::new(&Aggregate::parse(agg).unwrap(), None, None, false, None);
-        let mut out = Vec::new();
-        e.extract(pkt, |r| out.push(r));
-        out
+        run(&extractor(agg, None, None), pkt)
     }
 
     #[test]
@@ -551,17 +595,12 @@ mod tests {
     fn networks_and_ports() {
         let nets = Networks::parse("n", "10.0.0.0/24\n192.168.0.0/16\n192.168.1.0/24\n").unwrap();
         let ports = PortSet::parse("p", "80\n53\n").unwrap();
-        let e = KeyExtractor::new(
-            &Aggregate::parse("src_net,dst_net,src_mask,dst_mask,src_port,dst_port").unwrap(),
-            Some(Arc::new(nets)),
-            None,
-            false,
-            Some(Arc::new(ports)),
+        let e = extractor(
+            "src_net,dst_net,src_mask,dst_mask,src_port,dst_port",
+            Some(nets),
+            Some(ports),
         );
-        let mut out = Vec::new();
-        e.extract(&packet("192.168.1.7", "8.8.8.8", 12345, 80), |r| {
-            out.push(r)
-        });
+        let out = run(&e, &packet("192.168.1.7", "8.8.8.8", 12345, 80));
         let k = out[0].key;
         assert_eq!(
             (k.src_net.to_string(), k.src_mask),

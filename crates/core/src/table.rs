@@ -1,71 +1,151 @@
-//! The aggregation table: keys to counters, with an optional hard bound on memory.
+//! The aggregation table: packed keys (see [`crate::layout`]) to counters, with an optional hard
+//! bound on memory.
 //!
 //! Promises: an existing key always keeps counting; when the bound is reached, records of new
-//! keys are not stored but counted in [`AggregateTable::overflow`], so the loss is visible.
+//! keys are not stored but counted as overflow, so the loss is visible. Keys live in one flat
+//! array of words and counters in another, indexed by a hash table of 32-bit entry numbers: an
+//! entry costs its key's words, its counters and about five bytes of index, nothing else.
 
-use hashbrown::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 
-use crate::key::{Counters, FlowKey, Record};
+use hashbrown::HashTable;
 
-type Map = HashMap<FlowKey, Counters, foldhash::fast::RandomState>;
+use crate::key::{Counters, FlowKey, Record, RecordBatch};
+use crate::layout::KeyLayout;
+
+type Hashing = foldhash::fast::RandomState;
 
 #[derive(Debug)]
 pub struct AggregateTable {
-    map: Map,
+    layout: Arc<KeyLayout>,
+    width: usize,
+    index: HashTable<u32>,
+    keys: Vec<u64>,
+    counters: Vec<Counters>,
+    hashing: Hashing,
     max_entries: Option<usize>,
     overflow_records: u64,
     overflow_bytes: u64,
 }
 
-/// Bytes one entry occupies in the table (key, counters and hashbrown's control byte).
-pub const ENTRY_BYTES: usize = std::mem::size_of::<(FlowKey, Counters)>() + 1;
+/// Bytes one entry of a `words`-word key may occupy: key, counters and the index's slot and
+/// control byte at its lowest load (hashbrown tables are 7/16 to 7/8 full).
+pub fn entry_bytes(words: usize) -> usize {
+    8 * words + std::mem::size_of::<Counters>() + (4 + 1) * 16 / 7 + 1
+}
 
 impl AggregateTable {
     /// A table that grows without bound.
-    pub fn unbounded() -> Self {
+    pub fn unbounded(layout: Arc<KeyLayout>) -> Self {
+        Self::with_max(layout, None)
+    }
+
+    /// A table whose entries never take more than `bytes` (see [`entry_bytes`]); its index is
+    /// allocated once, at the size that holds the largest number of entries that fit.
+    pub fn bounded(layout: Arc<KeyLayout>, bytes: u64) -> Self {
+        let max = (bytes / entry_bytes(layout.words()) as u64).max(1) as usize;
+        Self::with_max(layout, Some(max))
+    }
+
+    fn with_max(layout: Arc<KeyLayout>, max_entries: Option<usize>) -> Self {
         AggregateTable {
-            map: Map::with_hasher(foldhash::fast::RandomState::default()),
-            max_entries: None,
+            width: layout.words(),
+            layout,
+            index: HashTable::with_capacity(max_entries.unwrap_or(0)),
+            keys: Vec::new(),
+            counters: Vec::new(),
+            hashing: Hashing::default(),
+            max_entries,
             overflow_records: 0,
             overflow_bytes: 0,
         }
     }
 
-    /// A table whose entry storage never exceeds `bytes`: it is allocated once, at the largest
-    /// power-of-two bucket count that fits, and holds at most 7/8 of those buckets.
-    pub fn bounded(bytes: u64) -> Self {
-        let fit = (bytes / ENTRY_BYTES as u64).max(8);
-        let buckets = 1u64 << (63 - fit.leading_zeros());
-        let max = (buckets / 8 * 7) as usize;
-        AggregateTable {
-            map: Map::with_capacity_and_hasher(max, foldhash::fast::RandomState::default()),
-            max_entries: Some(max),
-            overflow_records: 0,
-            overflow_bytes: 0,
-        }
+    pub fn layout(&self) -> &Arc<KeyLayout> {
+        &self.layout
     }
 
-    /// Adds a record; returns false when it was not stored because the table is full.
     #[inline]
-    pub fn add(&mut self, record: &Record) -> bool {
-        if let Some(c) = self.map.get_mut(&record.key) {
-            c.add(&record.counters);
+    fn hash_of(hashing: &Hashing, key: &[u64]) -> u64 {
+        let mut h = hashing.build_hasher();
+        for w in key {
+            h.write_u64(*w);
+        }
+        h.finish()
+    }
+
+    /// Word-by-word equality without an early exit (keys are a few words; a library memcmp
+    /// call costs more than comparing them all).
+    #[inline]
+    fn same(a: &[u64], b: &[u64]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+
+    #[inline]
+    fn key_at(keys: &[u64], width: usize, i: u32) -> &[u64] {
+        let at = i as usize * width;
+        &keys[at..at + width]
+    }
+
+    fn find(&self, key: &[u64]) -> Option<u32> {
+        let hash = Self::hash_of(&self.hashing, key);
+        let (keys, width) = (&self.keys, self.width);
+        self.index
+            .find(hash, |&i| Self::same(Self::key_at(keys, width, i), key))
+            .copied()
+    }
+
+    /// Adds counters to a packed key; returns false when it was not stored because the table
+    /// is full.
+    #[inline]
+    pub fn add_packed(&mut self, key: &[u64], counters: &Counters) -> bool {
+        debug_assert_eq!(key.len(), self.width);
+        let hash = Self::hash_of(&self.hashing, key);
+        let (keys, width) = (&self.keys, self.width);
+        if let Some(&i) = self
+            .index
+            .find(hash, |&i| Self::same(Self::key_at(keys, width, i), key))
+        {
+            self.counters[i as usize].add(counters);
             return true;
         }
-        if self.max_entries.is_some_and(|max| self.map.len() >= max) {
-            self.overflow_records += record.counters.packets;
-            self.overflow_bytes += record.counters.bytes;
+        if self
+            .max_entries
+            .is_some_and(|max| self.counters.len() >= max)
+        {
+            self.overflow_records += counters.packets;
+            self.overflow_bytes += counters.bytes;
             return false;
         }
-        self.map.insert(record.key, record.counters);
+        let i = self.counters.len() as u32;
+        self.keys.extend_from_slice(key);
+        self.counters.push(*counters);
+        let (keys, hashing) = (&self.keys, &self.hashing);
+        self.index.insert_unique(hash, i, |&j| {
+            Self::hash_of(hashing, Self::key_at(keys, width, j))
+        });
         true
     }
 
+    /// Adds every record of a batch (as [`Self::add_packed`]).
+    pub fn add_batch(&mut self, batch: &RecordBatch) {
+        for (key, counters) in batch.iter() {
+            self.add_packed(key, &counters);
+        }
+    }
+
+    /// Adds a decoded record (tests and tools; the data path uses packed keys).
+    pub fn add(&mut self, record: &Record) -> bool {
+        let key = self.layout.encoded(&record.key);
+        self.add_packed(&key, &record.counters)
+    }
+
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.counters.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.counters.is_empty()
     }
     pub fn max_entries(&self) -> Option<usize> {
         self.max_entries
@@ -77,33 +157,73 @@ impl AggregateTable {
     pub fn overflow_bytes(&self) -> u64 {
         self.overflow_bytes
     }
-    pub fn iter(&self) -> impl Iterator<Item = (&FlowKey, &Counters)> {
-        self.map.iter()
-    }
+
     pub fn get(&self, key: &FlowKey) -> Option<&Counters> {
-        self.map.get(key)
+        let i = self.find(&self.layout.encoded(key))?;
+        self.counters.get(i as usize)
     }
+
+    /// Removes an entry; the last entry moves into its place.
     pub fn remove(&mut self, key: &FlowKey) -> Option<Counters> {
-        self.map.remove(key)
+        let packed = self.layout.encoded(key);
+        let hash = Self::hash_of(&self.hashing, &packed);
+        let (keys, width) = (&self.keys, self.width);
+        let slot = self
+            .index
+            .find_entry(hash, |&i| Self::key_at(keys, width, i) == packed.as_slice())
+            .ok()?;
+        let (i, _) = slot.remove();
+        let last = (self.counters.len() - 1) as u32;
+        if i != last {
+            let moved_hash = Self::hash_of(&self.hashing, Self::key_at(keys, width, last));
+            if let Some(j) = self.index.find_mut(moved_hash, |&j| j == last) {
+                *j = i;
+            }
+            let (to, from) = (i as usize * width, last as usize * width);
+            self.keys.copy_within(from..from + width, to);
+        }
+        self.keys.truncate(last as usize * width);
+        let removed = self.counters.swap_remove(i as usize);
+        Some(removed)
     }
 
-    /// Entries sorted in output order.
+    /// Entry numbers in output order (time bin, then canonical column order).
+    fn order(&self) -> Vec<u32> {
+        let (keys, width) = (&self.keys, self.width);
+        let mut order: Vec<u32> = (0..self.counters.len() as u32).collect();
+        order.sort_unstable_by(|a, b| {
+            Self::key_at(keys, width, *a).cmp(Self::key_at(keys, width, *b))
+        });
+        order
+    }
+
+    /// Entries sorted in output order, decoded.
     pub fn sorted(&self) -> Vec<(FlowKey, Counters)> {
-        let mut v: Vec<(FlowKey, Counters)> = self.map.iter().map(|(k, c)| (*k, *c)).collect();
-        v.sort_unstable_by_key(|e| e.0);
-        v
+        self.order()
+            .into_iter()
+            .map(|i| {
+                (
+                    self.layout.decode(Self::key_at(&self.keys, self.width, i)),
+                    self.counters[i as usize],
+                )
+            })
+            .collect()
     }
 
-    /// Removes and returns every entry (sorted), keeping the allocation.
+    /// Removes and returns every entry (sorted, decoded), keeping the allocations.
     pub fn drain_sorted(&mut self) -> Vec<(FlowKey, Counters)> {
-        let mut v: Vec<(FlowKey, Counters)> = self.map.drain().collect();
-        v.sort_unstable_by_key(|e| e.0);
-        v
+        let rows = self.sorted();
+        self.index.clear();
+        self.keys.clear();
+        self.counters.clear();
+        rows
     }
 
     /// Empties the table and its overflow counters.
     pub fn clear(&mut self) {
-        self.map.clear();
+        self.index.clear();
+        self.keys.clear();
+        self.counters.clear();
         self.overflow_records = 0;
         self.overflow_bytes = 0;
     }
@@ -112,6 +232,14 @@ impl AggregateTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::primitive::Aggregate;
+
+    fn layout() -> Arc<KeyLayout> {
+        Arc::new(KeyLayout::new(
+            &Aggregate::parse("src_port").unwrap(),
+            false,
+        ))
+    }
 
     fn rec(port: u16, bytes: u64) -> Record {
         Record {
@@ -131,7 +259,7 @@ mod tests {
 
     #[test]
     fn sums_per_key() {
-        let mut t = AggregateTable::unbounded();
+        let mut t = AggregateTable::unbounded(layout());
         t.add(&rec(1, 10));
         t.add(&rec(1, 5));
         t.add(&rec(2, 7));
@@ -146,7 +274,7 @@ mod tests {
 
     #[test]
     fn bound_keeps_old_keys_counting_and_counts_the_rest() {
-        let mut t = AggregateTable::bounded(64 * ENTRY_BYTES as u64);
+        let mut t = AggregateTable::bounded(layout(), 56 * entry_bytes(1) as u64);
         assert_eq!(t.max_entries(), Some(56));
         for p in 0..100u16 {
             t.add(&rec(p, 10));
@@ -155,5 +283,29 @@ mod tests {
         assert_eq!((t.overflow_packets(), t.overflow_bytes()), (44, 440));
         assert!(t.add(&rec(0, 1)));
         assert_eq!(t.get(&rec(0, 0).key).map(|c| c.bytes), Some(11));
+    }
+
+    #[test]
+    fn remove_moves_the_last_entry_and_keeps_every_other_findable() {
+        let mut t = AggregateTable::unbounded(layout());
+        for p in 0..50u16 {
+            t.add(&rec(p, u64::from(p)));
+        }
+        for p in (0..50u16).step_by(3) {
+            assert_eq!(
+                t.remove(&rec(p, 0).key).map(|c| c.bytes),
+                Some(u64::from(p))
+            );
+        }
+        assert_eq!(t.remove(&rec(0, 0).key), None);
+        for p in 0..50u16 {
+            let want = (p % 3 != 0).then_some(u64::from(p));
+            assert_eq!(t.get(&rec(p, 0).key).map(|c| c.bytes), want, "port {p}");
+        }
+        assert_eq!(t.len(), 33);
+        let drained = t.drain_sorted();
+        assert_eq!(drained.len(), 33);
+        assert!(drained.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(t.is_empty());
     }
 }

@@ -1,11 +1,14 @@
-//! Packet sources behind one trait: libpcap live capture, pcap/pcapng files, and in-memory
-//! packets for tests.
+//! Packet sources behind one trait: libpcap live capture, pcap/pcapng files (memory-mapped and
+//! decoded in place; libpcap for pipes and devices), and in-memory packets for tests.
 
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use pmacct_core::key::Timestamp;
+use pmacct_wire::savefile::Savefile;
 use pmacct_wire::LinkType;
 
 /// One captured packet, borrowed from the source until the next call.
@@ -14,6 +17,8 @@ pub struct RawPacket<'a> {
     pub data: &'a [u8],
     pub wire_len: u32,
     pub ts: Timestamp,
+    /// The packet's link type (a pcapng file may hold interfaces of several).
+    pub link: LinkType,
 }
 
 /// What a source returns.
@@ -145,6 +150,7 @@ impl PacketSource for PcapFile {
                 data: p.data,
                 wire_len: p.header.len,
                 ts: ts_of(p.header),
+                link: self.link,
             })),
             Err(pcap::Error::NoMorePackets) if self.replays_left > 0 => {
                 self.replays_left -= 1;
@@ -157,6 +163,295 @@ impl PacketSource for PcapFile {
                 source_name: self.name.clone(),
                 reason: e.to_string(),
             }),
+        }
+    }
+    fn link(&self) -> LinkType {
+        self.link
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn is_live(&self) -> bool {
+        false
+    }
+}
+
+/// A BPF filter compiled for each link type it meets (the first one when the input opens, so a
+/// bad expression is reported at start).
+pub struct LinkFilter {
+    expr: String,
+    compiled: Vec<(LinkType, Option<pcap::BpfProgram>)>,
+}
+
+impl LinkFilter {
+    /// Compiles `expr` for `link`; the error is libpcap's.
+    pub fn new(expr: &str, link: LinkType) -> Result<LinkFilter, String> {
+        let program = compile(expr, link)?;
+        Ok(LinkFilter {
+            expr: expr.to_string(),
+            compiled: vec![(link, Some(program))],
+        })
+    }
+
+    /// Whether the packet passes. A link type the expression does not compile for passes
+    /// nothing (logged once).
+    pub fn matches(&mut self, link: LinkType, data: &[u8]) -> bool {
+        if let Some((_, program)) = self.compiled.iter().find(|(l, _)| *l == link) {
+            return program.as_ref().is_some_and(|p| p.filter(data));
+        }
+        let program = match compile(&self.expr, link) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(
+                    "( default/core ): filter '{}' does not compile for link type {}: {e}; its packets do not pass",
+                    self.expr,
+                    link.name()
+                );
+                None
+            }
+        };
+        let pass = program.as_ref().is_some_and(|p| p.filter(data));
+        self.compiled.push((link, program));
+        pass
+    }
+}
+
+fn compile(expr: &str, link: LinkType) -> Result<pcap::BpfProgram, String> {
+    let dead =
+        pcap::Capture::dead(pcap::Linktype(i32::from(link.dlt()))).map_err(|e| e.to_string())?;
+    dead.compile(expr, true).map_err(|e| e.to_string())
+}
+
+/// A regular pcap or pcapng file, memory-mapped and decoded in place, read `replay` times.
+pub struct CaptureFile {
+    name: String,
+    map: Arc<memmap2::Mmap>,
+    prefetch: Prefetcher,
+    start: Savefile,
+    reader: Savefile,
+    link: LinkType,
+    filter: Option<LinkFilter>,
+    replays_left: u64,
+    delay: Duration,
+    unsupported_logged: bool,
+    /// The reader's position as last published to the prefetcher.
+    published: usize,
+}
+
+/// Pages are released behind the reader in steps of this size.
+const MAP_WINDOW: usize = 8 << 20;
+/// How far ahead of the reader the prefetcher maps the file.
+const PREFETCH_AHEAD: usize = 12 << 20;
+const PUBLISH_STEP: usize = 256 << 10;
+
+/// A thread that walks the file a little ahead of the decoder, touching each page: it takes the
+/// page faults on the other core, so the decoder finds the file's bytes mapped (the decoder
+/// prefetches the cache lines it needs itself). Behind the decoder it releases the pages read,
+/// so the process's resident memory stays at a few windows whatever the file's size.
+struct Prefetcher {
+    position: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Prefetcher {
+    fn start(map: Arc<memmap2::Mmap>) -> Prefetcher {
+        let position = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (pos, halt) = (position.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("prefetch".into())
+            .spawn(move || prefetch(&map, &pos, &halt))
+            .ok();
+        Prefetcher {
+            position,
+            stop,
+            thread,
+        }
+    }
+}
+
+impl Drop for Prefetcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+const PAGE: usize = 4096;
+
+fn prefetch(map: &memmap2::Mmap, reader: &AtomicUsize, stop: &AtomicBool) {
+    let (mut touched, mut released) = (0usize, 0usize);
+    let mut sum = 0u8;
+    while !stop.load(Ordering::Relaxed) {
+        let at = reader.load(Ordering::Relaxed);
+        if at < released {
+            (touched, released) = (at, at & !(MAP_WINDOW - 1)); // a replay went back
+        }
+        release_behind(map, at, &mut released);
+        let target = (at + PREFETCH_AHEAD).min(map.len());
+        if touched >= target {
+            std::thread::sleep(Duration::from_micros(500));
+            continue;
+        }
+        let end = (touched + PUBLISH_STEP).min(target);
+        for b in map[touched..end].iter().step_by(PAGE) {
+            sum = sum.wrapping_add(*b);
+        }
+        touched = end;
+    }
+    std::hint::black_box(sum);
+}
+
+/// Releases the pages more than a window behind the reader.
+fn release_behind(map: &memmap2::Mmap, reader: usize, released: &mut usize) {
+    let keep_from = reader.saturating_sub(MAP_WINDOW) & !(MAP_WINDOW - 1);
+    if keep_from > *released {
+        // SAFETY: MADV_DONTNEED on a read-only private file mapping drops our page table
+        // entries for bytes the reader has passed (it is at least a window further): the
+        // memory stays valid, and touching it again (a replay) maps the file's unchanged
+        // contents back.
+        let _ = unsafe {
+            map.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                *released,
+                keep_from - *released,
+            )
+        };
+        *released = keep_from;
+    }
+}
+
+impl CaptureFile {
+    /// Opens `path`, which must be a regular file (others go through [`PcapFile`]).
+    pub fn open(
+        path: &Path,
+        filter: Option<&str>,
+        replay: u64,
+        delay: Duration,
+    ) -> Result<CaptureFile, InputError> {
+        let name = path.display().to_string();
+        let open_error = |reason: String| InputError::OpenFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let file = std::fs::File::open(path).map_err(|e| open_error(e.to_string()))?;
+        // SAFETY: the map is read-only and private, and nothing in this process writes to the
+        // file. Another process may append to it (tcpdump -w): pages beyond the mapped length
+        // are never touched, so that is safe. Truncating the file while it is mapped would make
+        // reads of the lost pages fault (SIGBUS); that is the documented limit of reading a
+        // file in place (docs/operations.md), and pipes and devices are read through libpcap.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| open_error(e.to_string()))?;
+        let map = Arc::new(map);
+        let _ = map.advise(memmap2::Advice::Sequential);
+        let reader = Savefile::open(&map).map_err(|e| open_error(e.to_string()))?;
+        let dlt = reader.first_link(&map).unwrap_or(1);
+        let link = link_of(i32::from(dlt), "capture file", &name)?;
+        let filter = match filter {
+            Some(f) => Some(
+                LinkFilter::new(f, link).map_err(|reason| InputError::Filter {
+                    filter: f.to_string(),
+                    source_name: name.clone(),
+                    reason,
+                })?,
+            ),
+            None => None,
+        };
+        Ok(CaptureFile {
+            name,
+            start: reader.clone(),
+            reader,
+            prefetch: Prefetcher::start(map.clone()),
+            map,
+            link,
+            filter,
+            replays_left: replay.saturating_sub(1),
+            delay,
+            unsupported_logged: false,
+            published: 0,
+        })
+    }
+}
+
+/// Asks the CPU to start loading the next record (its header and the packet headers after it)
+/// while this packet is decoded, so the decoder does not wait for memory when it gets there.
+#[inline]
+fn prefetch_next(map: &[u8], next: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for at in [next, next + 64] {
+        if let Some(b) = map.get(at) {
+            // SAFETY: a prefetch is a hint that never faults and reads nothing into the
+            // program; the address is inside the mapping anyway.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    (b as *const u8).cast(),
+                )
+            };
+        }
+    }
+}
+
+/// Tells the prefetcher where the reader is, every [`PUBLISH_STEP`] bytes.
+#[inline]
+fn publish(pos: usize, prefetch: &Prefetcher, published: &mut usize) {
+    if pos >= *published && pos < *published + PUBLISH_STEP {
+        return;
+    }
+    *published = pos;
+    prefetch.position.store(pos, Ordering::Relaxed);
+}
+
+impl PacketSource for CaptureFile {
+    fn next_packet(&mut self) -> Result<Next<'_>, InputError> {
+        loop {
+            publish(self.reader.position(), &self.prefetch, &mut self.published);
+            let packet = match self.reader.next(&self.map) {
+                Ok(Some(p)) => p,
+                Ok(None) if self.replays_left > 0 => {
+                    self.replays_left -= 1;
+                    std::thread::sleep(self.delay);
+                    self.reader = self.start.clone();
+                    self.published = 0;
+                    self.prefetch.position.store(0, Ordering::Relaxed);
+                    return Ok(Next::Idle);
+                }
+                Ok(None) => return Ok(Next::End),
+                // A truncated or corrupt file: what was read is kept, the error reported.
+                Err(e) => {
+                    return Err(InputError::Read {
+                        source_name: self.name.clone(),
+                        reason: e.to_string(),
+                    })
+                }
+            };
+            prefetch_next(&self.map, self.reader.position());
+            let Some(link) = LinkType::from_dlt(i32::from(packet.link)) else {
+                if !self.unsupported_logged {
+                    self.unsupported_logged = true;
+                    tracing::warn!(
+                        "( default/core ): '{}': skipping packets of link type {}, which pmacct-rs does not decode",
+                        self.name,
+                        packet.link
+                    );
+                }
+                continue;
+            };
+            if let Some(f) = &mut self.filter {
+                if !f.matches(link, packet.data) {
+                    continue;
+                }
+            }
+            return Ok(Next::Packet(RawPacket {
+                data: packet.data,
+                wire_len: packet.wire_len,
+                ts: Timestamp {
+                    secs: packet.secs,
+                    micros: packet.micros,
+                },
+                link,
+            }));
         }
     }
     fn link(&self) -> LinkType {
@@ -260,6 +555,7 @@ impl PacketSource for LiveCapture {
                 data: p.data,
                 wire_len: p.header.len,
                 ts: ts_of(p.header),
+                link: self.link,
             })),
             Err(pcap::Error::TimeoutExpired) => {
                 wait_readable(self.fd, READ_TIMEOUT_MS);
@@ -330,6 +626,7 @@ impl PacketSource for MemorySource {
             data,
             wire_len: *wire_len,
             ts: *ts,
+            link: self.link,
         }))
     }
     fn link(&self) -> LinkType {

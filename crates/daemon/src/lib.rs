@@ -22,7 +22,7 @@ use pmacct_core::config::{DaemonConfig, IfindexMode, PluginConfig};
 use pmacct_core::key::KeyExtractor;
 use pmacct_core::networks::{Networks, PortSet};
 
-use crate::input::{LiveCapture, LiveSpec, PacketSource, PcapFile};
+use crate::input::{CaptureFile, LiveCapture, LiveSpec, PacketSource, PcapFile};
 use crate::pipeline::{Batcher, Dispatcher, InputFacts, Lane};
 use crate::stats::CoreStats;
 
@@ -81,6 +81,7 @@ fn read_map(path: &Path, what: &str) -> Result<String, DaemonError> {
 }
 
 fn plan_plugin(p: &PluginConfig) -> Result<PluginPlan, DaemonError> {
+    let layout = Arc::new(p.key_layout());
     let networks = match &p.networks_file {
         Some(path) => Some(Arc::new(
             Networks::parse(
@@ -101,6 +102,7 @@ fn plan_plugin(p: &PluginConfig) -> Result<PluginPlan, DaemonError> {
     Ok(PluginPlan {
         extractor: KeyExtractor::new(
             &p.aggregate,
+            layout,
             networks,
             p.networks_mask,
             p.networks_file_filter,
@@ -192,11 +194,17 @@ fn open(
             filter,
             replay,
             delay,
-        } => (
-            Box::new(PcapFile::open(&path, filter.as_deref(), replay, delay)?),
-            0,
-            0,
-        ),
+        } => {
+            // Regular files are mapped and decoded in place; pipes and devices go through
+            // libpcap.
+            let regular = std::fs::metadata(&path).is_ok_and(|m| m.is_file());
+            let source: Box<dyn PacketSource> = if regular {
+                Box::new(CaptureFile::open(&path, filter.as_deref(), replay, delay)?)
+            } else {
+                Box::new(PcapFile::open(&path, filter.as_deref(), replay, delay)?)
+            };
+            (source, 0, 0)
+        }
         InputPlan::Live {
             spec,
             in_iface,
@@ -210,30 +218,16 @@ fn open(
     })
 }
 
-fn compile_filter(dlt: i32, plugin: &str, expr: &str) -> Result<pcap::BpfProgram, DaemonError> {
-    let err = |reason: String| DaemonError::Filter {
+fn compile_filter(
+    link: pmacct_wire::LinkType,
+    plugin: &str,
+    expr: &str,
+) -> Result<input::LinkFilter, DaemonError> {
+    input::LinkFilter::new(expr, link).map_err(|reason| DaemonError::Filter {
         plugin: plugin.to_string(),
         filter: expr.to_string(),
         reason,
-    };
-    let dead = pcap::Capture::dead(pcap::Linktype(dlt)).map_err(|e| err(e.to_string()))?;
-    dead.compile(expr, true).map_err(|e| err(e.to_string()))
-}
-
-fn dlt_of(link: pmacct_wire::LinkType) -> i32 {
-    use pmacct_wire::LinkType as L;
-    match link {
-        L::Ethernet => 1,
-        L::Null => 0,
-        L::Loop => 108,
-        L::Raw => 12,
-        L::Ipv4 => 228,
-        L::Ipv6 => 229,
-        L::LinuxSll => 113,
-        L::LinuxSll2 => 276,
-        L::Ppp => 9,
-        L::Ieee80211 => 105,
-    }
+    })
 }
 
 /// What an input thread needs to build its end of one plugin.
@@ -244,6 +238,7 @@ struct LaneTemplate {
     filter: Option<String>,
     extractor: KeyExtractor,
     tx: crossbeam_channel::Sender<plugins::PluginMsg>,
+    recycled: crossbeam_channel::Receiver<pmacct_core::key::RecordBatch>,
     policy: pmacct_core::config::QueuePolicy,
     stats: Arc<stats::PluginStats>,
     batch_records: usize,
@@ -259,18 +254,21 @@ fn lanes_for(
         .map(|t| {
             Ok(Lane {
                 filter: match &t.filter {
-                    Some(f) => Some(compile_filter(dlt_of(link), &t.name, f)?),
+                    Some(f) => Some(compile_filter(link, &t.name, f)?),
                     None => None,
                 },
                 extractor: t.extractor.clone(),
                 out: Batcher {
                     label: t.label.clone(),
-                    batch: Vec::with_capacity(t.batch_records),
+                    batch: pmacct_core::key::RecordBatch::with_capacity(
+                        t.extractor.layout().words(),
+                        t.batch_records + 1,
+                    ),
                     batch_records: t.batch_records,
                     tx: t.tx.clone(),
+                    recycled: t.recycled.clone(),
                     policy: t.policy,
                     stats: t.stats.clone(),
-                    last_ts: 0,
                 },
             })
         })
@@ -289,7 +287,7 @@ pub fn check_setup(config: &DaemonConfig) -> Result<(), DaemonError> {
         let (source, _, _) = open(input, &stop)?;
         for (p, plan) in config.plugins.iter().zip(&plans) {
             if let Some(f) = &plan.filter {
-                compile_filter(dlt_of(source.link()), &p.name, f)?;
+                compile_filter(source.link(), &p.name, f)?;
             }
         }
     }
@@ -351,6 +349,7 @@ pub fn run(
             filter: plan.filter.clone(),
             extractor: plan.extractor.clone(),
             tx: h.tx.clone(),
+            recycled: h.recycled.clone(),
             policy: h.policy(live),
             stats: h.stats.clone(),
             batch_records: h.config.batch_records,

@@ -10,13 +10,14 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::Receiver;
 use crossbeam_channel::{Sender, TrySendError};
 use pmacct_core::config::QueuePolicy;
 use pmacct_core::fragments::{FragmentTracker, Pending};
-use pmacct_core::key::{KeyExtractor, PacketFacts, Record};
+use pmacct_core::key::{KeyExtractor, PacketFacts, RecordBatch};
 use pmacct_wire::{decode, Decoded, Ports};
 
-use crate::input::{InputError, Next, PacketSource};
+use crate::input::{InputError, LinkFilter, Next, PacketSource};
 use crate::plugins::PluginMsg;
 use crate::stats::{CoreStats, LocalCounts, PluginStats};
 
@@ -28,7 +29,7 @@ const PUBLISH_EVERY: u64 = 4096;
 
 /// The core's end of one plugin, for one input thread.
 pub struct Lane {
-    pub filter: Option<pcap::BpfProgram>,
+    pub filter: Option<LinkFilter>,
     pub extractor: KeyExtractor,
     pub out: Batcher,
 }
@@ -36,33 +37,34 @@ pub struct Lane {
 /// Batches a plugin's records and hands them to its queue.
 pub struct Batcher {
     pub label: String,
-    pub batch: Vec<Record>,
+    pub batch: RecordBatch,
     pub batch_records: usize,
     pub tx: Sender<PluginMsg>,
+    /// Batches the plugin has emptied, reused before allocating new ones.
+    pub recycled: Receiver<RecordBatch>,
     pub policy: QueuePolicy,
     pub stats: Arc<PluginStats>,
-    pub last_ts: i64,
 }
 
 impl Batcher {
-    fn push(&mut self, record: Record) {
-        self.last_ts = record.ts;
-        self.batch.push(record);
+    /// Sends the batch once it is full.
+    #[inline]
+    fn filled(&mut self) {
         if self.batch.len() >= self.batch_records {
             self.flush();
         }
     }
 
     fn flush(&mut self) {
-        if self.batch.is_empty() {
+        let Some(now) = self.batch.last_ts() else {
             return;
-        }
-        let records = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_records));
-        let n = records.len() as u64;
-        let msg = PluginMsg::Batch {
-            records,
-            now: self.last_ts,
         };
+        let fresh = self.recycled.try_recv().unwrap_or_else(|_| {
+            RecordBatch::with_capacity(self.batch.width(), self.batch_records + 1)
+        });
+        let records = std::mem::replace(&mut self.batch, fresh);
+        let n = records.len() as u64;
+        let msg = PluginMsg::Batch { records, now };
         match self.policy {
             QueuePolicy::Block => {
                 if self.tx.send(msg).is_ok() {
@@ -130,7 +132,6 @@ impl Dispatcher {
         stop: &AtomicBool,
     ) -> Result<(), InputError> {
         let live = source.is_live();
-        let link = source.link();
         let mut last_flush = Instant::now();
         let mut last_expire = i64::MIN;
         let mut since_check = 0u32;
@@ -165,7 +166,7 @@ impl Dispatcher {
             };
             self.local.received += 1;
             latest_ts = latest_ts.max(packet.ts.secs);
-            let decoded = decode(link, packet.data, packet.wire_len);
+            let decoded = decode(packet.link, packet.data, packet.wire_len);
             let facts = match decoded {
                 Decoded::Malformed(reason) => {
                     self.local.malformed[reason.index()] += 1;
@@ -200,8 +201,12 @@ impl Dispatcher {
                 }
             };
             let mut plugins = 0u64;
-            for (i, lane) in self.lanes.iter().enumerate() {
-                if lane.filter.as_ref().is_none_or(|f| f.filter(packet.data)) {
+            for (i, lane) in self.lanes.iter_mut().enumerate() {
+                if lane
+                    .filter
+                    .as_mut()
+                    .is_none_or(|f| f.matches(packet.link, packet.data))
+                {
                     plugins |= 1 << i;
                 }
             }
@@ -254,7 +259,8 @@ fn dispatch(lanes: &mut [Lane], p: &Pending) {
     for (i, lane) in lanes.iter_mut().enumerate() {
         if p.plugins & (1 << i) != 0 {
             let Lane { extractor, out, .. } = lane;
-            extractor.extract(&p.facts, |r| out.push(r));
+            extractor.extract(&p.facts, &mut out.batch);
+            out.filled();
         }
     }
 }

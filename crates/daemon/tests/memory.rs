@@ -260,7 +260,9 @@ fn bounded_table_counts_what_it_cannot_store() {
         field("max_entries"),
         field("overflow_packets"),
     );
-    let entry_bytes = pmacct_core::table::ENTRY_BYTES as u64;
+    let aggregate = pmacct_core::primitive::Aggregate::parse("src_host, dst_host").expect("agg");
+    let words = pmacct_core::layout::KeyLayout::new(&aggregate, false).words();
+    let entry_bytes = pmacct_core::table::entry_bytes(words) as u64;
     assert!(
         max * entry_bytes <= 65536,
         "the bound holds: {max} entries of {entry_bytes} bytes"
@@ -292,7 +294,7 @@ fn bounded_table_counts_what_it_cannot_store() {
     );
 }
 
-/// Polling every 100 ms while a capture is replayed neither stalls ingestion nor shows a broken
+/// Polling every 10 ms while a capture is replayed neither stalls ingestion nor shows a broken
 /// table, and the final table equals the print plugin's totals for the same file.
 #[test]
 fn queries_while_ingesting_see_whole_rows_and_the_end_is_exact() {
@@ -316,7 +318,8 @@ fn queries_while_ingesting_see_whole_rows_and_the_end_is_exact() {
     let mut polls = 0;
     let mut done = false;
     while !done {
-        std::thread::sleep(Duration::from_millis(100));
+        // Often: a release build ingests the 6M packets in about a second.
+        std::thread::sleep(Duration::from_millis(10));
         while let Ok(line) = d.lines.try_recv() {
             done |= line.contains("finished reading");
             d.seen.push(line);

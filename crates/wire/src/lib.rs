@@ -17,6 +17,7 @@
 
 mod ip;
 mod link;
+pub mod savefile;
 
 use std::net::{IpAddr, Ipv4Addr};
 

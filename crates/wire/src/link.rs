@@ -45,6 +45,22 @@ impl LinkType {
         })
     }
 
+    /// The DLT number libpcap uses for this link type.
+    pub fn dlt(self) -> u16 {
+        match self {
+            LinkType::Ethernet => 1,
+            LinkType::Null => 0,
+            LinkType::Loop => 108,
+            LinkType::Raw => 12,
+            LinkType::Ipv4 => 228,
+            LinkType::Ipv6 => 229,
+            LinkType::LinuxSll => 113,
+            LinkType::LinuxSll2 => 276,
+            LinkType::Ppp => 9,
+            LinkType::Ieee80211 => 105,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             LinkType::Ethernet => "EN10MB",

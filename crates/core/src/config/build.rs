@@ -115,6 +115,15 @@ pub struct PluginConfig {
     pub options: PluginOptions,
 }
 
+impl PluginConfig {
+    /// The packed key layout of this plugin's records: its primitives, and a time-bin word when
+    /// it cuts time into bins (print with `print_history`).
+    pub fn key_layout(&self) -> crate::layout::KeyLayout {
+        let bins = self.bins.is_some() && self.kind == PluginKind::Print;
+        crate::layout::KeyLayout::new(&self.aggregate, bins)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct DaemonConfig {
     pub core: CoreConfig,
@@ -285,7 +294,8 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
     // pmacct's buffer sizes are honoured up to a point: batches beyond 4096 records and queues
     // beyond 64 MiB only delay data and cost memory (a full queue blocks file reading, and live
     // capture counts what it drops), so larger values are capped.
-    let record_size = std::mem::size_of::<crate::key::Record>() as u64;
+    // Records are packed keys plus 16 bytes of counters; 64 bytes is a typical 5-tuple record.
+    let record_size = 64u64;
     let batch_records = r
         .typed("plugin_buffer_size", |v| parse_uint(v, 0, u64::MAX))
         .filter(|b| *b > 0)

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use pmacct_core::config::{MemoryConfig, PluginConfig};
-use pmacct_core::key::Record;
+use pmacct_core::key::RecordBatch;
 use pmacct_core::query::{Entry, Matcher, Op, Request, Response, TableStatus, PROTOCOL_VERSION};
 use pmacct_core::table::AggregateTable;
 
@@ -33,9 +33,10 @@ pub struct MemoryPlugin {
 
 impl MemoryPlugin {
     pub fn new(config: &PluginConfig, options: &MemoryConfig) -> Result<Self, String> {
+        let layout = std::sync::Arc::new(config.key_layout());
         let table = match options.memory_bound {
-            Some(bytes) => AggregateTable::bounded(bytes),
-            None => AggregateTable::unbounded(),
+            Some(bytes) => AggregateTable::bounded(layout, bytes),
+            None => AggregateTable::unbounded(layout),
         };
         let label = format!("{}/{}", config.name, config.kind);
         match (table.max_entries(), options.memory_bound_is_default) {
@@ -167,11 +168,9 @@ impl MemoryPlugin {
 }
 
 impl Plugin for MemoryPlugin {
-    fn on_records(&mut self, records: &[Record], now: Now) -> Result<(), PluginError> {
+    fn on_records(&mut self, records: &mut RecordBatch, now: Now) -> Result<(), PluginError> {
         self.started.get_or_insert(now.wall);
-        for r in records {
-            self.table.add(r);
-        }
+        self.table.add_batch(records);
         self.log_overflow(now);
         Ok(())
     }

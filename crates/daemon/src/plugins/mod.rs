@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 use pmacct_core::config::{PluginConfig, PluginOptions, QueuePolicy};
-use pmacct_core::key::Record;
+use pmacct_core::key::RecordBatch;
 use pmacct_core::query::{Request, Response};
 
 use crate::stats::PluginStats;
@@ -40,7 +40,7 @@ pub enum Clock {
 #[derive(Debug)]
 pub enum PluginMsg {
     Batch {
-        records: Vec<Record>,
+        records: RecordBatch,
         now: i64,
     },
     /// Time passes with no packets (live capture), so quiet plugins still purge.
@@ -66,7 +66,8 @@ pub enum PluginError {
 
 /// The behaviour of a plugin kind.
 pub trait Plugin: Send {
-    fn on_records(&mut self, records: &[Record], now: Now) -> Result<(), PluginError>;
+    /// A batch of records; the plugin may rewrite their keys (e.g. to set the time bin).
+    fn on_records(&mut self, records: &mut RecordBatch, now: Now) -> Result<(), PluginError>;
     fn on_tick(&mut self, _now: Now) -> Result<(), PluginError> {
         Ok(())
     }
@@ -85,6 +86,8 @@ pub struct PluginHandle {
     pub stats: Arc<PluginStats>,
     pub thread: Option<JoinHandle<()>>,
     pub control: Sender<Control>,
+    /// Emptied batches coming back from the plugin, for the input threads to fill again.
+    pub recycled: Receiver<RecordBatch>,
 }
 
 impl PluginHandle {
@@ -121,6 +124,7 @@ pub fn start(
         };
         let (tx, rx) = crossbeam_channel::bounded(config.queue_batches);
         let (control_tx, control_rx) = crossbeam_channel::unbounded();
+        let (recycle_tx, recycled) = crossbeam_channel::bounded(config.queue_batches + 4);
         if let PluginOptions::Memory(m) = &config.options {
             memory::serve_with_mode(&m.socket, control_tx.clone(), &label, 0o666 & !umask)
                 .map_err(|e| format!("( {label} ): {e}"))?;
@@ -128,7 +132,7 @@ pub fn start(
         let thread_label = label.clone();
         let thread = std::thread::Builder::new()
             .name(format!("plugin-{}", config.name))
-            .spawn(move || run(plugin, rx, control_rx, &thread_label))
+            .spawn(move || run(plugin, rx, control_rx, recycle_tx, &thread_label))
             .map_err(|e| format!("( {label} ): cannot start thread: {e}"))?;
         tracing::info!("( {label} ): plugin started");
         handles.push(PluginHandle {
@@ -137,6 +141,7 @@ pub fn start(
             stats: Arc::new(PluginStats::default()),
             thread: Some(thread),
             control: control_tx,
+            recycled,
         });
     }
     Ok(handles)
@@ -147,6 +152,7 @@ fn run(
     mut plugin: Box<dyn Plugin>,
     data: Receiver<PluginMsg>,
     control: Receiver<Control>,
+    recycle: Sender<RecordBatch>,
     label: &str,
 ) {
     let mut last_data = i64::MIN;
@@ -166,9 +172,13 @@ fn run(
             }
             recv(data) -> msg => {
                 let result = match msg {
-                    Ok(PluginMsg::Batch { records, now: t }) => {
+                    Ok(PluginMsg::Batch { mut records, now: t }) => {
                         last_data = last_data.max(t);
-                        plugin.on_records(&records, now(last_data))
+                        let result = plugin.on_records(&mut records, now(last_data));
+                        records.clear();
+                        // Full of recycled batches: this one is simply freed.
+                        let _ = recycle.try_send(records);
+                        result
                     }
                     Ok(PluginMsg::Tick { now: t }) => {
                         last_data = last_data.max(t);

@@ -14,7 +14,8 @@ use jiff::tz::TimeZone;
 use pmacct_core::bins::{expand_time_variables, BinLookup, BinSpec, RefreshSchedule};
 use pmacct_core::config::{PluginConfig, PrintConfig, PrintFormat};
 use pmacct_core::format::{Format, RowFormat};
-use pmacct_core::key::{Counters, FlowKey, Record};
+use pmacct_core::key::{Counters, FlowKey, RecordBatch};
+use pmacct_core::layout::KeyLayout;
 use pmacct_core::table::AggregateTable;
 
 use super::trigger::Trigger;
@@ -25,6 +26,7 @@ pub struct PrintPlugin {
     options: PrintConfig,
     rows: RowFormat,
     table: AggregateTable,
+    layout: std::sync::Arc<KeyLayout>,
     spec: Option<BinSpec>,
     bins: Option<BinLookup>,
     tz: TimeZone,
@@ -56,6 +58,7 @@ impl PrintPlugin {
         rows.timestamps_since_epoch = config.timestamps_since_epoch;
         rows.stamps = config.bins.is_some();
         let label = format!("{}/{}", config.name, config.kind);
+        let layout = std::sync::Arc::new(config.key_layout());
         PrintPlugin {
             trigger: options
                 .trigger_exec
@@ -64,7 +67,8 @@ impl PrintPlugin {
             label,
             options: options.clone(),
             rows,
-            table: AggregateTable::unbounded(),
+            table: AggregateTable::unbounded(layout.clone()),
+            layout,
             scheduled: clock == Clock::Live || config.bins.is_some(),
             spec: config.bins.clone(),
             bins: None,
@@ -292,26 +296,25 @@ fn point_symlink(link: &Path, target: &Path) -> io::Result<()> {
 }
 
 impl Plugin for PrintPlugin {
-    fn on_records(&mut self, records: &[Record], now: Now) -> Result<(), PluginError> {
+    fn on_records(&mut self, records: &mut RecordBatch, now: Now) -> Result<(), PluginError> {
         let mut result = Ok(());
-        for r in records {
-            if self.next_purge.is_none() && self.schedule.is_none() {
-                self.start_clock(r.ts);
+        for (key, meta) in records.iter_mut() {
+            if self.schedule.is_none() {
+                self.start_clock(meta.ts);
             }
-            if self.scheduled && self.next_purge.is_some_and(|d| r.ts >= d) {
+            if self.scheduled && self.next_purge.is_some_and(|d| meta.ts >= d) {
                 let at = Now {
-                    data: r.ts,
+                    data: meta.ts,
                     wall: now.wall,
                 };
-                if let Err(e) = self.maybe_purge(r.ts, at) {
+                if let Err(e) = self.maybe_purge(meta.ts, at) {
                     result = Err(e);
                 }
             }
-            let mut rec = *r;
             if let Some(b) = &mut self.bins {
-                rec.key.bin = b.start_of(r.ts);
+                self.layout.set_bin(key, b.start_of(meta.ts));
             }
-            self.table.add(&rec);
+            self.table.add_packed(key, &meta.counters());
         }
         result
     }

@@ -1,0 +1,369 @@
+//! Compact keys: each plugin's key holds only the primitives it aggregates, packed big-endian
+//! into whole 64-bit words.
+//!
+//! Promises:
+//! - A [`KeyLayout`] is compiled once per plugin from `aggregate`; a record of that plugin is
+//!   [`KeyLayout::words`] words long whatever other primitives exist, so adding primitives never
+//!   grows the record of a plugin that does not use them.
+//! - Keys hash and compare as whole words, and comparing two keys word by word gives pmacct's
+//!   output order: the time bin first, then the canonical column order (every field is encoded
+//!   so that its bytes sort as its value does).
+//! - [`KeyLayout::decode`] gives back exactly the [`FlowKey`] that [`KeyLayout::encode`] was
+//!   given, restricted to the layout's primitives.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::key::{Addr, FlowKey, Mac, Timestamp};
+use crate::primitive::{Aggregate, Primitive};
+
+/// Bytes of the widest key a layout can describe (every primitive of today takes 123).
+pub const MAX_KEY_BYTES: usize = 256;
+
+/// Where one primitive sits in the key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Field {
+    primitive: Primitive,
+    offset: usize,
+}
+
+/// The byte layout of one plugin's keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyLayout {
+    /// The time bin's start occupies the first word.
+    bin: bool,
+    fields: Vec<Field>,
+    words: usize,
+}
+
+/// Bytes a primitive takes in a key (0: not part of the key, such as the OR of TCP flags,
+/// which is a counter).
+fn width(p: Primitive) -> usize {
+    match p {
+        Primitive::SrcMac | Primitive::DstMac => 6,
+        Primitive::Vlan | Primitive::InCvlan | Primitive::Etype => 2,
+        Primitive::SrcPort | Primitive::DstPort => 2,
+        Primitive::Cos | Primitive::Proto | Primitive::Tos => 1,
+        Primitive::SrcMask | Primitive::DstMask => 1,
+        Primitive::InIface | Primitive::OutIface => 4,
+        // A family byte (0 IPv4, 1 IPv6), then 16 address bytes (IPv4 in the first four).
+        Primitive::SrcHost | Primitive::SrcNet | Primitive::DstHost | Primitive::DstNet => 17,
+        // Seconds (sign-flipped, 8 bytes) and microseconds (4).
+        Primitive::TimestampArrival => 12,
+        Primitive::TcpFlags => 0,
+    }
+}
+
+impl KeyLayout {
+    /// The layout of `aggregate`'s columns, with a leading time-bin word when `bins`.
+    pub fn new(aggregate: &Aggregate, bins: bool) -> KeyLayout {
+        let mut offset = if bins { 8 } else { 0 };
+        let mut fields = Vec::new();
+        for p in &aggregate.columns {
+            let w = width(*p);
+            if w == 0 {
+                continue;
+            }
+            fields.push(Field {
+                primitive: *p,
+                offset,
+            });
+            offset += w;
+        }
+        debug_assert!(offset <= MAX_KEY_BYTES);
+        KeyLayout {
+            bin: bins,
+            fields,
+            // At least one word, so an empty key (`aggregate: none`) is still a key.
+            words: offset.div_ceil(8).max(1),
+        }
+    }
+
+    /// Words per key.
+    pub fn words(&self) -> usize {
+        self.words
+    }
+
+    /// Whether the first word is the time bin.
+    pub fn has_bin(&self) -> bool {
+        self.bin
+    }
+
+    /// Writes `key`'s fields of this layout into `out` (exactly [`Self::words`] words, zeroed
+    /// by the caller).
+    #[inline]
+    pub fn encode(&self, key: &FlowKey, out: &mut [u64]) {
+        if self.bin {
+            put_be(out, 0, order_i64(key.bin), 8);
+        }
+        for f in &self.fields {
+            put(f.primitive, key, out, f.offset);
+        }
+    }
+
+    /// Encodes into a new vector.
+    pub fn encoded(&self, key: &FlowKey) -> Vec<u64> {
+        let mut out = vec![0; self.words];
+        self.encode(key, &mut out);
+        out
+    }
+
+    /// The key a packed key stands for (primitives outside the layout are zero).
+    pub fn decode(&self, words: &[u64]) -> FlowKey {
+        let mut buf = [0u8; MAX_KEY_BYTES];
+        for (chunk, w) in buf.chunks_exact_mut(8).zip(words) {
+            chunk.copy_from_slice(&w.to_be_bytes());
+        }
+        let mut key = FlowKey::default();
+        if self.bin {
+            key.bin = unorder_i64(read_u64(&buf[..8]));
+        }
+        for f in &self.fields {
+            get(
+                f.primitive,
+                &buf[f.offset..f.offset + width(f.primitive)],
+                &mut key,
+            );
+        }
+        key
+    }
+
+    /// Sets the time bin of a packed key.
+    #[inline]
+    pub fn set_bin(&self, words: &mut [u64], bin: i64) {
+        if self.bin {
+            if let Some(w) = words.first_mut() {
+                *w = order_i64(bin);
+            }
+        }
+    }
+}
+
+/// Signed values as unsigned ones that sort the same way.
+fn order_i64(v: i64) -> u64 {
+    (v as u64) ^ (1 << 63)
+}
+
+fn unorder_i64(v: u64) -> i64 {
+    (v ^ (1 << 63)) as i64
+}
+
+fn read_u64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_be_bytes(a)
+}
+
+fn get_addr(at: &[u8]) -> Addr {
+    if at[0] == 0 {
+        Addr(IpAddr::V4(Ipv4Addr::new(at[1], at[2], at[3], at[4])))
+    } else {
+        let mut o = [0u8; 16];
+        o.copy_from_slice(&at[1..17]);
+        Addr(IpAddr::V6(Ipv6Addr::from(o)))
+    }
+}
+
+/// ORs the low `len` bytes of `value`, big-endian, into the key at byte `offset` (the key's
+/// words read as one big-endian byte string).
+#[inline]
+fn put_be(out: &mut [u64], offset: usize, value: u64, len: usize) {
+    let (word, within) = (offset / 8, offset % 8);
+    let value = u128::from(value) & (u128::MAX >> (128 - 8 * len));
+    let bits = value << (128 - 8 * (within + len));
+    if let Some(w) = out.get_mut(word) {
+        *w |= (bits >> 64) as u64;
+    }
+    if within + len > 8 {
+        if let Some(w) = out.get_mut(word + 1) {
+            *w |= bits as u64;
+        }
+    }
+}
+
+fn mac_bits(m: Mac) -> u64 {
+    m.0.iter().fold(0, |acc, b| acc << 8 | u64::from(*b))
+}
+
+#[inline]
+fn put_addr(a: Addr, out: &mut [u64], offset: usize) {
+    let (family, bits) = match a.0 {
+        IpAddr::V4(v4) => (0, u128::from(u32::from(v4)) << 96),
+        IpAddr::V6(v6) => (1, u128::from(v6)),
+    };
+    put_be(out, offset, family, 1);
+    put_be(out, offset + 1, (bits >> 64) as u64, 8);
+    put_be(out, offset + 9, bits as u64, 8);
+}
+
+#[inline]
+fn put(p: Primitive, k: &FlowKey, out: &mut [u64], at: usize) {
+    match p {
+        Primitive::SrcMac => put_be(out, at, mac_bits(k.src_mac), 6),
+        Primitive::DstMac => put_be(out, at, mac_bits(k.dst_mac), 6),
+        Primitive::Vlan => put_be(out, at, u64::from(k.vlan), 2),
+        Primitive::InCvlan => put_be(out, at, u64::from(k.cvlan), 2),
+        Primitive::Cos => put_be(out, at, u64::from(k.cos), 1),
+        Primitive::Etype => put_be(out, at, u64::from(k.etype), 2),
+        Primitive::InIface => put_be(out, at, u64::from(k.in_iface), 4),
+        Primitive::OutIface => put_be(out, at, u64::from(k.out_iface), 4),
+        Primitive::SrcHost => put_addr(k.src_host, out, at),
+        Primitive::SrcNet => put_addr(k.src_net, out, at),
+        Primitive::DstHost => put_addr(k.dst_host, out, at),
+        Primitive::DstNet => put_addr(k.dst_net, out, at),
+        Primitive::SrcMask => put_be(out, at, u64::from(k.src_mask), 1),
+        Primitive::DstMask => put_be(out, at, u64::from(k.dst_mask), 1),
+        Primitive::SrcPort => put_be(out, at, u64::from(k.src_port), 2),
+        Primitive::DstPort => put_be(out, at, u64::from(k.dst_port), 2),
+        Primitive::Proto => put_be(out, at, u64::from(k.proto), 1),
+        Primitive::Tos => put_be(out, at, u64::from(k.tos), 1),
+        Primitive::TimestampArrival => {
+            put_be(out, at, order_i64(k.timestamp_arrival.secs), 8);
+            put_be(out, at + 8, u64::from(k.timestamp_arrival.micros), 4);
+        }
+        Primitive::TcpFlags => {}
+    }
+}
+
+fn get(p: Primitive, at: &[u8], k: &mut FlowKey) {
+    let u16_at = |i: usize| u16::from_be_bytes([at[i], at[i + 1]]);
+    let u32_at = |i: usize| u32::from_be_bytes([at[i], at[i + 1], at[i + 2], at[i + 3]]);
+    let mac = || {
+        let mut m = [0u8; 6];
+        m.copy_from_slice(&at[..6]);
+        Mac(m)
+    };
+    match p {
+        Primitive::SrcMac => k.src_mac = mac(),
+        Primitive::DstMac => k.dst_mac = mac(),
+        Primitive::Vlan => k.vlan = u16_at(0),
+        Primitive::InCvlan => k.cvlan = u16_at(0),
+        Primitive::Cos => k.cos = at[0],
+        Primitive::Etype => k.etype = u16_at(0),
+        Primitive::InIface => k.in_iface = u32_at(0),
+        Primitive::OutIface => k.out_iface = u32_at(0),
+        Primitive::SrcHost => k.src_host = get_addr(at),
+        Primitive::SrcNet => k.src_net = get_addr(at),
+        Primitive::DstHost => k.dst_host = get_addr(at),
+        Primitive::DstNet => k.dst_net = get_addr(at),
+        Primitive::SrcMask => k.src_mask = at[0],
+        Primitive::DstMask => k.dst_mask = at[0],
+        Primitive::SrcPort => k.src_port = u16_at(0),
+        Primitive::DstPort => k.dst_port = u16_at(0),
+        Primitive::Proto => k.proto = at[0],
+        Primitive::Tos => k.tos = at[0],
+        Primitive::TimestampArrival => {
+            k.timestamp_arrival = Timestamp {
+                secs: unorder_i64(read_u64(&at[..8])),
+                micros: u32_at(8),
+            }
+        }
+        Primitive::TcpFlags => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(src: &str, dst: &str, sport: u16, dport: u16, proto: u8, bin: i64) -> FlowKey {
+        FlowKey {
+            bin,
+            src_host: Addr(src.parse().unwrap()),
+            dst_host: Addr(dst.parse().unwrap()),
+            src_port: sport,
+            dst_port: dport,
+            proto,
+            ..FlowKey::default()
+        }
+    }
+
+    #[test]
+    fn five_tuple_packs_into_five_words_and_round_trips() {
+        let l = KeyLayout::new(
+            &Aggregate::parse("src_host,dst_host,src_port,dst_port,proto").unwrap(),
+            false,
+        );
+        assert_eq!(l.words(), 5);
+        for k in [
+            key("10.0.0.1", "192.168.1.2", 1234, 80, 6, 0),
+            key("2001:db8::1", "fe80::2", 0, 443, 17, 0),
+            key("0.0.0.0", "::", 0, 0, 0, 0),
+        ] {
+            assert_eq!(l.decode(&l.encoded(&k)), k);
+        }
+    }
+
+    #[test]
+    fn every_primitive_round_trips() {
+        let all: Vec<&str> = Primitive::ALL.iter().map(|p| p.name()).collect();
+        let l = KeyLayout::new(&Aggregate::parse(&all.join(",")).unwrap(), true);
+        assert_eq!(l.words(), 16);
+        let k = FlowKey {
+            bin: -5,
+            src_mac: Mac([1, 2, 3, 4, 5, 6]),
+            dst_mac: Mac([7, 8, 9, 10, 11, 12]),
+            vlan: 4094,
+            cvlan: 7,
+            cos: 5,
+            etype: 0x86dd,
+            in_iface: 3,
+            out_iface: 0xffff_ffff,
+            src_host: Addr("2001:db8::1".parse().unwrap()),
+            src_net: Addr("2001:db8::".parse().unwrap()),
+            dst_host: Addr("10.1.2.3".parse().unwrap()),
+            dst_net: Addr("10.1.0.0".parse().unwrap()),
+            src_mask: 32,
+            dst_mask: 16,
+            src_port: 65535,
+            dst_port: 1,
+            proto: 132,
+            tos: 0xb8,
+            timestamp_arrival: Timestamp {
+                secs: 1_700_000_000,
+                micros: 999_999,
+            },
+        };
+        assert_eq!(l.decode(&l.encoded(&k)), k);
+    }
+
+    #[test]
+    fn packed_keys_sort_as_flow_keys() {
+        let l = KeyLayout::new(
+            &Aggregate::parse("src_host,dst_host,src_port,dst_port,proto").unwrap(),
+            true,
+        );
+        let mut keys = vec![
+            key("10.0.0.2", "10.0.0.1", 1, 2, 6, 60),
+            key("10.0.0.2", "10.0.0.1", 1, 2, 6, -60),
+            key("2001:db8::1", "10.0.0.1", 1, 2, 6, 0),
+            key("10.0.0.10", "10.0.0.1", 1, 2, 6, 0),
+            key("10.0.0.2", "10.0.0.1", 1, 2, 17, 0),
+            key("10.0.0.2", "10.0.0.1", 0, 2, 17, 0),
+            key("::1", "10.0.0.1", 1, 2, 6, 0),
+            key("10.0.0.2", "2001:db8::", 1, 2, 6, 0),
+        ];
+        let mut packed: Vec<Vec<u64>> = keys.iter().map(|k| l.encoded(k)).collect();
+        keys.sort();
+        packed.sort();
+        let decoded: Vec<FlowKey> = packed.iter().map(|w| l.decode(w)).collect();
+        assert_eq!(decoded, keys);
+    }
+
+    #[test]
+    fn a_plugin_sees_only_its_primitives() {
+        let l = KeyLayout::new(&Aggregate::parse("sum_host").unwrap(), false);
+        assert_eq!(l.words(), 3);
+        let k = key("10.0.0.1", "10.0.0.2", 1, 2, 6, 99);
+        let d = l.decode(&l.encoded(&k));
+        assert_eq!(
+            d,
+            FlowKey {
+                src_host: k.src_host,
+                ..FlowKey::default()
+            }
+        );
+        let none = KeyLayout::new(&Aggregate::parse("none").unwrap(), false);
+        assert_eq!(none.words(), 1);
+        assert_eq!(none.decode(&none.encoded(&k)), FlowKey::default());
+    }
+}
