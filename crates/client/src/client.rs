@@ -57,8 +57,14 @@ pub fn exchange(socket: &str, request: &Request) -> Result<Response, Failure> {
 
 /// Parses the response, checking its protocol version before anything else.
 pub fn decode(answer: &[u8]) -> Result<Response, Failure> {
-    let text = String::from_utf8_lossy(answer);
-    let text = text.trim();
+    let text = match std::str::from_utf8(answer) {
+        Ok(t) => t.trim(),
+        Err(e) => {
+            return Err(Failure::new(format!(
+                "invalid answer from the daemon: not UTF-8 text ({e})"
+            )))
+        }
+    };
     if text.is_empty() {
         return Err(Failure::new(
             "the daemon closed the connection without an answer",

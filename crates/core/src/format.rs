@@ -1,6 +1,7 @@
 //! pmacct's output formats (formatted, csv, json) over any `io::Write`, shared by the print
 //! plugin and the `pmacct` client.
 
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use jiff::tz::TimeZone;
@@ -8,7 +9,7 @@ use jiff::tz::TimeZone;
 use crate::bins::format_stamp;
 use crate::key::{Counters, FlowKey, Timestamp};
 use crate::primitive::Primitive;
-use crate::protocols::protocol_name;
+use crate::protocols::protocol_label;
 
 /// Output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,60 +87,88 @@ impl RowFormat {
         stamps: Option<(i64, i64)>,
     ) -> io::Result<()> {
         let mut line = String::with_capacity(160);
+        self.push_row(&mut line, key, counters, stamps);
+        line.push('\n');
+        w.write_all(line.as_bytes())
+    }
+
+    /// Appends one row (without its newline) to `line`.
+    pub fn push_row(
+        &self,
+        line: &mut String,
+        key: &FlowKey,
+        counters: &Counters,
+        stamps: Option<(i64, i64)>,
+    ) {
         match self.format {
             Format::Formatted => {
                 for p in &self.columns {
-                    pad(&mut line, &self.value(*p, key, counters), p.column().width);
+                    let start = line.len();
+                    self.push_value(line, *p, key, counters);
+                    pad_from(line, start, p.column().width);
                 }
-                pad(&mut line, &counters.packets.to_string(), PACKETS_WIDTH);
-                line.push_str(&counters.bytes.to_string());
+                let start = line.len();
+                push_u64(line, counters.packets);
+                pad_from(line, start, PACKETS_WIDTH);
+                push_u64(line, counters.bytes);
             }
             Format::Csv => {
                 for p in &self.columns {
-                    line.push_str(&self.value(*p, key, counters));
+                    self.push_value(line, *p, key, counters);
                     line.push_str(&self.separator);
                 }
-                line.push_str(&counters.packets.to_string());
+                push_u64(line, counters.packets);
                 line.push_str(&self.separator);
-                line.push_str(&counters.bytes.to_string());
+                push_u64(line, counters.bytes);
             }
-            Format::Json => {
-                line.push('{');
-                let mut sep = "";
-                if let Some(event) = self.event_type {
-                    line.push_str("\"event_type\": ");
-                    json_string(&mut line, event);
-                    sep = ", ";
-                }
-                for p in &self.columns {
-                    let c = p.column();
-                    let v = self.value(*p, key, counters);
-                    line.push_str(sep);
-                    sep = ", ";
-                    line.push('"');
-                    line.push_str(c.json);
-                    line.push_str("\": ");
-                    if c.json_string {
-                        json_string(&mut line, &v);
-                    } else {
-                        line.push_str(&v);
-                    }
-                }
-                if let (true, Some((inserted, updated))) = (self.stamps, stamps) {
-                    line.push_str(sep);
-                    sep = ", ";
-                    line.push_str("\"stamp_inserted\": ");
-                    json_string(&mut line, &self.stamp(inserted));
-                    line.push_str(", \"stamp_updated\": ");
-                    json_string(&mut line, &self.stamp(updated));
-                }
-                line.push_str(&format!(
-                    "{sep}\"packets\": {}, \"bytes\": {}}}",
-                    counters.packets, counters.bytes
-                ));
+            Format::Json => self.push_json(line, key, counters, stamps),
+        }
+    }
+
+    fn push_json(
+        &self,
+        line: &mut String,
+        key: &FlowKey,
+        counters: &Counters,
+        stamps: Option<(i64, i64)>,
+    ) {
+        line.push('{');
+        let mut sep = "";
+        if let Some(event) = self.event_type {
+            line.push_str("\"event_type\": ");
+            json_string(line, event);
+            sep = ", ";
+        }
+        let mut value = String::new();
+        for p in &self.columns {
+            let c = p.column();
+            line.push_str(sep);
+            sep = ", ";
+            line.push('"');
+            line.push_str(c.json);
+            line.push_str("\": ");
+            if c.json_string {
+                value.clear();
+                self.push_value(&mut value, *p, key, counters);
+                json_string(line, &value);
+            } else {
+                self.push_value(line, *p, key, counters);
             }
         }
-        writeln!(w, "{line}")
+        if let (true, Some((inserted, updated))) = (self.stamps, stamps) {
+            line.push_str(sep);
+            sep = ", ";
+            line.push_str("\"stamp_inserted\": ");
+            json_string(line, &self.stamp(inserted));
+            line.push_str(", \"stamp_updated\": ");
+            json_string(line, &self.stamp(updated));
+        }
+        line.push_str(sep);
+        line.push_str("\"packets\": ");
+        push_u64(line, counters.packets);
+        line.push_str(", \"bytes\": ");
+        push_u64(line, counters.bytes);
+        line.push('}');
     }
 
     fn stamp(&self, t: i64) -> String {
@@ -161,34 +190,79 @@ impl RowFormat {
 
     /// The text of one primitive's value.
     pub fn value(&self, p: Primitive, k: &FlowKey, counters: &Counters) -> String {
+        let mut s = String::new();
+        self.push_value(&mut s, p, k, counters);
+        s
+    }
+
+    /// Appends the text of one primitive's value.
+    pub fn push_value(&self, out: &mut String, p: Primitive, k: &FlowKey, counters: &Counters) {
         match p {
-            Primitive::SrcMac => k.src_mac.to_string(),
-            Primitive::DstMac => k.dst_mac.to_string(),
-            Primitive::Vlan => k.vlan.to_string(),
-            Primitive::InCvlan => k.cvlan.to_string(),
-            Primitive::Cos => k.cos.to_string(),
-            Primitive::Etype => format!("{:x}", k.etype),
-            Primitive::InIface => k.in_iface.to_string(),
-            Primitive::OutIface => k.out_iface.to_string(),
-            Primitive::SrcHost => k.src_host.to_string(),
-            Primitive::SrcNet => k.src_net.to_string(),
-            Primitive::DstHost => k.dst_host.to_string(),
-            Primitive::DstNet => k.dst_net.to_string(),
-            Primitive::SrcMask => k.src_mask.to_string(),
-            Primitive::DstMask => k.dst_mask.to_string(),
-            Primitive::SrcPort => k.src_port.to_string(),
-            Primitive::DstPort => k.dst_port.to_string(),
-            Primitive::TcpFlags => counters.tcp_flags.to_string(),
-            Primitive::Proto => {
-                if self.num_protos {
-                    k.proto.to_string()
-                } else {
-                    protocol_name(k.proto)
-                }
+            Primitive::SrcMac => push_display(out, k.src_mac),
+            Primitive::DstMac => push_display(out, k.dst_mac),
+            Primitive::Vlan => push_u64(out, u64::from(k.vlan)),
+            Primitive::InCvlan => push_u64(out, u64::from(k.cvlan)),
+            Primitive::Cos => push_u64(out, u64::from(k.cos)),
+            Primitive::Etype => {
+                let _ = write!(out, "{:x}", k.etype);
             }
-            Primitive::Tos => k.tos.to_string(),
-            Primitive::TimestampArrival => self.timestamp(k.timestamp_arrival),
+            Primitive::InIface => push_u64(out, u64::from(k.in_iface)),
+            Primitive::OutIface => push_u64(out, u64::from(k.out_iface)),
+            Primitive::SrcHost => push_addr(out, k.src_host),
+            Primitive::SrcNet => push_addr(out, k.src_net),
+            Primitive::DstHost => push_addr(out, k.dst_host),
+            Primitive::DstNet => push_addr(out, k.dst_net),
+            Primitive::SrcMask => push_u64(out, u64::from(k.src_mask)),
+            Primitive::DstMask => push_u64(out, u64::from(k.dst_mask)),
+            Primitive::SrcPort => push_u64(out, u64::from(k.src_port)),
+            Primitive::DstPort => push_u64(out, u64::from(k.dst_port)),
+            Primitive::TcpFlags => push_u64(out, u64::from(counters.tcp_flags)),
+            Primitive::Proto => match (self.num_protos, protocol_label(k.proto)) {
+                (false, Some(name)) => out.push_str(name),
+                _ => push_u64(out, u64::from(k.proto)),
+            },
+            Primitive::Tos => push_u64(out, u64::from(k.tos)),
+            Primitive::TimestampArrival => out.push_str(&self.timestamp(k.timestamp_arrival)),
         }
+    }
+}
+
+/// Appends a value's `Display` text without an intermediate string.
+#[inline]
+fn push_display(out: &mut String, v: impl std::fmt::Display) {
+    let _ = write!(out, "{v}");
+}
+
+/// Appends a number in decimal (the formatter's machinery costs more than the digits).
+#[inline]
+fn push_u64(out: &mut String, v: u64) {
+    out.push_str(itoa::Buffer::new().format(v));
+}
+
+/// Appends an address: IPv4 digit by digit, IPv6 by its `Display` (RFC 5952 form).
+#[inline]
+fn push_addr(out: &mut String, a: crate::key::Addr) {
+    match a.0 {
+        std::net::IpAddr::V4(v4) => {
+            let o = v4.octets();
+            push_u64(out, u64::from(o[0]));
+            for b in &o[1..] {
+                out.push('.');
+                push_u64(out, u64::from(*b));
+            }
+        }
+        std::net::IpAddr::V6(_) => push_display(out, a),
+    }
+}
+
+/// Pads what was appended since `start` to `width` columns, as [`pad`] (values are ASCII, so
+/// their length in bytes is their width).
+fn pad_from(line: &mut String, start: usize, width: usize) {
+    let n = line.len().saturating_sub(start);
+    if n < width {
+        line.extend(std::iter::repeat_n(' ', width - n));
+    } else {
+        line.push(' ');
     }
 }
 

@@ -109,22 +109,22 @@ impl KeyLayout {
 
     /// The key a packed key stands for (primitives outside the layout are zero).
     pub fn decode(&self, words: &[u64]) -> FlowKey {
-        let mut buf = [0u8; MAX_KEY_BYTES];
-        for (chunk, w) in buf.chunks_exact_mut(8).zip(words) {
-            chunk.copy_from_slice(&w.to_be_bytes());
-        }
         let mut key = FlowKey::default();
         if self.bin {
-            key.bin = unorder_i64(read_u64(&buf[..8]));
+            key.bin = unorder_i64(get_be(words, 0, 8));
         }
         for f in &self.fields {
-            get(
-                f.primitive,
-                &buf[f.offset..f.offset + width(f.primitive)],
-                &mut key,
-            );
+            get(f.primitive, words, f.offset, &mut key);
         }
         key
+    }
+
+    /// The time bin of a packed key (0 without bins).
+    pub fn bin(&self, words: &[u64]) -> i64 {
+        match (self.bin, words.first()) {
+            (true, Some(w)) => unorder_i64(*w),
+            _ => 0,
+        }
     }
 
     /// Sets the time bin of a packed key.
@@ -145,22 +145,6 @@ fn order_i64(v: i64) -> u64 {
 
 fn unorder_i64(v: u64) -> i64 {
     (v ^ (1 << 63)) as i64
-}
-
-fn read_u64(b: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[..8]);
-    u64::from_be_bytes(a)
-}
-
-fn get_addr(at: &[u8]) -> Addr {
-    if at[0] == 0 {
-        Addr(IpAddr::V4(Ipv4Addr::new(at[1], at[2], at[3], at[4])))
-    } else {
-        let mut o = [0u8; 16];
-        o.copy_from_slice(&at[1..17]);
-        Addr(IpAddr::V6(Ipv6Addr::from(o)))
-    }
 }
 
 /// ORs the low `len` bytes of `value`, big-endian, into the key at byte `offset` (the key's
@@ -224,37 +208,62 @@ fn put(p: Primitive, k: &FlowKey, out: &mut [u64], at: usize) {
     }
 }
 
-fn get(p: Primitive, at: &[u8], k: &mut FlowKey) {
-    let u16_at = |i: usize| u16::from_be_bytes([at[i], at[i + 1]]);
-    let u32_at = |i: usize| u32::from_be_bytes([at[i], at[i + 1], at[i + 2], at[i + 3]]);
-    let mac = || {
-        let mut m = [0u8; 6];
-        m.copy_from_slice(&at[..6]);
-        Mac(m)
+/// The `len` bytes at byte `offset` of the key, big-endian, as a number.
+#[inline]
+fn get_be(words: &[u64], offset: usize, len: usize) -> u64 {
+    let (word, within) = (offset / 8, offset % 8);
+    let hi = u128::from(words.get(word).copied().unwrap_or(0)) << 64;
+    let lo = if within + len > 8 {
+        u128::from(words.get(word + 1).copied().unwrap_or(0))
+    } else {
+        0
     };
+    let v = (hi | lo) >> (128 - 8 * (within + len));
+    (v & (u128::MAX >> (128 - 8 * len))) as u64
+}
+
+fn get_addr(words: &[u64], at: usize) -> Addr {
+    let hi = get_be(words, at + 1, 8);
+    let lo = get_be(words, at + 9, 8);
+    if get_be(words, at, 1) == 0 {
+        Addr(IpAddr::V4(Ipv4Addr::from((hi >> 32) as u32)))
+    } else {
+        Addr(IpAddr::V6(Ipv6Addr::from(
+            u128::from(hi) << 64 | u128::from(lo),
+        )))
+    }
+}
+
+fn get_mac(words: &[u64], at: usize) -> Mac {
+    let v = get_be(words, at, 6).to_be_bytes();
+    Mac([v[2], v[3], v[4], v[5], v[6], v[7]])
+}
+
+fn get(p: Primitive, words: &[u64], at: usize, k: &mut FlowKey) {
+    let n = |len| get_be(words, at, len);
     match p {
-        Primitive::SrcMac => k.src_mac = mac(),
-        Primitive::DstMac => k.dst_mac = mac(),
-        Primitive::Vlan => k.vlan = u16_at(0),
-        Primitive::InCvlan => k.cvlan = u16_at(0),
-        Primitive::Cos => k.cos = at[0],
-        Primitive::Etype => k.etype = u16_at(0),
-        Primitive::InIface => k.in_iface = u32_at(0),
-        Primitive::OutIface => k.out_iface = u32_at(0),
-        Primitive::SrcHost => k.src_host = get_addr(at),
-        Primitive::SrcNet => k.src_net = get_addr(at),
-        Primitive::DstHost => k.dst_host = get_addr(at),
-        Primitive::DstNet => k.dst_net = get_addr(at),
-        Primitive::SrcMask => k.src_mask = at[0],
-        Primitive::DstMask => k.dst_mask = at[0],
-        Primitive::SrcPort => k.src_port = u16_at(0),
-        Primitive::DstPort => k.dst_port = u16_at(0),
-        Primitive::Proto => k.proto = at[0],
-        Primitive::Tos => k.tos = at[0],
+        Primitive::SrcMac => k.src_mac = get_mac(words, at),
+        Primitive::DstMac => k.dst_mac = get_mac(words, at),
+        Primitive::Vlan => k.vlan = n(2) as u16,
+        Primitive::InCvlan => k.cvlan = n(2) as u16,
+        Primitive::Cos => k.cos = n(1) as u8,
+        Primitive::Etype => k.etype = n(2) as u16,
+        Primitive::InIface => k.in_iface = n(4) as u32,
+        Primitive::OutIface => k.out_iface = n(4) as u32,
+        Primitive::SrcHost => k.src_host = get_addr(words, at),
+        Primitive::SrcNet => k.src_net = get_addr(words, at),
+        Primitive::DstHost => k.dst_host = get_addr(words, at),
+        Primitive::DstNet => k.dst_net = get_addr(words, at),
+        Primitive::SrcMask => k.src_mask = n(1) as u8,
+        Primitive::DstMask => k.dst_mask = n(1) as u8,
+        Primitive::SrcPort => k.src_port = n(2) as u16,
+        Primitive::DstPort => k.dst_port = n(2) as u16,
+        Primitive::Proto => k.proto = n(1) as u8,
+        Primitive::Tos => k.tos = n(1) as u8,
         Primitive::TimestampArrival => {
             k.timestamp_arrival = Timestamp {
-                secs: unorder_i64(read_u64(&at[..8])),
-                micros: u32_at(8),
+                secs: unorder_i64(n(8)),
+                micros: get_be(words, at + 8, 4) as u32,
             }
         }
         Primitive::TcpFlags => {}

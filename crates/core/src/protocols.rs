@@ -3,6 +3,11 @@
 //! The table is pmacct 1.7.7's, read off its output for every protocol number 0..255.
 
 /// pmacct's name for an IP protocol number; numbers without a name print as digits.
+/// pmacct's name of a protocol number, if it has one.
+pub fn protocol_label(proto: u8) -> Option<&'static str> {
+    PROTOCOL_NAMES.get(usize::from(proto)).copied().flatten()
+}
+
 pub fn protocol_name(proto: u8) -> String {
     match PROTOCOL_NAMES.get(usize::from(proto)).copied().flatten() {
         Some(name) => name.to_string(),

@@ -2,9 +2,10 @@
 //! bound on memory.
 //!
 //! Promises: an existing key always keeps counting; when the bound is reached, records of new
-//! keys are not stored but counted as overflow, so the loss is visible. Keys live in one flat
-//! array of words and counters in another, indexed by a hash table of 32-bit entry numbers: an
-//! entry costs its key's words, its counters and about five bytes of index, nothing else.
+//! keys are not stored but counted as overflow, so the loss is visible. Entries (key words, then
+//! counter words) live side by side in one flat array of words, indexed by a hash table of
+//! 32-bit entry numbers: an entry costs its key's words, its counters and about five bytes of
+//! index, nothing else, and an update touches one place.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -16,23 +17,65 @@ use crate::layout::KeyLayout;
 
 type Hashing = foldhash::fast::RandomState;
 
+/// Key words copied into the sort array (a 5-tuple with its time bin takes 6).
+const PREFIX_WORDS: usize = 6;
+
+/// A table's entries in output order (see [`AggregateTable::sorted_rows`]).
+#[derive(Debug, Default)]
+pub struct SortedRows {
+    layout: Option<Arc<KeyLayout>>,
+    width: usize,
+    keys: Vec<u64>,
+    counters: Vec<Counters>,
+    scratch: Vec<([u64; PREFIX_WORDS], u32)>,
+}
+
+impl SortedRows {
+    pub fn len(&self) -> usize {
+        self.counters.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.counters.is_empty()
+    }
+    fn key(&self, i: usize) -> &[u64] {
+        &self.keys[i * self.width..(i + 1) * self.width]
+    }
+    /// The time bin of row `i`.
+    pub fn bin(&self, i: usize) -> i64 {
+        self.layout.as_ref().map_or(0, |l| l.bin(self.key(i)))
+    }
+    /// Row `i`, decoded.
+    pub fn row(&self, i: usize) -> (FlowKey, Counters) {
+        let key = self
+            .layout
+            .as_ref()
+            .map_or_else(FlowKey::default, |l| l.decode(self.key(i)));
+        (key, self.counters[i])
+    }
+}
+
 #[derive(Debug)]
 pub struct AggregateTable {
     layout: Arc<KeyLayout>,
+    /// Key words per entry.
     width: usize,
+    /// Words per entry: the key, then packets, bytes, flows and TCP flags.
+    stride: usize,
     index: HashTable<u32>,
-    keys: Vec<u64>,
-    counters: Vec<Counters>,
+    entries: Vec<u64>,
     hashing: Hashing,
     max_entries: Option<usize>,
     overflow_records: u64,
     overflow_bytes: u64,
 }
 
+/// Counter words after each key.
+const COUNTER_WORDS: usize = 4;
+
 /// Bytes one entry of a `words`-word key may occupy: key, counters and the index's slot and
 /// control byte at its lowest load (hashbrown tables are 7/16 to 7/8 full).
 pub fn entry_bytes(words: usize) -> usize {
-    8 * words + std::mem::size_of::<Counters>() + (4 + 1) * 16 / 7 + 1
+    8 * (words + COUNTER_WORDS) + (4 + 1) * 16 / 7 + 1
 }
 
 impl AggregateTable {
@@ -51,10 +94,10 @@ impl AggregateTable {
     fn with_max(layout: Arc<KeyLayout>, max_entries: Option<usize>) -> Self {
         AggregateTable {
             width: layout.words(),
+            stride: layout.words() + COUNTER_WORDS,
             layout,
             index: HashTable::with_capacity(max_entries.unwrap_or(0)),
-            keys: Vec::new(),
-            counters: Vec::new(),
+            entries: Vec::new(),
             hashing: Hashing::default(),
             max_entries,
             overflow_records: 0,
@@ -83,16 +126,29 @@ impl AggregateTable {
     }
 
     #[inline]
-    fn key_at(keys: &[u64], width: usize, i: u32) -> &[u64] {
-        let at = i as usize * width;
-        &keys[at..at + width]
+    fn key_at(entries: &[u64], stride: usize, width: usize, i: u32) -> &[u64] {
+        let at = i as usize * stride;
+        &entries[at..at + width]
+    }
+
+    fn counters_at(&self, i: u32) -> Counters {
+        let at = i as usize * self.stride + self.width;
+        let c = &self.entries[at..at + COUNTER_WORDS];
+        Counters {
+            packets: c[0],
+            bytes: c[1],
+            flows: c[2],
+            tcp_flags: c[3] as u8,
+        }
     }
 
     fn find(&self, key: &[u64]) -> Option<u32> {
         let hash = Self::hash_of(&self.hashing, key);
-        let (keys, width) = (&self.keys, self.width);
+        let (entries, stride, width) = (&self.entries, self.stride, self.width);
         self.index
-            .find(hash, |&i| Self::same(Self::key_at(keys, width, i), key))
+            .find(hash, |&i| {
+                Self::same(Self::key_at(entries, stride, width, i), key)
+            })
             .copied()
     }
 
@@ -102,28 +158,34 @@ impl AggregateTable {
     pub fn add_packed(&mut self, key: &[u64], counters: &Counters) -> bool {
         debug_assert_eq!(key.len(), self.width);
         let hash = Self::hash_of(&self.hashing, key);
-        let (keys, width) = (&self.keys, self.width);
-        if let Some(&i) = self
-            .index
-            .find(hash, |&i| Self::same(Self::key_at(keys, width, i), key))
-        {
-            self.counters[i as usize].add(counters);
+        let (entries, stride, width) = (&self.entries, self.stride, self.width);
+        if let Some(&i) = self.index.find(hash, |&i| {
+            Self::same(Self::key_at(entries, stride, width, i), key)
+        }) {
+            let at = i as usize * stride + width;
+            let c = &mut self.entries[at..at + COUNTER_WORDS];
+            c[0] += counters.packets;
+            c[1] += counters.bytes;
+            c[2] += counters.flows;
+            c[3] |= u64::from(counters.tcp_flags);
             return true;
         }
-        if self
-            .max_entries
-            .is_some_and(|max| self.counters.len() >= max)
-        {
+        if self.max_entries.is_some_and(|max| self.len() >= max) {
             self.overflow_records += counters.packets;
             self.overflow_bytes += counters.bytes;
             return false;
         }
-        let i = self.counters.len() as u32;
-        self.keys.extend_from_slice(key);
-        self.counters.push(*counters);
-        let (keys, hashing) = (&self.keys, &self.hashing);
+        let i = self.len() as u32;
+        self.entries.extend_from_slice(key);
+        self.entries.extend_from_slice(&[
+            counters.packets,
+            counters.bytes,
+            counters.flows,
+            u64::from(counters.tcp_flags),
+        ]);
+        let (entries, hashing) = (&self.entries, &self.hashing);
         self.index.insert_unique(hash, i, |&j| {
-            Self::hash_of(hashing, Self::key_at(keys, width, j))
+            Self::hash_of(hashing, Self::key_at(entries, stride, width, j))
         });
         true
     }
@@ -142,10 +204,10 @@ impl AggregateTable {
     }
 
     pub fn len(&self) -> usize {
-        self.counters.len()
+        self.entries.len() / self.stride
     }
     pub fn is_empty(&self) -> bool {
-        self.counters.is_empty()
+        self.entries.is_empty()
     }
     pub fn max_entries(&self) -> Option<usize> {
         self.max_entries
@@ -158,72 +220,113 @@ impl AggregateTable {
         self.overflow_bytes
     }
 
-    pub fn get(&self, key: &FlowKey) -> Option<&Counters> {
+    pub fn get(&self, key: &FlowKey) -> Option<Counters> {
         let i = self.find(&self.layout.encoded(key))?;
-        self.counters.get(i as usize)
+        Some(self.counters_at(i))
     }
 
     /// Removes an entry; the last entry moves into its place.
     pub fn remove(&mut self, key: &FlowKey) -> Option<Counters> {
         let packed = self.layout.encoded(key);
         let hash = Self::hash_of(&self.hashing, &packed);
-        let (keys, width) = (&self.keys, self.width);
+        let (entries, stride, width) = (&self.entries, self.stride, self.width);
         let slot = self
             .index
-            .find_entry(hash, |&i| Self::key_at(keys, width, i) == packed.as_slice())
+            .find_entry(hash, |&i| {
+                Self::same(Self::key_at(entries, stride, width, i), &packed)
+            })
             .ok()?;
         let (i, _) = slot.remove();
-        let last = (self.counters.len() - 1) as u32;
+        let removed = self.counters_at(i);
+        let last = (self.len() - 1) as u32;
         if i != last {
-            let moved_hash = Self::hash_of(&self.hashing, Self::key_at(keys, width, last));
+            let moved = Self::key_at(&self.entries, stride, width, last);
+            let moved_hash = Self::hash_of(&self.hashing, moved);
             if let Some(j) = self.index.find_mut(moved_hash, |&j| j == last) {
                 *j = i;
             }
-            let (to, from) = (i as usize * width, last as usize * width);
-            self.keys.copy_within(from..from + width, to);
+            let (to, from) = (i as usize * stride, last as usize * stride);
+            self.entries.copy_within(from..from + stride, to);
         }
-        self.keys.truncate(last as usize * width);
-        let removed = self.counters.swap_remove(i as usize);
+        self.entries.truncate(last as usize * stride);
         Some(removed)
     }
 
     /// Entry numbers in output order (time bin, then canonical column order).
-    fn order(&self) -> Vec<u32> {
-        let (keys, width) = (&self.keys, self.width);
-        let mut order: Vec<u32> = (0..self.counters.len() as u32).collect();
-        order.sort_unstable_by(|a, b| {
-            Self::key_at(keys, width, *a).cmp(Self::key_at(keys, width, *b))
+    pub fn order(&self) -> Vec<u32> {
+        let mut items = Vec::new();
+        self.sort_items(&mut items);
+        items.into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// Sorts on a copy of the keys' first words (the whole key of most layouts, so the sort
+    /// reads one contiguous array), comparing whole keys on ties.
+    fn sort_items(&self, items: &mut Vec<([u64; PREFIX_WORDS], u32)>) {
+        let (entries, stride, width) = (&self.entries, self.stride, self.width);
+        items.clear();
+        items.extend(entries.chunks_exact(stride).enumerate().map(|(i, e)| {
+            let mut prefix = [0u64; PREFIX_WORDS];
+            for (p, w) in prefix.iter_mut().zip(&e[..width]) {
+                *p = *w;
+            }
+            (prefix, i as u32)
+        }));
+        let whole = width > PREFIX_WORDS;
+        items.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| match whole {
+                true => Self::key_at(entries, stride, width, a.1)
+                    .cmp(Self::key_at(entries, stride, width, b.1)),
+                false => std::cmp::Ordering::Equal,
+            })
         });
-        order
+    }
+
+    /// The entries in output order, copied side by side so that reading them (decoding and
+    /// printing a purge) walks memory in order instead of jumping around the table.
+    pub fn sorted_rows(&self) -> SortedRows {
+        let mut rows = SortedRows::default();
+        self.sort_into(&mut rows);
+        rows
+    }
+
+    /// [`Self::sorted_rows`] into `rows`, reusing its memory (a plugin that purges every minute
+    /// keeps one).
+    pub fn sort_into(&self, rows: &mut SortedRows) {
+        self.sort_items(&mut rows.scratch);
+        let width = self.width;
+        rows.layout = Some(self.layout.clone());
+        rows.width = width;
+        rows.keys.clear();
+        rows.counters.clear();
+        for (prefix, i) in &rows.scratch {
+            if width <= PREFIX_WORDS {
+                rows.keys.extend_from_slice(&prefix[..width]);
+            } else {
+                rows.keys
+                    .extend_from_slice(Self::key_at(&self.entries, self.stride, width, *i));
+            }
+            rows.counters.push(self.counters_at(*i));
+        }
     }
 
     /// Entries sorted in output order, decoded.
     pub fn sorted(&self) -> Vec<(FlowKey, Counters)> {
-        self.order()
-            .into_iter()
-            .map(|i| {
-                (
-                    self.layout.decode(Self::key_at(&self.keys, self.width, i)),
-                    self.counters[i as usize],
-                )
-            })
-            .collect()
+        let rows = self.sorted_rows();
+        (0..rows.len()).map(|i| rows.row(i)).collect()
     }
 
     /// Removes and returns every entry (sorted, decoded), keeping the allocations.
     pub fn drain_sorted(&mut self) -> Vec<(FlowKey, Counters)> {
         let rows = self.sorted();
         self.index.clear();
-        self.keys.clear();
-        self.counters.clear();
+        self.entries.clear();
         rows
     }
 
     /// Empties the table and its overflow counters.
     pub fn clear(&mut self) {
         self.index.clear();
-        self.keys.clear();
-        self.counters.clear();
+        self.entries.clear();
         self.overflow_records = 0;
         self.overflow_bytes = 0;
     }

@@ -380,7 +380,7 @@ impl CaptureFile {
 #[inline]
 fn prefetch_next(map: &[u8], next: usize) {
     #[cfg(target_arch = "x86_64")]
-    for at in [next, next + 64] {
+    for at in [next, next + 64, next + 4096] {
         if let Some(b) = map.get(at) {
             // SAFETY: a prefetch is a hint that never faults and reads nothing into the
             // program; the address is inside the mapping anyway.

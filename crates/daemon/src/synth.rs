@@ -261,3 +261,59 @@ pub fn write_frames(path: &std::path::Path, dlt: u32, frames: &[Frame<'_>]) -> s
     }
     out.flush()
 }
+
+/// One interface of a hand-made pcapng file: its link type and `if_tsresol` (6 = microseconds,
+/// 9 = nanoseconds).
+pub struct NgInterface {
+    pub link: u16,
+    pub tsresol: u8,
+}
+
+/// One packet of a hand-made pcapng file, its time in the interface's units.
+pub struct NgPacket<'a> {
+    pub interface: u32,
+    pub ticks: u64,
+    pub data: &'a [u8],
+}
+
+fn ng_block(out: &mut Vec<u8>, kind: u32, body: &[u8]) {
+    let padded = body.len().div_ceil(4) * 4;
+    let total = (12 + padded) as u32;
+    out.extend_from_slice(&kind.to_le_bytes());
+    out.extend_from_slice(&total.to_le_bytes());
+    out.extend_from_slice(body);
+    out.resize(out.len() + padded - body.len(), 0);
+    out.extend_from_slice(&total.to_le_bytes());
+}
+
+/// Writes a little-endian pcapng file: one section, the interfaces, then the packets as
+/// enhanced packet blocks.
+pub fn write_pcapng(
+    path: &std::path::Path,
+    interfaces: &[NgInterface],
+    packets: &[NgPacket<'_>],
+) -> std::io::Result<()> {
+    let mut out = Vec::new();
+    let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+    shb.extend_from_slice(&[1, 0, 0, 0]);
+    shb.extend_from_slice(&u64::MAX.to_le_bytes());
+    ng_block(&mut out, 0x0a0d_0d0a, &shb);
+    for i in interfaces {
+        let mut idb = i.link.to_le_bytes().to_vec();
+        idb.extend_from_slice(&[0, 0]);
+        idb.extend_from_slice(&65535u32.to_le_bytes());
+        idb.extend_from_slice(&[9, 0, 1, 0, i.tsresol, 0, 0, 0]);
+        idb.extend_from_slice(&[0, 0, 0, 0]);
+        ng_block(&mut out, 1, &idb);
+    }
+    for p in packets {
+        let mut epb = p.interface.to_le_bytes().to_vec();
+        epb.extend_from_slice(&((p.ticks >> 32) as u32).to_le_bytes());
+        epb.extend_from_slice(&(p.ticks as u32).to_le_bytes());
+        epb.extend_from_slice(&(p.data.len() as u32).to_le_bytes());
+        epb.extend_from_slice(&(p.data.len() as u32).to_le_bytes());
+        epb.extend_from_slice(p.data);
+        ng_block(&mut out, 6, &epb);
+    }
+    std::fs::write(path, out)
+}

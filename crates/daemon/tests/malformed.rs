@@ -68,6 +68,11 @@ fn malformed_inputs_never_crash_or_hang() {
                     "{name}: error names the file: {}",
                     errors[0]
                 );
+                assert!(
+                    errors[0].contains("at byte "),
+                    "{name}: and the offset: {}",
+                    errors[0]
+                );
             }
             _ => assert_eq!(status.code(), Some(0), "{name}: {stderr}"),
         }

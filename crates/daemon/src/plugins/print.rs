@@ -8,15 +8,16 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufWriter, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use jiff::tz::TimeZone;
 use pmacct_core::bins::{expand_time_variables, BinLookup, BinSpec, RefreshSchedule};
 use pmacct_core::config::{PluginConfig, PrintConfig, PrintFormat};
 use pmacct_core::format::{Format, RowFormat};
-use pmacct_core::key::{Counters, FlowKey, RecordBatch};
+use pmacct_core::key::RecordBatch;
 use pmacct_core::layout::KeyLayout;
-use pmacct_core::table::AggregateTable;
+use pmacct_core::table::{AggregateTable, SortedRows};
 
 use super::trigger::Trigger;
 use super::{Clock, Now, Plugin, PluginError};
@@ -26,6 +27,8 @@ pub struct PrintPlugin {
     options: PrintConfig,
     rows: RowFormat,
     table: AggregateTable,
+    /// The last purge's rows, kept for their memory.
+    purged: SortedRows,
     layout: std::sync::Arc<KeyLayout>,
     spec: Option<BinSpec>,
     bins: Option<BinLookup>,
@@ -68,6 +71,7 @@ impl PrintPlugin {
             options: options.clone(),
             rows,
             table: AggregateTable::unbounded(layout.clone()),
+            purged: SortedRows::default(),
             layout,
             scheduled: clock == Clock::Live || config.bins.is_some(),
             spec: config.bins.clone(),
@@ -107,12 +111,15 @@ impl PrintPlugin {
     }
 
     fn purge(&mut self, now: Now) -> Result<(), PluginError> {
-        let entries = self.table.drain_sorted();
         tracing::info!("( {} ): *** Purging cache - START ***", self.label);
         let started = std::time::Instant::now();
+        let mut entries = std::mem::take(&mut self.purged);
+        self.table.sort_into(&mut entries);
+        self.table.clear();
         let total = entries.len();
         let mut written_files = Vec::new();
         let result = self.write(&entries, now, &mut written_files);
+        self.purged = entries;
         tracing::info!(
             "( {} ): *** Purging cache - END (QN: {}/{}, ET: {}) ***",
             self.label,
@@ -128,9 +135,10 @@ impl PrintPlugin {
         result.map_err(|e| PluginError::Io(e.to_string()))
     }
 
+    /// Writes the purged rows to stdout or their files.
     fn write(
         &mut self,
-        entries: &[(FlowKey, Counters)],
+        entries: &SortedRows,
         now: Now,
         files: &mut Vec<PathBuf>,
     ) -> io::Result<()> {
@@ -140,7 +148,7 @@ impl PrintPlugin {
             }
             let stdout = io::stdout();
             let mut out = BufWriter::new(stdout.lock());
-            self.write_block(&mut out, entries, now, true)?;
+            self.write_block(&mut out, entries, 0..entries.len(), now, true)?;
             return out.flush();
         };
         // Rows are sorted by bin first and names only move forward in time, so each file's rows
@@ -155,13 +163,14 @@ impl PrintPlugin {
         };
         let mut runs: Vec<FileRun> = Vec::new();
         let mut last_bin = None;
-        for (i, (k, _)) in entries.iter().enumerate() {
-            if last_bin != Some(k.bin) {
-                last_bin = Some(k.bin);
-                let name = name_of(k.bin);
+        for i in 0..entries.len() {
+            let bin = entries.bin(i);
+            if last_bin != Some(bin) {
+                last_bin = Some(bin);
+                let name = name_of(bin);
                 if let Some(r) = runs.last_mut() {
                     if r.name == name {
-                        r.last_bin = k.bin;
+                        r.last_bin = bin;
                         continue;
                     }
                     r.to = i;
@@ -170,8 +179,8 @@ impl PrintPlugin {
                     name,
                     from: i,
                     to: entries.len(),
-                    first_bin: k.bin,
-                    last_bin: k.bin,
+                    first_bin: bin,
+                    last_bin: bin,
                 });
             }
         }
@@ -195,7 +204,7 @@ impl PrintPlugin {
                     .as_ref()
                     .is_some_and(|(name, bin)| *name == run.name && *bin != run.first_bin);
             let path = PathBuf::from(&run.name);
-            self.write_file(&path, &entries[run.from..run.to], now, continues)?;
+            self.write_file(&path, entries, run.from..run.to, now, continues)?;
             files.push(path);
             self.last_file = Some((run.name, run.last_bin));
         }
@@ -208,7 +217,8 @@ impl PrintPlugin {
     fn write_file(
         &self,
         path: &Path,
-        rows: &[(FlowKey, Counters)],
+        entries: &SortedRows,
+        rows: Range<usize>,
         now: Now,
         continues: bool,
     ) -> io::Result<()> {
@@ -219,13 +229,13 @@ impl PrintPlugin {
             let new = !path.exists();
             let file = OpenOptions::new().create(true).append(true).open(path)?;
             let mut out = BufWriter::new(file);
-            self.write_block(&mut out, rows, now, new)?;
+            self.write_block(&mut out, entries, rows, now, new)?;
             return out.flush();
         }
         let tmp = temp_name(path);
         let file = fs::File::create(&tmp)?;
         let mut out = BufWriter::new(file);
-        self.write_block(&mut out, rows, now, true)?;
+        self.write_block(&mut out, entries, rows, now, true)?;
         out.flush()?;
         drop(out);
         fs::rename(&tmp, path)
@@ -234,7 +244,8 @@ impl PrintPlugin {
     fn write_block(
         &self,
         out: &mut dyn Write,
-        rows: &[(FlowKey, Counters)],
+        entries: &SortedRows,
+        rows: Range<usize>,
         now: Now,
         header: bool,
     ) -> io::Result<()> {
@@ -251,16 +262,27 @@ impl PrintPlugin {
         if header {
             self.rows.write_header(out)?;
         }
-        for (k, c) in rows {
-            self.rows.write_row(out, k, c, Some((k.bin, now.wall)))?;
+        // Rows are formatted into one buffer, handed to the writer 64 KiB at a time.
+        let mut buf = String::with_capacity(ROWS_BUFFER + 1024);
+        let count = rows.len();
+        for i in rows {
+            let (k, c) = entries.row(i);
+            self.rows
+                .push_row(&mut buf, &k, &c, Some((k.bin, now.wall)));
+            buf.push('\n');
+            if buf.len() >= ROWS_BUFFER {
+                out.write_all(buf.as_bytes())?;
+                buf.clear();
+            }
         }
+        out.write_all(buf.as_bytes())?;
         if self.options.markers {
             match self.rows.format {
                 Format::Json => writeln!(
                     out,
                     "{{\"event_type\": \"purge_close\", \"writer_id\": \"default_print/{pid}\", \"purged_entries\": {}, \"total_entries\": {}, \"duration\": 0}}",
-                    rows.len(),
-                    rows.len()
+                    count,
+                    count
                 )?,
                 _ => writeln!(out, "--END ({pid})--")?,
             }
@@ -268,6 +290,8 @@ impl PrintPlugin {
         Ok(())
     }
 }
+
+const ROWS_BUFFER: usize = 64 << 10;
 
 /// The rows of one purge that go to one file.
 struct FileRun {
