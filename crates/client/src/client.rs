@@ -57,7 +57,11 @@ pub fn exchange(socket: &str, request: &Request) -> Result<Response, Failure> {
 
 /// Parses the response, checking its protocol version before anything else.
 pub fn decode(answer: &[u8]) -> Result<Response, Failure> {
-    let text = match std::str::from_utf8(answer) {
+    let head_len = answer
+        .iter()
+        .position(|b| *b == b'\n')
+        .unwrap_or(answer.len());
+    let head = match std::str::from_utf8(&answer[..head_len]) {
         Ok(t) => t.trim(),
         Err(e) => {
             return Err(Failure::new(format!(
@@ -65,7 +69,7 @@ pub fn decode(answer: &[u8]) -> Result<Response, Failure> {
             )))
         }
     };
-    if text.is_empty() {
+    if head.is_empty() {
         return Err(Failure::new(
             "the daemon closed the connection without an answer",
         ));
@@ -73,12 +77,12 @@ pub fn decode(answer: &[u8]) -> Result<Response, Failure> {
     let invalid =
         |e: serde_json::Error| Failure::new(format!("invalid answer from the daemon: {e}"));
     // The version alone first (the rest skipped, not built), so a daemon of another version gets
-    // a clear message whatever its answer looks like; then the typed answer in one pass.
+    // a clear message whatever its answer looks like.
     #[derive(serde::Deserialize)]
     struct Version {
         protocol: Option<u64>,
     }
-    let version: Version = serde_json::from_str(text).map_err(invalid)?;
+    let version: Version = serde_json::from_str(head).map_err(invalid)?;
     match version.protocol {
         Some(v) if v == u64::from(PROTOCOL_VERSION) => {}
         Some(v) => {
@@ -92,7 +96,7 @@ pub fn decode(answer: &[u8]) -> Result<Response, Failure> {
             ))
         }
     }
-    let response: Response = serde_json::from_str(text).map_err(invalid)?;
+    let response = pmacct_core::query::read_response(answer).map_err(Failure::new)?;
     if let Some(e) = &response.error {
         return Err(Failure::new(e.clone()));
     }
@@ -200,6 +204,8 @@ mod tests {
             results,
             status: TableStatus::default(),
             error: None,
+            packed: None,
+            dump: None,
         }
     }
 
@@ -413,18 +419,22 @@ mod tests {
         let mut r = dump();
         let ok = serde_json::to_string(&r).unwrap();
         assert_eq!(decode(format!("{ok}\n").as_bytes()).ok(), Some(r.clone()));
-        r.protocol = 2;
-        r.error = Some("unsupported protocol version 1 (daemon speaks 2)".into());
+        // The packed wire form decodes to the same response.
+        let mut wire = Vec::new();
+        pmacct_core::query::write_response(&mut wire, &r).unwrap();
+        assert_eq!(decode(&wire).ok(), Some(r.clone()));
+        r.protocol = 3;
+        r.error = Some("unsupported protocol version 2 (daemon speaks 3)".into());
         assert_eq!(
             decode_error(&serde_json::to_string(&r).unwrap()),
-            "protocol version mismatch: client speaks 1, daemon speaks 2"
+            "protocol version mismatch: client speaks 2, daemon speaks 3"
         );
         // A future daemon's answer need not even have today's shape.
         assert_eq!(
             decode_error(r#"{"protocol": 7, "rows": []}"#),
-            "protocol version mismatch: client speaks 1, daemon speaks 7"
+            "protocol version mismatch: client speaks 2, daemon speaks 7"
         );
-        r.protocol = 1;
+        r.protocol = PROTOCOL_VERSION;
         r.error = Some("unknown primitive 'foo'".into());
         assert_eq!(
             decode_error(&serde_json::to_string(&r).unwrap()),

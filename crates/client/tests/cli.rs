@@ -23,7 +23,7 @@ fn socket_path() -> PathBuf {
 
 /// Serves `answer` to one connection; the thread returns the request line it got (nothing if
 /// the client never connects within 10 s, so a failing client cannot hang the test).
-fn serve_once(path: &PathBuf, answer: String) -> JoinHandle<String> {
+fn serve_once(path: &PathBuf, answer: Vec<u8>) -> JoinHandle<String> {
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path).expect("bind the fake daemon's socket");
     listener.set_nonblocking(true).expect("nonblocking");
@@ -43,8 +43,7 @@ fn serve_once(path: &PathBuf, answer: String) -> JoinHandle<String> {
         let mut line = String::new();
         reader.read_line(&mut line).expect("read the request");
         let mut stream = reader.into_inner();
-        stream.write_all(answer.as_bytes()).expect("answer");
-        stream.write_all(b"\n").expect("answer");
+        stream.write_all(&answer).expect("answer");
         line
     })
 }
@@ -73,15 +72,23 @@ fn entry(src: &str, dst: &str, proto: u8, packets: u64, bytes: u64) -> Entry {
     }
 }
 
-fn response(results: Vec<Vec<Entry>>, status: TableStatus) -> String {
-    serde_json::to_string(&Response {
-        protocol: PROTOCOL_VERSION,
-        columns: vec!["src_host".into(), "dst_host".into(), "proto".into()],
-        results,
-        status,
-        error: None,
-    })
-    .expect("encode")
+/// A response in the daemon's wire form (a JSON line, then the entries packed).
+fn response(results: Vec<Vec<Entry>>, status: TableStatus) -> Vec<u8> {
+    let mut wire = Vec::new();
+    pmacct_core::query::write_response(
+        &mut wire,
+        &Response {
+            protocol: PROTOCOL_VERSION,
+            columns: vec!["src_host".into(), "dst_host".into(), "proto".into()],
+            results,
+            status,
+            error: None,
+            packed: None,
+            dump: None,
+        },
+    )
+    .expect("encode");
+    wire
 }
 
 fn stdout(o: &Output) -> String {
@@ -198,8 +205,9 @@ fn daemon_errors_and_version_mismatch_exit_1() {
     let path = socket_path();
     let server = serve_once(
         &path,
-        r#"{"protocol":1,"columns":[],"results":[],"status":{"entries":0,"max_entries":null,"overflow_packets":0,"overflow_bytes":0,"seconds_since_erase":null,"erased_ever":false},"error":"unknown primitive 'tos'"}"#
-            .to_string(),
+        br#"{"protocol":2,"columns":[],"results":[],"status":{"entries":0,"max_entries":null,"overflow_packets":0,"overflow_bytes":0,"seconds_since_erase":null,"erased_ever":false},"error":"unknown primitive 'tos'"}
+"#
+        .to_vec(),
     );
     let out = pmacct(&[
         "-M",
@@ -213,13 +221,13 @@ fn daemon_errors_and_version_mismatch_exit_1() {
     assert_eq!(stdout(&out), "ERROR: unknown primitive 'tos'\n");
     assert_eq!(out.status.code(), Some(1));
 
-    let server = serve_once(&path, r#"{"protocol":2,"error":"speak 2"}"#.to_string());
+    let server = serve_once(&path, b"{\"protocol\":3,\"error\":\"speak 3\"}\n".to_vec());
     let out = pmacct(&["-e", "-p", path.to_str().expect("utf-8 path")]);
     server.join().expect("fake daemon");
     let _ = std::fs::remove_file(&path);
     assert_eq!(
         stdout(&out),
-        "ERROR: protocol version mismatch: client speaks 1, daemon speaks 2\n"
+        "ERROR: protocol version mismatch: client speaks 2, daemon speaks 3\n"
     );
     assert_eq!(out.status.code(), Some(1));
 }

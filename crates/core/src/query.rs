@@ -5,13 +5,18 @@
 //! naming both versions, and the client checks the response's version the same way.
 //! See docs/client.md for the full description.
 
+use std::io::{self, Write};
+
 use serde::{Deserialize, Serialize};
 
 use crate::key::{Addr, Counters, FlowKey, Mac};
-use crate::primitive::Primitive;
+use crate::layout::KeyLayout;
+use crate::primitive::{Aggregate, Primitive};
 use crate::protocols::protocol_number;
+use crate::table::SortedRows;
 
-pub const PROTOCOL_VERSION: u32 = 1;
+/// 2: responses carry their entries packed after the JSON line (see [`write_response`]).
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// What the client asks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +74,170 @@ pub struct Response {
     pub results: Vec<Vec<Entry>>,
     pub status: TableStatus,
     pub error: Option<String>,
+    /// On the wire: the entries follow the JSON line packed, this many per result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packed: Option<Packed>,
+    /// A dump's entries still packed, straight from the table (sent as they are, instead of
+    /// `results`); never part of the JSON.
+    #[serde(skip)]
+    pub dump: Option<SortedRows>,
+}
+
+/// How the packed entries after a response's JSON line are laid out: per entry, the key's
+/// words (the [`KeyLayout`] of the columns) then packets, bytes, flows and TCP flags, every word
+/// a little-endian u64.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Packed {
+    pub key_words: usize,
+    pub counts: Vec<usize>,
+}
+
+fn layout_of(columns: &[String]) -> Result<KeyLayout, String> {
+    let mut aggregate = Aggregate {
+        columns: Default::default(),
+        sum: None,
+    };
+    for c in columns {
+        let p = Primitive::parse(c)
+            .ok_or_else(|| format!("the daemon reported an unknown primitive '{c}'"))?;
+        aggregate.columns.insert(p);
+    }
+    Ok(KeyLayout::new(&aggregate, false))
+}
+
+/// Writes a response: one JSON line (its entries left out and described by [`Packed`]), then
+/// the entries packed. A million 5-tuple entries take 72 MB instead of 210 MB of JSON, and
+/// cost a copy instead of a parse.
+pub fn write_response(out: &mut dyn Write, response: &Response) -> io::Result<()> {
+    if let Some(rows) = &response.dump {
+        return write_dump(out, response, rows);
+    }
+    let layout = match layout_of(&response.columns) {
+        Ok(l) if !response.results.is_empty() => l,
+        _ => {
+            serde_json::to_writer(&mut *out, response).map_err(io::Error::other)?;
+            return out.write_all(b"\n");
+        }
+    };
+    let header = Response {
+        results: Vec::new(),
+        packed: Some(Packed {
+            key_words: layout.words(),
+            counts: response.results.iter().map(Vec::len).collect(),
+        }),
+        ..response.clone_without_results()
+    };
+    serde_json::to_writer(&mut *out, &header).map_err(io::Error::other)?;
+    out.write_all(b"\n")?;
+    let mut words = vec![0u64; layout.words()];
+    let mut buf = Vec::with_capacity(64 << 10);
+    for entry in response.results.iter().flatten() {
+        words.iter_mut().for_each(|w| *w = 0);
+        layout.encode(&entry.key, &mut words);
+        let c = &entry.counters;
+        let counters = [c.packets, c.bytes, c.flows, u64::from(c.tcp_flags)];
+        for w in words.iter().chain(&counters) {
+            buf.extend_from_slice(&w.to_le_bytes());
+        }
+        if buf.len() >= 64 << 10 {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
+    }
+    out.write_all(&buf)
+}
+
+/// A dump straight from the table's sorted rows: no decoding, no encoding.
+fn write_dump(out: &mut dyn Write, response: &Response, rows: &SortedRows) -> io::Result<()> {
+    let header = Response {
+        packed: Some(Packed {
+            key_words: rows.width(),
+            counts: vec![rows.len()],
+        }),
+        ..response.clone_without_results()
+    };
+    serde_json::to_writer(&mut *out, &header).map_err(io::Error::other)?;
+    out.write_all(b"\n")?;
+    let mut buf = Vec::with_capacity(64 << 10);
+    for i in 0..rows.len() {
+        let (key, c) = rows.packed(i);
+        let counters = [c.packets, c.bytes, c.flows, u64::from(c.tcp_flags)];
+        for w in key.iter().chain(&counters) {
+            buf.extend_from_slice(&w.to_le_bytes());
+        }
+        if buf.len() >= 64 << 10 {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
+    }
+    out.write_all(&buf)
+}
+
+/// Reads a response written by [`write_response`] (or a plain JSON one).
+pub fn read_response(bytes: &[u8]) -> Result<Response, String> {
+    let (head, rest) = match bytes.iter().position(|b| *b == b'\n') {
+        Some(n) => (&bytes[..n], &bytes[n + 1..]),
+        None => (bytes, &[][..]),
+    };
+    let mut response: Response =
+        serde_json::from_slice(head).map_err(|e| format!("invalid answer from the daemon: {e}"))?;
+    let Some(packed) = response.packed.take() else {
+        return Ok(response);
+    };
+    let layout = layout_of(&response.columns)?;
+    if packed.key_words != layout.words() {
+        return Err(format!(
+            "invalid answer from the daemon: {} key words for columns of {}",
+            packed.key_words,
+            layout.words()
+        ));
+    }
+    let stride = (packed.key_words + 4) * 8;
+    let total: usize = packed.counts.iter().sum();
+    if rest.len() != total.saturating_mul(stride) {
+        return Err(format!(
+            "invalid answer from the daemon: {} bytes of entries for {total} entries of {stride}",
+            rest.len()
+        ));
+    }
+    let mut chunks = rest.chunks_exact(stride);
+    let mut words = vec![0u64; packed.key_words + 4];
+    for count in packed.counts {
+        let mut entries = Vec::with_capacity(count);
+        for chunk in chunks.by_ref().take(count) {
+            for (w, b) in words.iter_mut().zip(chunk.chunks_exact(8)) {
+                let mut le = [0u8; 8];
+                le.copy_from_slice(b);
+                *w = u64::from_le_bytes(le);
+            }
+            let c = &words[packed.key_words..];
+            entries.push(Entry {
+                key: layout.decode(&words[..packed.key_words]),
+                counters: Counters {
+                    packets: c[0],
+                    bytes: c[1],
+                    flows: c[2],
+                    tcp_flags: c[3] as u8,
+                },
+            });
+        }
+        response.results.push(entries);
+    }
+    Ok(response)
+}
+
+impl Response {
+    fn clone_without_results(&self) -> Response {
+        Response {
+            protocol: self.protocol,
+            columns: self.columns.clone(),
+            results: Vec::new(),
+            status: self.status.clone(),
+            error: self.error.clone(),
+            packed: None,
+            dump: None,
+        }
+    }
 }
 
 /// A compiled query: for each primitive, the value it must have.
@@ -198,6 +367,57 @@ mod tests {
         };
         let text = serde_json::to_string(&q).unwrap();
         assert_eq!(serde_json::from_str::<Request>(&text).unwrap(), q);
+    }
+
+    #[test]
+    fn packed_responses_round_trip() {
+        let entry = |src: &str, port: u16, bytes: u64| Entry {
+            key: FlowKey {
+                src_host: Addr(src.parse().unwrap()),
+                dst_port: port,
+                ..FlowKey::default()
+            },
+            counters: Counters {
+                packets: 2,
+                bytes,
+                flows: 0,
+                tcp_flags: 0x12,
+            },
+        };
+        let r = Response {
+            protocol: PROTOCOL_VERSION,
+            columns: vec!["src_host".into(), "dst_port".into()],
+            results: vec![
+                vec![entry("10.0.0.1", 80, 100), entry("2001:db8::1", 443, 7)],
+                vec![],
+                vec![entry("10.0.0.2", 53, 1)],
+            ],
+            status: TableStatus {
+                entries: 3,
+                ..TableStatus::default()
+            },
+            error: None,
+            packed: None,
+            dump: None,
+        };
+        let mut wire = Vec::new();
+        write_response(&mut wire, &r).unwrap();
+        // 3 entries of 3 key words + 4 counter words after the JSON line.
+        let line = wire.iter().position(|b| *b == b'\n').unwrap();
+        assert_eq!(wire.len() - line - 1, 3 * 7 * 8);
+        assert_eq!(read_response(&wire), Ok(r.clone()));
+        // A cut answer is refused, not misread.
+        assert!(
+            read_response(&wire[..wire.len() - 1]).is_err_and(|e| e.contains("bytes of entries"))
+        );
+        // Errors and empty answers stay plain JSON.
+        let mut err = r.clone();
+        err.results.clear();
+        err.error = Some("nope".into());
+        let mut wire = Vec::new();
+        write_response(&mut wire, &err).unwrap();
+        assert_eq!(wire.last(), Some(&b'\n'));
+        assert_eq!(read_response(&wire), Ok(err));
     }
 
     #[test]

@@ -21,7 +21,7 @@ type Hashing = foldhash::fast::RandomState;
 const PREFIX_WORDS: usize = 6;
 
 /// A table's entries in output order (see [`AggregateTable::sorted_rows`]).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SortedRows {
     layout: Option<Arc<KeyLayout>>,
     width: usize,
@@ -39,6 +39,14 @@ impl SortedRows {
     }
     fn key(&self, i: usize) -> &[u64] {
         &self.keys[i * self.width..(i + 1) * self.width]
+    }
+    /// Words per key.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+    /// Row `i` as packed key words and counters.
+    pub fn packed(&self, i: usize) -> (&[u64], Counters) {
+        (self.key(i), self.counters[i])
     }
     /// The time bin of row `i`.
     pub fn bin(&self, i: usize) -> i64 {

@@ -89,6 +89,8 @@ impl MemoryPlugin {
             results: Vec::new(),
             status: TableStatus::default(),
             error: None,
+            packed: None,
+            dump: None,
         };
         if request.protocol != PROTOCOL_VERSION {
             response.error = Some(format!(
@@ -98,15 +100,7 @@ impl MemoryPlugin {
             return response;
         }
         match &request.op {
-            Op::Dump => {
-                response.results.push(
-                    self.table
-                        .sorted()
-                        .into_iter()
-                        .map(|(key, counters)| Entry { key, counters })
-                        .collect(),
-                );
-            }
+            Op::Dump => response.dump = Some(self.table.sorted_rows()),
             Op::Match { queries, reset } => {
                 let mut matchers = Vec::with_capacity(queries.len());
                 for q in queries {
@@ -294,10 +288,11 @@ fn handle_client(stream: UnixStream, control: &Sender<Control>) -> std::io::Resu
             results: Vec::new(),
             status: TableStatus::default(),
             error: Some(format!("malformed request: {e}")),
+            packed: None,
+            dump: None,
         },
     };
     let mut w = std::io::BufWriter::new(&stream);
-    serde_json::to_writer(&mut w, &response).map_err(std::io::Error::other)?;
-    w.write_all(b"\n")?;
+    pmacct_core::query::write_response(&mut w, &response)?;
     w.flush()
 }
