@@ -119,58 +119,67 @@ pub fn write_response(out: &mut dyn Write, response: &Response) -> io::Result<()
             return out.write_all(b"\n");
         }
     };
-    let header = Response {
-        results: Vec::new(),
-        packed: Some(Packed {
-            key_words: layout.words(),
-            counts: response.results.iter().map(Vec::len).collect(),
-        }),
-        ..response.clone_without_results()
-    };
-    serde_json::to_writer(&mut *out, &header).map_err(io::Error::other)?;
-    out.write_all(b"\n")?;
+    let counts = response.results.iter().map(Vec::len).collect();
+    let mut packer = Packer::start(out, response, layout.words(), counts)?;
     let mut words = vec![0u64; layout.words()];
-    let mut buf = Vec::with_capacity(64 << 10);
     for entry in response.results.iter().flatten() {
         words.iter_mut().for_each(|w| *w = 0);
         layout.encode(&entry.key, &mut words);
-        let c = &entry.counters;
-        let counters = [c.packets, c.bytes, c.flows, u64::from(c.tcp_flags)];
-        for w in words.iter().chain(&counters) {
-            buf.extend_from_slice(&w.to_le_bytes());
-        }
-        if buf.len() >= 64 << 10 {
-            out.write_all(&buf)?;
-            buf.clear();
-        }
+        packer.push(&words, &entry.counters)?;
     }
-    out.write_all(&buf)
+    packer.finish()
 }
 
 /// A dump straight from the table's sorted rows: no decoding, no encoding.
 fn write_dump(out: &mut dyn Write, response: &Response, rows: &SortedRows) -> io::Result<()> {
-    let header = Response {
-        packed: Some(Packed {
-            key_words: rows.width(),
-            counts: vec![rows.len()],
-        }),
-        ..response.clone_without_results()
-    };
-    serde_json::to_writer(&mut *out, &header).map_err(io::Error::other)?;
-    out.write_all(b"\n")?;
-    let mut buf = Vec::with_capacity(64 << 10);
+    let mut packer = Packer::start(out, response, rows.width(), vec![rows.len()])?;
     for i in 0..rows.len() {
-        let (key, c) = rows.packed(i);
+        let (key, counters) = rows.packed(i);
+        packer.push(key, &counters)?;
+    }
+    packer.finish()
+}
+
+/// Writes the header line, then packed entries through a 64 KiB buffer.
+struct Packer<'a> {
+    out: &'a mut dyn Write,
+    buf: Vec<u8>,
+}
+
+impl<'a> Packer<'a> {
+    fn start(
+        out: &'a mut dyn Write,
+        response: &Response,
+        key_words: usize,
+        counts: Vec<usize>,
+    ) -> io::Result<Packer<'a>> {
+        let header = Response {
+            packed: Some(Packed { key_words, counts }),
+            ..response.clone_without_results()
+        };
+        serde_json::to_writer(&mut *out, &header).map_err(io::Error::other)?;
+        out.write_all(b"\n")?;
+        Ok(Packer {
+            out,
+            buf: Vec::with_capacity(64 << 10),
+        })
+    }
+
+    fn push(&mut self, key: &[u64], c: &Counters) -> io::Result<()> {
         let counters = [c.packets, c.bytes, c.flows, u64::from(c.tcp_flags)];
         for w in key.iter().chain(&counters) {
-            buf.extend_from_slice(&w.to_le_bytes());
+            self.buf.extend_from_slice(&w.to_le_bytes());
         }
-        if buf.len() >= 64 << 10 {
-            out.write_all(&buf)?;
-            buf.clear();
+        if self.buf.len() >= 64 << 10 {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
         }
+        Ok(())
     }
-    out.write_all(&buf)
+
+    fn finish(self) -> io::Result<()> {
+        self.out.write_all(&self.buf)
+    }
 }
 
 /// Reads a response written by [`write_response`] (or a plain JSON one).

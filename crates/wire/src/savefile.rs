@@ -564,30 +564,32 @@ fn options(mut bytes: &[u8], order: Order) -> impl Iterator<Item = (u16, &[u8])>
 mod tests {
     use super::*;
 
+    fn w32(big: bool, v: u32) -> [u8; 4] {
+        if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    }
+
+    fn w16(big: bool, v: u16) -> [u8; 2] {
+        if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    }
+
     fn pcap_file(magic: u32, big: bool, link: u32, records: &[(u32, u32, &[u8], u32)]) -> Vec<u8> {
-        let w32 = |v: u32| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
-        let w16 = |v: u16| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
-        let mut f = w32(magic).to_vec();
-        f.extend_from_slice(&w16(2));
-        f.extend_from_slice(&w16(4));
+        let mut f = w32(big, magic).to_vec();
+        f.extend_from_slice(&w16(big, 2));
+        f.extend_from_slice(&w16(big, 4));
         f.extend_from_slice(&[0; 8]);
-        f.extend_from_slice(&w32(65535));
-        f.extend_from_slice(&w32(link));
+        f.extend_from_slice(&w32(big, 65535));
+        f.extend_from_slice(&w32(big, link));
         for (secs, frac, data, len) in records {
             for v in [*secs, *frac, data.len() as u32, *len] {
-                f.extend_from_slice(&w32(v));
+                f.extend_from_slice(&w32(big, v));
             }
             if magic == 0xa1b2_cd34 {
                 f.extend_from_slice(&[0; 8]);
@@ -677,56 +679,35 @@ mod tests {
 
     /// A pcapng block: type, length, body (padded), length.
     fn block(big: bool, kind: u32, body: &[u8]) -> Vec<u8> {
-        let w32 = |v: u32| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
         let padded = body.len().div_ceil(4) * 4;
         let total = (12 + padded) as u32;
-        let mut b = w32(kind).to_vec();
-        b.extend_from_slice(&w32(total));
+        let mut b = w32(big, kind).to_vec();
+        b.extend_from_slice(&w32(big, total));
         b.extend_from_slice(body);
         b.resize(8 + padded, 0);
-        b.extend_from_slice(&w32(total));
+        b.extend_from_slice(&w32(big, total));
         b
     }
 
     fn pcapng(big: bool) -> Vec<u8> {
-        let w32 = |v: u32| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
-        let w16 = |v: u16| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
-        let mut shb = w32(PCAPNG_BYTE_ORDER).to_vec();
-        shb.extend_from_slice(&w16(1));
-        shb.extend_from_slice(&w16(0));
+        let mut shb = w32(big, PCAPNG_BYTE_ORDER).to_vec();
+        shb.extend_from_slice(&w16(big, 1));
+        shb.extend_from_slice(&w16(big, 0));
         shb.extend_from_slice(&[0xff; 8]);
         let mut f = block(big, PCAPNG_SHB, &shb);
         // Interface 0: Ethernet, microseconds. Interface 1: raw IP, nanoseconds, offset 100 s.
-        let mut idb0 = w16(1).to_vec();
+        let mut idb0 = w16(big, 1).to_vec();
         idb0.extend_from_slice(&[0, 0]);
-        idb0.extend_from_slice(&w32(65535));
+        idb0.extend_from_slice(&w32(big, 65535));
         f.extend(block(big, PCAPNG_IDB, &idb0));
-        let mut idb1 = w16(101).to_vec();
+        let mut idb1 = w16(big, 101).to_vec();
         idb1.extend_from_slice(&[0, 0]);
-        idb1.extend_from_slice(&w32(65535));
-        idb1.extend_from_slice(&w16(9));
-        idb1.extend_from_slice(&w16(1));
+        idb1.extend_from_slice(&w32(big, 65535));
+        idb1.extend_from_slice(&w16(big, 9));
+        idb1.extend_from_slice(&w16(big, 1));
         idb1.extend_from_slice(&[9, 0, 0, 0]);
-        idb1.extend_from_slice(&w16(14));
-        idb1.extend_from_slice(&w16(8));
+        idb1.extend_from_slice(&w16(big, 14));
+        idb1.extend_from_slice(&w16(big, 8));
         idb1.extend_from_slice(
             &(if big {
                 100u64.to_be_bytes()
@@ -737,11 +718,11 @@ mod tests {
         idb1.extend_from_slice(&[0, 0, 0, 0]);
         f.extend(block(big, PCAPNG_IDB, &idb1));
         let epb = |iface: u32, ticks: u64, data: &[u8], len: u32| {
-            let mut b = w32(iface).to_vec();
-            b.extend_from_slice(&w32((ticks >> 32) as u32));
-            b.extend_from_slice(&w32(ticks as u32));
-            b.extend_from_slice(&w32(data.len() as u32));
-            b.extend_from_slice(&w32(len));
+            let mut b = w32(big, iface).to_vec();
+            b.extend_from_slice(&w32(big, (ticks >> 32) as u32));
+            b.extend_from_slice(&w32(big, ticks as u32));
+            b.extend_from_slice(&w32(big, data.len() as u32));
+            b.extend_from_slice(&w32(big, len));
             b.extend_from_slice(data);
             b
         };
@@ -756,7 +737,7 @@ mod tests {
             PCAPNG_EPB,
             &epb(1, 1_700_000_001_500_000_000, b"ip", 1500),
         ));
-        let mut spb = w32(3).to_vec();
+        let mut spb = w32(big, 3).to_vec();
         spb.extend_from_slice(b"xyz");
         f.extend(block(big, PCAPNG_SPB, &spb));
         f
