@@ -151,6 +151,9 @@ fn unorder_i64(v: u64) -> i64 {
 /// words read as one big-endian byte string).
 #[inline]
 fn put_be(out: &mut [u64], offset: usize, value: u64, len: usize) {
+    if value == 0 {
+        return; // the key is zeroed already
+    }
     let (word, within) = (offset / 8, offset % 8);
     let value = u128::from(value) & (u128::MAX >> (128 - 8 * len));
     let bits = value << (128 - 8 * (within + len));
@@ -170,13 +173,16 @@ fn mac_bits(m: Mac) -> u64 {
 
 #[inline]
 fn put_addr(a: Addr, out: &mut [u64], offset: usize) {
-    let (family, bits) = match a.0 {
-        IpAddr::V4(v4) => (0, u128::from(u32::from(v4)) << 96),
-        IpAddr::V6(v6) => (1, u128::from(v6)),
-    };
-    put_be(out, offset, family, 1);
-    put_be(out, offset + 1, (bits >> 64) as u64, 8);
-    put_be(out, offset + 9, bits as u64, 8);
+    match a.0 {
+        // Family byte 0 (left as the caller zeroed it), then the four address bytes.
+        IpAddr::V4(v4) => put_be(out, offset + 1, u64::from(u32::from(v4)), 4),
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            put_be(out, offset, 1, 1);
+            put_be(out, offset + 1, (bits >> 64) as u64, 8);
+            put_be(out, offset + 9, bits as u64, 8);
+        }
+    }
 }
 
 #[inline]

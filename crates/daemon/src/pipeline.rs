@@ -215,8 +215,13 @@ impl Dispatcher {
             }
             self.local.accounted += 1;
             let lanes = &mut self.lanes;
-            self.tracker
-                .process(Pending { facts, plugins }, |p| dispatch(lanes, &p));
+            if facts.ip.is_some_and(|ip| ip.fragment.is_some()) {
+                self.tracker
+                    .process(Pending { facts, plugins }, |p| dispatch(lanes, &p));
+            } else {
+                // Not a fragment: nothing for the tracker to do, straight to the plugins.
+                dispatch_facts(lanes, &facts, plugins);
+            }
             if latest_ts > last_expire {
                 last_expire = latest_ts;
                 let lanes = &mut self.lanes;
@@ -256,10 +261,16 @@ impl Dispatcher {
 
 #[inline]
 fn dispatch(lanes: &mut [Lane], p: &Pending) {
+    dispatch_facts(lanes, &p.facts, p.plugins);
+}
+
+/// Hands a packet to the lanes whose bit is set in `plugins`.
+#[inline]
+fn dispatch_facts(lanes: &mut [Lane], facts: &PacketFacts, plugins: u64) {
     for (i, lane) in lanes.iter_mut().enumerate() {
-        if p.plugins & (1 << i) != 0 {
+        if plugins & (1 << i) != 0 {
             let Lane { extractor, out, .. } = lane;
-            extractor.extract(&p.facts, &mut out.batch);
+            extractor.extract(facts, &mut out.batch);
             out.filled();
         }
     }
