@@ -623,6 +623,16 @@ mod tests {
         // January 1st is in winter time (UTC+1).
         assert_eq!(round(t, "M", &z), utc("2025-12-31T23:00:00Z"));
         assert_eq!(round(t, "m", &z), utc("2026-10-20T08:00:00Z"));
+        // Combinations: 2026-10-01 is a Thursday, so `dw` is Monday 2026-09-28 (summer time).
+        assert_eq!(round(t, "hd", &z), utc("2026-09-30T22:00:00Z"));
+        assert_eq!(round(t, "dw", &z), utc("2026-09-27T22:00:00Z"));
+        assert_eq!(round(t, "wd", &z), utc("2026-09-30T22:00:00Z"));
+        assert_eq!(round(t, "mh", &z), utc("2026-10-19T22:00:00Z"));
+        // 2026-10-26 (Monday) is in winter time: its midnight is 23:00 UTC the day before.
+        assert_eq!(
+            round("2026-10-27T12:00:00Z", "w", &z),
+            utc("2026-10-25T23:00:00Z")
+        );
     }
 
     fn bins_in(history: &str, roundoff: &str, start: &str, tz: TimeZone) -> Bins {
