@@ -15,7 +15,7 @@ use crossbeam_channel::{Sender, TrySendError};
 use pmacct_core::config::QueuePolicy;
 use pmacct_core::fragments::{FragmentTracker, Pending};
 use pmacct_core::key::{KeyExtractor, PacketFacts, RecordBatch};
-use pmacct_wire::{decode, Decoded, Ports};
+use pmacct_wire::{decode_into, IpPacket, L2Info, Outcome, Ports};
 
 use crate::input::{InputError, LinkFilter, Next, PacketSource};
 use crate::plugins::PluginMsg;
@@ -136,6 +136,14 @@ impl Dispatcher {
         let mut last_expire = i64::MIN;
         let mut since_check = 0u32;
         let mut latest_ts = 0i64;
+        let mut facts = PacketFacts {
+            ts: Default::default(),
+            l2: L2Info::default(),
+            ip: None,
+            bytes: 0,
+            in_iface: self.facts.in_iface,
+            out_iface: self.facts.out_iface,
+        };
         let result = loop {
             if since_check >= 256 {
                 since_check = 0;
@@ -166,40 +174,33 @@ impl Dispatcher {
             };
             self.local.received += 1;
             latest_ts = latest_ts.max(packet.ts.secs);
-            let decoded = decode(packet.link, packet.data, packet.wire_len);
-            let facts = match decoded {
-                Decoded::Malformed(reason) => {
+            // One packet reused for every frame: decoded in place, never copied on this path.
+            facts.ts = packet.ts;
+            let ip = facts
+                .ip
+                .get_or_insert_with(|| IpPacket::new(L2Info::default()));
+            match decode_into(packet.link, packet.data, packet.wire_len, ip) {
+                Outcome::Malformed(reason) => {
                     self.local.malformed[reason.index()] += 1;
                     continue;
                 }
-                Decoded::NonIp(l2) => {
+                Outcome::NonIp => {
                     if !self.facts.aggregate_unknown_etype {
                         self.local.non_ip += 1;
                         continue;
                     }
-                    PacketFacts {
-                        ts: packet.ts,
-                        l2,
-                        ip: None,
-                        bytes: packet.wire_len.saturating_sub(l2.header_len),
-                        in_iface: self.facts.in_iface,
-                        out_iface: self.facts.out_iface,
-                    }
+                    facts.l2 = ip.l2;
+                    facts.bytes = packet.wire_len.saturating_sub(ip.l2.header_len);
+                    facts.ip = None;
                 }
-                Decoded::Ip(ip) => {
+                Outcome::Ip => {
                     if ip.ports == Ports::Truncated {
                         self.local.truncated_ports += 1;
                     }
-                    PacketFacts {
-                        ts: packet.ts,
-                        l2: ip.l2,
-                        bytes: ip.length,
-                        ip: Some(ip),
-                        in_iface: self.facts.in_iface,
-                        out_iface: self.facts.out_iface,
-                    }
+                    facts.l2 = ip.l2;
+                    facts.bytes = ip.length;
                 }
-            };
+            }
             let mut plugins = 0u64;
             for (i, lane) in self.lanes.iter_mut().enumerate() {
                 if lane

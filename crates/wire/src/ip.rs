@@ -17,16 +17,29 @@ pub fn decode_ip(
     wire_len: u32,
     expected: Option<u16>,
 ) -> Result<IpPacket, Malformed> {
+    let mut p = IpPacket::new(l2);
+    decode_ip_into(&mut p, l2, data, wire_len, expected)?;
+    Ok(p)
+}
+
+/// [`decode_ip`] into `p` (every field is rewritten), so the caller's packet is filled in place.
+pub fn decode_ip_into(
+    p: &mut IpPacket,
+    l2: L2Info,
+    data: &[u8],
+    wire_len: u32,
+    expected: Option<u16>,
+) -> Result<(), Malformed> {
     let c = Cursor::new(data);
     let version = c.u8(0).ok_or(Malformed::TruncatedIpHeader)? >> 4;
     match (version, expected) {
-        (4, None | Some(ethertype::IPV4)) => ipv4(l2, c, wire_len),
-        (6, None | Some(ethertype::IPV6)) => ipv6(l2, c, wire_len),
+        (4, None | Some(ethertype::IPV4)) => ipv4(p, l2, c, wire_len),
+        (6, None | Some(ethertype::IPV6)) => ipv6(p, l2, c, wire_len),
         _ => Err(Malformed::BadIpVersion),
     }
 }
 
-fn ipv4(l2: L2Info, c: Cursor<'_>, wire_len: u32) -> Result<IpPacket, Malformed> {
+fn ipv4(p: &mut IpPacket, l2: L2Info, c: Cursor<'_>, wire_len: u32) -> Result<(), Malformed> {
     let src: [u8; 4] = c.array(12).ok_or(Malformed::TruncatedIpHeader)?;
     let dst: [u8; 4] = c.array(16).ok_or(Malformed::TruncatedIpHeader)?;
     let vihl = c.u8(0).ok_or(Malformed::TruncatedIpHeader)?;
@@ -41,7 +54,7 @@ fn ipv4(l2: L2Info, c: Cursor<'_>, wire_len: u32) -> Result<IpPacket, Malformed>
     if u32::from(total_len) > wire_len {
         return Err(Malformed::IpLengthBeyondFrame);
     }
-    let mut p = IpPacket::new(l2);
+    *p = IpPacket::new(l2);
     p.src = IpAddr::V4(Ipv4Addr::from(src));
     p.dst = IpAddr::V4(Ipv4Addr::from(dst));
     p.tos = c.u8(1).ok_or(Malformed::TruncatedIpHeader)?;
@@ -60,11 +73,11 @@ fn ipv4(l2: L2Info, c: Cursor<'_>, wire_len: u32) -> Result<IpPacket, Malformed>
     }
     // The transport header ends where the IP packet ends, even if the capture holds padding.
     let end = usize::from(total_len).min(c.len());
-    transport(&mut p, c, header_len, end);
-    Ok(p)
+    transport(p, c, header_len, end);
+    Ok(())
 }
 
-fn ipv6(l2: L2Info, c: Cursor<'_>, wire_len: u32) -> Result<IpPacket, Malformed> {
+fn ipv6(p: &mut IpPacket, l2: L2Info, c: Cursor<'_>, wire_len: u32) -> Result<(), Malformed> {
     let src: [u8; 16] = c.array(8).ok_or(Malformed::TruncatedIpHeader)?;
     let dst: [u8; 16] = c.array(24).ok_or(Malformed::TruncatedIpHeader)?;
     let first = c.u32(0).ok_or(Malformed::TruncatedIpHeader)?;
@@ -73,7 +86,7 @@ fn ipv6(l2: L2Info, c: Cursor<'_>, wire_len: u32) -> Result<IpPacket, Malformed>
     if total > wire_len {
         return Err(Malformed::IpLengthBeyondFrame);
     }
-    let mut p = IpPacket::new(l2);
+    *p = IpPacket::new(l2);
     p.src = IpAddr::V6(Ipv6Addr::from(src));
     p.dst = IpAddr::V6(Ipv6Addr::from(dst));
     p.tos = ((first >> 20) & 0xff) as u8;
@@ -89,7 +102,7 @@ fn ipv6(l2: L2Info, c: Cursor<'_>, wire_len: u32) -> Result<IpPacket, Malformed>
                 let (Some(n), Some(len)) = (c.u8(offset), c.u8(offset + 1)) else {
                     p.proto = next;
                     p.ports = Ports::Truncated;
-                    return Ok(p);
+                    return Ok(());
                 };
                 next = n;
                 offset += (usize::from(len) + 1) * 8;
@@ -99,7 +112,7 @@ fn ipv6(l2: L2Info, c: Cursor<'_>, wire_len: u32) -> Result<IpPacket, Malformed>
                 let (Some(n), Some(len)) = (c.u8(offset), c.u8(offset + 1)) else {
                     p.proto = next;
                     p.ports = Ports::Truncated;
-                    return Ok(p);
+                    return Ok(());
                 };
                 next = n;
                 offset += (usize::from(len) + 2) * 4;
@@ -110,7 +123,7 @@ fn ipv6(l2: L2Info, c: Cursor<'_>, wire_len: u32) -> Result<IpPacket, Malformed>
                 else {
                     p.proto = next;
                     p.ports = Ports::Truncated;
-                    return Ok(p);
+                    return Ok(());
                 };
                 next = n;
                 p.fragment = Some(Fragment {
@@ -124,8 +137,8 @@ fn ipv6(l2: L2Info, c: Cursor<'_>, wire_len: u32) -> Result<IpPacket, Malformed>
         }
     }
     p.proto = next;
-    transport(&mut p, c, offset, end);
-    Ok(p)
+    transport(p, c, offset, end);
+    Ok(())
 }
 
 /// Reads ports, TCP flags or ICMP type/code from the transport header at `at`.

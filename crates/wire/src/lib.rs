@@ -21,7 +21,7 @@ pub mod savefile;
 
 use std::net::{IpAddr, Ipv4Addr};
 
-pub use ip::decode_ip;
+pub use ip::{decode_ip, decode_ip_into};
 pub use link::LinkType;
 
 /// Ethertypes the decoder knows by name.
@@ -196,20 +196,44 @@ pub enum Decoded {
 /// `data` is what the capture holds (possibly cut by the snaplen); `wire_len` is the frame's
 /// length on the wire, used to reject IP length fields that claim more than the frame carried.
 pub fn decode(link: LinkType, data: &[u8], wire_len: u32) -> Decoded {
+    let mut ip = IpPacket::new(L2Info::default());
+    match decode_into(link, data, wire_len, &mut ip) {
+        Outcome::Ip => Decoded::Ip(ip),
+        Outcome::NonIp => Decoded::NonIp(ip.l2),
+        Outcome::Malformed(m) => Decoded::Malformed(m),
+    }
+}
+
+/// What [`decode_into`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The packet is filled in.
+    Ip,
+    /// A well-formed frame without IP; the packet's `l2` is filled in.
+    NonIp,
+    Malformed(Malformed),
+}
+
+/// [`decode`] into the caller's packet (the hot path reuses one, so nothing is copied).
+#[inline]
+pub fn decode_into(link: LinkType, data: &[u8], wire_len: u32, ip: &mut IpPacket) -> Outcome {
     let (l2, payload_etype, offset) = match link::decode_link(link, data) {
         Ok(x) => x,
-        Err(e) => return Decoded::Malformed(e),
+        Err(e) => return Outcome::Malformed(e),
     };
     let rest = data.get(offset..).unwrap_or(&[]);
     let available_on_wire = wire_len.saturating_sub(offset as u32);
     match payload_etype {
         ethertype::IPV4 | ethertype::IPV6 => {
-            match decode_ip(l2, rest, available_on_wire, Some(payload_etype)) {
-                Ok(p) => Decoded::Ip(p),
-                Err(e) => Decoded::Malformed(e),
+            match decode_ip_into(ip, l2, rest, available_on_wire, Some(payload_etype)) {
+                Ok(()) => Outcome::Ip,
+                Err(e) => Outcome::Malformed(e),
             }
         }
-        _ => Decoded::NonIp(l2),
+        _ => {
+            ip.l2 = l2;
+            Outcome::NonIp
+        }
     }
 }
 
