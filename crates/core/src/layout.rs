@@ -16,9 +16,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::key::{Addr, FlowKey, Mac, Timestamp};
 use crate::primitive::{Aggregate, Primitive};
 
-/// Bytes of the widest key a layout can describe (every primitive of today takes 123).
-pub const MAX_KEY_BYTES: usize = 256;
-
 /// Where one primitive sits in the key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Field {
@@ -69,7 +66,6 @@ impl KeyLayout {
             });
             offset += w;
         }
-        debug_assert!(offset <= MAX_KEY_BYTES);
         KeyLayout {
             bin: bins,
             fields,

@@ -260,13 +260,6 @@ impl AggregateTable {
         Some(removed)
     }
 
-    /// Entry numbers in output order (time bin, then canonical column order).
-    pub fn order(&self) -> Vec<u32> {
-        let mut items = Vec::new();
-        self.sort_items(&mut items);
-        items.into_iter().map(|(_, i)| i).collect()
-    }
-
     /// Sorts on a copy of the keys' first words (the whole key of most layouts, so the sort
     /// reads one contiguous array), comparing whole keys on ties.
     fn sort_items(&self, items: &mut Vec<([u64; PREFIX_WORDS], u32)>) {

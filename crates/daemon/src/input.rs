@@ -36,7 +36,7 @@ pub enum InputError {
     OpenFile { path: PathBuf, reason: String },
     #[error("cannot open interface '{device}': {reason}")]
     OpenDevice { device: String, reason: String },
-    #[error("{what} '{source_name}' has link type {dlt} ({dlt_name}), which pmacct-rs does not decode (supported: EN10MB, LINUX_SLL, LINUX_SLL2, RAW, IPV4, IPV6, NULL, LOOP, PPP)")]
+    #[error("{what} '{source_name}' has link type {dlt} ({dlt_name}), which pmacct-rs does not decode (supported: EN10MB, LINUX_SLL, LINUX_SLL2, RAW, IPV4, IPV6, NULL, LOOP, PPP, IEEE802_11)")]
     UnsupportedLink {
         what: &'static str,
         source_name: String,

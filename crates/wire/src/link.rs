@@ -27,53 +27,47 @@ pub enum LinkType {
     Ieee80211,
 }
 
+/// Every link type with its libpcap DLT number and name: the one table the three lookups read.
+const LINKS: [(LinkType, u16, &str); 10] = [
+    (LinkType::Ethernet, 1, "EN10MB"),
+    (LinkType::Null, 0, "NULL"),
+    (LinkType::Loop, 108, "LOOP"),
+    (LinkType::Raw, 12, "RAW"),
+    (LinkType::Ipv4, 228, "IPV4"),
+    (LinkType::Ipv6, 229, "IPV6"),
+    (LinkType::LinuxSll, 113, "LINUX_SLL"),
+    (LinkType::LinuxSll2, 276, "LINUX_SLL2"),
+    (LinkType::Ppp, 9, "PPP"),
+    (LinkType::Ieee80211, 105, "IEEE802_11"),
+];
+
 impl LinkType {
-    /// Maps a libpcap DLT number to a link type we decode.
+    /// Maps a libpcap DLT number to a link type we decode (14 and 101 are raw IP too).
     pub fn from_dlt(dlt: i32) -> Option<LinkType> {
-        Some(match dlt {
-            1 => LinkType::Ethernet,
-            0 => LinkType::Null,
-            108 => LinkType::Loop,
-            12 | 14 | 101 => LinkType::Raw,
-            228 => LinkType::Ipv4,
-            229 => LinkType::Ipv6,
-            113 => LinkType::LinuxSll,
-            276 => LinkType::LinuxSll2,
-            9 => LinkType::Ppp,
-            105 => LinkType::Ieee80211,
-            _ => return None,
-        })
+        if dlt == 14 || dlt == 101 {
+            return Some(LinkType::Raw);
+        }
+        LINKS
+            .iter()
+            .find(|(_, d, _)| i32::from(*d) == dlt)
+            .map(|(l, _, _)| *l)
+    }
+
+    fn entry(self) -> (LinkType, u16, &'static str) {
+        LINKS
+            .iter()
+            .copied()
+            .find(|(l, _, _)| *l == self)
+            .unwrap_or((self, 1, "EN10MB"))
     }
 
     /// The DLT number libpcap uses for this link type.
     pub fn dlt(self) -> u16 {
-        match self {
-            LinkType::Ethernet => 1,
-            LinkType::Null => 0,
-            LinkType::Loop => 108,
-            LinkType::Raw => 12,
-            LinkType::Ipv4 => 228,
-            LinkType::Ipv6 => 229,
-            LinkType::LinuxSll => 113,
-            LinkType::LinuxSll2 => 276,
-            LinkType::Ppp => 9,
-            LinkType::Ieee80211 => 105,
-        }
+        self.entry().1
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            LinkType::Ethernet => "EN10MB",
-            LinkType::Null => "NULL",
-            LinkType::Loop => "LOOP",
-            LinkType::Raw => "RAW",
-            LinkType::Ipv4 => "IPV4",
-            LinkType::Ipv6 => "IPV6",
-            LinkType::LinuxSll => "LINUX_SLL",
-            LinkType::LinuxSll2 => "LINUX_SLL2",
-            LinkType::Ppp => "PPP",
-            LinkType::Ieee80211 => "IEEE802_11",
-        }
+        self.entry().2
     }
 }
 

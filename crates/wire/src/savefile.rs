@@ -480,21 +480,9 @@ impl Savefile {
         order: Order,
         at: usize,
     ) -> Result<Option<SavedPacket<'a>>, SavefileError> {
-        let f = |i: usize| order.u32(body, 4 * i);
-        let (Some(id), Some(high), Some(low), Some(caplen), Some(len)) =
-            (f(0), f(1), f(2), f(3), f(4))
-        else {
-            return Err(error(at, "enhanced packet block too short"));
-        };
-        let iface = self.interface_at(id, at)?;
-        let ticks = u64::from(high) << 32 | u64::from(low);
-        self.packet(
-            iface,
-            ticks,
-            body.get(20..).unwrap_or(&[]),
-            (caplen, len),
-            at,
-        )
+        const TOO_SHORT: &str = "enhanced packet block too short";
+        let id = order.u32(body, 0).ok_or_else(|| error(at, TOO_SHORT))?;
+        self.stamped(body, order, at, id, TOO_SHORT)
     }
 
     fn obsolete<'a>(
@@ -503,16 +491,26 @@ impl Savefile {
         order: Order,
         at: usize,
     ) -> Result<Option<SavedPacket<'a>>, SavefileError> {
-        let (Some(id), Some(high), Some(low), Some(caplen), Some(len)) = (
-            order.u16(body, 0),
-            order.u32(body, 4),
-            order.u32(body, 8),
-            order.u32(body, 12),
-            order.u32(body, 16),
-        ) else {
-            return Err(error(at, "packet block too short"));
+        const TOO_SHORT: &str = "packet block too short";
+        let id = order.u16(body, 0).ok_or_else(|| error(at, TOO_SHORT))?;
+        self.stamped(body, order, at, u32::from(id), TOO_SHORT)
+    }
+
+    /// The part enhanced and obsolete packet blocks share after the interface id: timestamp
+    /// (high, low), captured and original lengths, then the packet at byte 20.
+    fn stamped<'a>(
+        &mut self,
+        body: &'a [u8],
+        order: Order,
+        at: usize,
+        id: u32,
+        too_short: &str,
+    ) -> Result<Option<SavedPacket<'a>>, SavefileError> {
+        let f = |i: usize| order.u32(body, 4 * i);
+        let (Some(high), Some(low), Some(caplen), Some(len)) = (f(1), f(2), f(3), f(4)) else {
+            return Err(error(at, too_short));
         };
-        let iface = self.interface_at(u32::from(id), at)?;
+        let iface = self.interface_at(id, at)?;
         let ticks = u64::from(high) << 32 | u64::from(low);
         self.packet(
             iface,
