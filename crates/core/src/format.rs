@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use jiff::tz::TimeZone;
 
 use crate::bins::format_stamp;
-use crate::key::{Counters, FlowKey, Timestamp};
+use crate::key::{Counters, KeyFields, Timestamp};
 use crate::primitive::Primitive;
 use crate::protocols::protocol_label;
 
@@ -82,7 +82,7 @@ impl RowFormat {
     pub fn write_row(
         &self,
         w: &mut dyn Write,
-        key: &FlowKey,
+        key: &impl KeyFields,
         counters: &Counters,
         stamps: Option<(i64, i64)>,
     ) -> io::Result<()> {
@@ -96,7 +96,7 @@ impl RowFormat {
     pub fn push_row(
         &self,
         line: &mut String,
-        key: &FlowKey,
+        key: &impl KeyFields,
         counters: &Counters,
         stamps: Option<(i64, i64)>,
     ) {
@@ -128,7 +128,7 @@ impl RowFormat {
     fn push_json(
         &self,
         line: &mut String,
-        key: &FlowKey,
+        key: &impl KeyFields,
         counters: &Counters,
         stamps: Option<(i64, i64)>,
     ) {
@@ -189,40 +189,42 @@ impl RowFormat {
     }
 
     /// The text of one primitive's value.
-    pub fn value(&self, p: Primitive, k: &FlowKey, counters: &Counters) -> String {
+    pub fn value(&self, p: Primitive, k: &impl KeyFields, counters: &Counters) -> String {
         let mut s = String::new();
         self.push_value(&mut s, p, k, counters);
         s
     }
 
     /// Appends the text of one primitive's value.
-    pub fn push_value(&self, out: &mut String, p: Primitive, k: &FlowKey, counters: &Counters) {
+    #[inline]
+    pub fn push_value(
+        &self,
+        out: &mut String,
+        p: Primitive,
+        k: &impl KeyFields,
+        counters: &Counters,
+    ) {
         match p {
-            Primitive::SrcMac => push_display(out, k.src_mac),
-            Primitive::DstMac => push_display(out, k.dst_mac),
-            Primitive::Vlan => push_u64(out, u64::from(k.vlan)),
-            Primitive::InCvlan => push_u64(out, u64::from(k.cvlan)),
-            Primitive::Cos => push_u64(out, u64::from(k.cos)),
-            Primitive::Etype => {
-                let _ = write!(out, "{:x}", k.etype);
+            Primitive::SrcMac | Primitive::DstMac => push_display(out, k.mac(p)),
+            Primitive::SrcHost | Primitive::SrcNet | Primitive::DstHost | Primitive::DstNet => {
+                push_addr(out, k.addr(p))
             }
-            Primitive::InIface => push_u64(out, u64::from(k.in_iface)),
-            Primitive::OutIface => push_u64(out, u64::from(k.out_iface)),
-            Primitive::SrcHost => push_addr(out, k.src_host),
-            Primitive::SrcNet => push_addr(out, k.src_net),
-            Primitive::DstHost => push_addr(out, k.dst_host),
-            Primitive::DstNet => push_addr(out, k.dst_net),
-            Primitive::SrcMask => push_u64(out, u64::from(k.src_mask)),
-            Primitive::DstMask => push_u64(out, u64::from(k.dst_mask)),
-            Primitive::SrcPort => push_u64(out, u64::from(k.src_port)),
-            Primitive::DstPort => push_u64(out, u64::from(k.dst_port)),
+            Primitive::Etype => {
+                let _ = write!(out, "{:x}", k.number(p));
+            }
             Primitive::TcpFlags => push_u64(out, u64::from(counters.tcp_flags)),
-            Primitive::Proto => match (self.num_protos, protocol_label(k.proto)) {
-                (false, Some(name)) => out.push_str(name),
-                _ => push_u64(out, u64::from(k.proto)),
-            },
-            Primitive::Tos => push_u64(out, u64::from(k.tos)),
-            Primitive::TimestampArrival => out.push_str(&self.timestamp(k.timestamp_arrival)),
+            Primitive::Proto => {
+                let proto = k.number(p);
+                match (
+                    self.num_protos,
+                    u8::try_from(proto).ok().and_then(protocol_label),
+                ) {
+                    (false, Some(name)) => out.push_str(name),
+                    _ => push_u64(out, proto),
+                }
+            }
+            Primitive::TimestampArrival => out.push_str(&self.timestamp(k.timestamp())),
+            _ => push_u64(out, k.number(p)),
         }
     }
 }
@@ -239,19 +241,73 @@ fn push_u64(out: &mut String, v: u64) {
     out.push_str(itoa::Buffer::new().format(v));
 }
 
-/// Appends an address: IPv4 digit by digit, IPv6 by its `Display` (RFC 5952 form).
+/// Appends an address as its `Display` text (RFC 5952 for IPv6), without the formatter.
 #[inline]
 fn push_addr(out: &mut String, a: crate::key::Addr) {
     match a.0 {
-        std::net::IpAddr::V4(v4) => {
-            let o = v4.octets();
-            push_u64(out, u64::from(o[0]));
-            for b in &o[1..] {
-                out.push('.');
-                push_u64(out, u64::from(*b));
-            }
+        std::net::IpAddr::V4(v4) => push_ipv4(out, v4),
+        std::net::IpAddr::V6(v6) => push_ipv6(out, v6),
+    }
+}
+
+fn push_ipv4(out: &mut String, v4: std::net::Ipv4Addr) {
+    let o = v4.octets();
+    push_u64(out, u64::from(o[0]));
+    for b in &o[1..] {
+        out.push('.');
+        push_u64(out, u64::from(*b));
+    }
+}
+
+/// RFC 5952, as `Ipv6Addr`'s `Display`: IPv4-mapped addresses end in dotted quad; otherwise
+/// lowercase hex groups without leading zeros, the longest run of two or more zero groups
+/// (the first of equals) written `::`.
+fn push_ipv6(out: &mut String, v6: std::net::Ipv6Addr) {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        out.push_str("::ffff:");
+        return push_ipv4(out, v4);
+    }
+    let g = v6.segments();
+    let (mut best, mut run) = ((0, 0), (0, 0));
+    for (i, &x) in g.iter().enumerate() {
+        if x != 0 {
+            continue;
         }
-        std::net::IpAddr::V6(_) => push_display(out, a),
+        run = if run.1 > 0 && run.0 + run.1 == i {
+            (run.0, run.1 + 1)
+        } else {
+            (i, 1)
+        };
+        if run.1 > best.1 {
+            best = run;
+        }
+    }
+    let hex = |out: &mut String, groups: &[u16]| {
+        for (n, x) in groups.iter().enumerate() {
+            if n > 0 {
+                out.push(':');
+            }
+            push_hex(out, *x);
+        }
+    };
+    if best.1 > 1 {
+        hex(out, &g[..best.0]);
+        out.push_str("::");
+        hex(out, &g[best.0 + best.1..]);
+    } else {
+        hex(out, &g);
+    }
+}
+
+fn push_hex(out: &mut String, x: u16) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut started = false;
+    for shift in [12, 8, 4, 0] {
+        let d = usize::from((x >> shift) & 0xf);
+        if d != 0 || started || shift == 0 {
+            started = true;
+            out.push(char::from(DIGITS[d]));
+        }
     }
 }
 
@@ -294,7 +350,7 @@ fn json_string(line: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::Addr;
+    use crate::key::{Addr, FlowKey};
 
     fn key() -> (FlowKey, Counters) {
         let k = FlowKey {
@@ -371,5 +427,56 @@ mod tests {
                 "10.0.0.1", "10.0.0.2", "12345", "80", "18", "tcp", "3"
             )
         );
+    }
+
+    /// Addresses print exactly as their `Display` does.
+    #[test]
+    fn addresses_print_as_display() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut addrs: Vec<std::net::IpAddr> = [
+            "::",
+            "::1",
+            "1::",
+            "1::1",
+            "0:0:1::",
+            "1:0:0:1:0:0:0:1",
+            "1:0:1:0:1:0:1:0",
+            "::ffff:10.0.0.1",
+            "::1.2.3.4",
+            "fe80::1:0:0:1",
+            "2001:db8:0:0:1:0:0:1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.0.0.1",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        for _ in 0..5000 {
+            // Random groups, many of them zero.
+            let r = next();
+            let groups: Vec<u16> = (0..8)
+                .map(|i| match (r >> (i * 2)) & 3 {
+                    0 | 1 => 0,
+                    2 => (next() & 0xf) as u16,
+                    _ => next() as u16,
+                })
+                .collect();
+            let g: [u16; 8] = groups.try_into().unwrap();
+            addrs.push(std::net::Ipv6Addr::from(g).into());
+            addrs.push(std::net::Ipv4Addr::from(next() as u32).into());
+        }
+        for a in addrs {
+            let mut s = String::new();
+            push_addr(&mut s, Addr(a));
+            assert_eq!(s, a.to_string());
+        }
     }
 }

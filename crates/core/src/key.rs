@@ -81,6 +81,58 @@ impl fmt::Display for Mac {
     }
 }
 
+/// Read access to a key's values by primitive, so the output formats work alike on a decoded
+/// [`FlowKey`] and on a packed key read in place ([`crate::layout::PackedKey`]).
+pub trait KeyFields {
+    /// A numeric primitive (VLAN, ports, protocol, interfaces, masks, ...); 0 for others.
+    fn number(&self, p: Primitive) -> u64;
+    /// An address primitive (hosts, nets).
+    fn addr(&self, p: Primitive) -> Addr;
+    /// A MAC primitive.
+    fn mac(&self, p: Primitive) -> Mac;
+    /// `timestamp_arrival`.
+    fn timestamp(&self) -> Timestamp;
+}
+
+impl KeyFields for FlowKey {
+    fn number(&self, p: Primitive) -> u64 {
+        match p {
+            Primitive::Vlan => u64::from(self.vlan),
+            Primitive::InCvlan => u64::from(self.cvlan),
+            Primitive::Cos => u64::from(self.cos),
+            Primitive::Etype => u64::from(self.etype),
+            Primitive::InIface => u64::from(self.in_iface),
+            Primitive::OutIface => u64::from(self.out_iface),
+            Primitive::SrcMask => u64::from(self.src_mask),
+            Primitive::DstMask => u64::from(self.dst_mask),
+            Primitive::SrcPort => u64::from(self.src_port),
+            Primitive::DstPort => u64::from(self.dst_port),
+            Primitive::Proto => u64::from(self.proto),
+            Primitive::Tos => u64::from(self.tos),
+            _ => 0,
+        }
+    }
+    fn addr(&self, p: Primitive) -> Addr {
+        match p {
+            Primitive::SrcHost => self.src_host,
+            Primitive::SrcNet => self.src_net,
+            Primitive::DstHost => self.dst_host,
+            Primitive::DstNet => self.dst_net,
+            _ => Addr::default(),
+        }
+    }
+    fn mac(&self, p: Primitive) -> Mac {
+        match p {
+            Primitive::SrcMac => self.src_mac,
+            Primitive::DstMac => self.dst_mac,
+            _ => Mac::default(),
+        }
+    }
+    fn timestamp(&self) -> Timestamp {
+        self.timestamp_arrival
+    }
+}
+
 /// The key of one aggregate: every primitive, zero where not aggregated. `bin` is the start of
 /// the time bin (0 without history). Ordering is output order: bin first, then canonical
 /// column order.
@@ -296,6 +348,18 @@ impl RecordBatch {
     pub fn clear(&mut self) {
         self.keys.clear();
         self.meta.clear();
+    }
+
+    /// The key of record `i` (empty past the end).
+    #[inline]
+    pub fn key(&self, i: usize) -> &[u64] {
+        let w = self.width.max(1);
+        self.keys.get(i * w..(i + 1) * w).unwrap_or(&[])
+    }
+
+    /// The records' facts, in arrival order.
+    pub fn meta(&self) -> &[RecordMeta] {
+        &self.meta
     }
 
     /// Appends a record with a zeroed key and returns the key to fill in.

@@ -13,7 +13,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::key::{Addr, FlowKey, Mac, Timestamp};
+use crate::key::{Addr, FlowKey, KeyFields, Mac, Timestamp};
 use crate::primitive::{Aggregate, Primitive};
 
 /// Where one primitive sits in the key.
@@ -29,7 +29,32 @@ pub struct KeyLayout {
     /// The time bin's start occupies the first word.
     bin: bool,
     fields: Vec<Field>,
+    /// Each primitive's byte offset, by `Primitive as usize` (`None`: not in the key).
+    offsets: [Option<u16>; Primitive::ALL.len()],
     words: usize,
+}
+
+/// How a primitive's bytes read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Number,
+    Addr,
+    Mac,
+    Other,
+}
+
+impl Kind {
+    #[inline]
+    fn of(p: Primitive) -> Kind {
+        match p {
+            Primitive::SrcMac | Primitive::DstMac => Kind::Mac,
+            Primitive::SrcHost | Primitive::SrcNet | Primitive::DstHost | Primitive::DstNet => {
+                Kind::Addr
+            }
+            Primitive::TimestampArrival | Primitive::TcpFlags => Kind::Other,
+            _ => Kind::Number,
+        }
+    }
 }
 
 /// Bytes a primitive takes in a key (0: not part of the key, such as the OR of TCP flags,
@@ -55,6 +80,7 @@ impl KeyLayout {
     pub fn new(aggregate: &Aggregate, bins: bool) -> KeyLayout {
         let mut offset = if bins { 8 } else { 0 };
         let mut fields = Vec::new();
+        let mut offsets = [None; Primitive::ALL.len()];
         for p in &aggregate.columns {
             let w = width(*p);
             if w == 0 {
@@ -64,11 +90,13 @@ impl KeyLayout {
                 primitive: *p,
                 offset,
             });
+            offsets[*p as usize] = u16::try_from(offset).ok();
             offset += w;
         }
         KeyLayout {
             bin: bins,
             fields,
+            offsets,
             // At least one word, so an empty key (`aggregate: none`) is still a key.
             words: offset.div_ceil(8).max(1),
         }
@@ -123,6 +151,14 @@ impl KeyLayout {
         }
     }
 
+    /// A packed key read in place (for output, without decoding it).
+    pub fn view<'a>(&'a self, words: &'a [u64]) -> PackedKey<'a> {
+        PackedKey {
+            layout: self,
+            words,
+        }
+    }
+
     /// Sets the time bin of a packed key.
     #[inline]
     pub fn set_bin(&self, words: &mut [u64], bin: i64) {
@@ -130,6 +166,56 @@ impl KeyLayout {
             if let Some(w) = words.first_mut() {
                 *w = order_i64(bin);
             }
+        }
+    }
+}
+
+/// A packed key and its layout: its values read straight from the words.
+#[derive(Clone, Copy, Debug)]
+pub struct PackedKey<'a> {
+    layout: &'a KeyLayout,
+    words: &'a [u64],
+}
+
+impl PackedKey<'_> {
+    /// The time bin (0 without bins).
+    pub fn bin(&self) -> i64 {
+        self.layout.bin(self.words)
+    }
+    #[inline]
+    fn offset(&self, p: Primitive) -> Option<usize> {
+        self.layout.offsets[p as usize].map(usize::from)
+    }
+}
+
+impl KeyFields for PackedKey<'_> {
+    #[inline]
+    fn number(&self, p: Primitive) -> u64 {
+        match (self.offset(p), Kind::of(p)) {
+            (Some(at), Kind::Number) => get_be(self.words, at, width(p)),
+            _ => 0,
+        }
+    }
+    #[inline]
+    fn addr(&self, p: Primitive) -> Addr {
+        match (self.offset(p), Kind::of(p)) {
+            (Some(at), Kind::Addr) => get_addr(self.words, at),
+            _ => Addr::default(),
+        }
+    }
+    fn mac(&self, p: Primitive) -> Mac {
+        match (self.offset(p), Kind::of(p)) {
+            (Some(at), Kind::Mac) => get_mac(self.words, at),
+            _ => Mac::default(),
+        }
+    }
+    fn timestamp(&self) -> Timestamp {
+        match self.offset(Primitive::TimestampArrival) {
+            Some(at) => Timestamp {
+                secs: unorder_i64(get_be(self.words, at, 8)),
+                micros: get_be(self.words, at + 8, 4) as u32,
+            },
+            None => Timestamp::default(),
         }
     }
 }
@@ -376,5 +462,40 @@ mod tests {
         let none = KeyLayout::new(&Aggregate::parse("none").unwrap(), false);
         assert_eq!(none.words(), 1);
         assert_eq!(none.decode(&none.encoded(&k)), FlowKey::default());
+    }
+
+    #[test]
+    fn a_packed_view_reads_what_decode_gives() {
+        let all: Vec<&str> = Primitive::ALL.iter().map(|p| p.name()).collect();
+        let l = KeyLayout::new(&Aggregate::parse(&all.join(",")).unwrap(), true);
+        let mut k = key("2001:db8::1", "10.1.2.3", 65535, 1, 132, -5);
+        k.src_mac = Mac([1, 2, 3, 4, 5, 6]);
+        k.dst_mac = Mac([7, 8, 9, 10, 11, 12]);
+        (k.vlan, k.cvlan, k.cos, k.etype) = (4094, 7, 5, 0x86dd);
+        (k.in_iface, k.out_iface, k.src_mask, k.dst_mask, k.tos) = (3, u32::MAX, 32, 16, 0xb8);
+        k.src_net = Addr("2001:db8::".parse().unwrap());
+        k.dst_net = Addr("10.1.0.0".parse().unwrap());
+        k.timestamp_arrival = Timestamp {
+            secs: 1_700_000_000,
+            micros: 999_999,
+        };
+        let words = l.encoded(&k);
+        let v = l.view(&words);
+        assert_eq!(v.bin(), -5);
+        assert_eq!(v.timestamp(), k.timestamp());
+        for p in Primitive::ALL {
+            assert_eq!(v.number(p), k.number(p), "{p:?}");
+            assert_eq!(v.addr(p), k.addr(p), "{p:?}");
+            assert_eq!(v.mac(p), k.mac(p), "{p:?}");
+        }
+        // A primitive outside the layout reads as zero.
+        let ports = KeyLayout::new(&Aggregate::parse("dst_port").unwrap(), false);
+        let words = ports.encoded(&k);
+        let v = ports.view(&words);
+        assert_eq!(
+            (v.number(Primitive::DstPort), v.number(Primitive::SrcPort)),
+            (1, 0)
+        );
+        assert_eq!(v.addr(Primitive::SrcHost), Addr::default());
     }
 }

@@ -3,22 +3,53 @@
 //!
 //! Promises: an existing key always keeps counting; when the bound is reached, records of new
 //! keys are not stored but counted as overflow, so the loss is visible. Entries (key words, then
-//! counter words) live side by side in one flat array of words, indexed by a hash table of
-//! 32-bit entry numbers: an entry costs its key's words, its counters and about five bytes of
-//! index, nothing else, and an update touches one place.
+//! counter words) live side by side in one flat array of words, indexed by an open-addressing
+//! table of 64-bit slots ([`index`]): an entry costs its key's words, its counters and 11 to 22
+//! bytes of index, nothing else, and an update touches one place. Batches are added with the
+//! memory of the next records' slots and entries requested ahead.
+
+mod index;
 
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
-
-use hashbrown::HashTable;
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
 
 use crate::key::{Counters, FlowKey, Record, RecordBatch};
-use crate::layout::KeyLayout;
+use crate::layout::{KeyLayout, PackedKey};
+use index::Index;
 
-type Hashing = foldhash::fast::RandomState;
+type Hashing = foldhash::fast::FixedState;
 
-/// Key words copied into the sort array (a 5-tuple with its time bin takes 6).
-const PREFIX_WORDS: usize = 6;
+/// One seed per process, random: every table hashes alike (a purged table's spare can be
+/// filled with hashes computed for another), and keys chosen by whoever sends the packets
+/// cannot be made to collide.
+fn hashing() -> Hashing {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    let seed = *SEED.get_or_init(|| {
+        use std::hash::BuildHasher as _;
+        foldhash::fast::RandomState::default().hash_one(0x706d_6163_6374u64)
+    });
+    foldhash::fast::FixedState::with_seed(seed)
+}
+
+/// Asks the CPU to start loading the cache line at `p` (a hint: it never faults).
+#[inline]
+fn prefetch<T>(p: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing into the program and never faults; `p` is a valid
+    // reference anyway.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            (p as *const T).cast(),
+        )
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// How many records ahead a batch upsert prefetches index slots, and then entries.
+const SLOT_AHEAD: usize = 16;
+const ENTRY_AHEAD: usize = 8;
 
 /// A table's entries in output order (see [`AggregateTable::sorted_rows`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -27,7 +58,15 @@ pub struct SortedRows {
     width: usize,
     keys: Vec<u64>,
     counters: Vec<Counters>,
-    scratch: Vec<([u64; PREFIX_WORDS], u32)>,
+    scratch: SortScratch,
+}
+
+/// The sort arrays of the last purge, kept for their memory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct SortScratch {
+    order: Vec<u32>,
+    compact: Vec<(u128, u32)>,
+    split: Vec<u32>,
 }
 
 impl SortedRows {
@@ -52,6 +91,12 @@ impl SortedRows {
     pub fn bin(&self, i: usize) -> i64 {
         self.layout.as_ref().map_or(0, |l| l.bin(self.key(i)))
     }
+    /// Row `i` read in place (`None` past the end).
+    pub fn view(&self, i: usize) -> Option<(PackedKey<'_>, Counters)> {
+        let layout = self.layout.as_deref()?;
+        let key = self.keys.get(i * self.width..(i + 1) * self.width)?;
+        Some((layout.view(key), *self.counters.get(i)?))
+    }
     /// Row `i`, decoded.
     pub fn row(&self, i: usize) -> (FlowKey, Counters) {
         let key = self
@@ -69,9 +114,11 @@ pub struct AggregateTable {
     width: usize,
     /// Words per entry: the key, then packets, bytes, flows and TCP flags.
     stride: usize,
-    index: HashTable<u32>,
+    index: Index,
     entries: Vec<u64>,
     hashing: Hashing,
+    /// Hashes of the batch being added, kept for their memory.
+    hashes: Vec<u64>,
     max_entries: Option<usize>,
     overflow_records: u64,
     overflow_bytes: u64,
@@ -80,10 +127,10 @@ pub struct AggregateTable {
 /// Counter words after each key.
 const COUNTER_WORDS: usize = 4;
 
-/// Bytes one entry of a `words`-word key may occupy: key, counters and the index's slot and
-/// control byte at its lowest load (hashbrown tables are 7/16 to 7/8 full).
+/// Bytes one entry of a `words`-word key may occupy: key, counters and the index's slots at
+/// their lowest load (an index is 3/8 to 3/4 full).
 pub fn entry_bytes(words: usize) -> usize {
-    8 * (words + COUNTER_WORDS) + (4 + 1) * 16 / 7 + 1
+    8 * (words + COUNTER_WORDS) + Index::SLOT_BYTES_PER_ENTRY
 }
 
 impl AggregateTable {
@@ -104,9 +151,10 @@ impl AggregateTable {
             width: layout.words(),
             stride: layout.words() + COUNTER_WORDS,
             layout,
-            index: HashTable::with_capacity(max_entries.unwrap_or(0)),
+            index: Index::with_capacity(max_entries.unwrap_or(0)),
             entries: Vec::new(),
-            hashing: Hashing::default(),
+            hashing: hashing(),
+            hashes: Vec::new(),
             max_entries,
             overflow_records: 0,
             overflow_bytes: 0,
@@ -153,21 +201,24 @@ impl AggregateTable {
     fn find(&self, key: &[u64]) -> Option<u32> {
         let hash = Self::hash_of(&self.hashing, key);
         let (entries, stride, width) = (&self.entries, self.stride, self.width);
-        self.index
-            .find(hash, |&i| {
-                Self::same(Self::key_at(entries, stride, width, i), key)
-            })
-            .copied()
+        self.index.find(hash, |i| {
+            Self::same(Self::key_at(entries, stride, width, i), key)
+        })
     }
 
     /// Adds counters to a packed key; returns false when it was not stored because the table
     /// is full.
     #[inline]
     pub fn add_packed(&mut self, key: &[u64], counters: &Counters) -> bool {
-        debug_assert_eq!(key.len(), self.width);
         let hash = Self::hash_of(&self.hashing, key);
+        self.add_hashed(key, hash, counters)
+    }
+
+    #[inline]
+    fn add_hashed(&mut self, key: &[u64], hash: u64, counters: &Counters) -> bool {
+        debug_assert_eq!(key.len(), self.width);
         let (entries, stride, width) = (&self.entries, self.stride, self.width);
-        if let Some(&i) = self.index.find(hash, |&i| {
+        if let Some(i) = self.index.find(hash, |i| {
             Self::same(Self::key_at(entries, stride, width, i), key)
         }) {
             let at = i as usize * stride + width;
@@ -184,25 +235,51 @@ impl AggregateTable {
             return false;
         }
         let i = self.len() as u32;
-        self.entries.extend_from_slice(key);
-        self.entries.extend_from_slice(&[
+        // Word by word: keys are a few words, and a library memcpy call costs more.
+        self.entries.extend(key.iter().copied().chain([
             counters.packets,
             counters.bytes,
             counters.flows,
             u64::from(counters.tcp_flags),
-        ]);
-        let (entries, hashing) = (&self.entries, &self.hashing);
-        self.index.insert_unique(hash, i, |&j| {
-            Self::hash_of(hashing, Self::key_at(entries, stride, width, j))
-        });
+        ]));
+        self.index.insert(hash, i);
         true
     }
 
     /// Adds every record of a batch (as [`Self::add_packed`]).
     pub fn add_batch(&mut self, batch: &RecordBatch) {
-        for (key, counters) in batch.iter() {
-            self.add_packed(key, &counters);
+        self.add_records(batch, 0..batch.len());
+    }
+
+    /// Adds records `range` of a batch, loading the index slots and then the entries of the
+    /// records a little ahead, so the memory they live in arrives while earlier ones are
+    /// added (a table of many keys is mostly cache misses otherwise).
+    pub fn add_records(&mut self, batch: &RecordBatch, range: Range<usize>) {
+        let mut hashes = std::mem::take(&mut self.hashes);
+        hashes.clear();
+        hashes.extend(
+            range
+                .clone()
+                .map(|i| Self::hash_of(&self.hashing, batch.key(i))),
+        );
+        let meta = batch.meta();
+        for (n, i) in range.enumerate() {
+            if let Some(&h) = hashes.get(n + SLOT_AHEAD) {
+                self.index.prefetch(h);
+            }
+            if let Some(e) = hashes
+                .get(n + ENTRY_AHEAD)
+                .and_then(|&h| self.index.candidate(h))
+            {
+                if let Some(w) = self.entries.get(e as usize * self.stride) {
+                    prefetch(w);
+                }
+            }
+            if let (Some(&h), Some(m)) = (hashes.get(n), meta.get(i)) {
+                self.add_hashed(batch.key(i), h, &m.counters());
+            }
         }
+        self.hashes = hashes;
     }
 
     /// Adds a decoded record (tests and tools; the data path uses packed keys).
@@ -237,22 +314,15 @@ impl AggregateTable {
     pub fn remove(&mut self, key: &FlowKey) -> Option<Counters> {
         let packed = self.layout.encoded(key);
         let hash = Self::hash_of(&self.hashing, &packed);
-        let (entries, stride, width) = (&self.entries, self.stride, self.width);
-        let slot = self
-            .index
-            .find_entry(hash, |&i| {
-                Self::same(Self::key_at(entries, stride, width, i), &packed)
-            })
-            .ok()?;
-        let (i, _) = slot.remove();
+        let i = self.find(&packed)?;
+        self.index.remove(hash, i);
         let removed = self.counters_at(i);
+        let (stride, width) = (self.stride, self.width);
         let last = (self.len() - 1) as u32;
         if i != last {
             let moved = Self::key_at(&self.entries, stride, width, last);
             let moved_hash = Self::hash_of(&self.hashing, moved);
-            if let Some(j) = self.index.find_mut(moved_hash, |&j| j == last) {
-                *j = i;
-            }
+            self.index.renumber(moved_hash, last, i);
             let (to, from) = (i as usize * stride, last as usize * stride);
             self.entries.copy_within(from..from + stride, to);
         }
@@ -260,26 +330,88 @@ impl AggregateTable {
         Some(removed)
     }
 
-    /// Sorts on a copy of the keys' first words (the whole key of most layouts, so the sort
-    /// reads one contiguous array), comparing whole keys on ties.
-    fn sort_items(&self, items: &mut Vec<([u64; PREFIX_WORDS], u32)>) {
-        let (entries, stride, width) = (&self.entries, self.stride, self.width);
-        items.clear();
-        items.extend(entries.chunks_exact(stride).enumerate().map(|(i, e)| {
-            let mut prefix = [0u64; PREFIX_WORDS];
-            for (p, w) in prefix.iter_mut().zip(&e[..width]) {
-                *p = *w;
+    /// The key bytes that differ between the given entries, as (word, shift) from the most
+    /// significant; the others are the same in all of them, so they cannot change their order.
+    fn varying_bytes(&self, entries: &[u32]) -> Vec<(usize, u32)> {
+        let Some(&first) = entries.first() else {
+            return Vec::new();
+        };
+        let (stride, width) = (self.stride, self.width);
+        let first = Self::key_at(&self.entries, stride, width, first);
+        let mut diff = vec![0u64; width];
+        for &i in entries {
+            let key = Self::key_at(&self.entries, stride, width, i);
+            for ((d, w), f) in diff.iter_mut().zip(key).zip(first) {
+                *d |= w ^ f;
             }
-            (prefix, i as u32)
-        }));
-        let whole = width > PREFIX_WORDS;
-        items.sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0).then_with(|| match whole {
-                true => Self::key_at(entries, stride, width, a.1)
-                    .cmp(Self::key_at(entries, stride, width, b.1)),
-                false => std::cmp::Ordering::Equal,
-            })
-        });
+        }
+        let mut at = Vec::new();
+        for (word, d) in diff.iter().enumerate() {
+            for shift in (0..8).rev().map(|b| b * 8) {
+                if (d >> shift) & 0xff != 0 {
+                    at.push((word, shift));
+                }
+            }
+        }
+        at
+    }
+
+    /// Puts entry numbers in key order: an MSD radix sort that looks only at the bytes that
+    /// vary. When at most 16 do (most purges: one time bin drops out, IPv4 hosts leave the rest
+    /// of their address slots the same), they are packed in order into a u128 that compares as
+    /// the whole key does, and one sort of those finishes the job. Otherwise the entries are
+    /// split on the first varying byte and each part is sorted the same way; small parts are
+    /// compared key by key.
+    fn sort_order(&self, order: &mut [u32], scratch: &mut SortScratch) {
+        const SMALL: usize = 32;
+        let (entries, stride, width) = (&self.entries, self.stride, self.width);
+        let at = self.varying_bytes(order);
+        if at.len() <= 16 {
+            let items = &mut scratch.compact;
+            items.clear();
+            items.extend(order.iter().map(|&i| {
+                let key = Self::key_at(entries, stride, width, i);
+                let v = at.iter().fold(0u128, |v, &(word, shift)| {
+                    (v << 8) | u128::from((key[word] >> shift) as u8)
+                });
+                (v, i)
+            }));
+            items.sort_unstable_by_key(|&(v, _)| v);
+            for (o, &(_, i)) in order.iter_mut().zip(items.iter()) {
+                *o = i;
+            }
+            return;
+        }
+        if order.len() <= SMALL {
+            order.sort_unstable_by(|&a, &b| {
+                Self::key_at(entries, stride, width, a).cmp(Self::key_at(entries, stride, width, b))
+            });
+            return;
+        }
+        // A stable counting sort on the first varying byte, then each part on its own.
+        let (word, shift) = at[0];
+        let byte = |i: u32| (Self::key_at(entries, stride, width, i)[word] >> shift) as u8;
+        let mut starts = [0usize; 257];
+        for &i in order.iter() {
+            starts[usize::from(byte(i)) + 1] += 1;
+        }
+        for b in 0..256 {
+            starts[b + 1] += starts[b];
+        }
+        let mut next = starts;
+        scratch.split.clear();
+        scratch.split.resize(order.len(), 0);
+        for &i in order.iter() {
+            let b = usize::from(byte(i));
+            scratch.split[next[b]] = i;
+            next[b] += 1;
+        }
+        order.copy_from_slice(&scratch.split);
+        for b in 0..256 {
+            if starts[b + 1] - starts[b] > 1 {
+                self.sort_order(&mut order[starts[b]..starts[b + 1]], scratch);
+            }
+        }
     }
 
     /// The entries in output order, copied side by side so that reading them (decoding and
@@ -293,21 +425,21 @@ impl AggregateTable {
     /// [`Self::sorted_rows`] into `rows`, reusing its memory (a plugin that purges every minute
     /// keeps one).
     pub fn sort_into(&self, rows: &mut SortedRows) {
-        self.sort_items(&mut rows.scratch);
         let width = self.width;
         rows.layout = Some(self.layout.clone());
         rows.width = width;
         rows.keys.clear();
         rows.counters.clear();
-        for (prefix, i) in &rows.scratch {
-            if width <= PREFIX_WORDS {
-                rows.keys.extend_from_slice(&prefix[..width]);
-            } else {
-                rows.keys
-                    .extend_from_slice(Self::key_at(&self.entries, self.stride, width, *i));
-            }
-            rows.counters.push(self.counters_at(*i));
+        let mut order = std::mem::take(&mut rows.scratch.order);
+        order.clear();
+        order.extend(0..self.len() as u32);
+        self.sort_order(&mut order, &mut rows.scratch);
+        for &i in &order {
+            rows.keys
+                .extend_from_slice(Self::key_at(&self.entries, self.stride, width, i));
+            rows.counters.push(self.counters_at(i));
         }
+        rows.scratch.order = order;
     }
 
     /// Entries sorted in output order, decoded.
@@ -411,5 +543,82 @@ mod tests {
         assert_eq!(drained.len(), 33);
         assert!(drained.windows(2).all(|w| w[0].0 < w[1].0));
         assert!(t.is_empty());
+    }
+
+    /// The sort gives the packed keys' order whether the bytes that vary fit one u128 at once
+    /// or the entries are split first, once or several times.
+    #[test]
+    fn sorted_rows_follow_the_packed_keys_order() {
+        use crate::key::Addr;
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        // (MACs in the key, IPv6 hosts too) -> how many key bytes vary.
+        let cases = [
+            ((false, false), 0..=16),
+            ((true, false), 17..=32),
+            ((false, true), 33..=48),
+            ((true, true), 49..=usize::MAX),
+        ];
+        for ((macs, v6), varying) in cases {
+            let primitives = match macs {
+                true => "src_mac, dst_mac, src_host, dst_host, src_port, dst_port, proto",
+                false => "src_host, dst_host, src_port, dst_port, proto",
+            };
+            let layout = Arc::new(KeyLayout::new(
+                &Aggregate::parse(primitives).unwrap(),
+                false,
+            ));
+            let mut t = AggregateTable::unbounded(layout);
+            for _ in 0..5000 {
+                let r = next();
+                let src: std::net::IpAddr = if v6 && r % 3 == 0 {
+                    std::net::Ipv6Addr::from(u128::from(r) << 64 | u128::from(next())).into()
+                } else {
+                    std::net::Ipv4Addr::from((r >> 32) as u32 & 0x0a00_00ff).into()
+                };
+                let m = next().to_be_bytes();
+                let key = FlowKey {
+                    src_mac: crate::key::Mac([m[0], m[1], m[2], m[3], m[4], m[5]]),
+                    dst_mac: crate::key::Mac([m[7], m[6], m[5], m[4], m[3], m[2]]),
+                    src_host: Addr(src),
+                    dst_host: Addr(match v6 && r % 5 == 0 {
+                        true => std::net::Ipv6Addr::from(u128::from(next()) << 64 | u128::from(r))
+                            .into(),
+                        false => std::net::Ipv4Addr::from(r as u32 & 0xff00_00ff).into(),
+                    }),
+                    src_port: (r >> 8) as u16 & 0x0f0f,
+                    dst_port: 80,
+                    proto: if r & 1 == 0 { 6 } else { 17 },
+                    ..FlowKey::default()
+                };
+                let counters = Counters {
+                    packets: 1,
+                    ..Counters::default()
+                };
+                t.add(&Record {
+                    key,
+                    counters,
+                    ts: 0,
+                });
+            }
+            let all: Vec<u32> = (0..t.len() as u32).collect();
+            let n = t.varying_bytes(&all).len();
+            assert!(varying.contains(&n), "macs {macs} v6 {v6}: {n} bytes vary");
+            let rows = t.sorted_rows();
+            let mut want: Vec<Vec<u64>> = t
+                .entries
+                .chunks_exact(t.stride)
+                .map(|e| e[..t.width].to_vec())
+                .collect();
+            want.sort();
+            let got: Vec<Vec<u64>> = (0..rows.len()).map(|i| rows.packed(i).0.to_vec()).collect();
+            assert_eq!(rows.len(), t.len());
+            assert_eq!(got, want, "macs {macs} v6 {v6}");
+        }
     }
 }

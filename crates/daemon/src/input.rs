@@ -244,8 +244,8 @@ const MAP_WINDOW: usize = 8 << 20;
 const PREFETCH_AHEAD: usize = 12 << 20;
 const PUBLISH_STEP: usize = 256 << 10;
 
-/// A thread that walks the file a little ahead of the decoder, touching each page: it takes the
-/// page faults on the other core, so the decoder finds the file's bytes mapped (the decoder
+/// A thread that walks the file a little ahead of the decoder, mapping its pages
+/// (`MADV_POPULATE_READ`, or touching each page): it takes the page faults on the other core, so the decoder finds the file's bytes mapped (the decoder
 /// prefetches the cache lines it needs itself). Behind the decoder it releases the pages read,
 /// so the process's resident memory stays at a few windows whatever the file's size.
 struct Prefetcher {
@@ -285,6 +285,7 @@ const PAGE: usize = 4096;
 fn prefetch(map: &memmap2::Mmap, reader: &AtomicUsize, stop: &AtomicBool) {
     let (mut touched, mut released) = (0usize, 0usize);
     let mut sum = 0u8;
+    let mut populate = true;
     while !stop.load(Ordering::Relaxed) {
         let at = reader.load(Ordering::Relaxed);
         if at < released {
@@ -297,8 +298,21 @@ fn prefetch(map: &memmap2::Mmap, reader: &AtomicUsize, stop: &AtomicBool) {
             continue;
         }
         let end = (touched + PUBLISH_STEP).min(target);
-        for b in map[touched..end].iter().step_by(PAGE) {
-            sum = sum.wrapping_add(*b);
+        // One call maps the whole step (Linux 5.14+); older kernels refuse it, and then each
+        // page is touched.
+        let populated = populate
+            && map
+                .advise_range(
+                    memmap2::Advice::PopulateRead,
+                    touched & !(PAGE - 1),
+                    end - (touched & !(PAGE - 1)),
+                )
+                .is_ok();
+        if !populated {
+            populate = false;
+            for b in map[touched..end].iter().step_by(PAGE) {
+                sum = sum.wrapping_add(*b);
+            }
         }
         touched = end;
     }

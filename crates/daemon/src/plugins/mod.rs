@@ -117,7 +117,10 @@ pub fn start(
     for config in configs {
         let label = format!("{}/{}", config.name, config.kind);
         let plugin: Box<dyn Plugin> = match &config.options {
-            PluginOptions::Print(p) => Box::new(print::PrintPlugin::new(config, p, clock)),
+            PluginOptions::Print(p) => Box::new(
+                print::PrintPlugin::new(config, p, clock)
+                    .map_err(|e| format!("( {label} ): {e}"))?,
+            ),
             PluginOptions::Memory(m) => Box::new(
                 memory::MemoryPlugin::new(config, m).map_err(|e| format!("( {label} ): {e}"))?,
             ),

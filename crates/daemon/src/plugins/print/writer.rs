@@ -1,43 +1,37 @@
-//! The print plugin: a cache purged every `print_refresh_time` to stdout or files, in
-//! formatted, csv or json.
-//!
-//! Promises: a file is written to a temporary name and renamed, so a reader never sees half of
-//! it (append mode writes in place); each time bin goes to the file its name expands to; purges
-//! follow the data's clock (packet time for files), so an offline run writes the same files
-//! whatever the machine's speed.
+//! Writing purged tables: sorting, formatting, files, the latest-file link and the trigger.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use crossbeam_channel::{Receiver, Sender};
 use jiff::tz::TimeZone;
-use pmacct_core::bins::{expand_time_variables, BinLookup, BinSpec, RefreshSchedule};
+use pmacct_core::bins::expand_time_variables;
 use pmacct_core::config::{PluginConfig, PrintConfig, PrintFormat};
 use pmacct_core::format::{Format, RowFormat};
-use pmacct_core::key::RecordBatch;
-use pmacct_core::layout::KeyLayout;
 use pmacct_core::table::{AggregateTable, SortedRows};
 
-use super::trigger::Trigger;
-use super::{Clock, Now, Plugin, PluginError};
+use crate::plugins::trigger::Trigger;
+use crate::plugins::Now;
 
-pub struct PrintPlugin {
+/// A purged table on its way to the writer.
+pub struct Purge {
+    pub table: AggregateTable,
+    pub now: Now,
+    /// The bin an empty purge's file is named after.
+    pub empty_bin: i64,
+}
+
+/// The print plugin's output side: sorts each purged table and writes it to stdout or files,
+/// then fires the trigger.
+pub struct Writer {
     label: String,
     options: PrintConfig,
     rows: RowFormat,
-    table: AggregateTable,
     /// The last purge's rows, kept for their memory.
     purged: SortedRows,
-    layout: std::sync::Arc<KeyLayout>,
-    spec: Option<BinSpec>,
-    bins: Option<BinLookup>,
     tz: TimeZone,
-    refresh: i64,
-    /// Purge on refresh deadlines; off for file input without bins, which is one period.
-    scheduled: bool,
-    schedule: Option<RefreshSchedule>,
-    next_purge: Option<i64>,
     trigger: Option<Trigger>,
     /// The dynamic file the last purge wrote last, and the newest bin in it: a later bin whose
     /// name expands to the same file (a local hour repeated when DST ends, or a template coarser
@@ -45,9 +39,8 @@ pub struct PrintPlugin {
     last_file: Option<(String, i64)>,
 }
 
-impl PrintPlugin {
-    pub fn new(config: &PluginConfig, options: &PrintConfig, clock: Clock) -> Self {
-        let tz = pmacct_core::bins::time_zone(config.timestamps_utc);
+impl Writer {
+    pub fn new(config: &PluginConfig, options: &PrintConfig, label: &str, tz: TimeZone) -> Self {
         let format = match options.format {
             PrintFormat::Formatted => Format::Formatted,
             PrintFormat::Csv => Format::Csv,
@@ -60,65 +53,40 @@ impl PrintPlugin {
         rows.timestamps_secs = config.timestamps_secs;
         rows.timestamps_since_epoch = config.timestamps_since_epoch;
         rows.stamps = config.bins.is_some();
-        let label = format!("{}/{}", config.name, config.kind);
-        let layout = std::sync::Arc::new(config.key_layout());
-        PrintPlugin {
+        Writer {
             trigger: options
                 .trigger_exec
                 .as_deref()
-                .map(|c| Trigger::new(c, &label)),
-            label,
+                .map(|c| Trigger::new(c, label)),
+            label: label.to_string(),
             options: options.clone(),
             rows,
-            table: AggregateTable::unbounded(layout.clone()),
             purged: SortedRows::default(),
-            layout,
-            scheduled: clock == Clock::Live || config.bins.is_some(),
-            spec: config.bins.clone(),
-            bins: None,
             tz,
-            refresh: config.refresh_time as i64,
-            schedule: None,
-            next_purge: None,
             last_file: None,
         }
     }
 
-    /// Fixes the bins' anchor and the refresh deadlines from the first instant seen.
-    fn start_clock(&mut self, t: i64) {
-        if let Some(spec) = &self.spec {
-            self.bins = Some(BinLookup::new(spec.anchored_at(t)));
-        }
-        let schedule = RefreshSchedule::new(
-            self.refresh,
-            t,
-            self.bins.as_ref().map(BinLookup::bins),
-            &self.tz,
-        );
-        self.next_purge = Some(schedule.next_after(t));
-        self.schedule = Some(schedule);
-    }
-
-    /// Purges when `t` has reached the deadline; the next deadline is the first after `t`.
-    fn maybe_purge(&mut self, t: i64, now: Now) -> Result<(), PluginError> {
-        match (self.next_purge, &self.schedule) {
-            (Some(deadline), Some(schedule)) if t >= deadline => {
-                self.next_purge = Some(schedule.next_after(t));
-                self.purge(now)
+    /// The writer thread: purges in the order they come, each table given back emptied.
+    pub fn run(mut self, purges: Receiver<Purge>, give_back: Sender<AggregateTable>) {
+        for mut purge in purges {
+            if let Err(e) = self.purge(&mut purge) {
+                tracing::error!("( {} ): {e}", self.label);
             }
-            _ => Ok(()),
+            purge.table.clear();
+            // The plugin keeps one spare; a second is freed.
+            let _ = give_back.try_send(purge.table);
         }
     }
 
-    fn purge(&mut self, now: Now) -> Result<(), PluginError> {
+    fn purge(&mut self, purge: &mut Purge) -> io::Result<()> {
         tracing::info!("( {} ): *** Purging cache - START ***", self.label);
         let started = std::time::Instant::now();
         let mut entries = std::mem::take(&mut self.purged);
-        self.table.sort_into(&mut entries);
-        self.table.clear();
+        purge.table.sort_into(&mut entries);
         let total = entries.len();
         let mut written_files = Vec::new();
-        let result = self.write(&entries, now, &mut written_files);
+        let result = self.write(&entries, purge, &mut written_files);
         self.purged = entries;
         tracing::info!(
             "( {} ): *** Purging cache - END (QN: {}/{}, ET: {}) ***",
@@ -132,16 +100,17 @@ impl PrintPlugin {
                 trigger.fire(&written_files, total);
             }
         }
-        result.map_err(|e| PluginError::Io(e.to_string()))
+        result
     }
 
     /// Writes the purged rows to stdout or their files.
     fn write(
         &mut self,
         entries: &SortedRows,
-        now: Now,
+        purge: &Purge,
         files: &mut Vec<PathBuf>,
     ) -> io::Result<()> {
+        let now = purge.now;
         let Some(template) = &self.options.output_file else {
             if entries.is_empty() && !self.options.write_empty_file {
                 return Ok(());
@@ -185,10 +154,7 @@ impl PrintPlugin {
             }
         }
         if runs.is_empty() && self.options.write_empty_file {
-            let t = self
-                .bins
-                .as_ref()
-                .map_or(now.data, |b| b.bins().start_of(now.data));
+            let t = purge.empty_bin;
             runs.push(FileRun {
                 name: name_of(t),
                 from: 0,
@@ -266,9 +232,11 @@ impl PrintPlugin {
         let mut buf = String::with_capacity(ROWS_BUFFER + 1024);
         let count = rows.len();
         for i in rows {
-            let (k, c) = entries.row(i);
+            let Some((k, c)) = entries.view(i) else {
+                continue;
+            };
             self.rows
-                .push_row(&mut buf, &k, &c, Some((k.bin, now.wall)));
+                .push_row(&mut buf, &k, &c, Some((k.bin(), now.wall)));
             buf.push('\n');
             if buf.len() >= ROWS_BUFFER {
                 out.write_all(buf.as_bytes())?;
@@ -317,43 +285,4 @@ fn point_symlink(link: &Path, target: &Path) -> io::Result<()> {
     let _ = fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp)?;
     fs::rename(&tmp, link)
-}
-
-impl Plugin for PrintPlugin {
-    fn on_records(&mut self, records: &mut RecordBatch, now: Now) -> Result<(), PluginError> {
-        let mut result = Ok(());
-        for (key, meta) in records.iter_mut() {
-            if self.schedule.is_none() {
-                self.start_clock(meta.ts);
-            }
-            if self.scheduled && self.next_purge.is_some_and(|d| meta.ts >= d) {
-                let at = Now {
-                    data: meta.ts,
-                    wall: now.wall,
-                };
-                if let Err(e) = self.maybe_purge(meta.ts, at) {
-                    result = Err(e);
-                }
-            }
-            if let Some(b) = &mut self.bins {
-                self.layout.set_bin(key, b.start_of(meta.ts));
-            }
-            self.table.add_packed(key, &meta.counters());
-        }
-        result
-    }
-
-    fn on_tick(&mut self, now: Now) -> Result<(), PluginError> {
-        if self.scheduled {
-            return self.maybe_purge(now.data, now);
-        }
-        Ok(())
-    }
-
-    fn shutdown(&mut self, now: Now) -> Result<(), PluginError> {
-        if self.table.is_empty() && self.schedule.is_none() && !self.options.write_empty_file {
-            return Ok(());
-        }
-        self.purge(now)
-    }
 }
