@@ -23,6 +23,12 @@ pub struct PluginStats {
     pub records: AtomicU64,
     /// Records dropped because the queue was full (live capture with `drop`).
     pub dropped: AtomicU64,
+    /// SQL: failed writes that will be retried.
+    pub write_retries: AtomicU64,
+    /// SQL: rows (per key and bin) waiting in memory for the database.
+    pub kept_rows: AtomicU64,
+    /// SQL: rows waiting in the spool file.
+    pub spooled_rows: AtomicU64,
 }
 
 /// Counts kept by one input thread and published in bulk (no shared writes per packet).
@@ -78,10 +84,22 @@ impl CoreStats {
 
 impl PluginStats {
     pub fn line(&self) -> String {
-        format!(
+        let mut line = format!(
             "records={} dropped_records={}",
             self.records.load(Relaxed),
             self.dropped.load(Relaxed)
-        )
+        );
+        let sql = [
+            self.write_retries.load(Relaxed),
+            self.kept_rows.load(Relaxed),
+            self.spooled_rows.load(Relaxed),
+        ];
+        if sql.iter().any(|n| *n > 0) {
+            line.push_str(&format!(
+                " write_retries={} kept_rows={} spooled_rows={}",
+                sql[0], sql[1], sql[2]
+            ));
+        }
+        line
     }
 }

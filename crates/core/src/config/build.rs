@@ -77,11 +77,52 @@ pub struct MemoryConfig {
 /// minutes; 64 MiB holds a few hundred thousand.
 pub const DEFAULT_MEMORY_BOUND: u64 = 64 << 20;
 
+/// Which database an SQL plugin writes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SqlBackend {
+    Sqlite3,
+    Pgsql,
+    Mysql,
+}
+
+/// Where a setting was written, to name it in errors found at start (a database file in a
+/// missing directory, a schema file that cannot be read).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettingAt {
+    pub origin: super::Origin,
+    pub written_as: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SqlConfig {
+    pub backend: SqlBackend,
+    /// sqlite3: the database file; otherwise the database name.
+    pub db: String,
+    pub db_at: Option<SettingAt>,
+    /// The table name, possibly with time variables.
+    pub table: String,
+    pub table_version: u8,
+    pub table_schema: Option<PathBuf>,
+    pub table_schema_at: Option<SettingAt>,
+    pub optimize_clauses: bool,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    pub dont_try_update: bool,
+    pub backup_host: Option<String>,
+    pub spool_file: PathBuf,
+    pub trigger_exec: Option<String>,
+    /// Seconds between trigger runs; `None`: after every purge.
+    pub trigger_every: Option<i64>,
+}
+
 /// Kind-specific options.
 #[derive(Clone, Debug, PartialEq)]
 pub enum PluginOptions {
     Print(PrintConfig),
     Memory(MemoryConfig),
+    Sql(Box<SqlConfig>),
 }
 
 /// What a live capture does when a plugin's queue is full.
@@ -119,7 +160,7 @@ impl PluginConfig {
     /// The packed key layout of this plugin's records: its primitives, and a time-bin word when
     /// it cuts time into bins (print with `print_history`).
     pub fn key_layout(&self) -> crate::layout::KeyLayout {
-        let bins = self.bins.is_some() && self.kind == PluginKind::Print;
+        let bins = self.bins.is_some() && !matches!(self.kind, PluginKind::Memory);
         crate::layout::KeyLayout::new(&self.aggregate, bins)
     }
 }
@@ -169,6 +210,12 @@ impl Reader<'_> {
     }
     fn path(&mut self, key: &str) -> Option<PathBuf> {
         self.text(key).map(PathBuf::from)
+    }
+    fn at(&self, key: &str) -> Option<SettingAt> {
+        self.settings.get(key).map(|s| SettingAt {
+            origin: s.origin.clone(),
+            written_as: s.written_as.clone(),
+        })
     }
     fn error(&mut self, key: &str, message: String) {
         let (origin, written) = match self.settings.get(key) {
@@ -359,11 +406,14 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
                 memory_bound_is_default: !explicit,
             })
         }
+        PluginKind::Sqlite3 => {
+            PluginOptions::Sql(Box::new(build_sql(&mut r, p.kind, &p.name, history)))
+        }
         other => {
             r.errors.push(
                 ConfigError::new(
                     p.declared_at.clone(),
-                    format!("plugin type '{other}' is not implemented by pmacct-rs yet (available: memory, print)"),
+                    format!("plugin type '{other}' is not implemented by pmacct-rs yet (available: memory, print, sqlite3)"),
                 )
                 .key("plugins")
                 .plugin(Some(&p.name)),
@@ -391,6 +441,122 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
         options,
         aggregate,
     })
+}
+
+/// pmacct's default table of each schema version.
+pub fn default_sql_table(version: u8) -> String {
+    match version {
+        0 | 1 => "acct".into(),
+        v => format!("acct_v{v}"),
+    }
+}
+
+/// Whether a table name (before its time variables expand) uses only safe characters: letters,
+/// digits, `_`, `.` (schema-qualified names) and `%` variables. Names are pasted into SQL (they
+/// cannot be bound as parameters), so nothing else may pass.
+pub fn safe_table_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("the table name is empty".into());
+    }
+    let mut chars = name.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '.' => {}
+            '%' => match chars.next() {
+                Some(v) if "YmdHMSswWjz".contains(v) => {}
+                other => {
+                    return Err(format!(
+                        "'%{}' is not a time variable (use %Y %m %d %H %M %S %s %w %W %j %z)",
+                        other.map(String::from).unwrap_or_default()
+                    ))
+                }
+            },
+            c => {
+                return Err(format!(
+                    "character '{c}' is not allowed in a table name (letters, digits, '_', '.' and time variables only)"
+                ))
+            }
+        }
+    }
+    if name.len() > 64 {
+        return Err("a table name has at most 64 characters".into());
+    }
+    Ok(())
+}
+
+fn build_sql(r: &mut Reader, kind: PluginKind, name: &str, bin: Option<History>) -> SqlConfig {
+    let backend = match kind {
+        PluginKind::Pgsql => SqlBackend::Pgsql,
+        PluginKind::Mysql => SqlBackend::Mysql,
+        _ => SqlBackend::Sqlite3,
+    };
+    let table_version = r
+        .typed("sql_table_version", |v| parse_uint(v, 1, 9))
+        .unwrap_or(1) as u8;
+    if r.text("sql_table_type")
+        .is_some_and(|t| t.eq_ignore_ascii_case("bgp"))
+    {
+        r.error(
+            "sql_table_type",
+            "'bgp' tables need BGP primitives, which pmacct-rs does not have yet; use 'original'"
+                .into(),
+        );
+    }
+    let table = r
+        .text("sql_table")
+        .unwrap_or_else(|| default_sql_table(table_version));
+    if let Err(message) = safe_table_name(&table) {
+        r.error("sql_table", message);
+    }
+    let dont_try_update = r.bool("sql_dont_try_update", false);
+    let refresh = r.uint("sql_refresh_time", 60) as i64;
+    // Without UPDATE, a bin written by two purges would be two rows.
+    let bin_len = bin.map(|h| h.seconds().unwrap_or(i64::MAX));
+    if dont_try_update && bin_len.is_none_or(|len| refresh < len) {
+        r.error(
+            "sql_dont_try_update",
+            "needs sql_history no longer than sql_refresh_time (each purge must write each bin once, or rows would be duplicated)"
+                .into(),
+        );
+    }
+    let db = r.text("sql_db").unwrap_or_else(|| match backend {
+        SqlBackend::Sqlite3 => "/tmp/pmacct.db".into(),
+        _ => "pmacct".into(),
+    });
+    let spool_file = r.path("sql_spool_file").unwrap_or_else(|| match backend {
+        SqlBackend::Sqlite3 => PathBuf::from(format!("{db}.spool")),
+        _ => PathBuf::from(format!("/var/lib/pmacct-rs/{name}.spool")),
+    });
+    let trigger_every = r
+        .typed("sql_trigger_time", History::parse)
+        .and_then(|h| h.seconds());
+    SqlConfig {
+        backend,
+        db_at: r.at("sql_db"),
+        db,
+        table,
+        table_version,
+        table_schema: r.path("sql_table_schema"),
+        table_schema_at: r.at("sql_table_schema"),
+        optimize_clauses: r.bool("sql_optimize_clauses", false),
+        host: r.text("sql_host").unwrap_or_else(|| "localhost".into()),
+        port: r.typed("sql_port", |v| parse_uint(v, 1, 65535)).map_or(
+            match backend {
+                SqlBackend::Pgsql => 5432,
+                _ => 3306,
+            },
+            |p| p as u16,
+        ),
+        user: r.text("sql_user").unwrap_or_else(|| "pmacct".into()),
+        password: r
+            .text("sql_passwd")
+            .unwrap_or_else(|| "arealsmartpwd".into()),
+        dont_try_update,
+        backup_host: r.text("sql_backup_host"),
+        spool_file,
+        trigger_exec: r.text("sql_trigger_exec"),
+        trigger_every,
+    }
 }
 
 #[cfg(test)]
@@ -438,8 +604,8 @@ mod tests {
             vec!["b.conf:2: key 'pcap_savefile': pcap_interface, pcap_savefile are mutually exclusive: choose one input"]
         );
         assert_eq!(
-            errors("plugins: sqlite3[foo]\n"),
-            vec!["b.conf:1: key 'plugins' of plugin 'foo': plugin type 'sqlite3' is not implemented by pmacct-rs yet (available: memory, print)"]
+            errors("plugins: pgsql[foo]\n"),
+            vec!["b.conf:1: key 'plugins' of plugin 'foo': plugin type 'pgsql' is not implemented by pmacct-rs yet (available: memory, print, sqlite3)"]
         );
     }
 }

@@ -131,10 +131,10 @@ keys! {
     "sql_max_writers" ["print_max_writers", "amqp_max_writers", "kafka_max_writers"]: Plugin, V::Uint(1, u64::MAX), "10", NoEffect, "Purges are written by the plugin's own thread, one at a time.";
     "sql_num_protos" ["print_num_protos", "amqp_num_protos", "kafka_num_protos"]: Plugin, V::Bool, "false", Yes, "Print protocol numbers instead of names. `-u`.";
     "sql_trigger_exec" ["print_trigger_exec", "amqp_trigger_exec", "kafka_trigger_exec"]: Plugin, V::Text, "", Yes, "Command run after each purge (split on spaces into program and arguments); its exit status and output are logged.";
-    "sql_trigger_time": Plugin, V::History, "", NotYet, "Run the SQL trigger at this interval.";
+    "sql_trigger_time": Plugin, V::History, "", Yes, "Run the SQL trigger at most once per this interval (default: after every purge).";
     "sql_preprocess" ["print_preprocess", "amqp_preprocess", "kafka_preprocess"]: Plugin, V::Text, "", NotYet, "Checks applied before writing.";
     "sql_preprocess_type" ["print_preprocess_type", "amqp_preprocess_type", "kafka_preprocess_type"]: Plugin, V::Choice(&["any", "all"]), "any", NotYet, "How preprocess checks combine.";
-    "sql_table" ["print_output_file"]: Plugin, V::Path, "", Yes, "print: output file (time variables `%Y %m %d %H %M %S %s %w %W %j %z` expand from the bin start); default stdout. `-o`.";
+    "sql_table" ["print_output_file"]: Plugin, V::Path, "", Yes, "print: output file, default stdout; SQL: table name, default from sql_table_version (letters, digits, `_`, `.` and time variables only). Time variables `%Y %m %d %H %M %S %s %w %W %j %z` expand from the bin start. `-o`.";
     "print_output": Plugin, V::Choice(&["formatted", "csv", "json", "event_formatted", "event_csv", "avro", "avro_json", "custom"]), "formatted", Yes, "Output format of print: formatted, csv or json. `-O`.";
     "print_output_file_append": Plugin, V::Bool, "false", Yes, "Append to the output file instead of replacing it. `-A`.";
     "print_output_separator": Plugin, V::Separator, ",", Yes, "CSV separator. `-E`.";
@@ -147,19 +147,22 @@ keys! {
     "imt_buckets": Plugin, V::Uint(1, u64::MAX), "32771", NoEffect, "Initial table size hint; the table grows as needed.";
     "imt_mem_pools_number": Plugin, V::Uint(0, u64::MAX), "16", Yes, "With imt_mem_pools_size, the memory bound of the table; 0 = unbounded. Neither key set: 64 MiB. `-m`.";
     "imt_mem_pools_size": Plugin, V::Uint(1, u64::MAX), "8192", Yes, "Bytes per memory pool. `-s`.";
-    // --- SQL (plugins come with a later release) ---
-    "sql_db": Plugin, V::Text, "pmacct", NotYet, "Database name (sqlite3: file).";
-    "sql_table_version": Plugin, V::Uint(1, 9), "1", NotYet, "Default schema version.";
-    "sql_table_type": Plugin, V::Choice(&["original", "bgp"]), "original", NotYet, "Schema family.";
-    "sql_host": Plugin, V::Text, "localhost", NotYet, "Database host.";
-    "sql_port": Plugin, V::Uint(1, 65535), "", NotYet, "Database port.";
-    "sql_user": Plugin, V::Text, "pmacct", NotYet, "Database user.";
-    "sql_passwd": Plugin, V::Text, "", NotYet, "Database password.";
-    "sql_optimize_clauses": Plugin, V::Bool, "false", NotYet, "Only aggregated columns in queries.";
-    "sql_dont_try_update": Plugin, V::Bool, "false", NotYet, "INSERT without trying UPDATE first.";
-    "sql_multi_values": Plugin, V::Uint(0, u64::MAX), "0", NotYet, "Multi-row INSERT buffer.";
-    "sql_locking_style": Plugin, V::Choice(&["table", "row", "none"]), "table", NotYet, "Locking of SQL writers.";
-    "sql_backup_host" ["sql_recovery_backup_host"]: Plugin, V::Text, "", NotYet, "Secondary database.";
+    // --- SQL (sqlite3, pgsql, mysql) ---
+    "sql_db": Plugin, V::Text, "pmacct", Yes, "Database name; sqlite3: the database file (default /tmp/pmacct.db), whose directory must exist.";
+    "sql_table_version": Plugin, V::Uint(1, 9), "1", Yes, "Default schema version (1 to 9): its columns and default table name (acct, acct_v2 ... acct_v9).";
+    "sql_table_type": Plugin, V::Choice(&["original", "bgp"]), "original", Yes, "Schema family; only `original` (pmacct-rs has no BGP primitives yet).";
+    "sql_table_schema": Plugin, V::Path, "", Yes, "File with the CREATE TABLE used when the table does not exist (time variables expanded); default: created from sql_table_version.";
+    "sql_host": Plugin, V::Text, "localhost", Yes, "Database host (pgsql, mysql); mysql also `unix:/path/to/socket`.";
+    "sql_port": Plugin, V::Uint(1, 65535), "", Yes, "Database port (default 5432 pgsql, 3306 mysql).";
+    "sql_user": Plugin, V::Text, "pmacct", Yes, "Database user.";
+    "sql_passwd": Plugin, V::Text, "arealsmartpwd", Yes, "Database password (pmacct's default is `arealsmartpwd`).";
+    "sql_optimize_clauses": Plugin, V::Bool, "false", Yes, "Write only the aggregated columns (plus counters and stamps), for custom or stripped-down tables.";
+    "sql_dont_try_update": Plugin, V::Bool, "false", Yes, "INSERT without trying UPDATE first (safe only when each purge writes each bin once: history equal to the refresh time).";
+    "sql_multi_values": Plugin, V::Uint(0, u64::MAX), "0", NoEffect, "pmacct-rs always writes a purge in one transaction with prepared statements, which is faster than multi-row INSERTs.";
+    "sql_locking_style": Plugin, V::Choice(&["table", "row", "none"]), "table", NoEffect, "One writer per plugin, one transaction per purge.";
+    "sql_backup_host" ["sql_recovery_backup_host"]: Plugin, V::Text, "", Yes, "Secondary database tried when the primary fails (sqlite3: another database file); what neither takes is kept and retried.";
+    "sql_spool_file": Plugin, V::Path, "", Yes, "pmacct-rs: where rows the database could not take are kept across restarts (default: the database file plus `.spool` for sqlite3, /var/lib/pmacct-rs/NAME.spool otherwise).";
+    "sql_num_hosts": Plugin, V::Bool, "false", NotYet, "Hosts as integers (INET_ATON).";
     "sql_recovery_logfile": Plugin, V::Path, "", NoEffect, "Removed from pmacct long ago; accepted so old configs (Debian's sample) still start.";
 }
 

@@ -21,8 +21,9 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use build::{
-    CoreConfig, DaemonConfig, IfindexMode, MemoryConfig, PluginConfig, PluginOptions, PrintConfig,
-    PrintFormat, QueuePolicy, DEFAULT_MEMORY_BOUND,
+    default_sql_table, safe_table_name, CoreConfig, DaemonConfig, IfindexMode, MemoryConfig,
+    PluginConfig, PluginOptions, PrintConfig, PrintFormat, QueuePolicy, SettingAt, SqlBackend,
+    SqlConfig, DEFAULT_MEMORY_BOUND,
 };
 pub use lexer::Directive;
 pub use resolve::{PluginKind, ResolvedConfig, Settings};

@@ -4,8 +4,10 @@
 //! file, the wall clock when capturing live. One plugin failing is logged and never stops
 //! capture or the other plugins.
 
+pub mod cache;
 pub mod memory;
 pub mod print;
+pub mod sql;
 pub mod trigger;
 
 use std::sync::Arc;
@@ -116,14 +118,17 @@ pub fn start(
     let mut handles = Vec::new();
     for config in configs {
         let label = format!("{}/{}", config.name, config.kind);
+        let stats = Arc::new(PluginStats::default());
         let plugin: Box<dyn Plugin> = match &config.options {
-            PluginOptions::Print(p) => Box::new(
-                print::PrintPlugin::new(config, p, clock)
-                    .map_err(|e| format!("( {label} ): {e}"))?,
-            ),
+            PluginOptions::Print(p) => {
+                Box::new(print::start(config, p, clock).map_err(|e| format!("( {label} ): {e}"))?)
+            }
             PluginOptions::Memory(m) => Box::new(
                 memory::MemoryPlugin::new(config, m).map_err(|e| format!("( {label} ): {e}"))?,
             ),
+            PluginOptions::Sql(s) => {
+                Box::new(sql::start(config, s, clock, stats.clone()).map_err(|e| e.to_string())?)
+            }
         };
         let (tx, rx) = crossbeam_channel::bounded(config.queue_batches);
         let (control_tx, control_rx) = crossbeam_channel::unbounded();
@@ -141,7 +146,7 @@ pub fn start(
         handles.push(PluginHandle {
             config: config.clone(),
             tx,
-            stats: Arc::new(PluginStats::default()),
+            stats,
             thread: Some(thread),
             control: control_tx,
             recycled,

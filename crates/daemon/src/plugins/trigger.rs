@@ -26,11 +26,28 @@ impl Trigger {
 
     /// Starts the command without waiting for it; the outcome is logged when it ends.
     pub fn fire(&self, files: &[PathBuf], entries: usize) {
-        let t = self.clone();
         let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        self.fire_env(Self::print_env(&files, entries));
+    }
+
+    /// The environment of a print plugin's trigger.
+    fn print_env(files: &[String], entries: usize) -> Vec<(String, String)> {
+        vec![
+            (
+                "PMACCT_OUTPUT_FILE".into(),
+                files.last().cloned().unwrap_or_default(),
+            ),
+            ("PMACCT_OUTPUT_FILES".into(), files.join(" ")),
+            ("PMACCT_PURGED_ENTRIES".into(), entries.to_string()),
+        ]
+    }
+
+    /// Starts the command with these variables added to its environment, without waiting.
+    pub fn fire_env(&self, env: Vec<(String, String)>) {
+        let t = self.clone();
         let spawn = std::thread::Builder::new()
             .name("trigger".into())
-            .spawn(move || t.run(&files, entries));
+            .spawn(move || t.run_env(&env));
         if let Err(e) = spawn {
             tracing::error!("( {} ): cannot start trigger thread: {e}", self.label);
         }
@@ -38,15 +55,16 @@ impl Trigger {
 
     /// Runs the command to completion (blocking) and logs what happened.
     pub fn run(&self, files: &[String], entries: usize) -> Option<i32> {
+        self.run_env(&Self::print_env(files, entries))
+    }
+
+    /// Runs the command to completion with these variables added (and `PMACCT_PLUGIN`).
+    pub fn run_env(&self, env: &[(String, String)]) -> Option<i32> {
         let mut cmd = Command::new(&self.program);
-        cmd.args(&self.args)
-            .env("PMACCT_PLUGIN", &self.label)
-            .env(
-                "PMACCT_OUTPUT_FILE",
-                files.last().map(String::as_str).unwrap_or(""),
-            )
-            .env("PMACCT_OUTPUT_FILES", files.join(" "))
-            .env("PMACCT_PURGED_ENTRIES", entries.to_string());
+        cmd.args(&self.args).env("PMACCT_PLUGIN", &self.label);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         match cmd.output() {
             Err(e) => {
                 tracing::error!(

@@ -1,209 +1,26 @@
 //! The print plugin: a cache purged every `print_refresh_time` to stdout or files, in
 //! formatted, csv or json.
 //!
-//! Two threads share the work: the plugin's own thread adds records to the table being filled,
-//! and a writer thread ([`writer`]) sorts and writes each purged table, so a large purge never
-//! stalls the records behind it. At most two tables exist: the one being filled and the one
-//! being written (a purge waits for the previous one to be written).
-//!
-//! Promises: a file is written to a temporary name and renamed, so a reader never sees half of
-//! it (append mode writes in place); each time bin goes to the file its name expands to; purges
-//! follow the data's clock (packet time for files), so an offline run writes the same files
-//! whatever the machine's speed; purges are written in order, and all of them before the
-//! plugin stops.
+//! The shared purging cache ([`super::cache`]) counts and schedules; this plugin's writer
+//! ([`writer`]) sorts each purge and writes it. Promises: a file is written to a temporary name
+//! and renamed, so a reader never sees half of it (append mode writes in place); each time bin
+//! goes to the file its name expands to.
 
 mod writer;
 
-use std::sync::Arc;
-use std::thread::JoinHandle;
-
-use crossbeam_channel::{Receiver, Sender};
-use jiff::tz::TimeZone;
-use pmacct_core::bins::{BinLookup, BinSpec, RefreshSchedule};
 use pmacct_core::config::{PluginConfig, PrintConfig};
-use pmacct_core::key::RecordBatch;
-use pmacct_core::layout::KeyLayout;
-use pmacct_core::table::AggregateTable;
 
-use super::{Clock, Now, Plugin, PluginError};
-use writer::{Purge, Writer};
+use super::cache::PurgingCache;
+use super::{Clock, PluginError};
 
-pub struct PrintPlugin {
-    table: AggregateTable,
-    layout: Arc<KeyLayout>,
-    spec: Option<BinSpec>,
-    bins: Option<BinLookup>,
-    tz: TimeZone,
-    refresh: i64,
-    /// Purge on refresh deadlines; off for file input without bins, which is one period.
-    scheduled: bool,
-    schedule: Option<RefreshSchedule>,
-    next_purge: Option<i64>,
-    /// Whether an empty purge still writes (an empty file, a trigger run).
-    write_empty: bool,
-    /// Purged tables to the writer; `None` once the writer has stopped.
-    to_writer: Option<Sender<Purge>>,
-    /// Written tables coming back, emptied, to be filled again.
-    spare: Receiver<AggregateTable>,
-    writer: Option<JoinHandle<()>>,
-}
-
-impl PrintPlugin {
-    pub fn new(
-        config: &PluginConfig,
-        options: &PrintConfig,
-        clock: Clock,
-    ) -> Result<Self, PluginError> {
-        let tz = pmacct_core::bins::time_zone(config.timestamps_utc);
-        let label = format!("{}/{}", config.name, config.kind);
-        let layout = Arc::new(config.key_layout());
-        let (to_writer, purges) = crossbeam_channel::bounded(0);
-        let (give_back, spare) = crossbeam_channel::bounded(1);
-        let writer = Writer::new(config, options, &label, tz.clone());
-        let writer = std::thread::Builder::new()
-            .name(format!("write-{}", config.name))
-            .spawn(move || writer.run(purges, give_back))
-            .map_err(|e| PluginError::Io(format!("cannot start the writer thread: {e}")))?;
-        Ok(PrintPlugin {
-            table: AggregateTable::unbounded(layout.clone()),
-            layout,
-            scheduled: clock == Clock::Live || config.bins.is_some(),
-            spec: config.bins.clone(),
-            bins: None,
-            tz,
-            refresh: config.refresh_time as i64,
-            schedule: None,
-            next_purge: None,
-            write_empty: options.write_empty_file,
-            to_writer: Some(to_writer),
-            spare,
-            writer: Some(writer),
-        })
-    }
-
-    /// Fixes the bins' anchor and the refresh deadlines from the first instant seen.
-    fn start_clock(&mut self, t: i64) {
-        if let Some(spec) = &self.spec {
-            self.bins = Some(BinLookup::new(spec.anchored_at(t)));
-        }
-        let schedule = RefreshSchedule::new(
-            self.refresh,
-            t,
-            self.bins.as_ref().map(BinLookup::bins),
-            &self.tz,
-        );
-        self.next_purge = Some(schedule.next_after(t));
-        self.schedule = Some(schedule);
-    }
-
-    /// Purges when `t` has reached the deadline; the next deadline is the first after `t`.
-    fn maybe_purge(&mut self, t: i64, now: Now) -> Result<(), PluginError> {
-        match (self.next_purge, &self.schedule) {
-            (Some(deadline), Some(schedule)) if t >= deadline => {
-                self.next_purge = Some(schedule.next_after(t));
-                self.purge(now)
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Hands the table to the writer (waiting while it writes the previous one) and goes on
-    /// with the one it gave back.
-    fn purge(&mut self, now: Now) -> Result<(), PluginError> {
-        let Some(to_writer) = &self.to_writer else {
-            return Err(PluginError::Io("the writer thread has stopped".into()));
-        };
-        let empty = AggregateTable::unbounded(self.layout.clone());
-        let table = std::mem::replace(&mut self.table, empty);
-        // Names an empty purge's file after its bin.
-        let empty_bin = self
-            .bins
-            .as_ref()
-            .map_or(now.data, |b| b.bins().start_of(now.data));
-        let purge = Purge {
-            table,
-            now,
-            empty_bin,
-        };
-        if to_writer.send(purge).is_err() {
-            self.to_writer = None;
-            return Err(PluginError::Io("the writer thread has stopped".into()));
-        }
-        // The writer took this table only once idle, after giving the previous one back: fill
-        // that one again, its memory already grown to a purge's size.
-        if let Ok(spare) = self.spare.try_recv() {
-            self.table = spare;
-        }
-        Ok(())
-    }
-
-    /// Waits until every purge handed over is written.
-    fn finish_writing(&mut self) -> Result<(), PluginError> {
-        self.to_writer = None;
-        match self.writer.take().map(JoinHandle::join) {
-            Some(Err(_)) => Err(PluginError::Io("the writer thread panicked".into())),
-            _ => Ok(()),
-        }
-    }
-}
-
-impl Plugin for PrintPlugin {
-    fn on_records(&mut self, records: &mut RecordBatch, now: Now) -> Result<(), PluginError> {
-        let Some(first) = records.meta().first().map(|m| m.ts) else {
-            return Ok(());
-        };
-        if self.schedule.is_none() {
-            self.start_clock(first);
-        }
-        if let Some(b) = &mut self.bins {
-            for (key, meta) in records.iter_mut() {
-                self.layout.set_bin(key, b.start_of(meta.ts));
-            }
-        }
-        // The records before each purge deadline go to the table being filled, the rest to
-        // the next one.
-        let mut result = Ok(());
-        let mut from = 0;
-        while self.scheduled && from < records.len() {
-            let Some(deadline) = self.next_purge else {
-                break;
-            };
-            let Some(due) = records.meta()[from..].iter().position(|m| m.ts >= deadline) else {
-                break;
-            };
-            let at = from + due;
-            self.table.add_records(records, from..at);
-            let ts = records.meta()[at].ts;
-            let purge_at = Now {
-                data: ts,
-                wall: now.wall,
-            };
-            if let Err(e) = self.maybe_purge(ts, purge_at) {
-                result = Err(e);
-            }
-            from = at;
-        }
-        self.table.add_records(records, from..records.len());
-        result
-    }
-
-    fn on_tick(&mut self, now: Now) -> Result<(), PluginError> {
-        if self.scheduled {
-            return self.maybe_purge(now.data, now);
-        }
-        Ok(())
-    }
-
-    fn shutdown(&mut self, now: Now) -> Result<(), PluginError> {
-        let skip = self.table.is_empty() && self.schedule.is_none() && !self.write_empty;
-        let purged = if skip { Ok(()) } else { self.purge(now) };
-        let finished = self.finish_writing();
-        purged.and(finished)
-    }
-}
-
-impl Drop for PrintPlugin {
-    fn drop(&mut self) {
-        let _ = self.finish_writing();
-    }
+/// Starts a print plugin.
+pub fn start(
+    config: &PluginConfig,
+    options: &PrintConfig,
+    clock: Clock,
+) -> Result<PurgingCache, PluginError> {
+    let label = format!("{}/{}", config.name, config.kind);
+    let tz = pmacct_core::bins::time_zone(config.timestamps_utc);
+    let writer = writer::Writer::new(config, options, &label, tz);
+    PurgingCache::new(config, clock, writer, options.write_empty_file)
 }

@@ -5,23 +5,15 @@ use std::io::{self, BufWriter, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use crossbeam_channel::{Receiver, Sender};
 use jiff::tz::TimeZone;
 use pmacct_core::bins::expand_time_variables;
 use pmacct_core::config::{PluginConfig, PrintConfig, PrintFormat};
 use pmacct_core::format::{Format, RowFormat};
-use pmacct_core::table::{AggregateTable, SortedRows};
+use pmacct_core::table::SortedRows;
 
+use crate::plugins::cache::{Purge, PurgeSink};
 use crate::plugins::trigger::Trigger;
 use crate::plugins::Now;
-
-/// A purged table on its way to the writer.
-pub struct Purge {
-    pub table: AggregateTable,
-    pub now: Now,
-    /// The bin an empty purge's file is named after.
-    pub empty_bin: i64,
-}
 
 /// The print plugin's output side: sorts each purged table and writes it to stdout or files,
 /// then fires the trigger.
@@ -64,18 +56,6 @@ impl Writer {
             purged: SortedRows::default(),
             tz,
             last_file: None,
-        }
-    }
-
-    /// The writer thread: purges in the order they come, each table given back emptied.
-    pub fn run(mut self, purges: Receiver<Purge>, give_back: Sender<AggregateTable>) {
-        for mut purge in purges {
-            if let Err(e) = self.purge(&mut purge) {
-                tracing::error!("( {} ): {e}", self.label);
-            }
-            purge.table.clear();
-            // The plugin keeps one spare; a second is freed.
-            let _ = give_back.try_send(purge.table);
         }
     }
 
@@ -285,4 +265,12 @@ fn point_symlink(link: &Path, target: &Path) -> io::Result<()> {
     let _ = fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp)?;
     fs::rename(&tmp, link)
+}
+
+impl PurgeSink for Writer {
+    fn write(&mut self, purge: &mut Purge) {
+        if let Err(e) = self.purge(purge) {
+            tracing::error!("( {} ): {e}", self.label);
+        }
+    }
 }

@@ -1,0 +1,249 @@
+//! The cache every purging plugin (print, SQL) shares: records are added to a table cut into
+//! time bins, and on each refresh deadline the full table goes to the plugin's writer thread
+//! (its [`PurgeSink`]), which writes it and gives it back emptied.
+//!
+//! Promises: a purge never stops counting (new records go into the spare table); at most two
+//! tables exist, the one being filled and the one being written (a purge waits while the
+//! previous one is written); purges are written in order, and all of them before the plugin
+//! stops; deadlines follow the data's clock (packet time for files), so an offline run writes
+//! the same purges whatever the machine's speed.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use jiff::tz::TimeZone;
+use pmacct_core::bins::{BinLookup, BinSpec, RefreshSchedule};
+use pmacct_core::config::PluginConfig;
+use pmacct_core::key::RecordBatch;
+use pmacct_core::layout::KeyLayout;
+use pmacct_core::table::AggregateTable;
+
+use super::{Clock, Now, Plugin, PluginError};
+
+/// A purged table on its way to the writer.
+pub struct Purge {
+    pub table: AggregateTable,
+    pub now: Now,
+    /// The bin an empty purge is named after (its file or table name).
+    pub empty_bin: i64,
+}
+
+/// The output side of a purging plugin, run on its own thread.
+pub trait PurgeSink: Send + 'static {
+    /// Writes one purge; failures are the sink's to log and keep.
+    fn write(&mut self, purge: &mut Purge);
+    /// After the last purge, before the plugin stops.
+    fn finish(&mut self) {}
+    /// When the sink wants [`Self::tick`] called even if no purge comes (a retry).
+    fn wake_in(&self) -> Option<std::time::Duration> {
+        None
+    }
+    fn tick(&mut self) {}
+}
+
+/// The writer thread: purges in the order they come, each table given back emptied.
+fn run_writer(
+    mut sink: impl PurgeSink,
+    purges: Receiver<Purge>,
+    give_back: Sender<AggregateTable>,
+) {
+    loop {
+        let next = match sink.wake_in() {
+            Some(wait) => purges.recv_timeout(wait).map_err(|e| e.is_disconnected()),
+            None => purges.recv().map_err(|_| true),
+        };
+        match next {
+            Ok(mut purge) => {
+                sink.write(&mut purge);
+                purge.table.clear();
+                // The plugin keeps one spare; a second is freed.
+                let _ = give_back.try_send(purge.table);
+            }
+            Err(false) => sink.tick(),
+            Err(true) => break,
+        }
+    }
+    sink.finish();
+}
+
+pub struct PurgingCache {
+    table: AggregateTable,
+    layout: Arc<KeyLayout>,
+    spec: Option<BinSpec>,
+    bins: Option<BinLookup>,
+    tz: TimeZone,
+    refresh: i64,
+    /// Purge on refresh deadlines; off for file input without bins, which is one period.
+    scheduled: bool,
+    schedule: Option<RefreshSchedule>,
+    next_purge: Option<i64>,
+    /// Whether an empty purge still writes (an empty file, a trigger run).
+    write_empty: bool,
+    /// Purged tables to the writer; `None` once the writer has stopped.
+    to_writer: Option<Sender<Purge>>,
+    /// Written tables coming back, emptied, to be filled again.
+    spare: Receiver<AggregateTable>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl PurgingCache {
+    /// Starts `sink` on the plugin's writer thread. `write_empty`: an empty purge still goes to
+    /// the sink at shutdown.
+    pub fn new(
+        config: &PluginConfig,
+        clock: Clock,
+        sink: impl PurgeSink,
+        write_empty: bool,
+    ) -> Result<Self, PluginError> {
+        let tz = pmacct_core::bins::time_zone(config.timestamps_utc);
+        let layout = Arc::new(config.key_layout());
+        let (to_writer, purges) = crossbeam_channel::bounded(0);
+        let (give_back, spare) = crossbeam_channel::bounded(1);
+        let writer = std::thread::Builder::new()
+            .name(format!("write-{}", config.name))
+            .spawn(move || run_writer(sink, purges, give_back))
+            .map_err(|e| PluginError::Io(format!("cannot start the writer thread: {e}")))?;
+        Ok(PurgingCache {
+            table: AggregateTable::unbounded(layout.clone()),
+            layout,
+            scheduled: clock == Clock::Live || config.bins.is_some(),
+            spec: config.bins.clone(),
+            bins: None,
+            tz,
+            refresh: config.refresh_time as i64,
+            schedule: None,
+            next_purge: None,
+            write_empty,
+            to_writer: Some(to_writer),
+            spare,
+            writer: Some(writer),
+        })
+    }
+
+    /// Fixes the bins' anchor and the refresh deadlines from the first instant seen.
+    fn start_clock(&mut self, t: i64) {
+        if let Some(spec) = &self.spec {
+            self.bins = Some(BinLookup::new(spec.anchored_at(t)));
+        }
+        let schedule = RefreshSchedule::new(
+            self.refresh,
+            t,
+            self.bins.as_ref().map(BinLookup::bins),
+            &self.tz,
+        );
+        self.next_purge = Some(schedule.next_after(t));
+        self.schedule = Some(schedule);
+    }
+
+    /// Purges when `t` has reached the deadline; the next deadline is the first after `t`.
+    fn maybe_purge(&mut self, t: i64, now: Now) -> Result<(), PluginError> {
+        match (self.next_purge, &self.schedule) {
+            (Some(deadline), Some(schedule)) if t >= deadline => {
+                self.next_purge = Some(schedule.next_after(t));
+                self.purge(now)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Hands the table to the writer (waiting while it writes the previous one) and goes on
+    /// with the one it gave back.
+    fn purge(&mut self, now: Now) -> Result<(), PluginError> {
+        let Some(to_writer) = &self.to_writer else {
+            return Err(PluginError::Io("the writer thread has stopped".into()));
+        };
+        let empty = AggregateTable::unbounded(self.layout.clone());
+        let table = std::mem::replace(&mut self.table, empty);
+        // Names an empty purge's file after its bin.
+        let empty_bin = self
+            .bins
+            .as_ref()
+            .map_or(now.data, |b| b.bins().start_of(now.data));
+        let purge = Purge {
+            table,
+            now,
+            empty_bin,
+        };
+        if to_writer.send(purge).is_err() {
+            self.to_writer = None;
+            return Err(PluginError::Io("the writer thread has stopped".into()));
+        }
+        // The writer took this table only once idle, after giving the previous one back: fill
+        // that one again, its memory already grown to a purge's size.
+        if let Ok(spare) = self.spare.try_recv() {
+            self.table = spare;
+        }
+        Ok(())
+    }
+
+    /// Waits until every purge handed over is written.
+    fn finish_writing(&mut self) -> Result<(), PluginError> {
+        self.to_writer = None;
+        match self.writer.take().map(JoinHandle::join) {
+            Some(Err(_)) => Err(PluginError::Io("the writer thread panicked".into())),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Plugin for PurgingCache {
+    fn on_records(&mut self, records: &mut RecordBatch, now: Now) -> Result<(), PluginError> {
+        let Some(first) = records.meta().first().map(|m| m.ts) else {
+            return Ok(());
+        };
+        if self.schedule.is_none() {
+            self.start_clock(first);
+        }
+        if let Some(b) = &mut self.bins {
+            for (key, meta) in records.iter_mut() {
+                self.layout.set_bin(key, b.start_of(meta.ts));
+            }
+        }
+        // The records before each purge deadline go to the table being filled, the rest to
+        // the next one.
+        let mut result = Ok(());
+        let mut from = 0;
+        while self.scheduled && from < records.len() {
+            let Some(deadline) = self.next_purge else {
+                break;
+            };
+            let Some(due) = records.meta()[from..].iter().position(|m| m.ts >= deadline) else {
+                break;
+            };
+            let at = from + due;
+            self.table.add_records(records, from..at);
+            let ts = records.meta()[at].ts;
+            let purge_at = Now {
+                data: ts,
+                wall: now.wall,
+            };
+            if let Err(e) = self.maybe_purge(ts, purge_at) {
+                result = Err(e);
+            }
+            from = at;
+        }
+        self.table.add_records(records, from..records.len());
+        result
+    }
+
+    fn on_tick(&mut self, now: Now) -> Result<(), PluginError> {
+        if self.scheduled {
+            return self.maybe_purge(now.data, now);
+        }
+        Ok(())
+    }
+
+    fn shutdown(&mut self, now: Now) -> Result<(), PluginError> {
+        let skip = self.table.is_empty() && self.schedule.is_none() && !self.write_empty;
+        let purged = if skip { Ok(()) } else { self.purge(now) };
+        let finished = self.finish_writing();
+        purged.and(finished)
+    }
+}
+
+impl Drop for PurgingCache {
+    fn drop(&mut self) {
+        let _ = self.finish_writing();
+    }
+}
