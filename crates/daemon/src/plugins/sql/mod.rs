@@ -266,7 +266,7 @@ impl SqlWriter {
     }
 
     /// Creates the table when it does not exist.
-    fn ensure_table(&mut self, db: usize, table: &str) -> Result<(), SqlError> {
+    fn ensure_table(&mut self, db: usize, table: &str, bin: i64) -> Result<(), SqlError> {
         if self.known[db].contains(table) {
             return Ok(());
         }
@@ -278,7 +278,7 @@ impl SqlWriter {
                     let text = std::fs::read_to_string(file).map_err(|e| {
                         SqlError::Down(format!("cannot read {}: {e}", file.display()))
                     })?;
-                    text.replace("%table%", table)
+                    expand_time_variables(&text, bin, &self.tz)
                 }
                 None => schema::create_table(
                     table,
@@ -304,7 +304,7 @@ impl SqlWriter {
 
     /// Writes `rows` to the first database that takes them.
     fn write_rows(&mut self, rows: &SortedRows, now: i64) -> Result<WriteCounts, SqlError> {
-        let mut runs: Vec<(String, Range<usize>)> = Vec::new();
+        let mut runs: Vec<(String, Range<usize>, i64)> = Vec::new();
         let mut last_bin = None;
         for i in 0..rows.len() {
             let bin = rows.bin(i);
@@ -314,12 +314,12 @@ impl SqlWriter {
             last_bin = Some(bin);
             let name = self.table_name(bin);
             match runs.last_mut() {
-                Some((n, r)) if *n == name => r.end = rows.len(),
+                Some((n, r, _)) if *n == name => r.end = rows.len(),
                 last => {
-                    if let Some((_, r)) = last {
+                    if let Some((_, r, _)) = last {
                         r.end = i;
                     }
-                    runs.push((name, i..rows.len()));
+                    runs.push((name, i..rows.len(), bin));
                 }
             }
         }
@@ -327,8 +327,8 @@ impl SqlWriter {
         for db in 0..self.databases.len() {
             let tables: Result<Vec<Statements>, SqlError> = runs
                 .iter()
-                .map(|(name, _)| {
-                    self.ensure_table(db, name)?;
+                .map(|(name, _, bin)| {
+                    self.ensure_table(db, name, *bin)?;
                     Ok(Statements::new(name, &self.maker))
                 })
                 .collect();
@@ -346,7 +346,7 @@ impl SqlWriter {
                 maker: &self.maker,
                 tables: statements
                     .into_iter()
-                    .zip(runs.iter().map(|(_, r)| r.clone()))
+                    .zip(runs.iter().map(|(_, r, _)| r.clone()))
                     .collect(),
                 now,
                 dont_try_update: self.sql.dont_try_update,
@@ -609,7 +609,7 @@ impl PurgeSink for SqlWriter {
             self.next_try = None;
             if !self.prepared && !self.sql.table.contains('%') {
                 let table = self.sql.table.clone();
-                match self.ensure_table(0, &table) {
+                match self.ensure_table(0, &table, wall_now()) {
                     Ok(()) => self.prepared = true,
                     Err(e) => {
                         self.failed(&e);

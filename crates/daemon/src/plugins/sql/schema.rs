@@ -354,4 +354,34 @@ mod tests {
             "CREATE TABLE acct (\n    mac_src CHAR(17) NOT NULL DEFAULT '0:0:0:0:0:0',\n    mac_dst CHAR(17) NOT NULL DEFAULT '0:0:0:0:0:0',\n    ip_src CHAR(45) NOT NULL DEFAULT '0.0.0.0',\n    ip_dst CHAR(45) NOT NULL DEFAULT '0.0.0.0',\n    src_port INT(4) NOT NULL DEFAULT 0,\n    dst_port INT(4) NOT NULL DEFAULT 0,\n    ip_proto CHAR(6) NOT NULL DEFAULT 0,\n    packets INT NOT NULL,\n    bytes BIGINT NOT NULL,\n    stamp_inserted DATETIME NOT NULL DEFAULT '0000-00-00 00:00:00',\n    stamp_updated DATETIME,\n    PRIMARY KEY (mac_src, mac_dst, ip_src, ip_dst, src_port, dst_port, ip_proto, stamp_inserted)\n)"
         );
     }
+
+    /// The files under sql/ are what the plugins create (regenerate them with
+    /// `UPDATE_SCHEMA_FILES=1 cargo test -p pmacct-daemon schema_files`).
+    #[test]
+    fn schema_files_are_what_the_plugins_create() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sql");
+        let update = std::env::var_os("UPDATE_SCHEMA_FILES").is_some();
+        let none = Aggregate::parse("none").unwrap();
+        for (backend, ext) in [
+            (SqlBackend::Sqlite3, "sqlite3"),
+            (SqlBackend::Pgsql, "pgsql"),
+            (SqlBackend::Mysql, "mysql"),
+        ] {
+            for v in 1..=9u8 {
+                let table = pmacct_core::config::default_sql_table(v);
+                let columns = plan(&none, v, false, true).unwrap();
+                let text = format!(
+                    "-- The table pmacct-rs's {ext} plugin creates for sql_table_version {v} when it is\n-- missing (pmacct's default columns, types and primary key).\n{};\n",
+                    create_table(&table, &columns, backend, false)
+                );
+                let path = dir.join(format!("create-table_v{v}.{ext}"));
+                if update {
+                    std::fs::create_dir_all(&dir).unwrap();
+                    std::fs::write(&path, &text).unwrap();
+                }
+                let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+                assert_eq!(on_disk, text, "{} is stale", path.display());
+            }
+        }
+    }
 }
