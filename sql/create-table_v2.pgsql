@@ -7,12 +7,12 @@ CREATE TABLE acct_v2 (
     vlan INT NOT NULL DEFAULT 0,
     ip_src inet NOT NULL DEFAULT '0.0.0.0',
     ip_dst inet NOT NULL DEFAULT '0.0.0.0',
-    src_port INT NOT NULL DEFAULT 0,
-    dst_port INT NOT NULL DEFAULT 0,
+    port_src INT NOT NULL DEFAULT 0,
+    port_dst INT NOT NULL DEFAULT 0,
     ip_proto SMALLINT NOT NULL DEFAULT 0,
     packets INT NOT NULL,
     bytes BIGINT NOT NULL,
     stamp_inserted timestamp without time zone NOT NULL DEFAULT '0001-01-01 00:00:00',
     stamp_updated timestamp without time zone,
-    PRIMARY KEY (agent_id, mac_src, mac_dst, vlan, ip_src, ip_dst, src_port, dst_port, ip_proto, stamp_inserted)
+    PRIMARY KEY (agent_id, mac_src, mac_dst, vlan, ip_src, ip_dst, port_src, port_dst, ip_proto, stamp_inserted)
 );

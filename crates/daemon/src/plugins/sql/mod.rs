@@ -13,6 +13,7 @@
 //! state changes (down, back) are logged once each, and the retries and kept rows are in the
 //! plugin's stats.
 
+mod pgsql;
 mod rows;
 mod schema;
 mod spool;
@@ -58,7 +59,11 @@ pub struct WriteCounts {
 
 /// What one write puts in the database: rows grouped by table.
 pub trait WriteJob {
+    /// The columns of every row, in order.
+    fn columns(&self) -> &[schema::Column];
     fn tables(&self) -> usize;
+    /// The name of table `t`.
+    fn table_name(&self, t: usize) -> &str;
     /// The statements and the rows of table `t`.
     fn table(&self, t: usize) -> (&Statements, Range<usize>);
     fn empty_row(&self) -> Row;
@@ -140,7 +145,8 @@ fn open(
 ) -> Result<Box<dyn Database>, String> {
     match backend {
         SqlBackend::Sqlite3 => Ok(Box::new(sqlite::Sqlite::new(host.unwrap_or(&sql.db)))),
-        SqlBackend::Pgsql | SqlBackend::Mysql => Err(format!(
+        SqlBackend::Pgsql => Ok(Box::new(pgsql::Pgsql::new(sql, host))),
+        SqlBackend::Mysql => Err(format!(
             "the {} backend is not built into this pmacct-rs yet (sqlite3 is)",
             match backend {
                 SqlBackend::Pgsql => "pgsql",
@@ -196,6 +202,7 @@ impl SqlWriter {
             sql.table_version,
             sql.optimize_clauses,
             bins,
+            sql.backend,
         )
         .map_err(|e| format!("( {label} ): {e}"))?;
         let create_columns = schema::plan(
@@ -203,6 +210,7 @@ impl SqlWriter {
             sql.table_version,
             sql.optimize_clauses,
             true,
+            sql.backend,
         )
         .map_err(|e| format!("( {label} ): {e}"))?;
         let chosen: Vec<_> = config.aggregate.columns.iter().copied().collect();
@@ -285,6 +293,7 @@ impl SqlWriter {
                     &self.create_columns,
                     self.sql.backend,
                     self.maker.epoch_stamps,
+                    self.sql.table_version,
                 ),
             };
             database.execute(&create)?;
@@ -348,6 +357,7 @@ impl SqlWriter {
                     .into_iter()
                     .zip(runs.iter().map(|(_, r, _)| r.clone()))
                     .collect(),
+                names: runs.iter().map(|(n, _, _)| n.clone()).collect(),
                 now,
                 dont_try_update: self.sql.dont_try_update,
             };
@@ -645,13 +655,20 @@ struct Job<'a> {
     layout: &'a KeyLayout,
     maker: &'a RowMaker,
     tables: Vec<(Statements, Range<usize>)>,
+    names: Vec<String>,
     now: i64,
     dont_try_update: bool,
 }
 
 impl WriteJob for Job<'_> {
+    fn columns(&self) -> &[schema::Column] {
+        self.maker.columns()
+    }
     fn tables(&self) -> usize {
         self.tables.len()
+    }
+    fn table_name(&self, t: usize) -> &str {
+        &self.names[t]
     }
     fn table(&self, t: usize) -> (&Statements, Range<usize>) {
         let (s, r) = &self.tables[t];

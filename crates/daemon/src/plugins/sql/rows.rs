@@ -265,7 +265,7 @@ mod tests {
 
     fn maker(aggregate: &str, v: u8, backend: SqlBackend) -> (RowMaker, KeyLayout) {
         let a = Aggregate::parse(aggregate).unwrap();
-        let columns = plan(&a, v, false, true).unwrap();
+        let columns = plan(&a, v, false, true, backend).unwrap();
         let chosen: Vec<Primitive> = a.columns.iter().copied().collect();
         (
             RowMaker::new(columns, &chosen, backend),

@@ -51,7 +51,7 @@ const fn col(name: &'static str, source: Source) -> Column {
 }
 
 /// The default columns of a schema version, in pmacct's order (counters and stamps last).
-fn version_columns(v: u8) -> Vec<Column> {
+fn version_columns(v: u8, backend: SqlBackend) -> Vec<Column> {
     use Primitive as P;
     use Source::*;
     let mut c = Vec::new();
@@ -72,11 +72,7 @@ fn version_columns(v: u8) -> Vec<Column> {
     }
     c.push(col("ip_src", Key(P::SrcHost)));
     c.push(col("ip_dst", Key(P::DstHost)));
-    let ports = if v >= 8 {
-        ["port_src", "port_dst"]
-    } else {
-        ["src_port", "dst_port"]
-    };
+    let ports = port_names(v, backend);
     c.push(col(ports[0], Key(P::SrcPort)));
     c.push(col(ports[1], Key(P::DstPort)));
     if v >= 7 {
@@ -94,8 +90,17 @@ fn version_columns(v: u8) -> Vec<Column> {
     c
 }
 
+/// pgsql tables always name ports port_src/port_dst; the others from version 8.
+fn port_names(v: u8, backend: SqlBackend) -> [&'static str; 2] {
+    if v >= 8 || backend == SqlBackend::Pgsql {
+        ["port_src", "port_dst"]
+    } else {
+        ["src_port", "dst_port"]
+    }
+}
+
 /// The column of a primitive outside the default schemas (pmacct's README.* names).
-fn extra_column(p: Primitive, v: u8) -> Option<Column> {
+fn extra_column(p: Primitive, v: u8, backend: SqlBackend) -> Option<Column> {
     use Primitive as P;
     let name = match p {
         P::InIface => "iface_in",
@@ -112,10 +117,8 @@ fn extra_column(p: Primitive, v: u8) -> Option<Column> {
         P::DstMac => "mac_dst",
         P::SrcHost => "ip_src",
         P::DstHost => "ip_dst",
-        P::SrcPort if v >= 8 => "port_src",
-        P::DstPort if v >= 8 => "port_dst",
-        P::SrcPort => "src_port",
-        P::DstPort => "dst_port",
+        P::SrcPort => port_names(v, backend)[0],
+        P::DstPort => port_names(v, backend)[1],
         P::Proto => "ip_proto",
         P::Tos => "tos",
         P::Vlan => "vlan",
@@ -150,12 +153,13 @@ pub fn plan(
     version: u8,
     optimize: bool,
     bins: bool,
+    backend: SqlBackend,
 ) -> Result<Vec<Column>, String> {
     let chosen = &aggregate.columns;
     let mut columns: Vec<Column> = if optimize {
         let mut c: Vec<Column> = chosen
             .iter()
-            .filter_map(|p| extra_column(*p, version))
+            .filter_map(|p| extra_column(*p, version, backend))
             .collect();
         c.push(col("packets", Source::Packets));
         c.push(col("bytes", Source::Bytes));
@@ -164,7 +168,7 @@ pub fn plan(
         }
         c
     } else {
-        let mut c = version_columns(version);
+        let mut c = version_columns(version, backend);
         for p in chosen {
             if c.iter().any(|x| x.source == Source::Key(*p))
                 || (*p == Primitive::TcpFlags && version >= 7)
@@ -177,7 +181,7 @@ pub fn plan(
                     p.name()
                 ));
             }
-            if let Some(extra) = extra_column(*p, version) {
+            if let Some(extra) = extra_column(*p, version, backend) {
                 let at = c
                     .iter()
                     .position(|x| x.source == Source::Packets)
@@ -204,13 +208,16 @@ pub fn plan(
 }
 
 /// The SQL type (with its constraint and default) of a column in a backend.
-fn column_type(c: &Column, backend: SqlBackend, epoch_stamps: bool) -> &'static str {
+fn column_type(c: &Column, backend: SqlBackend, epoch_stamps: bool, version: u8) -> &'static str {
     use Source::*;
     use SqlBackend::*;
     let name = c.name;
     match (c.source, backend) {
         (StampInserted, _) if epoch_stamps => "BIGINT NOT NULL DEFAULT 0",
         (StampUpdated, _) if epoch_stamps => "BIGINT",
+        (StampInserted, Pgsql) if version == 1 => {
+            "timestamp without time zone NOT NULL DEFAULT CURRENT_TIMESTAMP(0)"
+        }
         (StampInserted, Pgsql) => {
             "timestamp without time zone NOT NULL DEFAULT '0001-01-01 00:00:00'"
         }
@@ -265,13 +272,14 @@ pub fn create_table(
     columns: &[Column],
     backend: SqlBackend,
     epoch_stamps: bool,
+    version: u8,
 ) -> String {
     let mut sql = format!("CREATE TABLE {table} (\n");
     for c in columns {
         sql.push_str(&format!(
             "    {} {},\n",
             c.name,
-            column_type(c, backend, epoch_stamps)
+            column_type(c, backend, epoch_stamps, version)
         ));
     }
     let key: Vec<&str> = columns
@@ -294,11 +302,17 @@ mod tests {
     use super::*;
 
     fn names(aggregate: &str, v: u8, optimize: bool, bins: bool) -> Vec<&'static str> {
-        plan(&Aggregate::parse(aggregate).unwrap(), v, optimize, bins)
-            .unwrap()
-            .iter()
-            .map(|c| c.name)
-            .collect()
+        plan(
+            &Aggregate::parse(aggregate).unwrap(),
+            v,
+            optimize,
+            bins,
+            SqlBackend::Sqlite3,
+        )
+        .unwrap()
+        .iter()
+        .map(|c| c.name)
+        .collect()
     }
 
     /// The default columns of every version, as pmacct's schema files list them.
@@ -337,20 +351,48 @@ mod tests {
             names("src_host, dst_port", 9, true, true).join(","),
             "ip_src,port_dst,packets,bytes,flows,stamp_inserted,stamp_updated"
         );
-        let vlan = plan(&Aggregate::parse("vlan").unwrap(), 1, false, false).unwrap_err();
+        let vlan = plan(
+            &Aggregate::parse("vlan").unwrap(),
+            1,
+            false,
+            false,
+            SqlBackend::Sqlite3,
+        )
+        .unwrap_err();
         assert!(
             vlan.contains("'vlan' has no column in sql_table_version 1"),
             "{vlan}"
         );
-        assert!(plan(&Aggregate::parse("tos").unwrap(), 2, false, false).is_err());
-        assert!(plan(&Aggregate::parse("tos").unwrap(), 2, true, false).is_ok());
+        assert!(plan(
+            &Aggregate::parse("tos").unwrap(),
+            2,
+            false,
+            false,
+            SqlBackend::Sqlite3
+        )
+        .is_err());
+        assert!(plan(
+            &Aggregate::parse("tos").unwrap(),
+            2,
+            true,
+            false,
+            SqlBackend::Sqlite3
+        )
+        .is_ok());
     }
 
     #[test]
     fn create_table_as_the_schema_files() {
-        let c = plan(&Aggregate::parse("src_host").unwrap(), 1, false, true).unwrap();
+        let c = plan(
+            &Aggregate::parse("src_host").unwrap(),
+            1,
+            false,
+            true,
+            SqlBackend::Sqlite3,
+        )
+        .unwrap();
         assert_eq!(
-            create_table("acct", &c, SqlBackend::Sqlite3, false),
+            create_table("acct", &c, SqlBackend::Sqlite3, false, 1),
             "CREATE TABLE acct (\n    mac_src CHAR(17) NOT NULL DEFAULT '0:0:0:0:0:0',\n    mac_dst CHAR(17) NOT NULL DEFAULT '0:0:0:0:0:0',\n    ip_src CHAR(45) NOT NULL DEFAULT '0.0.0.0',\n    ip_dst CHAR(45) NOT NULL DEFAULT '0.0.0.0',\n    src_port INT(4) NOT NULL DEFAULT 0,\n    dst_port INT(4) NOT NULL DEFAULT 0,\n    ip_proto CHAR(6) NOT NULL DEFAULT 0,\n    packets INT NOT NULL,\n    bytes BIGINT NOT NULL,\n    stamp_inserted DATETIME NOT NULL DEFAULT '0000-00-00 00:00:00',\n    stamp_updated DATETIME,\n    PRIMARY KEY (mac_src, mac_dst, ip_src, ip_dst, src_port, dst_port, ip_proto, stamp_inserted)\n)"
         );
     }
@@ -369,10 +411,10 @@ mod tests {
         ] {
             for v in 1..=9u8 {
                 let table = pmacct_core::config::default_sql_table(v);
-                let columns = plan(&none, v, false, true).unwrap();
+                let columns = plan(&none, v, false, true, backend).unwrap();
                 let text = format!(
                     "-- The table pmacct-rs's {ext} plugin creates for sql_table_version {v} when it is\n-- missing (pmacct's default columns, types and primary key).\n{};\n",
-                    create_table(&table, &columns, backend, false)
+                    create_table(&table, &columns, backend, false, v)
                 );
                 let path = dir.join(format!("create-table_v{v}.{ext}"));
                 if update {

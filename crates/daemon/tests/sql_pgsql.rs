@@ -1,0 +1,309 @@
+//! The pgsql plugin against a real, throwaway PostgreSQL server (Debian's `postgresql`
+//! package, started by this test on a free loopback port, as the `postgres` user): the seed
+//! configuration's rows for versions 1 and 9 equal what Debian's pmacct 1.7.7 writes into a
+//! table made from its own schema file, and a server that is down loses nothing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use postgres::{Client, NoTls};
+
+/// A PostgreSQL server in a temporary directory, stopped when dropped.
+struct Server {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+fn postgres_bin() -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|b| b.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn as_postgres(program: &Path) -> Command {
+    let mut c = Command::new("runuser");
+    c.args(["-u", "postgres", "--"]).arg(program);
+    c
+}
+
+impl Server {
+    /// None when this machine cannot run one (no package, not root).
+    fn start() -> Option<Server> {
+        let bin = postgres_bin()?;
+        // SAFETY: getuid has no preconditions.
+        if unsafe { libc::getuid() } != 0 {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let status = Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(dir.path())
+            .status()
+            .expect("chown");
+        assert!(status.success());
+        let data = dir.path().join("data");
+        let out = as_postgres(&bin.join("initdb"))
+            .args([
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "-D",
+            ])
+            .arg(&data)
+            .output()
+            .expect("initdb");
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut server = Server {
+            dir,
+            bin,
+            port: free_port(),
+            child: None,
+        };
+        server.run();
+        let mut c = server.client("postgres");
+        c.batch_execute("CREATE ROLE pmacct LOGIN PASSWORD 'arealsmartpwd'")
+            .expect("role");
+        c.batch_execute("CREATE DATABASE pmacct OWNER pmacct")
+            .expect("database");
+        Some(server)
+    }
+
+    /// Starts the server process and waits until it takes connections.
+    fn run(&mut self) {
+        let child = as_postgres(&self.bin.join("postgres"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-p", &self.port.to_string(), "-k"])
+            .arg(self.dir.path())
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("postgres");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.try_client("postgres").is_none() {
+            assert!(Instant::now() < deadline, "postgres did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the server (fast shutdown) and waits for it to exit.
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // The postmaster's pid (runuser, our child, does not pass signals on).
+        let pid = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid"))
+            .ok()
+            .and_then(|t| t.lines().next()?.trim().parse::<i32>().ok());
+        if let Some(pid) = pid {
+            // SAFETY: kill has no memory effects; SIGINT asks postgres for a fast shutdown.
+            unsafe { libc::kill(pid, libc::SIGINT) };
+        }
+        let _ = child.wait();
+    }
+
+    fn try_client(&self, db: &str) -> Option<Client> {
+        Client::connect(
+            &format!(
+                "host=127.0.0.1 port={} user=postgres dbname={db}",
+                self.port
+            ),
+            NoTls,
+        )
+        .ok()
+    }
+
+    fn client(&self, db: &str) -> Client {
+        self.try_client(db).expect("connect")
+    }
+
+    /// Configuration lines pointing a plugin at this server.
+    fn config(&self) -> String {
+        format!(
+            "sql_host[foo]: 127.0.0.1\nsql_port[foo]: {}\nsql_user[foo]: pmacct\nsql_passwd[foo]: arealsmartpwd\nsql_db[foo]: pmacct\n",
+            self.port
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn config(pcap: &Path, server: &Server, version: u8, extra: &str) -> String {
+    format!(
+        "pcap_savefile: {}\nplugins: pgsql[foo]\naggregate[foo]: src_host, dst_host, proto\nsql_table_version[foo]: {version}\nsql_refresh_time[foo]: 60\nsql_history[foo]: 1m\nsql_history_roundoff[foo]: m\nsql_spool_file[foo]: {}\n{}{extra}",
+        pcap.display(),
+        server.dir.path().join("spool").display(),
+        server.config()
+    )
+}
+
+fn table(version: u8) -> String {
+    match version {
+        1 => "acct".into(),
+        v => format!("acct_v{v}"),
+    }
+}
+
+/// pmacct's table from its schema file (the table part: the proto table's COPY needs psql).
+fn pmacct_table(c: &mut Client, version: u8) {
+    let file = format!("/usr/share/doc/pmacct/sql/pmacct-create-table_v{version}.pgsql");
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let t = table(version);
+    let start = text
+        .find(&format!("DROP TABLE IF EXISTS {t};"))
+        .expect("the table in the schema file");
+    let end = start + text[start..].find(");").expect("end of CREATE") + 2;
+    c.batch_execute(&text[start..end]).expect("pmacct schema");
+    c.batch_execute(&format!("GRANT ALL ON {t} TO pmacct"))
+        .expect("grant");
+}
+
+/// Every row as text, without stamp_updated, in a fixed order.
+fn dump(c: &mut Client, table: &str) -> Vec<String> {
+    let columns: Vec<String> = c
+        .query(
+            "SELECT column_name::text FROM information_schema.columns WHERE table_name = $1 AND column_name <> 'stamp_updated' ORDER BY ordinal_position",
+            &[&table],
+        )
+        .expect("columns")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let text: Vec<String> = columns.iter().map(|c| format!("{c}::text")).collect();
+    c.query(
+        &format!(
+            "SELECT concat_ws('|', {}) FROM {table} ORDER BY {}",
+            text.join(", "),
+            columns.join(", ")
+        ),
+        &[],
+    )
+    .expect("rows")
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+fn packets(c: &mut Client, table: &str) -> i64 {
+    c.query_one(
+        &format!("SELECT coalesce(sum(packets), 0)::bigint FROM {table}"),
+        &[],
+    )
+    .expect("sum")
+    .get(0)
+}
+
+#[test]
+fn pgsql_rows_equal_pmacct_for_versions_1_and_9() {
+    let Some(server) = Server::start() else {
+        return skipped("a PostgreSQL server (apt-get install postgresql; run as root)");
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("gen.pcap");
+    generate(&pcap, 20_000, 20, 1200);
+    for version in [1u8, 9] {
+        let t = table(version);
+        let mut c = server.client("pmacct");
+        // Ours creates its table.
+        c.batch_execute(&format!("DROP TABLE IF EXISTS {t}"))
+            .expect("drop");
+        let out = run_ours(&config(&pcap, &server, version, ""));
+        assert!(out.ok, "{}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("created table {t} in pgsql")),
+            "{}",
+            out.stderr
+        );
+        let ours = dump(&mut c, &t);
+        assert_eq!(packets(&mut c, &t), 20_000);
+        // pmacct writes into the table its schema file makes; re-run when it lost records.
+        let mut theirs = Vec::new();
+        for attempt in 0..4 {
+            let _solo = (attempt > 0).then(solo);
+            c.batch_execute(&format!("DROP TABLE IF EXISTS {t}"))
+                .expect("drop");
+            pmacct_table(&mut server.client("pmacct"), version);
+            let extra = if version == 9 {
+                "sql_table[foo]: acct_v9\n"
+            } else {
+                ""
+            };
+            let out = run_pmacct(&config(&pcap, &server, version, extra));
+            theirs = dump(&mut c, &t);
+            if out.ok && packets(&mut c, &t) == 20_000 {
+                break;
+            }
+        }
+        assert_eq!(ours.len(), theirs.len(), "v{version}");
+        assert_eq!(ours, theirs, "v{version}");
+    }
+}
+
+/// The server is down for the whole run: the rows go to the spool file at exit, and the next
+/// start (server back) writes them; nothing is lost.
+#[test]
+fn pgsql_down_loses_nothing() {
+    let Some(mut server) = Server::start() else {
+        return skipped("a PostgreSQL server (apt-get install postgresql; run as root)");
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("gen.pcap");
+    generate(&pcap, 4_000, 10, 300);
+    let cfg = config(&pcap, &server, 1, "");
+    server.stop();
+    let out = run_ours(&cfg);
+    assert!(out.ok, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("PRIMARY 'pgsql pmacct@127.0.0.1"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("will be written on the next start"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("write_retries="), "{}", out.stderr);
+    server.run();
+    let out = run_ours(&cfg);
+    assert!(out.ok, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("holds rows kept from an earlier run"),
+        "{}",
+        out.stderr
+    );
+    let mut c = server.client("pmacct");
+    assert_eq!(packets(&mut c, "acct"), 8_000);
+    assert!(!server.dir.path().join("spool").exists());
+}
