@@ -406,14 +406,14 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
                 memory_bound_is_default: !explicit,
             })
         }
-        PluginKind::Sqlite3 | PluginKind::Pgsql => {
+        PluginKind::Sqlite3 | PluginKind::Pgsql | PluginKind::Mysql => {
             PluginOptions::Sql(Box::new(build_sql(&mut r, p.kind, &p.name, history)))
         }
         other => {
             r.errors.push(
                 ConfigError::new(
                     p.declared_at.clone(),
-                    format!("plugin type '{other}' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql)"),
+                    format!("plugin type '{other}' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql)"),
                 )
                 .key("plugins")
                 .plugin(Some(&p.name)),
@@ -604,8 +604,8 @@ mod tests {
             vec!["b.conf:2: key 'pcap_savefile': pcap_interface, pcap_savefile are mutually exclusive: choose one input"]
         );
         assert_eq!(
-            errors("plugins: mysql[foo]\n"),
-            vec!["b.conf:1: key 'plugins' of plugin 'foo': plugin type 'mysql' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql)"]
+            errors("plugins: nfprobe[foo]\n"),
+            vec!["b.conf:1: key 'plugins' of plugin 'foo': plugin type 'nfprobe' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql)"]
         );
     }
 }

@@ -13,6 +13,7 @@
 //! state changes (down, back) are logged once each, and the retries and kept rows are in the
 //! plugin's stats.
 
+mod mysql;
 mod pgsql;
 mod rows;
 mod schema;
@@ -146,13 +147,7 @@ fn open(
     match backend {
         SqlBackend::Sqlite3 => Ok(Box::new(sqlite::Sqlite::new(host.unwrap_or(&sql.db)))),
         SqlBackend::Pgsql => Ok(Box::new(pgsql::Pgsql::new(sql, host))),
-        SqlBackend::Mysql => Err(format!(
-            "the {} backend is not built into this pmacct-rs yet (sqlite3 is)",
-            match backend {
-                SqlBackend::Pgsql => "pgsql",
-                _ => "mysql",
-            }
-        )),
+        SqlBackend::Mysql => Ok(Box::new(mysql::Mysql::new(sql, host))),
     }
 }
 
