@@ -20,8 +20,9 @@ bin=$(realpath target/release)
 pcap="$work/bench-sql-$packets.pcap"
 [ -f "$pcap" ] || "$bin/pcapgen" "$pcap" "$packets" 1000 600
 cat "$pcap" >/dev/null
+rm -f "$work/bench.spool"
 
-conf() { # backend db extra -> config
+conf() { # backend db extra [history] -> config
   cat <<CONF
 pcap_savefile: $pcap
 plugins: $1[b]
@@ -29,6 +30,7 @@ aggregate[b]: src_host, dst_host, src_port, dst_port, proto
 sql_table_version[b]: 1
 sql_db[b]: $2
 sql_refresh_time[b]: 3600
+${4:-}
 sql_cache_entries[b]: 1100000
 sql_spool_file[b]: $work/bench.spool
 plugin_buffer_size: 10240000
@@ -97,7 +99,9 @@ if [[ " $backends " == *" mysql "* ]]; then
   myconf="sql_host[b]: 127.0.0.1
 sql_port[b]: $port"
   echo "== mysql (MariaDB on 127.0.0.1:$port), one purge of the 5-tuples of $pcap"
-  conf mysql pmacct "$myconf" > "$work/my.conf"
+  # pmacct's mysql tables have no default for stamp_inserted: bins, so that its rows insert.
+  conf mysql pmacct "$myconf" "sql_history[b]: 1h
+sql_history_roundoff[b]: h" > "$work/my.conf"
   timed pmacct-rs 0 "$sql pmacct -e 'select count(*) from acct'" "$bin/pmacctd" -f "$work/my.conf"
   $sql < "$schema/pmacct-create-db_v1.mysql"
   timed pmacctd-1.7.7 2 "$sql pmacct -e 'select count(*) from acct'" /usr/sbin/pmacctd -f "$work/my.conf"

@@ -459,3 +459,101 @@ fn a_locked_database_loses_nothing() {
     assert_eq!(sum(&lock), 6_000);
     assert!(!Path::new(&spool).exists());
 }
+
+/// `sql_trigger_exec` gets pmacct's variables after a purge.
+#[test]
+fn the_sql_trigger_gets_pmacct_variables() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("gen.pcap");
+    generate(&pcap, 1_000, 5, 50);
+    let db = dir.path().join("t.db");
+    let env = dir.path().join("env.txt");
+    let script = dir.path().join("t.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$SQL_DB $SQL_TABLE $EFFECTIVE_SQL_TABLE $TOTAL_ELEM_NUMBER $INSERT_QUERIES_NUMBER $UPDATE_QUERIES_NUMBER $SQL_HISTORY_TIMESLOT $PMACCT_PLUGIN\" > {}.tmp && mv {0}.tmp {0}\n",
+            env.display()
+        ),
+    )
+    .expect("script");
+    let cfg = seed_config(
+        &pcap,
+        &db,
+        1,
+        &format!(
+            "sql_table[foo]: acct_%Y%m%d\nsql_refresh_time[foo]: 3600\nsql_history[foo]: 1h\nsql_trigger_exec[foo]: /bin/sh {}\n",
+            script.display()
+        ),
+    );
+    let out = run_ours(&cfg);
+    assert!(out.ok, "{}", out.stderr);
+    // The trigger runs on its own thread; its exit is logged.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !env.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the trigger did not run: {}",
+            out.stderr
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let conn = Connection::open(&db).expect("db");
+    let (table, rows): (String, i64) = conn
+        .query_row(
+            "SELECT name, 0 FROM sqlite_master WHERE name LIKE 'acct_2%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("the day's table");
+    let _ = rows;
+    let n: i64 = conn
+        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .expect("rows");
+    assert_eq!(
+        std::fs::read_to_string(&env).expect("env").trim(),
+        format!(
+            "{} acct_%Y%m%d {table} {n} {n} 0 3600 foo/sqlite3",
+            db.display()
+        )
+    );
+}
+
+/// When the primary database refuses the rows, `sql_backup_host` (for sqlite3 another file)
+/// takes them.
+#[test]
+fn the_backup_database_takes_the_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("gen.pcap");
+    generate(&pcap, 1_000, 5, 50);
+    let (db, backup) = (dir.path().join("primary.db"), dir.path().join("backup.db"));
+    let cfg = seed_config(
+        &pcap,
+        &db,
+        1,
+        &format!("sql_backup_host[foo]: {}\n", backup.display()),
+    );
+    let out = run_ours(&cfg);
+    assert!(out.ok, "{}", out.stderr);
+    let lock = Connection::open(&db).expect("db");
+    lock.execute("DELETE FROM acct", []).expect("empty");
+    lock.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    let out = run_ours(&cfg);
+    assert!(out.ok, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("to the backup database sqlite3"),
+        "{}",
+        out.stderr
+    );
+    lock.execute_batch("COMMIT").expect("unlock");
+    let sum = |p: &Path| -> i64 {
+        Connection::open(p)
+            .expect("db")
+            .query_row("SELECT coalesce(sum(packets), 0) FROM acct", [], |r| {
+                r.get(0)
+            })
+            .expect("sum")
+    };
+    assert_eq!(sum(&db), 0);
+    assert_eq!(sum(&backup), 1_000);
+}

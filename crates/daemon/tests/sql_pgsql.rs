@@ -307,3 +307,133 @@ fn pgsql_down_loses_nothing() {
     assert_eq!(packets(&mut c, "acct"), 8_000);
     assert!(!server.dir.path().join("spool").exists());
 }
+
+fn sh(args: &[&str]) -> bool {
+    Command::new(args[0])
+        .args(&args[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A network namespace with a veth pair, removed when dropped.
+struct Netns(String);
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = sh(&["ip", "netns", "del", &self.0]);
+        let _ = sh(&["ip", "link", "del", &format!("{}a", self.0)]);
+    }
+}
+
+/// Waits until `f` holds, or fails after `secs`.
+fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The server stops for 60 s in the middle of a live capture (UDP sent into a namespace) and
+/// comes back: every datagram sent is in the table, and the log and stats say what happened.
+#[test]
+fn pgsql_outage_during_a_live_run_loses_nothing() {
+    let ns = format!("pmsq{}", std::process::id() % 100000);
+    if !sh(&["ip", "netns", "add", &ns]) {
+        return skipped("root and iproute2 (ip netns add failed)");
+    }
+    let _ns = Netns(ns.clone());
+    let (host_if, peer_if) = (format!("{ns}a"), format!("{ns}b"));
+    assert!(sh(&[
+        "ip", "link", "add", &host_if, "type", "veth", "peer", "name", &peer_if
+    ]));
+    assert!(sh(&["ip", "link", "set", &peer_if, "netns", &ns]));
+    assert!(sh(&["ip", "addr", "add", "10.98.0.1/24", "dev", &host_if]));
+    assert!(sh(&["ip", "link", "set", &host_if, "up"]));
+    let in_ns = |args: &[&str]| sh(&[&["ip", "netns", "exec", &ns], args].concat());
+    assert!(in_ns(&[
+        "ip",
+        "addr",
+        "add",
+        "10.98.0.2/24",
+        "dev",
+        &peer_if
+    ]));
+    assert!(in_ns(&["ip", "link", "set", &peer_if, "up"]));
+    let Some(mut server) = Server::start() else {
+        return skipped("a PostgreSQL server (apt-get install postgresql; run as root)");
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("live.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "interface: {host_if}\npromisc: false\npcap_filter: src host 10.98.0.1 and udp port 9999\nplugins: pgsql[foo]\naggregate[foo]: src_host, dst_host, proto\nsql_refresh_time[foo]: 2\nsql_spool_file[foo]: {}\n{}",
+            dir.path().join("spool").display(),
+            server.config()
+        ),
+    )
+    .expect("config");
+    let mut daemon = Command::new(OURS)
+        .arg("-f")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pmacctd");
+    // The log, line by line, for the assertions and to know when the capture is open.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = daemon.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    wait_for(10, "the capture to open", || {
+        log.extend(rx.try_iter());
+        log.iter()
+            .any(|l| l.contains(&format!("reading from '{host_if}'")))
+    });
+    let udp = std::net::UdpSocket::bind("10.98.0.1:0").expect("bind");
+    let send = |n: usize| {
+        for _ in 0..n {
+            udp.send_to(&[0u8; 100], "10.98.0.2:9999").expect("send");
+        }
+    };
+    let mut c = server.client("pmacct");
+    send(50);
+    wait_for(30, "the first 50 datagrams in the table", || {
+        c.query_one("SELECT to_regclass('acct') IS NOT NULL", &[])
+            .is_ok_and(|r| r.get::<_, bool>(0))
+            && packets(&mut c, "acct") == 50
+    });
+    server.stop();
+    send(70);
+    std::thread::sleep(Duration::from_secs(60));
+    server.run();
+    let mut c = server.client("pmacct");
+    wait_for(60, "all 120 datagrams in the table", || {
+        packets(&mut c, "acct") == 120
+    });
+    // SAFETY: kill has no memory effects; SIGTERM makes the daemon flush and exit.
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+    assert!(daemon.wait().expect("wait").success());
+    reader.join().expect("log reader");
+    log.extend(rx.try_iter());
+    let log = log.join("\n");
+    assert!(log.contains("backend trouble"), "{log}");
+    assert!(log.contains("database back after"), "{log}");
+    assert!(log.contains("write_retries="), "{log}");
+    assert_eq!(packets(&mut c, "acct"), 120);
+    let bytes: i64 = c
+        .query_one("SELECT sum(bytes)::bigint FROM acct", &[])
+        .expect("bytes")
+        .get(0);
+    assert_eq!(bytes, 120 * 128);
+}

@@ -12,7 +12,12 @@ pub struct Trigger {
     program: String,
     args: Vec<String>,
     label: String,
+    /// The threads of runs not yet waited for.
+    running: std::sync::Arc<std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>>,
 }
+
+/// How long a stopping plugin waits for its running triggers.
+const WAIT_AT_EXIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Trigger {
     pub fn new(command: &str, label: &str) -> Trigger {
@@ -21,6 +26,7 @@ impl Trigger {
             program: words.next().unwrap_or_default(),
             args: words.collect(),
             label: label.to_string(),
+            running: Default::default(),
         }
     }
 
@@ -47,9 +53,42 @@ impl Trigger {
         let t = self.clone();
         let spawn = std::thread::Builder::new()
             .name("trigger".into())
-            .spawn(move || t.run_env(&env));
-        if let Err(e) = spawn {
-            tracing::error!("( {} ): cannot start trigger thread: {e}", self.label);
+            .spawn(move || {
+                t.run_env(&env);
+            });
+        match spawn {
+            Ok(handle) => {
+                if let Ok(mut running) = self.running.lock() {
+                    running.retain(|h| !h.is_finished());
+                    running.push(handle);
+                }
+            }
+            Err(e) => tracing::error!("( {} ): cannot start trigger thread: {e}", self.label),
+        }
+    }
+
+    /// Waits for the runs still going (at most a minute in all), so that when the daemon
+    /// exits its triggers have finished.
+    pub fn wait(&self) {
+        let handles = match self.running.lock() {
+            Ok(mut r) => std::mem::take(&mut *r),
+            Err(_) => return,
+        };
+        let deadline = std::time::Instant::now() + WAIT_AT_EXIT;
+        for h in handles {
+            while !h.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            if h.is_finished() {
+                let _ = h.join();
+            } else {
+                tracing::warn!(
+                    "( {} ): trigger '{}' still running after {} s; not waiting for it",
+                    self.label,
+                    self.program,
+                    WAIT_AT_EXIT.as_secs()
+                );
+            }
         }
     }
 

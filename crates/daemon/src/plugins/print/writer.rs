@@ -273,4 +273,10 @@ impl PurgeSink for Writer {
             tracing::error!("( {} ): {e}", self.label);
         }
     }
+
+    fn finish(&mut self) {
+        if let Some(t) = &self.trigger {
+            t.wait();
+        }
+    }
 }

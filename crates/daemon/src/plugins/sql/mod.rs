@@ -627,6 +627,17 @@ impl PurgeSink for SqlWriter {
     }
 
     fn finish(&mut self) {
+        self.flush_at_exit();
+        if let Some(t) = &self.trigger {
+            t.wait();
+        }
+    }
+}
+
+impl SqlWriter {
+    /// The last try before the plugin stops; what the database still does not take goes to
+    /// the spool file.
+    fn flush_at_exit(&mut self) {
         if self.kept.is_empty() && !self.spool.exists() {
             return;
         }
@@ -635,7 +646,7 @@ impl PurgeSink for SqlWriter {
                 self.spill(false);
             }
             tracing::error!(
-                "( {} ): the database is still down: {} rows are kept in {} and will be written on the next start",
+                "( {} ): the database still does not take the rows: {} rows are kept in {} and will be written on the next start",
                 self.label,
                 self.stats.spooled_rows.load(Relaxed),
                 self.spool.path().display()

@@ -223,7 +223,8 @@ fn column_type(c: &Column, backend: SqlBackend, epoch_stamps: bool, version: u8)
         }
         (StampUpdated, Pgsql) => "timestamp without time zone",
         (StampInserted, Sqlite3) => "DATETIME NOT NULL DEFAULT '0000-00-00 00:00:00'",
-        (StampInserted, Mysql) => "DATETIME NOT NULL",
+        // pmacct's mysql files have no default, so rows without time bins fail in strict mode.
+        (StampInserted, Mysql) => "DATETIME NOT NULL DEFAULT '0000-00-00 00:00:00'",
         (StampUpdated, _) => "DATETIME",
         (Packets, Mysql) => "INT UNSIGNED NOT NULL",
         (Packets, _) => "INT NOT NULL",
