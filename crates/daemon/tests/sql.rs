@@ -557,3 +557,52 @@ fn the_backup_database_takes_the_rows() {
     assert_eq!(sum(&db), 0);
     assert_eq!(sum(&backup), 1_000);
 }
+
+/// `sql_startup_delay` moves the first purge later; the rows written are the same.
+#[test]
+fn startup_delay_moves_the_first_purge() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("gen.pcap");
+    generate(&pcap, 3_000, 5, 600);
+    let purges = |extra: &str, db: &Path| {
+        let out = run_ours(&seed_config(&pcap, db, 1, extra));
+        assert!(out.ok, "{}", out.stderr);
+        out.stderr.matches("Purging cache - END").count()
+    };
+    let (plain, delayed) = (dir.path().join("plain.db"), dir.path().join("delayed.db"));
+    let n = purges("", &plain);
+    assert!(n >= 10, "{n} purges");
+    assert_eq!(purges("sql_startup_delay[foo]: 180\n", &delayed), n - 3);
+    assert_eq!(dump(&plain, "acct").len(), dump(&delayed, "acct").len());
+    assert_eq!(packets(&plain, "acct"), 3_000);
+    assert_eq!(packets(&delayed, "acct"), 3_000);
+}
+
+/// Stamps in local time by default, in UTC with `timestamps_utc`, as integers with
+/// `timestamps_since_epoch` (tables we create then have integer stamp columns).
+#[test]
+fn stamps_follow_the_timestamp_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("gen.pcap");
+    // pcapgen's captures start at 1700000000 (2023-11-14 22:13:20 UTC).
+    generate(&pcap, 500, 5, 30);
+    let first = |db: &Path| -> String {
+        Connection::open(db)
+            .expect("db")
+            .query_row("SELECT quote(min(stamp_inserted)) FROM acct", [], |r| {
+                r.get(0)
+            })
+            .expect("stamp")
+    };
+    let cases = [
+        ("", "'2023-11-14 23:13:00'"),
+        ("timestamps_utc: true\n", "'2023-11-14 22:13:00'"),
+        ("timestamps_since_epoch: true\n", "1699999980"),
+    ];
+    for (n, (extra, want)) in cases.iter().enumerate() {
+        let db = dir.path().join(format!("s{n}.db"));
+        let out = run_in_zone(OURS, &seed_config(&pcap, &db, 1, extra), "Europe/Berlin");
+        assert!(out.ok, "{}", out.stderr);
+        assert_eq!(first(&db), *want, "{extra}");
+    }
+}

@@ -140,6 +140,8 @@ pub struct PluginConfig {
     pub aggregate_filter: Option<String>,
     pub bins: Option<BinSpec>,
     pub refresh_time: u64,
+    /// Seconds the first purge is delayed by (`sql_startup_delay`).
+    pub startup_delay: u64,
     pub networks_file: Option<PathBuf>,
     pub networks_mask: Option<u8>,
     pub networks_file_filter: bool,
@@ -427,6 +429,7 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
         aggregate_filter: r.text("aggregate_filter"),
         bins,
         refresh_time: r.uint("sql_refresh_time", 60).max(1),
+        startup_delay: r.uint("sql_startup_delay", 0),
         networks_file,
         networks_mask,
         networks_file_filter: r.bool("networks_file_filter", false),

@@ -126,7 +126,7 @@ keys! {
     "sql_history" ["print_history", "amqp_history", "kafka_history"]: Plugin, V::History, "", Yes, "Length of a time bin: `<n>[s|m|h|d|w|M]`.";
     "sql_history_roundoff" ["print_history_roundoff", "amqp_history_roundoff", "kafka_history_roundoff"]: Plugin, V::Roundoff, "", Yes, "Align bins: m (top of the hour), h (midnight), d (1st of the month), w (Monday), M (January 1st), applied in the order written.";
     "sql_history_offset" ["print_history_offset", "amqp_history_offset", "kafka_history_offset"]: Plugin, V::Uint(0, u64::MAX), "0", Yes, "Seconds to shift bin starts by (less than a bin).";
-    "sql_startup_delay" ["print_startup_delay", "amqp_startup_delay", "kafka_startup_delay"]: Plugin, V::Uint(0, u64::MAX), "0", NotYet, "Delay of the first purge.";
+    "sql_startup_delay" ["print_startup_delay", "amqp_startup_delay", "kafka_startup_delay"]: Plugin, V::Uint(0, u64::MAX), "0", Yes, "Seconds the first purge is delayed by (the following ones keep their schedule), to spread the purges of several plugins.";
     "sql_cache_entries" ["print_cache_entries", "amqp_cache_entries", "kafka_cache_entries"]: Plugin, V::Uint(1, u64::MAX), "", NoEffect, "The cache grows as needed.";
     "sql_max_writers" ["print_max_writers", "amqp_max_writers", "kafka_max_writers"]: Plugin, V::Uint(1, u64::MAX), "10", NoEffect, "Purges are written by the plugin's own thread, one at a time.";
     "sql_num_protos" ["print_num_protos", "amqp_num_protos", "kafka_num_protos"]: Plugin, V::Bool, "false", Yes, "Print protocol numbers instead of names. `-u`.";

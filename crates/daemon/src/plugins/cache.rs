@@ -74,6 +74,7 @@ pub struct PurgingCache {
     bins: Option<BinLookup>,
     tz: TimeZone,
     refresh: i64,
+    startup_delay: i64,
     /// Purge on refresh deadlines; off for file input without bins, which is one period.
     scheduled: bool,
     schedule: Option<RefreshSchedule>,
@@ -112,6 +113,7 @@ impl PurgingCache {
             bins: None,
             tz,
             refresh: config.refresh_time as i64,
+            startup_delay: config.startup_delay as i64,
             schedule: None,
             next_purge: None,
             write_empty,
@@ -132,7 +134,8 @@ impl PurgingCache {
             self.bins.as_ref().map(BinLookup::bins),
             &self.tz,
         );
-        self.next_purge = Some(schedule.next_after(t));
+        // `*_startup_delay` moves the first purge later (spreading the purges of plugins).
+        self.next_purge = Some(schedule.next_after(t) + self.startup_delay);
         self.schedule = Some(schedule);
     }
 
