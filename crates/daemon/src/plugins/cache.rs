@@ -40,6 +40,12 @@ pub trait PurgeSink: Send + 'static {
         None
     }
     fn tick(&mut self) {}
+    /// Whether a bin written by two purges still ends up right (SQL adds to existing rows;
+    /// print would rewrite the file with the second part only). Only then may a live capture
+    /// purge later than its deadline instead of waiting for a busy writer.
+    fn merges_split_bins(&self) -> bool {
+        false
+    }
 }
 
 /// The writer thread: purges in the order they come, each table given back emptied.
@@ -81,6 +87,8 @@ pub struct PurgingCache {
     next_purge: Option<i64>,
     /// Whether an empty purge still writes (an empty file, a trigger run).
     write_empty: bool,
+    /// A purge waits for a busy writer (else it is put off until the writer is idle).
+    wait_for_writer: bool,
     /// Purged tables to the writer; `None` once the writer has stopped.
     to_writer: Option<Sender<Purge>>,
     /// Written tables coming back, emptied, to be filled again.
@@ -99,6 +107,9 @@ impl PurgingCache {
     ) -> Result<Self, PluginError> {
         let tz = pmacct_core::bins::time_zone(config.timestamps_utc);
         let layout = Arc::new(config.key_layout());
+        // Reading a file, the plugin always waits (the input waits for it in turn); live, a
+        // busy writer (a database timing out) must not stall capture when the sink merges.
+        let wait_for_writer = clock == Clock::Packets || !sink.merges_split_bins();
         let (to_writer, purges) = crossbeam_channel::bounded(0);
         let (give_back, spare) = crossbeam_channel::bounded(1);
         let writer = std::thread::Builder::new()
@@ -117,6 +128,7 @@ impl PurgingCache {
             schedule: None,
             next_purge: None,
             write_empty,
+            wait_for_writer,
             to_writer: Some(to_writer),
             spare,
             writer: Some(writer),
@@ -140,19 +152,27 @@ impl PurgingCache {
     }
 
     /// Purges when `t` has reached the deadline; the next deadline is the first after `t`.
-    fn maybe_purge(&mut self, t: i64, now: Now) -> Result<(), PluginError> {
+    /// False when the purge is due but the writer is busy and the plugin does not wait for
+    /// it (the deadline stays, and the next batch or tick tries again).
+    fn maybe_purge(&mut self, t: i64, now: Now) -> Result<bool, PluginError> {
         match (self.next_purge, &self.schedule) {
             (Some(deadline), Some(schedule)) if t >= deadline => {
-                self.next_purge = Some(schedule.next_after(t));
-                self.purge(now)
+                let next = schedule.next_after(t);
+                let handed = self.purge(now, self.wait_for_writer);
+                if !matches!(handed, Ok(false)) {
+                    self.next_purge = Some(next);
+                }
+                handed
             }
-            _ => Ok(()),
+            _ => Ok(true),
         }
     }
 
     /// Hands the table to the writer (waiting while it writes the previous one) and goes on
     /// with the one it gave back.
-    fn purge(&mut self, now: Now) -> Result<(), PluginError> {
+    /// Hands the table over; with `wait` false, only if the writer is idle (returns false and
+    /// keeps the table otherwise).
+    fn purge(&mut self, now: Now, wait: bool) -> Result<bool, PluginError> {
         let Some(to_writer) = &self.to_writer else {
             return Err(PluginError::Io("the writer thread has stopped".into()));
         };
@@ -168,7 +188,19 @@ impl PurgingCache {
             now,
             empty_bin,
         };
-        if to_writer.send(purge).is_err() {
+        let sent = if wait {
+            to_writer.send(purge).map_err(|_| ())
+        } else {
+            match to_writer.try_send(purge) {
+                Ok(()) => Ok(()),
+                Err(crossbeam_channel::TrySendError::Full(purge)) => {
+                    self.table = purge.table;
+                    return Ok(false);
+                }
+                Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(()),
+            }
+        };
+        if sent.is_err() {
             self.to_writer = None;
             return Err(PluginError::Io("the writer thread has stopped".into()));
         }
@@ -177,7 +209,7 @@ impl PurgingCache {
         if let Ok(spare) = self.spare.try_recv() {
             self.table = spare;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Waits until every purge handed over is written.
@@ -221,8 +253,14 @@ impl Plugin for PurgingCache {
                 data: ts,
                 wall: now.wall,
             };
-            if let Err(e) = self.maybe_purge(ts, purge_at) {
-                result = Err(e);
+            match self.maybe_purge(ts, purge_at) {
+                Ok(true) => {}
+                // The writer is busy: the rest of the batch goes into this table.
+                Ok(false) => {
+                    from = at;
+                    break;
+                }
+                Err(e) => result = Err(e),
             }
             from = at;
         }
@@ -232,14 +270,18 @@ impl Plugin for PurgingCache {
 
     fn on_tick(&mut self, now: Now) -> Result<(), PluginError> {
         if self.scheduled {
-            return self.maybe_purge(now.data, now);
+            return self.maybe_purge(now.data, now).map(|_| ());
         }
         Ok(())
     }
 
     fn shutdown(&mut self, now: Now) -> Result<(), PluginError> {
         let skip = self.table.is_empty() && self.schedule.is_none() && !self.write_empty;
-        let purged = if skip { Ok(()) } else { self.purge(now) };
+        let purged = if skip {
+            Ok(())
+        } else {
+            self.purge(now, true).map(|_| ())
+        };
         let finished = self.finish_writing();
         purged.and(finished)
     }

@@ -604,6 +604,11 @@ impl PurgeSink for SqlWriter {
         self.fire_trigger(purge, total, counts, started);
     }
 
+    fn merges_split_bins(&self) -> bool {
+        // Without UPDATE, a bin in two purges would be two rows.
+        !self.sql.dont_try_update
+    }
+
     fn wake_in(&self) -> Option<Duration> {
         self.next_try
             .map(|t| t.saturating_duration_since(Instant::now()))
