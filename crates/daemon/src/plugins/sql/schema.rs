@@ -211,7 +211,6 @@ pub fn plan(
 fn column_type(c: &Column, backend: SqlBackend, epoch_stamps: bool, version: u8) -> &'static str {
     use Source::*;
     use SqlBackend::*;
-    let name = c.name;
     match (c.source, backend) {
         (StampInserted, _) if epoch_stamps => "BIGINT NOT NULL DEFAULT 0",
         (StampUpdated, _) if epoch_stamps => "BIGINT",
@@ -260,7 +259,6 @@ fn column_type(c: &Column, backend: SqlBackend, epoch_stamps: bool, version: u8)
         }
         (Key(Primitive::TimestampArrival), _) => "DATETIME NOT NULL DEFAULT '0000-00-00 00:00:00'",
         (_, Mysql) => "INT UNSIGNED NOT NULL DEFAULT 0",
-        (_, Pgsql) if name == "tos" || name == "vlan" => "INT NOT NULL DEFAULT 0",
         (_, Pgsql) => "INT NOT NULL DEFAULT 0",
         (_, Sqlite3) => "INT(4) NOT NULL DEFAULT 0",
     }
