@@ -9,8 +9,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder, TxOpts};
 use pmacct_core::config::SqlConfig;
 
-use super::rows::{Row, Value};
-use super::schema::Source;
+use super::rows::{Merge, Row, UpdateSyntax, Value};
 use super::{Database, SqlError, WriteCounts, WriteJob};
 
 const STAGE: &str = "pmacct_rs_stage";
@@ -71,44 +70,6 @@ fn value(v: &Value) -> mysql::Value {
         Value::Int(n) => mysql::Value::Int(*n),
         Value::Text(s) => mysql::Value::Bytes(s.as_bytes().to_vec()),
     }
-}
-
-/// The UPDATE and INSERT that move the staged rows into `table`, and the INSERT of all of them
-/// (`sql_dont_try_update`).
-fn merge_statements(table: &str, job: &dyn WriteJob) -> (String, String, String) {
-    let columns = job.columns();
-    let mut sets = Vec::new();
-    let mut keys = Vec::new();
-    for c in columns {
-        match c.source {
-            Source::Packets | Source::Bytes | Source::Flows => {
-                sets.push(format!("t.{0}=t.{0}+s.{0}", c.name))
-            }
-            Source::TcpFlags => sets.push(format!("t.{0}=t.{0}|s.{0}", c.name)),
-            Source::StampUpdated => sets.push(format!("t.{0}=s.{0}", c.name)),
-            _ => keys.push(format!("t.{0}=s.{0}", c.name)),
-        }
-    }
-    let matching = if keys.is_empty() {
-        "TRUE".to_string()
-    } else {
-        keys.join(" AND ")
-    };
-    let cols = columns
-        .iter()
-        .map(|c| c.name)
-        .collect::<Vec<_>>()
-        .join(", ");
-    (
-        format!(
-            "UPDATE {table} AS t JOIN {STAGE} AS s ON {matching} SET {}",
-            sets.join(", ")
-        ),
-        format!(
-            "INSERT INTO {table} ({cols}) SELECT {cols} FROM {STAGE} AS s WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE {matching})"
-        ),
-        format!("INSERT INTO {table} ({cols}) SELECT {cols} FROM {STAGE}"),
-    )
 }
 
 impl Database for Mysql {
@@ -177,7 +138,11 @@ impl Database for Mysql {
                     }
                 }
                 flush(&mut tx, &mut params, pending)?;
-                let (update, insert, insert_all) = merge_statements(table, job);
+                let Merge {
+                    update,
+                    insert,
+                    insert_all,
+                } = Merge::new(table, STAGE, job.columns(), UpdateSyntax::Join);
                 if dont_try_update {
                     tx.query_drop(insert_all).map_err(err)?;
                     counts.inserted += tx.affected_rows();

@@ -10,8 +10,7 @@ use std::time::Duration;
 use pmacct_core::config::SqlConfig;
 use postgres::{Client, NoTls};
 
-use super::rows::{Row, Value};
-use super::schema::Source;
+use super::rows::{Merge, Row, UpdateSyntax, Value};
 use super::{Database, SqlError, WriteCounts, WriteJob};
 
 const STAGE: &str = "pmacct_rs_stage";
@@ -89,43 +88,6 @@ fn copy_value(line: &mut String, v: &Value) {
     }
 }
 
-/// The UPDATE and INSERT that move the staged rows into `table`, and the INSERT of all of them
-/// (`sql_dont_try_update`).
-fn merge_statements(table: &str, job: &dyn WriteJob) -> (String, String, String) {
-    let columns = job.columns();
-    let mut sets = Vec::new();
-    let mut keys = Vec::new();
-    for c in columns {
-        match c.source {
-            Source::Packets | Source::Bytes | Source::Flows => {
-                sets.push(format!("{0}=t.{0}+s.{0}", c.name))
-            }
-            Source::TcpFlags => sets.push(format!("{0}=t.{0}|s.{0}", c.name)),
-            Source::StampUpdated => sets.push(format!("{0}=s.{0}", c.name)),
-            _ => keys.push(format!("t.{0}=s.{0}", c.name)),
-        }
-    }
-    let matching = if keys.is_empty() {
-        "true".to_string()
-    } else {
-        keys.join(" AND ")
-    };
-    let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
-    let update = format!(
-        "UPDATE {table} AS t SET {} FROM {STAGE} AS s WHERE {matching}",
-        sets.join(", ")
-    );
-    let insert = format!(
-        "INSERT INTO {table} ({cols}) SELECT {cols} FROM {STAGE} AS s WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE {matching})",
-        cols = names.join(", ")
-    );
-    let insert_all = format!(
-        "INSERT INTO {table} ({cols}) SELECT {cols} FROM {STAGE}",
-        cols = names.join(", ")
-    );
-    (update, insert, insert_all)
-}
-
 impl Database for Pgsql {
     fn describe(&self) -> String {
         self.describe.clone()
@@ -180,7 +142,11 @@ impl Database for Pgsql {
                 }
                 copy.write_all(buf.as_bytes()).map_err(io)?;
                 copy.finish().map_err(err)?;
-                let (update, insert, insert_all) = merge_statements(table, job);
+                let Merge {
+                    update,
+                    insert,
+                    insert_all,
+                } = Merge::new(table, STAGE, job.columns(), UpdateSyntax::From);
                 if dont_try_update {
                     counts.inserted += tx.execute(&insert_all, &[]).map_err(err)?;
                 } else {

@@ -255,6 +255,70 @@ impl Statements {
     }
 }
 
+/// The statements that move a staging table `stage` (rows of the same columns) into `table`:
+/// an UPDATE adding the staged counters to the matching rows, an INSERT of the staged rows
+/// that match none, and an INSERT of all of them (`sql_dont_try_update`). The two servers
+/// differ only in how the UPDATE is written.
+pub struct Merge {
+    pub update: String,
+    pub insert: String,
+    pub insert_all: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum UpdateSyntax {
+    /// PostgreSQL: `UPDATE t SET c=... FROM stage AS s WHERE ...`.
+    From,
+    /// MySQL: `UPDATE t JOIN stage AS s ON ... SET t.c=...`.
+    Join,
+}
+
+impl Merge {
+    pub fn new(table: &str, stage: &str, columns: &[Column], syntax: UpdateSyntax) -> Merge {
+        let target = match syntax {
+            UpdateSyntax::From => "",
+            UpdateSyntax::Join => "t.",
+        };
+        let mut sets = Vec::new();
+        let mut keys = Vec::new();
+        for c in columns {
+            let n = c.name;
+            match c.source {
+                Source::Packets | Source::Bytes | Source::Flows => {
+                    sets.push(format!("{target}{n}=t.{n}+s.{n}"))
+                }
+                Source::TcpFlags => sets.push(format!("{target}{n}=t.{n}|s.{n}")),
+                Source::StampUpdated => sets.push(format!("{target}{n}=s.{n}")),
+                _ => keys.push(format!("t.{n}=s.{n}")),
+            }
+        }
+        let matching = match keys.is_empty() {
+            true => "TRUE".to_string(),
+            false => keys.join(" AND "),
+        };
+        let cols = columns
+            .iter()
+            .map(|c| c.name)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sets = sets.join(", ");
+        Merge {
+            update: match syntax {
+                UpdateSyntax::From => {
+                    format!("UPDATE {table} AS t SET {sets} FROM {stage} AS s WHERE {matching}")
+                }
+                UpdateSyntax::Join => {
+                    format!("UPDATE {table} AS t JOIN {stage} AS s ON {matching} SET {sets}")
+                }
+            },
+            insert: format!(
+                "INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} AS s WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE {matching})"
+            ),
+            insert_all: format!("INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
