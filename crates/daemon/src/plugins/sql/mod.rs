@@ -139,15 +139,13 @@ pub fn start(
     PurgingCache::new(config, clock, writer, false)
 }
 
-fn open(
-    backend: SqlBackend,
-    sql: &SqlConfig,
-    host: Option<&str>,
-) -> Result<Box<dyn Database>, String> {
-    match backend {
-        SqlBackend::Sqlite3 => Ok(Box::new(sqlite::Sqlite::new(host.unwrap_or(&sql.db)))),
-        SqlBackend::Pgsql => Ok(Box::new(pgsql::Pgsql::new(sql, host))),
-        SqlBackend::Mysql => Ok(Box::new(mysql::Mysql::new(sql, host))),
+/// The backend of `sql`, at `host` (the backup host) or where `sql` says; nothing connects
+/// until the first write.
+fn open(sql: &SqlConfig, host: Option<&str>) -> Box<dyn Database> {
+    match sql.backend {
+        SqlBackend::Sqlite3 => Box::new(sqlite::Sqlite::new(host.unwrap_or(&sql.db))),
+        SqlBackend::Pgsql => Box::new(pgsql::Pgsql::new(sql, host)),
+        SqlBackend::Mysql => Box::new(mysql::Mysql::new(sql, host)),
     }
 }
 
@@ -215,9 +213,9 @@ impl SqlWriter {
         maker.tz = tz.clone();
         maker.epoch_stamps = config.timestamps_since_epoch;
         let layout = Arc::new(config.key_layout());
-        let mut databases = vec![open(sql.backend, sql, None)?];
+        let mut databases = vec![open(sql, None)];
         if let Some(backup) = &sql.backup_host {
-            databases.push(open(sql.backend, sql, Some(backup))?);
+            databases.push(open(sql, Some(backup)));
         }
         let names: Vec<&str> = config.aggregate.columns.iter().map(|p| p.name()).collect();
         let spool_layout = format!("{}{}", names.join(","), if bins { "+bin" } else { "" });
@@ -427,7 +425,7 @@ impl SqlWriter {
             let target = self.spool.path().to_path_buf();
             let aside = Spool::new(
                 target.with_extension("spool.new"),
-                self.spool_layout(),
+                self.spool_layout.clone(),
                 self.layout.words(),
             );
             aside
@@ -455,10 +453,6 @@ impl SqlWriter {
         }
         self.rows = rows;
         self.stats.kept_rows.store(self.kept.len() as u64, Relaxed);
-    }
-
-    fn spool_layout(&self) -> String {
-        self.spool_layout.clone()
     }
 
     fn failed(&mut self, e: &SqlError) {
