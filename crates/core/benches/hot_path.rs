@@ -2,10 +2,14 @@
 //! and the table upsert. `cargo bench -p pmacct-core`; compare runs with criterion's own
 //! baselines (`--save-baseline`, `--baseline`) to see a regression.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use pmacct_core::key::{KeyExtractor, PacketFacts, RecordBatch, Timestamp};
+use pmacct_core::format::{Format, RowBuffer, RowFormat};
+use pmacct_core::key::{
+    Addr, Counters, FlowKey, KeyExtractor, PacketFacts, Record, RecordBatch, Timestamp,
+};
 use pmacct_core::layout::KeyLayout;
 use pmacct_core::primitive::Aggregate;
 use pmacct_core::table::AggregateTable;
@@ -142,5 +146,86 @@ fn bench_upsert(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(hot_path, bench_decode, bench_extract, bench_upsert);
+/// A 1-minute bin of the 500-host stress case: 360k 5-tuple keys, one in eight IPv6.
+fn purge_table() -> AggregateTable {
+    let aggregate = Aggregate::parse(FIVE_TUPLE).expect("aggregate");
+    let layout = Arc::new(KeyLayout::new(&aggregate, true));
+    let mut table = AggregateTable::unbounded(layout);
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    while table.len() < 360_000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let (a, b) = ((seed % 500) as u32, ((seed >> 16) % 500) as u32);
+        let host = |h: u32| -> IpAddr {
+            match seed % 8 {
+                0 => Ipv6Addr::from(0x2001_0db8u128 << 96 | u128::from(h)).into(),
+                _ => Ipv4Addr::from(0x0a10_0000 | h).into(),
+            }
+        };
+        let key = FlowKey {
+            src_host: Addr(host(a)),
+            dst_host: Addr(host(b)),
+            src_port: (seed >> 32) as u16,
+            dst_port: [80u16, 443, 53][(seed >> 48) as usize % 3],
+            proto: 6,
+            ..FlowKey::default()
+        };
+        let counters = Counters {
+            packets: 1,
+            bytes: 60 + seed % 1400,
+            ..Counters::default()
+        };
+        table.add(&Record {
+            key,
+            counters,
+            ts: 1_700_000_000,
+        });
+    }
+    table
+}
+
+/// A purge: putting the table in key order, then writing its rows as CSV.
+fn bench_purge(c: &mut Criterion) {
+    let table = purge_table();
+    let mut g = c.benchmark_group("purge");
+    g.throughput(Throughput::Elements(table.len() as u64));
+    g.sample_size(20);
+    let mut rows = table.sorted_rows();
+    g.bench_function("sort_360k_five_tuple", |b| {
+        b.iter(|| {
+            table.sort_into(&mut rows);
+            rows.len()
+        })
+    });
+    let columns = Aggregate::parse(FIVE_TUPLE).expect("aggregate").columns;
+    let format = RowFormat::new(Format::Csv, columns);
+    let mut out = RowBuffer::new(64 << 10);
+    g.bench_function("csv_360k_five_tuple", |b| {
+        b.iter(|| {
+            let mut written = 0;
+            for i in 0..rows.len() {
+                if let Some((k, c)) = rows.view(i) {
+                    written += format
+                        .append_row(&mut out, &k, &c, None)
+                        .map_or(0, |l| l.len());
+                }
+                if out.full() {
+                    written += out.len();
+                    out.clear();
+                }
+            }
+            written
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    hot_path,
+    bench_decode,
+    bench_extract,
+    bench_upsert,
+    bench_purge
+);
 criterion_main!(hot_path);

@@ -9,6 +9,7 @@
 //! memory of the next records' slots and entries requested ahead.
 
 mod index;
+mod sort;
 
 use std::hash::{BuildHasher, Hasher};
 use std::ops::Range;
@@ -17,6 +18,7 @@ use std::sync::{Arc, OnceLock};
 use crate::key::{Counters, FlowKey, Record, RecordBatch};
 use crate::layout::{KeyLayout, PackedKey};
 use index::Index;
+use sort::SortScratch;
 
 type Hashing = foldhash::fast::FixedState;
 
@@ -50,6 +52,8 @@ fn prefetch<T>(p: &T) {
 /// How many records ahead a batch upsert prefetches index slots, and then entries.
 const SLOT_AHEAD: usize = 16;
 const ENTRY_AHEAD: usize = 8;
+/// How many rows ahead a purge's copy in key order prefetches entries.
+const COPY_AHEAD: usize = 16;
 
 /// A table's entries in output order (see [`AggregateTable::sorted_rows`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -59,14 +63,6 @@ pub struct SortedRows {
     keys: Vec<u64>,
     counters: Vec<Counters>,
     scratch: SortScratch,
-}
-
-/// The sort arrays of the last purge, kept for their memory.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct SortScratch {
-    order: Vec<u32>,
-    compact: Vec<(u128, u32)>,
-    split: Vec<u32>,
 }
 
 impl SortedRows {
@@ -235,13 +231,16 @@ impl AggregateTable {
             return false;
         }
         let i = self.len() as u32;
-        // Word by word: keys are a few words, and a library memcpy call costs more.
-        self.entries.extend(key.iter().copied().chain([
+        let start = self.entries.len();
+        self.entries.resize(start + self.stride, 0);
+        let entry = &mut self.entries[start..];
+        copy_words(&mut entry[..width], key);
+        entry[width..].copy_from_slice(&[
             counters.packets,
             counters.bytes,
             counters.flows,
             u64::from(counters.tcp_flags),
-        ]));
+        ]);
         self.index.insert(hash, i);
         true
     }
@@ -330,90 +329,6 @@ impl AggregateTable {
         Some(removed)
     }
 
-    /// The key bytes that differ between the given entries, as (word, shift) from the most
-    /// significant; the others are the same in all of them, so they cannot change their order.
-    fn varying_bytes(&self, entries: &[u32]) -> Vec<(usize, u32)> {
-        let Some(&first) = entries.first() else {
-            return Vec::new();
-        };
-        let (stride, width) = (self.stride, self.width);
-        let first = Self::key_at(&self.entries, stride, width, first);
-        let mut diff = vec![0u64; width];
-        for &i in entries {
-            let key = Self::key_at(&self.entries, stride, width, i);
-            for ((d, w), f) in diff.iter_mut().zip(key).zip(first) {
-                *d |= w ^ f;
-            }
-        }
-        let mut at = Vec::new();
-        for (word, d) in diff.iter().enumerate() {
-            for shift in (0..8).rev().map(|b| b * 8) {
-                if (d >> shift) & 0xff != 0 {
-                    at.push((word, shift));
-                }
-            }
-        }
-        at
-    }
-
-    /// Puts entry numbers in key order: an MSD radix sort that looks only at the bytes that
-    /// vary. When at most 16 do (most purges: one time bin drops out, IPv4 hosts leave the rest
-    /// of their address slots the same), they are packed in order into a u128 that compares as
-    /// the whole key does, and one sort of those finishes the job. Otherwise the entries are
-    /// split on the first varying byte and each part is sorted the same way; small parts are
-    /// compared key by key.
-    fn sort_order(&self, order: &mut [u32], scratch: &mut SortScratch) {
-        const SMALL: usize = 32;
-        let (entries, stride, width) = (&self.entries, self.stride, self.width);
-        let at = self.varying_bytes(order);
-        if at.len() <= 16 {
-            let items = &mut scratch.compact;
-            items.clear();
-            items.extend(order.iter().map(|&i| {
-                let key = Self::key_at(entries, stride, width, i);
-                let v = at.iter().fold(0u128, |v, &(word, shift)| {
-                    (v << 8) | u128::from((key[word] >> shift) as u8)
-                });
-                (v, i)
-            }));
-            items.sort_unstable_by_key(|&(v, _)| v);
-            for (o, &(_, i)) in order.iter_mut().zip(items.iter()) {
-                *o = i;
-            }
-            return;
-        }
-        if order.len() <= SMALL {
-            order.sort_unstable_by(|&a, &b| {
-                Self::key_at(entries, stride, width, a).cmp(Self::key_at(entries, stride, width, b))
-            });
-            return;
-        }
-        // A stable counting sort on the first varying byte, then each part on its own.
-        let (word, shift) = at[0];
-        let byte = |i: u32| (Self::key_at(entries, stride, width, i)[word] >> shift) as u8;
-        let mut starts = [0usize; 257];
-        for &i in order.iter() {
-            starts[usize::from(byte(i)) + 1] += 1;
-        }
-        for b in 0..256 {
-            starts[b + 1] += starts[b];
-        }
-        let mut next = starts;
-        scratch.split.clear();
-        scratch.split.resize(order.len(), 0);
-        for &i in order.iter() {
-            let b = usize::from(byte(i));
-            scratch.split[next[b]] = i;
-            next[b] += 1;
-        }
-        order.copy_from_slice(&scratch.split);
-        for b in 0..256 {
-            if starts[b + 1] - starts[b] > 1 {
-                self.sort_order(&mut order[starts[b]..starts[b + 1]], scratch);
-            }
-        }
-    }
-
     /// The entries in output order, copied side by side so that reading them (decoding and
     /// printing a purge) walks memory in order instead of jumping around the table.
     pub fn sorted_rows(&self) -> SortedRows {
@@ -433,12 +348,27 @@ impl AggregateTable {
         let mut order = std::mem::take(&mut rows.scratch.order);
         order.clear();
         order.extend(0..self.len() as u32);
-        self.sort_order(&mut order, &mut rows.scratch);
-        for &i in &order {
-            rows.keys
-                .extend_from_slice(Self::key_at(&self.entries, self.stride, width, i));
-            rows.counters.push(self.counters_at(i));
-        }
+        let (entries, stride) = (&self.entries, self.stride);
+        sort::sort_by_key(&mut order, &mut rows.scratch, &|i| {
+            Self::key_at(entries, stride, width, i)
+        });
+        rows.keys.resize(order.len() * width, 0);
+        rows.counters.resize(order.len(), Counters::default());
+        copy_rows(
+            &mut rows.keys,
+            &mut rows.counters,
+            &order,
+            |i| (Self::key_at(entries, stride, width, i), self.counters_at(i)),
+            |i| {
+                let at = i as usize * stride;
+                if let Some(w) = entries.get(at) {
+                    prefetch(w);
+                }
+                if let Some(w) = entries.get(at + stride - 1) {
+                    prefetch(w);
+                }
+            },
+        );
         rows.scratch.order = order;
     }
 
@@ -462,6 +392,61 @@ impl AggregateTable {
         self.entries.clear();
         self.overflow_records = 0;
         self.overflow_bytes = 0;
+    }
+}
+
+/// Copies the rows of `order` side by side into `keys` and `counters` (as long as they are),
+/// reading each entry once and asking for it `COPY_AHEAD` rows before (the entries are spread
+/// over the table, so each read would otherwise wait on memory).
+fn copy_rows<'a>(
+    keys: &mut [u64],
+    counters: &mut [Counters],
+    order: &[u32],
+    row: impl Fn(u32) -> (&'a [u64], Counters),
+    fetch: impl Fn(u32),
+) {
+    let Some(width) = order.first().map(|&i| row(i).0.len()) else {
+        return;
+    };
+    let ahead = order
+        .iter()
+        .skip(COPY_AHEAD)
+        .map(Some)
+        .chain(std::iter::repeat(None));
+    for (((key, c), &i), next) in keys
+        .chunks_exact_mut(width)
+        .zip(counters)
+        .zip(order)
+        .zip(ahead)
+    {
+        if let Some(&n) = next {
+            fetch(n);
+        }
+        let (from, counters) = row(i);
+        copy_words(key, from);
+        *c = counters;
+    }
+}
+
+/// `to.copy_from_slice(from)` for keys: a few words, so a copy of a width known when compiled
+/// (a few moves) instead of a call to `memcpy`.
+#[inline(always)]
+fn copy_words(to: &mut [u64], from: &[u64]) {
+    fn fixed<const W: usize>(to: &mut [u64], from: &[u64]) {
+        if let (Some(to), Some(from)) = (to.first_chunk_mut::<W>(), from.first_chunk::<W>()) {
+            *to = *from;
+        }
+    }
+    match to.len() {
+        1 => fixed::<1>(to, from),
+        2 => fixed::<2>(to, from),
+        3 => fixed::<3>(to, from),
+        4 => fixed::<4>(to, from),
+        5 => fixed::<5>(to, from),
+        6 => fixed::<6>(to, from),
+        7 => fixed::<7>(to, from),
+        8 => fixed::<8>(to, from),
+        _ => to.copy_from_slice(from),
     }
 }
 
@@ -545,8 +530,8 @@ mod tests {
         assert!(t.is_empty());
     }
 
-    /// The sort gives the packed keys' order whether the bytes that vary fit one u128 at once
-    /// or the entries are split first, once or several times.
+    /// The sort gives the packed keys' order whether the bits that vary fit one u64 with the
+    /// entry number or only their first ones do.
     #[test]
     fn sorted_rows_follow_the_packed_keys_order() {
         use crate::key::Addr;
@@ -557,12 +542,13 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        // (MACs in the key, IPv6 hosts too) -> how many key bytes vary.
+        // (MACs in the key, IPv6 hosts too) -> how many key bits vary: up to 51 pack whole with
+        // the entry number into a u64; of more only a prefix does, and ties compare whole keys.
         let cases = [
-            ((false, false), 0..=16),
-            ((true, false), 17..=32),
-            ((false, true), 33..=48),
-            ((true, true), 49..=usize::MAX),
+            ((false, false), 0..=51u32),
+            ((true, false), 52..=96),
+            ((false, true), 97..=u32::MAX),
+            ((true, true), 97..=u32::MAX),
         ];
         for ((macs, v6), varying) in cases {
             let primitives = match macs {
@@ -584,7 +570,7 @@ mod tests {
                 let m = next().to_be_bytes();
                 let key = FlowKey {
                     src_mac: crate::key::Mac([m[0], m[1], m[2], m[3], m[4], m[5]]),
-                    dst_mac: crate::key::Mac([m[7], m[6], m[5], m[4], m[3], m[2]]),
+                    dst_mac: crate::key::Mac([0, 0, 0, 0, m[3] & 0x0f, 0]),
                     src_host: Addr(src),
                     dst_host: Addr(match v6 && r % 5 == 0 {
                         true => std::net::Ipv6Addr::from(u128::from(next()) << 64 | u128::from(r))
@@ -607,8 +593,10 @@ mod tests {
                 });
             }
             let all: Vec<u32> = (0..t.len() as u32).collect();
-            let n = t.varying_bytes(&all).len();
-            assert!(varying.contains(&n), "macs {macs} v6 {v6}: {n} bytes vary");
+            let (entries, stride, width) = (&t.entries, t.stride, t.width);
+            let n =
+                sort::varying_bits(&all, &|i| AggregateTable::key_at(entries, stride, width, i));
+            assert!(varying.contains(&n), "macs {macs} v6 {v6}: {n} bits vary");
             let rows = t.sorted_rows();
             let mut want: Vec<Vec<u64>> = t
                 .entries

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use jiff::tz::TimeZone;
 use pmacct_core::bins::expand_time_variables;
 use pmacct_core::config::{PluginConfig, PrintConfig, PrintFormat};
-use pmacct_core::format::{Format, RowFormat};
+use pmacct_core::format::{Format, RowBuffer, RowFormat};
 use pmacct_core::table::SortedRows;
 
 use crate::plugins::cache::{Purge, PurgeSink};
@@ -209,21 +209,24 @@ impl Writer {
             self.rows.write_header(out)?;
         }
         // Rows are formatted into one buffer, handed to the writer 64 KiB at a time.
-        let mut buf = String::with_capacity(ROWS_BUFFER + 1024);
+        let mut buf = RowBuffer::new(ROWS_BUFFER);
         let count = rows.len();
         for i in rows {
             let Some((k, c)) = entries.view(i) else {
                 continue;
             };
-            self.rows
-                .push_row(&mut buf, &k, &c, Some((k.bin(), now.wall)));
-            buf.push('\n');
-            if buf.len() >= ROWS_BUFFER {
-                out.write_all(buf.as_bytes())?;
+            let stamps = Some((k.bin(), now.wall));
+            if let Some(long) = self.rows.append_row(&mut buf, &k, &c, stamps) {
+                out.write_all(buf.bytes())?;
+                buf.clear();
+                out.write_all(long.as_bytes())?;
+            }
+            if buf.full() {
+                out.write_all(buf.bytes())?;
                 buf.clear();
             }
         }
-        out.write_all(buf.as_bytes())?;
+        out.write_all(buf.bytes())?;
         if self.options.markers {
             match self.rows.format {
                 Format::Json => writeln!(
