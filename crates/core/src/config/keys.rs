@@ -118,7 +118,7 @@ keys! {
     "timestamps_utc": Plugin, V::Bool, "false", Yes, "Print times (stamps, file names) in UTC instead of local time.";
     "timestamps_secs": Plugin, V::Bool, "false", Yes, "Print timestamp_* primitives without microseconds.";
     "timestamps_since_epoch": Plugin, V::Bool, "false", Yes, "Print times as seconds since the epoch.";
-    "plugin_buffer_size": Plugin, V::Uint(0, u64::MAX), "", Yes, "Bytes of records batched before they are handed to the plugin (pmacct-rs turns it into a record count, at most 4096; default 1024).";
+    "plugin_buffer_size": Plugin, V::Uint(0, u64::MAX), "", Yes, "Bytes of records batched before they are handed to the plugin (pmacct-rs turns it into a record count, at most 4096; default 4096).";
     "plugin_pipe_size": Plugin, V::Uint(0, u64::MAX), "", Yes, "Bytes of batches queued towards the plugin (pmacct-rs turns it into a batch count, at most 64 MiB of records; default 64 batches).";
     "plugin_queue_when_full": Plugin, V::Choice(&["block", "drop"]), "", Yes, "pmacct-rs: what live capture does when this plugin's queue is full: `drop` (default; counted and logged) or `block` (capture waits; the kernel may drop instead). Reading a file always blocks.";
     // --- cache / purge (print; shared with sql/amqp/kafka) ---
