@@ -65,6 +65,7 @@ fn facts(frames: &[Vec<u8>]) -> Vec<PacketFacts> {
                     ip: Some(ip),
                     in_iface: 0,
                     out_iface: 0,
+                    tags: Default::default(),
                 }),
                 _ => None,
             },

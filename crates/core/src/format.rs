@@ -203,6 +203,7 @@ impl RowFormat {
             | Primitive::DstMac
             | Primitive::Etype
             | Primitive::TimestampArrival => row.text(&self.value(p, k, c)),
+            Primitive::Label => row.text(&label_text(k)),
             _ => row.decimal(k.number(p)),
         }
     }
@@ -306,9 +307,15 @@ impl RowFormat {
                 }
             }
             Primitive::TimestampArrival => out.push_str(&self.timestamp(k.timestamp())),
+            Primitive::Label => out.push_str(&label_text(k)),
             _ => push_u64(out, k.number(p)),
         }
     }
+}
+
+/// A key's label, as text.
+fn label_text(k: &impl KeyFields) -> std::sync::Arc<str> {
+    crate::labels::text(crate::labels::LabelId(k.number(Primitive::Label) as u32))
 }
 
 /// Appends a value's `Display` text without an intermediate string.

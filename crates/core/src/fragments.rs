@@ -180,6 +180,7 @@ mod tests {
                 bytes: 100,
                 in_iface: 0,
                 out_iface: 0,
+                tags: Default::default(),
             },
             plugins: 1,
         }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use pmacct_wire::{IpPacket, L2Info, Ports};
 
+use crate::labels::LabelId;
 use crate::layout::KeyLayout;
 use crate::networks::{Networks, PortSet};
 use crate::primitive::{Aggregate, Primitive, Sum};
@@ -84,7 +85,8 @@ impl fmt::Display for Mac {
 /// Read access to a key's values by primitive, so the output formats work alike on a decoded
 /// [`FlowKey`] and on a packed key read in place ([`crate::layout::PackedKey`]).
 pub trait KeyFields {
-    /// A numeric primitive (VLAN, ports, protocol, interfaces, masks, ...); 0 for others.
+    /// A numeric primitive (VLAN, ports, protocol, interfaces, masks, tags, the label's id,
+    /// ...); 0 for others.
     fn number(&self, p: Primitive) -> u64;
     /// An address primitive (hosts, nets).
     fn addr(&self, p: Primitive) -> Addr;
@@ -109,6 +111,10 @@ impl KeyFields for FlowKey {
             Primitive::DstPort => u64::from(self.dst_port),
             Primitive::Proto => u64::from(self.proto),
             Primitive::Tos => u64::from(self.tos),
+            Primitive::Tag => self.tag,
+            Primitive::Tag2 => self.tag2,
+            Primitive::Label => u64::from(self.label.0),
+            Primitive::SamplingRate => u64::from(self.sampling_rate),
             _ => 0,
         }
     }
@@ -140,6 +146,12 @@ impl KeyFields for FlowKey {
 pub struct FlowKey {
     #[serde(default, skip_serializing_if = "is_default")]
     pub bin: i64,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub tag: u64,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub tag2: u64,
+    #[serde(default, skip_serializing_if = "is_default", with = "label_text")]
+    pub label: LabelId,
     #[serde(default, skip_serializing_if = "is_default")]
     pub src_mac: Mac,
     #[serde(default, skip_serializing_if = "is_default")]
@@ -177,7 +189,22 @@ pub struct FlowKey {
     #[serde(default, skip_serializing_if = "is_default")]
     pub tos: u8,
     #[serde(default, skip_serializing_if = "is_default")]
+    pub sampling_rate: u32,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub timestamp_arrival: Timestamp,
+}
+
+/// Labels travel as their text (ids mean something only in one process).
+mod label_text {
+    use crate::labels::{intern, text, LabelId};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(id: &LabelId, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&text(*id))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<LabelId, D::Error> {
+        Ok(intern(&String::deserialize(d)?))
+    }
 }
 
 impl Addr {
@@ -217,6 +244,8 @@ impl Hash for FlowKey {
         );
         h.write_u64(u64::from(self.out_iface) << 32 | u64::from(self.timestamp_arrival.micros));
         h.write_i64(self.bin ^ self.timestamp_arrival.secs.rotate_left(32));
+        h.write_u64(self.tag ^ self.tag2.rotate_left(32));
+        h.write_u64(u64::from(self.label.0) << 32 | u64::from(self.sampling_rate));
     }
 }
 
@@ -285,6 +314,16 @@ pub struct PacketFacts {
     pub bytes: u32,
     pub in_iface: u32,
     pub out_iface: u32,
+    /// What the pre_tag_map set (0 and the empty label without one).
+    pub tags: Tags,
+}
+
+/// The tags of a packet: `set_tag`, `set_tag2` and `set_label` of the pre_tag_map.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tags {
+    pub tag: u64,
+    pub tag2: u64,
+    pub label: LabelId,
 }
 
 /// A decoded record: a key with its counters (tests and tools; the data path carries packed
@@ -416,6 +455,11 @@ pub struct KeyExtractor {
     networks_mask: Option<u8>,
     networks_filter: bool,
     ports: Option<Arc<PortSet>>,
+    /// `post_tag`, `post_tag2`: constant tags that replace the pre_tag_map's.
+    post_tag: Option<u64>,
+    post_tag2: Option<u64>,
+    /// The `sampling_rate` primitive's value.
+    sampling_rate: u32,
 }
 
 impl KeyExtractor {
@@ -439,7 +483,23 @@ impl KeyExtractor {
             networks_mask,
             networks_filter,
             ports,
+            post_tag: None,
+            post_tag2: None,
+            sampling_rate: 1,
         }
+    }
+
+    /// Tags set by the plugin (`post_tag`, `post_tag2`) instead of the pre_tag_map's.
+    pub fn with_post_tags(mut self, tag: Option<u64>, tag2: Option<u64>) -> Self {
+        self.post_tag = tag;
+        self.post_tag2 = tag2;
+        self
+    }
+
+    /// What the `sampling_rate` primitive reports.
+    pub fn with_sampling_rate(mut self, rate: u32) -> Self {
+        self.sampling_rate = rate;
+        self
     }
 
     fn wants(&self, p: Primitive) -> bool {
@@ -482,6 +542,10 @@ impl KeyExtractor {
             in_iface: pkt.in_iface,
             out_iface: pkt.out_iface,
             timestamp_arrival: pkt.ts,
+            tag: self.post_tag.unwrap_or(pkt.tags.tag),
+            tag2: self.post_tag2.unwrap_or(pkt.tags.tag2),
+            label: pkt.tags.label,
+            sampling_rate: self.sampling_rate,
             ..FlowKey::default()
         };
         if let Some(ip) = &pkt.ip {
@@ -599,6 +663,7 @@ mod tests {
             bytes: 100,
             in_iface: 0,
             out_iface: 0,
+            tags: Default::default(),
         }
     }
 

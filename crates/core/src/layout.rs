@@ -67,6 +67,10 @@ fn width(p: Primitive) -> usize {
         Primitive::Cos | Primitive::Proto | Primitive::Tos => 1,
         Primitive::SrcMask | Primitive::DstMask => 1,
         Primitive::InIface | Primitive::OutIface => 4,
+        Primitive::Tag | Primitive::Tag2 => 8,
+        // The label's id (see `labels`).
+        Primitive::Label => 4,
+        Primitive::SamplingRate => 4,
         // A family byte (0 IPv4, 1 IPv6), then 16 address bytes (IPv4 in the first four).
         Primitive::SrcHost | Primitive::SrcNet | Primitive::DstHost | Primitive::DstNet => 17,
         // Seconds (sign-flipped, 8 bytes) and microseconds (4).
@@ -288,6 +292,10 @@ fn put(p: Primitive, k: &FlowKey, out: &mut [u64], at: usize) {
         Primitive::DstPort => put_be(out, at, u64::from(k.dst_port), 2),
         Primitive::Proto => put_be(out, at, u64::from(k.proto), 1),
         Primitive::Tos => put_be(out, at, u64::from(k.tos), 1),
+        Primitive::Tag => put_be(out, at, k.tag, 8),
+        Primitive::Tag2 => put_be(out, at, k.tag2, 8),
+        Primitive::Label => put_be(out, at, u64::from(k.label.0), 4),
+        Primitive::SamplingRate => put_be(out, at, u64::from(k.sampling_rate), 4),
         Primitive::TimestampArrival => {
             put_be(out, at, order_i64(k.timestamp_arrival.secs), 8);
             put_be(out, at + 8, u64::from(k.timestamp_arrival.micros), 4);
@@ -348,6 +356,10 @@ fn get(p: Primitive, words: &[u64], at: usize, k: &mut FlowKey) {
         Primitive::DstPort => k.dst_port = n(2) as u16,
         Primitive::Proto => k.proto = n(1) as u8,
         Primitive::Tos => k.tos = n(1) as u8,
+        Primitive::Tag => k.tag = n(8),
+        Primitive::Tag2 => k.tag2 = n(8),
+        Primitive::Label => k.label = crate::labels::LabelId(n(4) as u32),
+        Primitive::SamplingRate => k.sampling_rate = n(4) as u32,
         Primitive::TimestampArrival => {
             k.timestamp_arrival = Timestamp {
                 secs: unorder_i64(n(8)),
@@ -394,9 +406,13 @@ mod tests {
     fn every_primitive_round_trips() {
         let all: Vec<&str> = Primitive::ALL.iter().map(|p| p.name()).collect();
         let l = KeyLayout::new(&Aggregate::parse(&all.join(",")).unwrap(), true);
-        assert_eq!(l.words(), 16);
+        assert_eq!(l.words(), 19);
         let k = FlowKey {
             bin: -5,
+            tag: u64::MAX,
+            tag2: 1,
+            label: crate::labels::intern("layout-test"),
+            sampling_rate: 100,
             src_mac: Mac([1, 2, 3, 4, 5, 6]),
             dst_mac: Mac([7, 8, 9, 10, 11, 12]),
             vlan: 4094,

@@ -11,6 +11,7 @@ pub mod config;
 pub mod format;
 pub mod fragments;
 pub mod key;
+pub mod labels;
 pub mod layout;
 pub mod networks;
 pub mod primitive;

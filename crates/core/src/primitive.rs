@@ -9,6 +9,9 @@ use std::fmt;
 /// A key field a plugin can aggregate on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Primitive {
+    Tag,
+    Tag2,
+    Label,
     SrcMac,
     DstMac,
     Vlan,
@@ -28,6 +31,7 @@ pub enum Primitive {
     TcpFlags,
     Proto,
     Tos,
+    SamplingRate,
     TimestampArrival,
 }
 
@@ -45,7 +49,10 @@ pub struct Column {
 }
 
 impl Primitive {
-    pub const ALL: [Primitive; 20] = [
+    pub const ALL: [Primitive; 24] = [
+        Primitive::Tag,
+        Primitive::Tag2,
+        Primitive::Label,
         Primitive::SrcMac,
         Primitive::DstMac,
         Primitive::Vlan,
@@ -65,12 +72,16 @@ impl Primitive {
         Primitive::TcpFlags,
         Primitive::Proto,
         Primitive::Tos,
+        Primitive::SamplingRate,
         Primitive::TimestampArrival,
     ];
 
     /// The name used in `aggregate` and by the client's `-c`.
     pub fn name(self) -> &'static str {
         match self {
+            Primitive::Tag => "tag",
+            Primitive::Tag2 => "tag2",
+            Primitive::Label => "label",
             Primitive::SrcMac => "src_mac",
             Primitive::DstMac => "dst_mac",
             Primitive::Vlan => "vlan",
@@ -90,6 +101,7 @@ impl Primitive {
             Primitive::TcpFlags => "tcpflags",
             Primitive::Proto => "proto",
             Primitive::Tos => "tos",
+            Primitive::SamplingRate => "sampling_rate",
             Primitive::TimestampArrival => "timestamp_arrival",
         }
     }
@@ -102,6 +114,9 @@ impl Primitive {
             json_string,
         };
         match self {
+            Primitive::Tag => c("TAG", "tag", 12, false),
+            Primitive::Tag2 => c("TAG2", "tag2", 12, false),
+            Primitive::Label => c("LABEL", "label", 33, true),
             Primitive::SrcMac => c("SRC_MAC", "mac_src", 19, true),
             Primitive::DstMac => c("DST_MAC", "mac_dst", 19, true),
             Primitive::Vlan => c("VLAN", "vlan", 7, false),
@@ -121,6 +136,7 @@ impl Primitive {
             Primitive::TcpFlags => c("TCP_FLAGS", "tcp_flags", 11, true),
             Primitive::Proto => c("PROTOCOL", "ip_proto", 12, true),
             Primitive::Tos => c("TOS", "tos", 7, false),
+            Primitive::SamplingRate => c("SAMPLING_RATE", "sampling_rate", 14, false),
             Primitive::TimestampArrival => c("TIMESTAMP_ARRIVAL", "timestamp_arrival", 31, true),
         }
     }
@@ -195,9 +211,6 @@ impl Default for Aggregate {
 const NOT_YET: &[&str] = &[
     "flows",
     "class",
-    "tag",
-    "tag2",
-    "label",
     "src_as",
     "dst_as",
     "sum_as",
@@ -205,7 +218,6 @@ const NOT_YET: &[&str] = &[
     "peer_dst_as",
     "peer_src_ip",
     "peer_dst_ip",
-    "sampling_rate",
     "sampling_direction",
     "mpls_label_top",
     "mpls_label_bottom",
@@ -375,8 +387,8 @@ mod tests {
             Err("unknown primitive 'bananas'".into())
         );
         assert_eq!(
-            Aggregate::parse("tag"),
-            Err("primitive 'tag' is not supported by pmacct-rs yet".into())
+            Aggregate::parse("src_as"),
+            Err("primitive 'src_as' is not supported by pmacct-rs yet".into())
         );
     }
 }

@@ -7,6 +7,7 @@
 
 use std::io::{self, Write};
 
+use crate::labels::LabelId;
 use serde::{Deserialize, Serialize};
 
 use crate::key::{Addr, Counters, FlowKey, Mac};
@@ -90,6 +91,9 @@ pub struct Response {
 pub struct Packed {
     pub key_words: usize,
     pub counts: Vec<usize>,
+    /// The daemon's label table (index = the id in the keys), when the columns have `label`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 fn layout_of(columns: &[String]) -> Result<KeyLayout, String> {
@@ -153,8 +157,16 @@ impl<'a> Packer<'a> {
         key_words: usize,
         counts: Vec<usize>,
     ) -> io::Result<Packer<'a>> {
+        let labels = match response.columns.iter().any(|c| c == "label") {
+            true => crate::labels::all(),
+            false => Vec::new(),
+        };
         let header = Response {
-            packed: Some(Packed { key_words, counts }),
+            packed: Some(Packed {
+                key_words,
+                counts,
+                labels,
+            }),
             ..response.clone_without_results()
         };
         serde_json::to_writer(&mut *out, &header).map_err(io::Error::other)?;
@@ -209,6 +221,7 @@ pub fn read_response(bytes: &[u8]) -> Result<Response, String> {
             rest.len()
         ));
     }
+    let labels = crate::labels::adopt(&packed.labels);
     let mut chunks = rest.chunks_exact(stride);
     let mut words = vec![0u64; packed.key_words + 4];
     for count in packed.counts {
@@ -220,8 +233,12 @@ pub fn read_response(bytes: &[u8]) -> Result<Response, String> {
                 *w = u64::from_le_bytes(le);
             }
             let c = &words[packed.key_words..];
+            let mut key = layout.decode(&words[..packed.key_words]);
+            if let Some(&ours) = labels.get(key.label.0 as usize) {
+                key.label = ours;
+            }
             entries.push(Entry {
-                key: layout.decode(&words[..packed.key_words]),
+                key,
                 counters: Counters {
                     packets: c[0],
                     bytes: c[1],
@@ -298,6 +315,13 @@ impl Matcher {
                     }
                 }
                 Primitive::Proto => k.proto = protocol_number(value).ok_or_else(bad)?,
+                // A label no map set matches nothing (and is not added to the label table).
+                Primitive::Label => {
+                    k.label = crate::labels::lookup(value).unwrap_or(LabelId(u32::MAX))
+                }
+                Primitive::Tag => k.tag = value.parse().map_err(|_| bad())?,
+                Primitive::Tag2 => k.tag2 = value.parse().map_err(|_| bad())?,
+                Primitive::SamplingRate => k.sampling_rate = value.parse().map_err(|_| bad())?,
                 Primitive::Etype => k.etype = u16::from_str_radix(value, 16).map_err(|_| bad())?,
                 Primitive::TimestampArrival | Primitive::TcpFlags => {
                     return Err(format!("matching on {name} is not supported"))
@@ -346,6 +370,10 @@ impl Matcher {
             Primitive::DstPort => key.dst_port == want.dst_port,
             Primitive::Proto => key.proto == want.proto,
             Primitive::Tos => key.tos == want.tos,
+            Primitive::Tag => key.tag == want.tag,
+            Primitive::Tag2 => key.tag2 == want.tag2,
+            Primitive::Label => key.label == want.label,
+            Primitive::SamplingRate => key.sampling_rate == want.sampling_rate,
             Primitive::TcpFlags | Primitive::TimestampArrival => true,
         })
     }

@@ -143,6 +143,7 @@ impl Dispatcher {
             bytes: 0,
             in_iface: self.facts.in_iface,
             out_iface: self.facts.out_iface,
+            tags: Default::default(),
         };
         let result = loop {
             if since_check >= 256 {

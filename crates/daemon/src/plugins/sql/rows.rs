@@ -1,6 +1,7 @@
 //! From packed table rows to SQL values and statements.
 
 use jiff::tz::TimeZone;
+use pmacct_core::labels::LabelId;
 use pmacct_core::config::SqlBackend;
 use pmacct_core::key::{Counters, KeyFields};
 use pmacct_core::layout::PackedKey;
@@ -146,8 +147,14 @@ impl RowMaker {
                     let micros = if on { key.timestamp().micros } else { 0 };
                     row.int(i, i64::from(micros));
                 }
+                Source::Key(Primitive::Label) => {
+                    if on {
+                        let id = LabelId(key.number(Primitive::Label) as u32);
+                        row.text(i).push_str(&pmacct_core::labels::text(id));
+                    }
+                }
                 Source::Key(p) => row.int(i, if on { key.number(p) as i64 } else { 0 }),
-                Source::Tag | Source::AsSrc | Source::AsDst => row.int(i, 0),
+                Source::AsSrc | Source::AsDst => row.int(i, 0),
                 Source::ClassId => row.text(i).push_str("unknown"),
                 Source::Packets => row.int(i, c.packets as i64),
                 Source::Bytes => row.int(i, c.bytes as i64),
@@ -191,7 +198,7 @@ fn placeholder(backend: SqlBackend, n: usize, c: &Column, maker: &RowMaker) -> S
                 {
                     "::text::timestamp"
                 }
-                Source::ClassId | Source::Key(Primitive::Etype) => "::text",
+                Source::ClassId | Source::Key(Primitive::Etype | Primitive::Label) => "::text",
                 _ => "::bigint",
             };
             format!("${n}{cast}")

@@ -11,7 +11,6 @@ pub enum Source {
     /// A primitive of the key (a placeholder when the plugin does not aggregate it).
     Key(Primitive),
     /// Primitives pmacct-rs does not have yet: always their placeholder.
-    Tag,
     ClassId,
     AsSrc,
     AsDst,
@@ -56,7 +55,7 @@ fn version_columns(v: u8, backend: SqlBackend) -> Vec<Column> {
     use Source::*;
     let mut c = Vec::new();
     if v >= 2 {
-        c.push(col(if v >= 9 { "tag" } else { "agent_id" }, Tag));
+        c.push(col(tag_name(v), Key(P::Tag)));
     }
     if v >= 5 {
         c.push(col("class_id", ClassId));
@@ -90,6 +89,15 @@ fn version_columns(v: u8, backend: SqlBackend) -> Vec<Column> {
     c
 }
 
+/// The tag's column: `agent_id` before version 9.
+fn tag_name(v: u8) -> &'static str {
+    if v >= 9 {
+        "tag"
+    } else {
+        "agent_id"
+    }
+}
+
 /// pgsql tables always name ports port_src/port_dst; the others from version 8.
 fn port_names(v: u8, backend: SqlBackend) -> [&'static str; 2] {
     if v >= 8 || backend == SqlBackend::Pgsql {
@@ -103,6 +111,10 @@ fn port_names(v: u8, backend: SqlBackend) -> [&'static str; 2] {
 fn extra_column(p: Primitive, v: u8, backend: SqlBackend) -> Option<Column> {
     use Primitive as P;
     let name = match p {
+        P::Tag => tag_name(v),
+        P::Tag2 => "tag2",
+        P::Label => "label",
+        P::SamplingRate => "sampling_rate",
         P::InIface => "iface_in",
         P::OutIface => "iface_out",
         P::SrcMask => "mask_src",
@@ -132,7 +144,8 @@ fn in_default_schemas(p: Primitive) -> bool {
     use Primitive as P;
     matches!(
         p,
-        P::SrcMac
+        P::Tag
+            | P::SrcMac
             | P::DstMac
             | P::Vlan
             | P::SrcHost
@@ -232,9 +245,17 @@ fn column_type(c: &Column, backend: SqlBackend, epoch_stamps: bool, version: u8)
         (Flows, Mysql) => "INT UNSIGNED NOT NULL DEFAULT 0",
         (Flows, _) => "INT NOT NULL DEFAULT 0",
         (ClassId, _) => "CHAR(16) NOT NULL DEFAULT ' '",
-        (Tag | AsSrc | AsDst, Pgsql) => "BIGINT NOT NULL DEFAULT 0",
-        (Tag | AsSrc | AsDst, Sqlite3) => "INT(8) NOT NULL DEFAULT 0",
-        (Tag | AsSrc | AsDst, Mysql) => "INT(4) UNSIGNED NOT NULL DEFAULT 0",
+        (Key(Primitive::Tag | Primitive::Tag2) | AsSrc | AsDst, Pgsql) => {
+            "BIGINT NOT NULL DEFAULT 0"
+        }
+        (Key(Primitive::Tag | Primitive::Tag2) | AsSrc | AsDst, Sqlite3) => {
+            "INT(8) NOT NULL DEFAULT 0"
+        }
+        (Key(Primitive::Tag | Primitive::Tag2) | AsSrc | AsDst, Mysql) => {
+            "INT(4) UNSIGNED NOT NULL DEFAULT 0"
+        }
+        (Key(Primitive::Label), Pgsql) => "varchar(255) NOT NULL DEFAULT ''",
+        (Key(Primitive::Label), _) => "VARCHAR(255) NOT NULL DEFAULT ''",
         (TcpFlags, Pgsql) => "SMALLINT NOT NULL DEFAULT 0",
         (Key(Primitive::SrcMac | Primitive::DstMac), Pgsql) => {
             "macaddr NOT NULL DEFAULT '0:0:0:0:0:0'"
