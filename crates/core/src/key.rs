@@ -345,6 +345,23 @@ pub struct RecordMeta {
     pub tcp_flags: u8,
 }
 
+impl Counters {
+    /// Packets, bytes and flows multiplied by `scale` (0 and 1 leave them).
+    #[inline]
+    pub fn scaled(self, scale: u32) -> Counters {
+        if scale <= 1 {
+            return self;
+        }
+        let n = u64::from(scale);
+        Counters {
+            packets: self.packets.saturating_mul(n),
+            bytes: self.bytes.saturating_mul(n),
+            flows: self.flows.saturating_mul(n),
+            tcp_flags: self.tcp_flags,
+        }
+    }
+}
+
 impl RecordMeta {
     pub fn counters(&self) -> Counters {
         Counters {
@@ -363,6 +380,9 @@ pub struct RecordBatch {
     width: usize,
     keys: Vec<u64>,
     meta: Vec<RecordMeta>,
+    /// What each record's packets and bytes stand for: the rate of renormalized sampling (the
+    /// batch's records all come from one plugin's lane); 0 reads as 1.
+    scale: u32,
 }
 
 impl RecordBatch {
@@ -372,7 +392,19 @@ impl RecordBatch {
             width,
             keys: Vec::with_capacity(width * records),
             meta: Vec::with_capacity(records),
+            scale: 1,
         }
+    }
+
+    /// Sets what each record's packets and bytes stand for (see [`RecordMeta::counters`]).
+    pub fn set_scale(&mut self, scale: u32) {
+        self.scale = scale;
+    }
+
+    /// Record `i`'s counters, scaled.
+    #[inline]
+    pub fn counters(&self, m: &RecordMeta) -> Counters {
+        m.counters().scaled(self.scale)
     }
 
     pub fn width(&self) -> usize {
@@ -415,7 +447,7 @@ impl RecordBatch {
         self.keys
             .chunks_exact(self.width.max(1))
             .zip(&self.meta)
-            .map(|(k, m)| (k, m.counters()))
+            .map(|(k, m)| (k, self.counters(m)))
     }
 
     /// Keys (writable, e.g. to set their time bin) with their record's facts.
@@ -437,7 +469,7 @@ impl RecordBatch {
             .zip(&self.meta)
             .map(|(k, m)| Record {
                 key: layout.decode(k),
-                counters: m.counters(),
+                counters: self.counters(m),
                 ts: m.ts,
             })
             .collect()

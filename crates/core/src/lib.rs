@@ -14,6 +14,7 @@ pub mod key;
 pub mod labels;
 pub mod layout;
 pub mod networks;
+pub mod pretag;
 pub mod primitive;
 pub mod protocols;
 pub mod query;

@@ -275,7 +275,7 @@ impl AggregateTable {
                 }
             }
             if let (Some(&h), Some(m)) = (hashes.get(n), meta.get(i)) {
-                self.add_hashed(batch.key(i), h, &m.counters());
+                self.add_hashed(batch.key(i), h, &batch.counters(m));
             }
         }
         self.hashes = hashes;

@@ -6,6 +6,8 @@ pub struct MapEntry {
     pub ifindex: u32,
     pub ifname: String,
     pub direction: Option<String>,
+    /// Line number in the map file.
+    pub line: usize,
 }
 
 /// Parses the map; errors name the file and line.
@@ -46,7 +48,17 @@ pub fn parse_map(file: &str, text: &str) -> Result<Vec<MapEntry>, String> {
             ifindex: ifindex.unwrap_or(0),
             ifname,
             direction,
+            line: i + 1,
         };
+        if let Some(other) = out
+            .iter()
+            .find(|e| e.ifindex != 0 && e.ifindex == entry.ifindex && e.ifname != entry.ifname)
+        {
+            return Err(err(format!(
+                "ifindex {} is already given to '{}' (line {}); an id names one interface",
+                entry.ifindex, other.ifname, other.line
+            )));
+        }
         if out
             .iter()
             .any(|e| e.ifname == entry.ifname && e.direction == entry.direction)
@@ -98,8 +110,18 @@ mod tests {
             MapEntry {
                 ifindex: 200,
                 ifname: "red0".into(),
-                direction: Some("in".into())
+                direction: Some("in".into()),
+                line: 2,
             }
+        );
+        assert_eq!(
+            parse_map("m", "ifindex=1 ifname=a direction=in\nifindex=1 ifname=a direction=out\n")
+                .map(|m| m.len()),
+            Ok(2)
+        );
+        assert_eq!(
+            parse_map("m", "ifindex=1 ifname=a\n\nifindex=1 ifname=b\n"),
+            Err("m:3: ifindex 1 is already given to 'a' (line 1); an id names one interface".into())
         );
         assert_eq!(
             parse_map("m", "ifindex=1\n"),

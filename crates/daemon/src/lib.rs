@@ -12,13 +12,14 @@ pub mod pipeline;
 pub mod plugins;
 pub mod stats;
 pub mod synth;
+pub mod tagging;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pmacct_core::config::{DaemonConfig, IfindexMode, PluginConfig};
+use pmacct_core::config::{CoreConfig, DaemonConfig, IfindexMode, PluginConfig};
 use pmacct_core::key::KeyExtractor;
 use pmacct_core::networks::{Networks, PortSet};
 
@@ -51,6 +52,8 @@ pub struct Control {
     pub stop: Arc<AtomicBool>,
     /// Log the stats line.
     pub dump_stats: Arc<AtomicBool>,
+    /// Reload the maps (SIGUSR2, with `maps_refresh`).
+    pub reload_maps: Arc<AtomicBool>,
 }
 
 /// One input to open: where, and which interface ids its packets carry.
@@ -65,14 +68,48 @@ pub enum InputPlan {
         spec: LiveSpec,
         in_iface: u32,
         out_iface: u32,
+        /// The pcap_interfaces_map line it comes from (`file:line`).
+        origin: Option<String>,
     },
     Memory(Box<input::MemorySource>),
+}
+
+/// An input opened: its packets, and what its packets are matched and keyed on.
+struct Opened {
+    source: Box<dyn PacketSource>,
+    in_iface: u32,
+    out_iface: u32,
+    ifname: String,
+    direction: Option<pmacct_core::pretag::Direction>,
+}
+
+fn direction_of(spec: &LiveSpec) -> Option<pmacct_core::pretag::Direction> {
+    use pmacct_core::pretag::Direction;
+    match spec.direction {
+        Some(pcap::Direction::In) => Some(Direction::In),
+        Some(pcap::Direction::Out) => Some(Direction::Out),
+        _ => None,
+    }
+}
+
+/// The shared pre_tag_map, when one is configured.
+fn load_pre_tag_map(
+    core: &pmacct_core::config::CoreConfig,
+) -> Result<Option<Arc<tagging::MapStore>>, DaemonError> {
+    match &core.pre_tag_map {
+        Some(path) => Ok(Some(Arc::new(tagging::MapStore::load(path)?))),
+        None => Ok(None),
+    }
 }
 
 /// Per-plugin maps and extractor, built once.
 struct PluginPlan {
     extractor: KeyExtractor,
     filter: Option<String>,
+    tags: Option<pmacct_core::config::TagFilters>,
+    sampling_rate: Option<u32>,
+    /// Renormalization's factor (1 without).
+    scale: u32,
 }
 
 fn read_map(path: &Path, what: &str) -> Result<String, DaemonError> {
@@ -80,7 +117,7 @@ fn read_map(path: &Path, what: &str) -> Result<String, DaemonError> {
         .map_err(|e| DaemonError::Map(format!("cannot read {what} '{}': {e}", path.display())))
 }
 
-fn plan_plugin(p: &PluginConfig) -> Result<PluginPlan, DaemonError> {
+fn plan_plugin(p: &PluginConfig, core: &CoreConfig) -> Result<PluginPlan, DaemonError> {
     let layout = Arc::new(p.key_layout());
     let networks = match &p.networks_file {
         Some(path) => Some(Arc::new(
@@ -99,6 +136,15 @@ fn plan_plugin(p: &PluginConfig) -> Result<PluginPlan, DaemonError> {
         )),
         None => None,
     };
+    // The rate the traffic stands for: this plugin's sampling on top of any before capture.
+    let rate = p
+        .sampling_rate
+        .unwrap_or(1)
+        .saturating_mul(core.ext_sampling_rate.unwrap_or(1));
+    let (reported, scale) = match p.renormalize {
+        true => (1, rate),
+        false => (rate, 1),
+    };
     Ok(PluginPlan {
         extractor: KeyExtractor::new(
             &p.aggregate,
@@ -107,8 +153,13 @@ fn plan_plugin(p: &PluginConfig) -> Result<PluginPlan, DaemonError> {
             p.networks_mask,
             p.networks_file_filter,
             ports,
-        ),
+        )
+        .with_post_tags(p.post_tag, p.post_tag2)
+        .with_sampling_rate(reported),
         filter: p.aggregate_filter.clone(),
+        tags: (!p.tag_filters.is_empty()).then(|| p.tag_filters.clone()),
+        sampling_rate: p.sampling_rate.filter(|r| *r > 1),
+        scale,
     })
 }
 
@@ -160,6 +211,7 @@ pub fn plan_inputs(config: &DaemonConfig) -> Result<Vec<InputPlan>, DaemonError>
                     spec: base(e.ifname.clone(), e.direction.as_deref()),
                     in_iface,
                     out_iface,
+                    origin: Some(format!("{}:{}", map.display(), e.line)),
                 }
             })
             .collect());
@@ -181,13 +233,18 @@ pub fn plan_inputs(config: &DaemonConfig) -> Result<Vec<InputPlan>, DaemonError>
         spec: base(device, core.direction.as_deref()),
         in_iface,
         out_iface,
+        origin: None,
     }])
 }
 
-fn open(
-    plan: InputPlan,
-    stop: &AtomicBool,
-) -> Result<(Box<dyn PacketSource>, u32, u32), DaemonError> {
+fn open(plan: InputPlan, stop: &AtomicBool) -> Result<Opened, DaemonError> {
+    let unnamed = |source| Opened {
+        source,
+        in_iface: 0,
+        out_iface: 0,
+        ifname: String::new(),
+        direction: None,
+    };
     Ok(match plan {
         InputPlan::File {
             path,
@@ -203,18 +260,27 @@ fn open(
             } else {
                 Box::new(PcapFile::open(&path, filter.as_deref(), replay, delay)?)
             };
-            (source, 0, 0)
+            unnamed(source)
         }
         InputPlan::Live {
             spec,
             in_iface,
             out_iface,
-        } => (
-            Box::new(LiveCapture::open(&spec, stop)?),
-            in_iface,
-            out_iface,
-        ),
-        InputPlan::Memory(m) => (m, 0, 0),
+            origin,
+        } => {
+            let source = LiveCapture::open(&spec, stop).map_err(|e| match origin {
+                Some(at) => DaemonError::Interfaces(format!("{at}: {e}")),
+                None => DaemonError::from(e),
+            })?;
+            Opened {
+                source: Box::new(source),
+                in_iface,
+                out_iface,
+                direction: direction_of(&spec),
+                ifname: spec.device,
+            }
+        }
+        InputPlan::Memory(m) => unnamed(m),
     })
 }
 
@@ -236,6 +302,9 @@ struct LaneTemplate {
     label: String,
     name: String,
     filter: Option<String>,
+    tags: Option<pmacct_core::config::TagFilters>,
+    sampling_rate: Option<u32>,
+    scale: u32,
     extractor: KeyExtractor,
     tx: crossbeam_channel::Sender<plugins::PluginMsg>,
     recycled: crossbeam_channel::Receiver<pmacct_core::key::RecordBatch>,
@@ -257,6 +326,10 @@ fn lanes_for(
                     Some(f) => Some(compile_filter(link, &t.name, f)?),
                     None => None,
                 },
+                tags: t.tags.clone(),
+                sampler: t
+                    .sampling_rate
+                    .map(|rate| pipeline::Sampler::new(rate, sampler_seed())),
                 extractor: t.extractor.clone(),
                 out: Batcher {
                     label: t.label.clone(),
@@ -269,10 +342,30 @@ fn lanes_for(
                     recycled: t.recycled.clone(),
                     policy: t.policy,
                     stats: t.stats.clone(),
+                    scale: t.scale,
                 },
             })
         })
         .collect()
+}
+
+/// An input's tagger, when there is a pre_tag_map.
+fn tagger_for(
+    store: &Option<Arc<tagging::MapStore>>,
+    link: pmacct_wire::LinkType,
+    ifname: &str,
+    direction: Option<pmacct_core::pretag::Direction>,
+) -> Result<Option<tagging::Tagger>, DaemonError> {
+    match store {
+        Some(s) => Ok(Some(tagging::Tagger::new(s.clone(), link, ifname, direction)?)),
+        None => Ok(None),
+    }
+}
+
+/// A random seed for a lane's sampling.
+fn sampler_seed() -> u64 {
+    use std::hash::BuildHasher as _;
+    std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now())
 }
 
 /// Checks what `-T setup` checks: maps, inputs and filters open and compile.
@@ -280,11 +373,15 @@ pub fn check_setup(config: &DaemonConfig) -> Result<(), DaemonError> {
     let plans: Vec<PluginPlan> = config
         .plugins
         .iter()
-        .map(plan_plugin)
+        .map(|p| plan_plugin(p, &config.core))
         .collect::<Result<_, _>>()?;
+    let store = load_pre_tag_map(&config.core)?;
     let stop = AtomicBool::new(true);
     for input in plan_inputs(config)? {
-        let (source, _, _) = open(input, &stop)?;
+        let Opened { source, .. } = open(input, &stop)?;
+        if let Some(store) = &store {
+            tagging::Tagger::new(store.clone(), source.link(), "", None)?;
+        }
         for (p, plan) in config.plugins.iter().zip(&plans) {
             if let Some(f) = &plan.filter {
                 compile_filter(source.link(), &p.name, f)?;
@@ -314,19 +411,34 @@ pub fn run(
     let plans: Vec<PluginPlan> = config
         .plugins
         .iter()
-        .map(plan_plugin)
+        .map(|p| plan_plugin(p, &config.core))
         .collect::<Result<_, _>>()?;
+    let store = load_pre_tag_map(&config.core)?;
     let live = inputs.iter().any(|i| matches!(i, InputPlan::Live { .. }));
     let stats = Arc::new(CoreStats::default());
 
-    // Open inputs that need no waiting before anything else, so a bad file fails fast.
+    // Open inputs that need no waiting before anything else, so a bad file fails fast. Of
+    // several interfaces (a pcap_interfaces_map), one that does not open is logged and the
+    // others capture; only when none opens is it an error.
+    let several = inputs.len() > 1;
     let mut opened = Vec::new();
     let mut deferred = Vec::new();
+    let mut open_error = None;
     for plan in inputs {
         match &plan {
             InputPlan::Live { spec, .. } if spec.wait_for_interface => deferred.push(plan),
-            _ => opened.push(open(plan, &control.stop)?),
+            _ => match open(plan, &control.stop) {
+                Ok(o) => opened.push(o),
+                Err(e) if several => {
+                    tracing::error!("( {}/core ): {e}; capturing on the others", config.core.proc_name);
+                    open_error.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            },
         }
+    }
+    if let (true, true, Some(e)) = (opened.is_empty(), deferred.is_empty(), open_error) {
+        return Err(e);
     }
     let clock = if live {
         plugins::Clock::Live
@@ -347,6 +459,9 @@ pub fn run(
             label: h.label(),
             name: h.config.name.clone(),
             filter: plan.filter.clone(),
+            tags: plan.tags.clone(),
+            sampling_rate: plan.sampling_rate,
+            scale: plan.scale,
             extractor: plan.extractor.clone(),
             tx: h.tx.clone(),
             recycled: h.recycled.clone(),
@@ -364,8 +479,18 @@ pub fn run(
     };
     let mut threads = Vec::new();
     let mut first_error: Option<DaemonError> = None;
-    for (mut source, in_iface, out_iface) in opened {
-        let lanes = match lanes_for(&templates, source.link()) {
+    for Opened {
+        mut source,
+        in_iface,
+        out_iface,
+        ifname,
+        direction,
+    } in opened
+    {
+        let built = lanes_for(&templates, source.link()).and_then(|lanes| {
+            Ok((lanes, tagger_for(&store, source.link(), &ifname, direction)?))
+        });
+        let (lanes, tagger) = match built {
             Ok(l) => l,
             Err(e) => {
                 first_error.get_or_insert(e);
@@ -385,6 +510,7 @@ pub fn run(
         );
         threads.push(std::thread::spawn(move || {
             Dispatcher::new(lanes, stats, facts)
+                .with_tagger(tagger)
                 .run(source.as_mut(), &stop)
                 .map_err(DaemonError::from)
         }));
@@ -395,6 +521,7 @@ pub fn run(
             spec,
             in_iface,
             out_iface,
+            ..
         } = plan
         else {
             continue;
@@ -404,11 +531,13 @@ pub fn run(
             control.stop.clone(),
             facts(in_iface, out_iface),
         );
-        let templates = templates.clone();
+        let (templates, store) = (templates.clone(), store.clone());
         threads.push(std::thread::spawn(move || {
             let mut source = LiveCapture::open(&spec, &stop)?;
             let lanes = lanes_for(&templates, source.link())?;
+            let tagger = tagger_for(&store, source.link(), &spec.device, direction_of(&spec))?;
             Dispatcher::new(lanes, stats, facts)
+                .with_tagger(tagger)
                 .run(&mut source, &stop)
                 .map_err(DaemonError::from)
         }));
@@ -420,6 +549,9 @@ pub fn run(
     loop {
         if control.dump_stats.swap(false, Relaxed) {
             log_stats(&config.core.proc_name, &stats, &plugin_stats);
+        }
+        if control.reload_maps.swap(false, Relaxed) {
+            reload_maps(&config.core, store.as_deref());
         }
         let all_done = threads.iter().all(|t| t.is_finished());
         if control.stop.load(Relaxed) || (all_done && !wait_after_end) {
@@ -460,6 +592,23 @@ pub fn run(
             stats,
             plugin_stats,
         }),
+    }
+}
+
+fn reload_maps(core: &CoreConfig, store: Option<&tagging::MapStore>) {
+    let name = &core.proc_name;
+    match (store, core.maps_refresh) {
+        (None, _) => tracing::info!("( {name}/core ): SIGUSR2: no pre_tag_map to reload"),
+        (Some(_), false) => {
+            tracing::info!("( {name}/core ): SIGUSR2: maps_refresh is off; pre_tag_map not reloaded")
+        }
+        (Some(s), true) => match s.reload() {
+            Ok(rules) => tracing::info!(
+                "( {name}/core ): [{}] map reloaded: {rules} rules",
+                s.path().display()
+            ),
+            Err(e) => tracing::error!("( {name}/core ): {e}; keeping the previous pre_tag_map"),
+        },
     }
 }
 

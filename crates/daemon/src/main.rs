@@ -130,6 +130,8 @@ fn real_main() -> anyhow::Result<ExitCode> {
     }
     signal_hook::flag::register(signal_hook::consts::SIGUSR1, control.dump_stats.clone())
         .context("cannot install signal handler")?;
+    signal_hook::flag::register(signal_hook::consts::SIGUSR2, control.reload_maps.clone())
+        .context("cannot install signal handler")?;
 
     let inputs = pmacct_daemon::plan_inputs(&config)?;
     let result = pmacct_daemon::run(&config, inputs, &control);

@@ -14,12 +14,14 @@ use crossbeam_channel::Receiver;
 use crossbeam_channel::{Sender, TrySendError};
 use pmacct_core::config::QueuePolicy;
 use pmacct_core::fragments::{FragmentTracker, Pending};
-use pmacct_core::key::{KeyExtractor, PacketFacts, RecordBatch};
-use pmacct_wire::{decode_into, IpPacket, L2Info, Outcome, Ports};
+use pmacct_core::config::TagFilters;
+use pmacct_core::key::{KeyExtractor, PacketFacts, RecordBatch, Tags};
+use pmacct_wire::{decode_into, IpPacket, L2Info, LinkType, Outcome, Ports};
 
 use crate::input::{InputError, LinkFilter, Next, PacketSource};
 use crate::plugins::PluginMsg;
 use crate::stats::{CoreStats, LocalCounts, PluginStats};
+use crate::tagging::Tagger;
 
 /// Longest time a live record waits in a partial batch.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
@@ -30,8 +32,45 @@ const PUBLISH_EVERY: u64 = 4096;
 /// The core's end of one plugin, for one input thread.
 pub struct Lane {
     pub filter: Option<LinkFilter>,
+    /// `pre_tag_filter`, `pre_tag2_filter`, `pre_tag_label_filter` (`None`: none set).
+    pub tags: Option<TagFilters>,
+    pub sampler: Option<Sampler>,
     pub extractor: KeyExtractor,
     pub out: Batcher,
+}
+
+impl Lane {
+    /// Whether the plugin takes this packet: its filters pass it and its sampling keeps it.
+    #[inline]
+    fn takes(&mut self, link: LinkType, frame: &[u8], tags: &Tags) -> bool {
+        self.filter.as_mut().is_none_or(|f| f.matches(link, frame))
+            && self.tags.as_ref().is_none_or(|t| t.pass(tags))
+            && self.sampler.as_mut().is_none_or(Sampler::keep)
+    }
+}
+
+/// `sampling_rate: N`: keeps each packet with probability 1/N, independently (a xorshift
+/// generator per lane, seeded at random).
+pub struct Sampler {
+    rate: u64,
+    state: u64,
+}
+
+impl Sampler {
+    pub fn new(rate: u32, seed: u64) -> Sampler {
+        Sampler {
+            rate: u64::from(rate.max(1)),
+            state: seed | 1,
+        }
+    }
+
+    #[inline]
+    pub fn keep(&mut self) -> bool {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        self.state.is_multiple_of(self.rate)
+    }
 }
 
 /// Batches a plugin's records and hands them to its queue.
@@ -44,6 +83,8 @@ pub struct Batcher {
     pub recycled: Receiver<RecordBatch>,
     pub policy: QueuePolicy,
     pub stats: Arc<PluginStats>,
+    /// What each record's packets and bytes stand for (renormalized sampling; 1 otherwise).
+    pub scale: u32,
 }
 
 impl Batcher {
@@ -62,7 +103,8 @@ impl Batcher {
         let fresh = self.recycled.try_recv().unwrap_or_else(|_| {
             RecordBatch::with_capacity(self.batch.width(), self.batch_records + 1)
         });
-        let records = std::mem::replace(&mut self.batch, fresh);
+        let mut records = std::mem::replace(&mut self.batch, fresh);
+        records.set_scale(self.scale);
         let n = records.len() as u64;
         let msg = PluginMsg::Batch { records, now };
         match self.policy {
@@ -108,6 +150,7 @@ pub struct InputFacts {
 /// Runs one input to its end (or until `stop`), feeding the lanes.
 pub struct Dispatcher {
     pub lanes: Vec<Lane>,
+    tagger: Option<Tagger>,
     tracker: FragmentTracker,
     local: LocalCounts,
     stats: Arc<CoreStats>,
@@ -118,11 +161,18 @@ impl Dispatcher {
     pub fn new(lanes: Vec<Lane>, stats: Arc<CoreStats>, facts: InputFacts) -> Self {
         Dispatcher {
             lanes,
+            tagger: None,
             tracker: FragmentTracker::new(FRAGMENT_TIMEOUT_SECS, MAX_HELD_FRAGMENTS),
             local: LocalCounts::default(),
             stats,
             facts,
         }
+    }
+
+    /// Tags packets with the pre_tag_map before the plugins see them.
+    pub fn with_tagger(mut self, tagger: Option<Tagger>) -> Self {
+        self.tagger = tagger;
+        self
     }
 
     /// Reads `source` until its end or `stop`; returns the input error that ended it, if any.
@@ -150,6 +200,9 @@ impl Dispatcher {
                 since_check = 0;
                 if stop.load(Relaxed) {
                     break Ok(());
+                }
+                if let Some(t) = &mut self.tagger {
+                    t.refresh(source.link());
                 }
                 if live && last_flush.elapsed() >= FLUSH_INTERVAL {
                     self.tick_all(crate::plugins::wall_now());
@@ -202,13 +255,12 @@ impl Dispatcher {
                     facts.bytes = ip.length;
                 }
             }
+            if let Some(t) = &mut self.tagger {
+                facts.tags = t.tags(packet.link, packet.data, facts.in_iface, facts.out_iface);
+            }
             let mut plugins = 0u64;
             for (i, lane) in self.lanes.iter_mut().enumerate() {
-                if lane
-                    .filter
-                    .as_mut()
-                    .is_none_or(|f| f.matches(packet.link, packet.data))
-                {
+                if lane.takes(packet.link, packet.data, &facts.tags) {
                     plugins |= 1 << i;
                 }
             }

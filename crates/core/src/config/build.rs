@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use super::resolve::{PluginKind, PluginSettings, ResolvedConfig, Settings};
 use super::value::{parse_bool, parse_choice, parse_separator, parse_uint, parse_umask};
 use super::ConfigError;
+use crate::pretag::{LabelFilter, TagFilter};
 use crate::bins::{BinSpec, History, Roundoff};
 use crate::primitive::Aggregate;
 
@@ -41,6 +42,30 @@ pub struct CoreConfig {
     pub promisc: bool,
     pub snaplen: u32,
     pub aggregate_unknown_etype: bool,
+    pub pre_tag_map: Option<PathBuf>,
+    pub maps_refresh: bool,
+    /// `pmacctd_ext_sampling_rate`.
+    pub ext_sampling_rate: Option<u32>,
+}
+
+/// A plugin's `pre_tag_filter`, `pre_tag2_filter` and `pre_tag_label_filter`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TagFilters {
+    pub tag: Option<TagFilter>,
+    pub tag2: Option<TagFilter>,
+    pub label: Option<LabelFilter>,
+}
+
+impl TagFilters {
+    pub fn is_empty(&self) -> bool {
+        self.tag.is_none() && self.tag2.is_none() && self.label.is_none()
+    }
+    /// Whether a packet with these tags is this plugin's.
+    pub fn pass(&self, tags: &crate::key::Tags) -> bool {
+        self.tag.as_ref().is_none_or(|f| f.passes(tags.tag))
+            && self.tag2.as_ref().is_none_or(|f| f.passes(tags.tag2))
+            && self.label.as_ref().is_none_or(|f| f.passes(tags.label))
+    }
 }
 
 /// `print_output`.
@@ -138,6 +163,12 @@ pub struct PluginConfig {
     pub kind: PluginKind,
     pub aggregate: Aggregate,
     pub aggregate_filter: Option<String>,
+    pub tag_filters: TagFilters,
+    pub post_tag: Option<u64>,
+    pub post_tag2: Option<u64>,
+    /// `sampling_rate`: account 1 packet in N, at random.
+    pub sampling_rate: Option<u32>,
+    pub renormalize: bool,
     pub bins: Option<BinSpec>,
     pub refresh_time: u64,
     /// Seconds the first purge is delayed by (`sql_startup_delay`).
@@ -279,6 +310,11 @@ fn build_core(settings: &Settings, errors: &mut Vec<ConfigError>) -> CoreConfig 
         promisc: r.bool("promisc", true),
         snaplen: r.uint("snaplen", 128) as u32,
         aggregate_unknown_etype: r.bool("aggregate_unknown_etype", false),
+        pre_tag_map: r.path("pre_tag_map"),
+        maps_refresh: r.bool("maps_refresh", false),
+        ext_sampling_rate: r
+            .typed("pmacctd_ext_sampling_rate", |v| parse_uint(v, 1, u64::from(u32::MAX)))
+            .map(|n| n as u32),
     };
     let sources = [
         ("pcap_interface", core.interface.is_some()),
@@ -431,6 +467,17 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
         name: p.name.clone(),
         kind: p.kind,
         aggregate_filter: r.text("aggregate_filter"),
+        tag_filters: TagFilters {
+            tag: r.typed("pre_tag_filter", TagFilter::parse),
+            tag2: r.typed("pre_tag2_filter", TagFilter::parse),
+            label: r.typed("pre_tag_label_filter", LabelFilter::parse),
+        },
+        post_tag: r.typed("post_tag", |v| parse_uint(v, 1, u64::MAX)),
+        post_tag2: r.typed("post_tag2", |v| parse_uint(v, 1, u64::MAX)),
+        sampling_rate: r
+            .typed("sampling_rate", |v| parse_uint(v, 1, u64::from(u32::MAX)))
+            .map(|n| n as u32),
+        renormalize: r.bool("pmacctd_renormalize", false),
         bins,
         refresh_time: r.uint("sql_refresh_time", 60).max(1),
         startup_delay: r.uint("sql_startup_delay", 0),

@@ -113,8 +113,19 @@ keys! {
     "networks_file_no_lpm": Plugin, V::Bool, "false", NotYet, "Make networks_file always win over other net sources.";
     "networks_no_mask_if_zero": Plugin, V::Bool, "false", NotYet, "Keep the address when the matched mask is zero.";
     "ports_file": Plugin, V::Path, "", Yes, "Ports to keep; other ports are aggregated as 0. `-t`.";
-    "sampling_rate": Plugin, V::Uint(1, u64::MAX), "", NotYet, "Random 1-in-N packet sampling per plugin.";
-    "pmacctd_renormalize" ["sfacctd_renormalize", "nfacctd_renormalize"]: Plugin, V::Bool, "false", NotYet, "Multiply sampled counters by the rate. `-R`.";
+    "sampling_rate": Plugin, V::Uint(1, 4294967295), "", Yes, "Random 1-in-N packet sampling per plugin; the `sampling_rate` primitive reports N.";
+    "pmacctd_ext_sampling_rate": Core, V::Uint(1, 4294967295), "", Yes, "The traffic was already sampled 1-in-N before capture (a sampling port): reported by `sampling_rate` and used by renormalization; no further sampling.";
+    "pmacctd_renormalize" ["sfacctd_renormalize", "nfacctd_renormalize"]: Plugin, V::Bool, "false", Yes, "Multiply sampled packets and bytes by the rate (sampling_rate times pmacctd_ext_sampling_rate); `sampling_rate` then reports 1. `-R`.";
+    // --- tags ---
+    "pre_tag_map": Core, V::Path, "", Yes, "Rules setting each packet's tag, tag2 and label (see docs/tags.md); pmacct-rs adds matches on the capturing interface (`ifname=`) and on in_iface/out_iface (`in=`, `out=`).";
+    "maps_refresh": Core, V::Bool, "false", Yes, "Reload the pre_tag_map on SIGUSR2 (a map that does not parse is logged and the old one kept).";
+    "maps_entries": Core, V::Uint(1, u64::MAX), "384", NoEffect, "Maps grow as needed.";
+    "maps_index": Core, V::Bool, "false", NoEffect, "Rules are evaluated in order; maps are small.";
+    "pre_tag_filter": NamedPlugin, V::Text, "", Yes, "Tags this plugin accounts: a comma list of tags and A-B ranges, 0 for untagged, -N to exclude.";
+    "pre_tag2_filter": NamedPlugin, V::Text, "", Yes, "As pre_tag_filter, for tag2.";
+    "pre_tag_label_filter": NamedPlugin, V::Text, "", Yes, "Labels this plugin accounts: a comma list, `null` for unlabelled, -LABEL to exclude.";
+    "post_tag": Plugin, V::Uint(1, u64::MAX), "", Yes, "A constant tag for everything this plugin accounts (replaces the pre_tag_map's).";
+    "post_tag2": Plugin, V::Uint(1, u64::MAX), "", Yes, "As post_tag, for tag2.";
     "timestamps_utc": Plugin, V::Bool, "false", Yes, "Print times (stamps, file names) in UTC instead of local time.";
     "timestamps_secs": Plugin, V::Bool, "false", Yes, "Print timestamp_* primitives without microseconds.";
     "timestamps_since_epoch": Plugin, V::Bool, "false", Yes, "Print times as seconds since the epoch.";

@@ -1,0 +1,508 @@
+//! `pre_tag_map`: rules that set a packet's tag, tag2 and label before the plugins see it, and
+//! the plugins' `pre_tag_filter`, `pre_tag2_filter` and `pre_tag_label_filter`.
+//!
+//! A rule is one line of `key=value` words. Match keys: `filter='<libpcap expression>'` (on the
+//! raw frame, as pmacct), `direction=in|out` (the capture's direction, from the
+//! pcap_interfaces_map or `pcap_direction`), and, as pmacct-rs extensions, `ifname=<interface>`
+//! (the capturing interface) and `in=<id>` / `out=<id>` (the packet's in_iface / out_iface).
+//! Every match key but `filter` takes a leading `-` to negate its value. Set keys: `set_tag`,
+//! `set_tag2`, `set_label` (any of them on one line; pmacct 1.7.7 takes only one). Flow keys:
+//! `label=<name>` names a rule, `jeq=<name>` continues evaluation at that later rule after a
+//! match (`jeq=next`: at the following rule), `stack=sum|or` makes tags set along such a chain
+//! add up or OR together instead of replacing each other; labels along a chain are joined
+//! with commas. Otherwise the first rule that matches wins.
+//!
+//! The libpcap part is the caller's: evaluation asks it whether rule `i`'s filter matches.
+
+use crate::key::Tags;
+use crate::labels::{self, LabelId};
+
+/// A capture direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    In,
+    Out,
+}
+
+impl Direction {
+    pub fn parse(s: &str) -> Option<Direction> {
+        match s.to_ascii_lowercase().as_str() {
+            "in" => Some(Direction::In),
+            "out" => Some(Direction::Out),
+            _ => None,
+        }
+    }
+}
+
+/// What a rule can match besides its filter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Match {
+    Direction(Direction),
+    Ifname(String),
+    InIface(u32),
+    OutIface(u32),
+}
+
+/// How tags set along a `jeq` chain combine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Stack {
+    #[default]
+    Replace,
+    Sum,
+    Or,
+}
+
+/// Where evaluation goes on after a rule matched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Jump {
+    /// The rule at this index.
+    To(usize),
+    Next,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rule {
+    /// Line number in the map file.
+    pub line: usize,
+    pub filter: Option<String>,
+    /// Matches, each with whether it is negated.
+    pub matches: Vec<(Match, bool)>,
+    pub set_tag: Option<u64>,
+    pub set_tag2: Option<u64>,
+    pub set_label: Option<LabelId>,
+    pub name: Option<String>,
+    pub jeq: Option<Jump>,
+    pub stack: Stack,
+}
+
+/// A parsed map.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PreTagMap {
+    pub rules: Vec<Rule>,
+}
+
+/// What a packet is matched against, besides its bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PacketContext<'a> {
+    pub ifname: &'a str,
+    pub direction: Option<Direction>,
+    pub in_iface: u32,
+    pub out_iface: u32,
+}
+
+const KEYS: &str = "set_tag, set_tag2, set_label, filter, direction, ifname, in, out, label, jeq, stack";
+
+impl PreTagMap {
+    /// Parses a map; errors name the file, the line and the key.
+    pub fn parse(file: &str, text: &str) -> Result<PreTagMap, String> {
+        let mut rules = Vec::new();
+        for (line, words) in logical_lines(text) {
+            let err = |m: String| format!("{file}:{line}: {m}");
+            let mut rule = Rule {
+                line,
+                ..Rule::default()
+            };
+            let mut jeq = None;
+            let mut seen: Vec<String> = Vec::new();
+            for word in split_words(&words).map_err(err)? {
+                let (key, value) = word
+                    .split_once('=')
+                    .ok_or_else(|| err(format!("expected key=value, got '{word}'")))?;
+                let key = key.to_ascii_lowercase();
+                if seen.contains(&key) {
+                    return Err(err(format!("key '{key}' given twice")));
+                }
+                seen.push(key.clone());
+                rule_key(&mut rule, &mut jeq, &key, value).map_err(err)?;
+            }
+            rules.push((rule, jeq));
+        }
+        resolve_jumps(file, rules)
+    }
+
+    /// The tags of a packet: `filter(i)` says whether rule `i`'s filter matches its frame.
+    pub fn evaluate(&self, ctx: &PacketContext, mut filter: impl FnMut(usize) -> bool) -> Tags {
+        let mut tags = Tags::default();
+        // Labels set along a chain; joined (and interned) only when there are several.
+        let mut chain_labels: Vec<LabelId> = Vec::new();
+        let (mut i, mut chained, mut stack) = (0, false, Stack::Replace);
+        while let Some(rule) = self.rules.get(i) {
+            let hit = rule.matches.iter().all(|(m, negated)| m.holds(ctx) != *negated)
+                && (rule.filter.is_none() || filter(i));
+            if !hit {
+                i += 1;
+                continue;
+            }
+            let combine = |old: u64, new: u64| match (chained, stack) {
+                (true, Stack::Sum) => old.wrapping_add(new),
+                (true, Stack::Or) => old | new,
+                _ => new,
+            };
+            if let Some(t) = rule.set_tag {
+                tags.tag = combine(tags.tag, t);
+            }
+            if let Some(t) = rule.set_tag2 {
+                tags.tag2 = combine(tags.tag2, t);
+            }
+            if let Some(l) = rule.set_label {
+                if tags.label == LabelId(0) {
+                    tags.label = l;
+                } else {
+                    chain_labels.push(l);
+                }
+            }
+            match rule.jeq {
+                Some(Jump::To(to)) => i = to,
+                Some(Jump::Next) => i += 1,
+                None => break,
+            }
+            chained = true;
+            stack = rule.stack;
+        }
+        if !chain_labels.is_empty() {
+            let mut text = labels::text(tags.label).to_string();
+            for l in chain_labels {
+                text.push(',');
+                text.push_str(&labels::text(l));
+            }
+            tags.label = labels::intern(&text);
+        }
+        tags
+    }
+}
+
+impl Match {
+    fn holds(&self, ctx: &PacketContext) -> bool {
+        match self {
+            Match::Direction(d) => ctx.direction == Some(*d),
+            Match::Ifname(n) => ctx.ifname == n,
+            Match::InIface(id) => ctx.in_iface == *id,
+            Match::OutIface(id) => ctx.out_iface == *id,
+        }
+    }
+}
+
+/// One key of a rule.
+fn rule_key(
+    rule: &mut Rule,
+    jeq: &mut Option<String>,
+    key: &str,
+    value: &str,
+) -> Result<(), String> {
+    let (negated, bare) = match value.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, value),
+    };
+    let number = |v: &str| {
+        v.parse::<u64>()
+            .map_err(|_| format!("{key}: invalid number '{v}'"))
+    };
+    let iface = |v: &str| {
+        v.parse::<u32>()
+            .map_err(|_| format!("{key}: invalid interface id '{v}'"))
+    };
+    match key {
+        "set_tag" | "set_tag2" => {
+            if value.ends_with("++") {
+                return Err(format!("{key}: auto-increment (N++) is not supported"));
+            }
+            let n = number(value)?;
+            if n == 0 {
+                return Err(format!("{key}: 0 means untagged; use 1 or more"));
+            }
+            match key {
+                "set_tag" => rule.set_tag = Some(n),
+                _ => rule.set_tag2 = Some(n),
+            }
+        }
+        "set_label" => {
+            if value.is_empty() || value.contains(',') {
+                return Err(format!("{key}: a label is one non-empty word without commas"));
+            }
+            rule.set_label = Some(labels::intern(value));
+        }
+        "filter" => rule.filter = Some(value.to_string()),
+        "direction" => {
+            let d = Direction::parse(bare)
+                .ok_or_else(|| format!("direction: '{value}' is not in or out"))?;
+            rule.matches.push((Match::Direction(d), negated));
+        }
+        "ifname" => rule.matches.push((Match::Ifname(bare.to_string()), negated)),
+        "in" => rule.matches.push((Match::InIface(iface(bare)?), negated)),
+        "out" => rule.matches.push((Match::OutIface(iface(bare)?), negated)),
+        "label" => rule.name = Some(value.to_string()),
+        "jeq" => *jeq = Some(value.to_string()),
+        "stack" => {
+            rule.stack = match value.to_ascii_lowercase().as_str() {
+                "sum" => Stack::Sum,
+                "or" => Stack::Or,
+                _ => return Err(format!("stack: '{value}' is not sum or or")),
+            }
+        }
+        _ => return Err(format!("unknown key '{key}' ({KEYS})")),
+    }
+    Ok(())
+}
+
+/// Turns `jeq` names into rule indexes: a jump goes forward only, so evaluation always ends.
+fn resolve_jumps(file: &str, rules: Vec<(Rule, Option<String>)>) -> Result<PreTagMap, String> {
+    let names: Vec<Option<String>> = rules.iter().map(|(r, _)| r.name.clone()).collect();
+    let mut out = Vec::with_capacity(rules.len());
+    for (i, (mut rule, jeq)) in rules.into_iter().enumerate() {
+        if let Some(target) = jeq {
+            rule.jeq = Some(if target.eq_ignore_ascii_case("next") {
+                Jump::Next
+            } else {
+                let at = names
+                    .iter()
+                    .enumerate()
+                    .skip(i + 1)
+                    .find(|(_, n)| n.as_deref() == Some(target.as_str()))
+                    .map(|(at, _)| at)
+                    .ok_or_else(|| {
+                        format!(
+                            "{file}:{}: jeq: no later rule has label={target}",
+                            rule.line
+                        )
+                    })?;
+                Jump::To(at)
+            });
+        }
+        out.push(rule);
+    }
+    Ok(PreTagMap { rules: out })
+}
+
+/// Lines without comments and blanks, a trailing `\` joining a line to the next; each with
+/// the number of its first line.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut out: Vec<(usize, String)> = Vec::new();
+    let mut pending: Option<(usize, String)> = None;
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if pending.is_none() && (line.is_empty() || line.starts_with('!') || line.starts_with('#'))
+        {
+            continue;
+        }
+        let (start, mut joined) = pending.take().unwrap_or((n + 1, String::new()));
+        match line.strip_suffix('\\') {
+            Some(head) => {
+                joined.push_str(head);
+                joined.push(' ');
+                pending = Some((start, joined));
+            }
+            None => {
+                joined.push_str(line);
+                out.push((start, joined));
+            }
+        }
+    }
+    out.extend(pending);
+    out
+}
+
+/// Splits on blanks outside single quotes; quotes are removed.
+fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let (mut word, mut quoted) = (String::new(), false);
+    for c in line.chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if quoted {
+        return Err("a quote (') is not closed".into());
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+/// `pre_tag_filter` / `pre_tag2_filter`: tags (`0` = untagged), ranges `A-B`, negations `-N`
+/// and `-A-B`. A tag passes when it is in a listed tag or range (or only negations are listed)
+/// and in no negated one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagFilter {
+    allow: Vec<(u64, u64)>,
+    deny: Vec<(u64, u64)>,
+}
+
+impl TagFilter {
+    pub fn parse(value: &str) -> Result<TagFilter, String> {
+        let (mut allow, mut deny) = (Vec::new(), Vec::new());
+        for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (list, body) = match item.strip_prefix('-') {
+                Some(rest) => (&mut deny, rest),
+                None => (&mut allow, item),
+            };
+            let bad = || format!("invalid tag or range '{item}'");
+            let range = match body.split_once('-') {
+                Some((a, b)) => (
+                    a.parse().map_err(|_| bad())?,
+                    b.parse().map_err(|_| bad())?,
+                ),
+                None => {
+                    let n = body.parse().map_err(|_| bad())?;
+                    (n, n)
+                }
+            };
+            if range.0 > range.1 {
+                return Err(bad());
+            }
+            list.push(range);
+        }
+        if allow.is_empty() && deny.is_empty() {
+            return Err("no tag listed".into());
+        }
+        Ok(TagFilter { allow, deny })
+    }
+
+    pub fn passes(&self, tag: u64) -> bool {
+        let within = |l: &[(u64, u64)]| l.iter().any(|&(a, b)| (a..=b).contains(&tag));
+        (self.allow.is_empty() || within(&self.allow)) && !within(&self.deny)
+    }
+}
+
+/// `pre_tag_label_filter`: labels, `null` for no label, `-` to negate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LabelFilter {
+    allow: Vec<String>,
+    deny: Vec<String>,
+}
+
+impl LabelFilter {
+    pub fn parse(value: &str) -> Result<LabelFilter, String> {
+        let (mut allow, mut deny) = (Vec::new(), Vec::new());
+        for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (list, body) = match item.strip_prefix('-') {
+                Some(rest) => (&mut deny, rest),
+                None => (&mut allow, item),
+            };
+            list.push(if body == "null" { String::new() } else { body.to_string() });
+        }
+        if allow.is_empty() && deny.is_empty() {
+            return Err("no label listed".into());
+        }
+        Ok(LabelFilter { allow, deny })
+    }
+
+    pub fn passes(&self, label: LabelId) -> bool {
+        let text = labels::text(label);
+        // A chain's label ("a,b") passes on any of its parts.
+        let parts: Vec<&str> = if text.is_empty() {
+            vec![""]
+        } else {
+            text.split(',').collect()
+        };
+        let within = |l: &[String]| parts.iter().any(|p| l.iter().any(|x| x == p));
+        (self.allow.is_empty() || within(&self.allow)) && !within(&self.deny)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(text: &str) -> PreTagMap {
+        PreTagMap::parse("t.map", text).unwrap()
+    }
+
+    fn ctx(ifname: &str, direction: Option<Direction>) -> PacketContext<'_> {
+        PacketContext {
+            ifname,
+            direction,
+            in_iface: 200,
+            out_iface: 0,
+        }
+    }
+
+    #[test]
+    fn first_match_wins_and_filters_are_asked() {
+        let m = map("! comment\nset_tag=10 filter='tcp and port 80'\nset_tag=20 set_label=rest\n");
+        assert_eq!(m.rules[0].filter.as_deref(), Some("tcp and port 80"));
+        let c = ctx("red0", None);
+        let t = m.evaluate(&c, |i| i == 0);
+        assert_eq!((t.tag, t.tag2, t.label), (10, 0, LabelId(0)));
+        let t = m.evaluate(&c, |_| false);
+        assert_eq!((t.tag, &*labels::text(t.label)), (20, "rest"));
+    }
+
+    #[test]
+    fn interface_direction_and_negation() {
+        let m = map(
+            "set_tag=1 ifname=red0 direction=in\nset_tag=2 ifname=-green0 in=-5\nset_tag=3\n",
+        );
+        let tag = |c: PacketContext| m.evaluate(&c, |_| true).tag;
+        assert_eq!(tag(ctx("red0", Some(Direction::In))), 1);
+        assert_eq!(tag(ctx("red0", Some(Direction::Out))), 2);
+        assert_eq!(tag(ctx("green0", Some(Direction::In))), 3);
+        let mut c = ctx("blue0", None);
+        c.in_iface = 5;
+        assert_eq!(tag(c), 3);
+    }
+
+    #[test]
+    fn jeq_chains_stack_and_join_labels() {
+        let m = map(
+            "set_tag=1 set_label=a jeq=two stack=sum\nset_tag=100\nset_tag=4 set_label=b label=two jeq=next stack=or\nset_tag=8 filter='udp'\n",
+        );
+        let t = m.evaluate(&ctx("x", None), |_| true);
+        assert_eq!((t.tag, &*labels::text(t.label)), ((1 + 4) | 8, "a,b"));
+        let t = m.evaluate(&ctx("x", None), |_| false);
+        assert_eq!(t.tag, 5);
+    }
+
+    #[test]
+    fn bad_lines_name_file_line_and_key() {
+        let e = |t: &str| PreTagMap::parse("m", t).unwrap_err();
+        assert_eq!(
+            e("\nset_tag=1 colour=red\n"),
+            format!("m:2: unknown key 'colour' ({KEYS})")
+        );
+        assert_eq!(e("set_tag=x"), "m:1: set_tag: invalid number 'x'");
+        assert_eq!(e("set_tag=1 jeq=nowhere"), "m:1: jeq: no later rule has label=nowhere");
+        assert_eq!(e("set_tag=1 filter='tcp"), "m:1: a quote (') is not closed");
+        assert_eq!(e("set_tag=1 set_tag=2"), "m:1: key 'set_tag' given twice");
+        assert_eq!(e("direction=up"), "m:1: direction: 'up' is not in or out");
+        assert_eq!(e("set_tag=5++"), "m:1: set_tag: auto-increment (N++) is not supported");
+    }
+
+    #[test]
+    fn continued_lines() {
+        let m = map("set_tag=7 \\\n  filter='ip'\nset_tag=8\n");
+        assert_eq!(m.rules.len(), 2);
+        assert_eq!((m.rules[0].line, m.rules[1].line), (1, 3));
+        assert_eq!(m.rules[0].filter.as_deref(), Some("ip"));
+    }
+
+    #[test]
+    fn tag_filters() {
+        let f = TagFilter::parse("10,0,20-30,-25").unwrap();
+        let pass: Vec<u64> = (0..40).filter(|t| f.passes(*t)).collect();
+        let mut want = vec![0, 10];
+        want.extend((20..=30).filter(|t| *t != 25));
+        assert_eq!(pass, want);
+        let only_not = TagFilter::parse("-0").unwrap();
+        assert!(!only_not.passes(0) && only_not.passes(3));
+        assert!(TagFilter::parse("3-1").is_err());
+        assert!(TagFilter::parse("x").is_err());
+    }
+
+    #[test]
+    fn label_filters() {
+        let f = LabelFilter::parse("web,null").unwrap();
+        assert!(f.passes(LabelId(0)));
+        assert!(f.passes(labels::intern("web")));
+        assert!(f.passes(labels::intern("mail,web")));
+        assert!(!f.passes(labels::intern("mail")));
+        let not = LabelFilter::parse("-mail").unwrap();
+        assert!(not.passes(labels::intern("web")) && !not.passes(labels::intern("mail")));
+    }
+}

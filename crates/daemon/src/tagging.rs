@@ -1,0 +1,150 @@
+//! The pre_tag_map at work: one shared, reloadable copy of the map, and per input thread its
+//! rules' filters compiled for the input's link type, with the input's own interface and
+//! direction to match against.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use pmacct_core::key::Tags;
+use pmacct_core::pretag::{Direction, PacketContext, PreTagMap};
+use pmacct_wire::LinkType;
+
+use crate::input::LinkFilter;
+use crate::DaemonError;
+
+/// The map as last loaded; SIGUSR2 (with `maps_refresh`) loads it again.
+pub struct MapStore {
+    path: PathBuf,
+    current: Mutex<Arc<PreTagMap>>,
+    generation: AtomicU64,
+}
+
+impl MapStore {
+    pub fn load(path: &Path) -> Result<MapStore, DaemonError> {
+        let map = read(path).map_err(DaemonError::Map)?;
+        Ok(MapStore {
+            path: path.to_path_buf(),
+            current: Mutex::new(Arc::new(map)),
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    /// Reads the file again; the running map stays when the new one does not parse. The
+    /// input threads pick the new map up within a few hundred packets (or an idle tick).
+    pub fn reload(&self) -> Result<usize, String> {
+        let map = read(&self.path)?;
+        let rules = map.rules.len();
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
+        self.generation.fetch_add(1, Ordering::Release);
+        Ok(rules)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn snapshot(&self) -> (u64, Arc<PreTagMap>) {
+        let generation = self.generation.load(Ordering::Acquire);
+        let map = self
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        (generation, map)
+    }
+}
+
+fn read(path: &Path) -> Result<PreTagMap, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read pre_tag_map '{}': {e}", path.display()))?;
+    PreTagMap::parse(&path.display().to_string(), &text)
+}
+
+/// One input's view of the map.
+pub struct Tagger {
+    store: Arc<MapStore>,
+    generation: u64,
+    map: Arc<PreTagMap>,
+    /// Each rule's filter compiled for the input's link type.
+    filters: Vec<Option<LinkFilter>>,
+    ifname: String,
+    direction: Option<Direction>,
+}
+
+impl Tagger {
+    /// Compiles the map's filters for `link`; an expression that does not compile is an error
+    /// naming the map's file and line.
+    pub fn new(
+        store: Arc<MapStore>,
+        link: LinkType,
+        ifname: &str,
+        direction: Option<Direction>,
+    ) -> Result<Tagger, DaemonError> {
+        let (generation, map) = store.snapshot();
+        let filters = compile(&store, &map, link).map_err(DaemonError::Map)?;
+        Ok(Tagger {
+            store,
+            generation,
+            map,
+            filters,
+            ifname: ifname.to_string(),
+            direction,
+        })
+    }
+
+    /// Takes a reloaded map (when there is one) into use.
+    pub fn refresh(&mut self, link: LinkType) {
+        if self.store.generation.load(Ordering::Acquire) == self.generation {
+            return;
+        }
+        let (generation, map) = self.store.snapshot();
+        self.generation = generation;
+        match compile(&self.store, &map, link) {
+            Ok(filters) => {
+                self.map = map;
+                self.filters = filters;
+            }
+            Err(e) => tracing::error!("( default/core ): {e}; keeping the previous pre_tag_map"),
+        }
+    }
+
+    /// The tags of one packet.
+    #[inline]
+    pub fn tags(&mut self, link: LinkType, frame: &[u8], in_iface: u32, out_iface: u32) -> Tags {
+        let ctx = PacketContext {
+            ifname: &self.ifname,
+            direction: self.direction,
+            in_iface,
+            out_iface,
+        };
+        let filters = &mut self.filters;
+        self.map.evaluate(&ctx, |i| {
+            filters
+                .get_mut(i)
+                .and_then(Option::as_mut)
+                .is_some_and(|f| f.matches(link, frame))
+        })
+    }
+}
+
+fn compile(
+    store: &MapStore,
+    map: &PreTagMap,
+    link: LinkType,
+) -> Result<Vec<Option<LinkFilter>>, String> {
+    map.rules
+        .iter()
+        .map(|r| match &r.filter {
+            Some(expr) => LinkFilter::new(expr, link).map(Some).map_err(|e| {
+                format!(
+                    "{}:{}: filter '{expr}' does not compile for link type {}: {e}",
+                    store.path.display(),
+                    r.line,
+                    link.name()
+                )
+            }),
+            None => Ok(None),
+        })
+        .collect()
+}
