@@ -8,9 +8,10 @@
 //! Every match key but `filter` takes a leading `-` to negate its value. Set keys: `set_tag`,
 //! `set_tag2`, `set_label` (any of them on one line; pmacct 1.7.7 takes only one). Flow keys:
 //! `label=<name>` names a rule, `jeq=<name>` continues evaluation at that later rule after a
-//! match (`jeq=next`: at the following rule), `stack=sum|or` makes tags set along such a chain
-//! add up or OR together instead of replacing each other; labels along a chain are joined
-//! with commas. Otherwise the first rule that matches wins.
+//! match (`jeq=next`: at the following rule) and goes on down the map until a rule without
+//! `jeq` matches; `stack=sum|or` on a rule reached that way makes its tags add to or OR into
+//! the ones set before instead of replacing them; labels along a chain are joined with
+//! commas. Otherwise the first rule that matches wins.
 //!
 //! The libpcap part is the caller's: evaluation asks it whether rule `i`'s filter matches.
 
@@ -90,7 +91,8 @@ pub struct PacketContext<'a> {
     pub out_iface: u32,
 }
 
-const KEYS: &str = "set_tag, set_tag2, set_label, filter, direction, ifname, in, out, label, jeq, stack";
+const KEYS: &str =
+    "set_tag, set_tag2, set_label, filter, direction, ifname, in, out, label, jeq, stack";
 
 impl PreTagMap {
     /// Parses a map; errors name the file, the line and the key.
@@ -125,15 +127,19 @@ impl PreTagMap {
         let mut tags = Tags::default();
         // Labels set along a chain; joined (and interned) only when there are several.
         let mut chain_labels: Vec<LabelId> = Vec::new();
-        let (mut i, mut chained, mut stack) = (0, false, Stack::Replace);
+        let (mut i, mut chained) = (0, false);
         while let Some(rule) = self.rules.get(i) {
-            let hit = rule.matches.iter().all(|(m, negated)| m.holds(ctx) != *negated)
+            let hit = rule
+                .matches
+                .iter()
+                .all(|(m, negated)| m.holds(ctx) != *negated)
                 && (rule.filter.is_none() || filter(i));
             if !hit {
                 i += 1;
                 continue;
             }
-            let combine = |old: u64, new: u64| match (chained, stack) {
+            // As pmacct: a rule reached through `jeq` says itself how its tags combine.
+            let combine = |old: u64, new: u64| match (chained, rule.stack) {
                 (true, Stack::Sum) => old.wrapping_add(new),
                 (true, Stack::Or) => old | new,
                 _ => new,
@@ -157,7 +163,6 @@ impl PreTagMap {
                 None => break,
             }
             chained = true;
-            stack = rule.stack;
         }
         if !chain_labels.is_empty() {
             let mut text = labels::text(tags.label).to_string();
@@ -217,7 +222,9 @@ fn rule_key(
         }
         "set_label" => {
             if value.is_empty() || value.contains(',') {
-                return Err(format!("{key}: a label is one non-empty word without commas"));
+                return Err(format!(
+                    "{key}: a label is one non-empty word without commas"
+                ));
             }
             rule.set_label = Some(labels::intern(value));
         }
@@ -227,7 +234,9 @@ fn rule_key(
                 .ok_or_else(|| format!("direction: '{value}' is not in or out"))?;
             rule.matches.push((Match::Direction(d), negated));
         }
-        "ifname" => rule.matches.push((Match::Ifname(bare.to_string()), negated)),
+        "ifname" => rule
+            .matches
+            .push((Match::Ifname(bare.to_string()), negated)),
         "in" => rule.matches.push((Match::InIface(iface(bare)?), negated)),
         "out" => rule.matches.push((Match::OutIface(iface(bare)?), negated)),
         "label" => rule.name = Some(value.to_string()),
@@ -326,8 +335,9 @@ fn split_words(line: &str) -> Result<Vec<String>, String> {
 }
 
 /// `pre_tag_filter` / `pre_tag2_filter`: tags (`0` = untagged), ranges `A-B`, negations `-N`
-/// and `-A-B`. A tag passes when it is in a listed tag or range (or only negations are listed)
-/// and in no negated one.
+/// and `-A-B`. As in pmacct, the items are ORed: a tag passes when it is in a listed tag or
+/// range, or outside a negated one (so `-4` alone passes everything but 4, and `1-16,-4`
+/// passes everything).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TagFilter {
     allow: Vec<(u64, u64)>,
@@ -344,10 +354,7 @@ impl TagFilter {
             };
             let bad = || format!("invalid tag or range '{item}'");
             let range = match body.split_once('-') {
-                Some((a, b)) => (
-                    a.parse().map_err(|_| bad())?,
-                    b.parse().map_err(|_| bad())?,
-                ),
+                Some((a, b)) => (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?),
                 None => {
                     let n = body.parse().map_err(|_| bad())?;
                     (n, n)
@@ -365,12 +372,13 @@ impl TagFilter {
     }
 
     pub fn passes(&self, tag: u64) -> bool {
-        let within = |l: &[(u64, u64)]| l.iter().any(|&(a, b)| (a..=b).contains(&tag));
-        (self.allow.is_empty() || within(&self.allow)) && !within(&self.deny)
+        self.allow.iter().any(|&(a, b)| (a..=b).contains(&tag))
+            || self.deny.iter().any(|&(a, b)| !(a..=b).contains(&tag))
     }
 }
 
-/// `pre_tag_label_filter`: labels, `null` for no label, `-` to negate.
+/// `pre_tag_label_filter`: labels, `null` for no label, `-` to negate; ORed as the tag
+/// filters' items.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LabelFilter {
     allow: Vec<String>,
@@ -385,7 +393,11 @@ impl LabelFilter {
                 Some(rest) => (&mut deny, rest),
                 None => (&mut allow, item),
             };
-            list.push(if body == "null" { String::new() } else { body.to_string() });
+            list.push(if body == "null" {
+                String::new()
+            } else {
+                body.to_string()
+            });
         }
         if allow.is_empty() && deny.is_empty() {
             return Err("no label listed".into());
@@ -401,8 +413,8 @@ impl LabelFilter {
         } else {
             text.split(',').collect()
         };
-        let within = |l: &[String]| parts.iter().any(|p| l.iter().any(|x| x == p));
-        (self.allow.is_empty() || within(&self.allow)) && !within(&self.deny)
+        let within = |x: &String| parts.iter().any(|p| p == x);
+        self.allow.iter().any(within) || self.deny.iter().any(|x| !within(x))
     }
 }
 
@@ -436,9 +448,8 @@ mod tests {
 
     #[test]
     fn interface_direction_and_negation() {
-        let m = map(
-            "set_tag=1 ifname=red0 direction=in\nset_tag=2 ifname=-green0 in=-5\nset_tag=3\n",
-        );
+        let m =
+            map("set_tag=1 ifname=red0 direction=in\nset_tag=2 ifname=-green0 in=-5\nset_tag=3\n");
         let tag = |c: PacketContext| m.evaluate(&c, |_| true).tag;
         assert_eq!(tag(ctx("red0", Some(Direction::In))), 1);
         assert_eq!(tag(ctx("red0", Some(Direction::Out))), 2);
@@ -451,12 +462,15 @@ mod tests {
     #[test]
     fn jeq_chains_stack_and_join_labels() {
         let m = map(
-            "set_tag=1 set_label=a jeq=two stack=sum\nset_tag=100\nset_tag=4 set_label=b label=two jeq=next stack=or\nset_tag=8 filter='udp'\n",
+            "set_tag=1 set_label=a jeq=two\nset_tag=100\nset_tag=4 set_label=b label=two jeq=next stack=sum\nset_tag=8 filter='udp' stack=or\nset_tag=16 filter='udp'\n",
         );
         let t = m.evaluate(&ctx("x", None), |_| true);
         assert_eq!((t.tag, &*labels::text(t.label)), ((1 + 4) | 8, "a,b"));
         let t = m.evaluate(&ctx("x", None), |_| false);
         assert_eq!(t.tag, 5);
+        // Without a stack, a later match replaces the tag.
+        let m = map("set_tag=1 jeq=two\nset_tag=4 filter='x' label=two\nset_tag=9\n");
+        assert_eq!(m.evaluate(&ctx("x", None), |_| false).tag, 9);
     }
 
     #[test]
@@ -467,11 +481,17 @@ mod tests {
             format!("m:2: unknown key 'colour' ({KEYS})")
         );
         assert_eq!(e("set_tag=x"), "m:1: set_tag: invalid number 'x'");
-        assert_eq!(e("set_tag=1 jeq=nowhere"), "m:1: jeq: no later rule has label=nowhere");
+        assert_eq!(
+            e("set_tag=1 jeq=nowhere"),
+            "m:1: jeq: no later rule has label=nowhere"
+        );
         assert_eq!(e("set_tag=1 filter='tcp"), "m:1: a quote (') is not closed");
         assert_eq!(e("set_tag=1 set_tag=2"), "m:1: key 'set_tag' given twice");
         assert_eq!(e("direction=up"), "m:1: direction: 'up' is not in or out");
-        assert_eq!(e("set_tag=5++"), "m:1: set_tag: auto-increment (N++) is not supported");
+        assert_eq!(
+            e("set_tag=5++"),
+            "m:1: set_tag: auto-increment (N++) is not supported"
+        );
     }
 
     #[test]
@@ -484,13 +504,17 @@ mod tests {
 
     #[test]
     fn tag_filters() {
-        let f = TagFilter::parse("10,0,20-30,-25").unwrap();
+        let f = TagFilter::parse("10,0,20-30").unwrap();
         let pass: Vec<u64> = (0..40).filter(|t| f.passes(*t)).collect();
         let mut want = vec![0, 10];
-        want.extend((20..=30).filter(|t| *t != 25));
+        want.extend(20..=30);
         assert_eq!(pass, want);
         let only_not = TagFilter::parse("-0").unwrap();
         assert!(!only_not.passes(0) && only_not.passes(3));
+        let not_range = TagFilter::parse("-5-9").unwrap();
+        assert!(not_range.passes(4) && !not_range.passes(7) && not_range.passes(10));
+        // ORed, as pmacct: a negation passes what the other items do not name.
+        assert!(TagFilter::parse("1-16,-4").unwrap().passes(4));
         assert!(TagFilter::parse("3-1").is_err());
         assert!(TagFilter::parse("x").is_err());
     }

@@ -115,13 +115,18 @@ mod tests {
             }
         );
         assert_eq!(
-            parse_map("m", "ifindex=1 ifname=a direction=in\nifindex=1 ifname=a direction=out\n")
-                .map(|m| m.len()),
+            parse_map(
+                "m",
+                "ifindex=1 ifname=a direction=in\nifindex=1 ifname=a direction=out\n"
+            )
+            .map(|m| m.len()),
             Ok(2)
         );
         assert_eq!(
             parse_map("m", "ifindex=1 ifname=a\n\nifindex=1 ifname=b\n"),
-            Err("m:3: ifindex 1 is already given to 'a' (line 1); an id names one interface".into())
+            Err(
+                "m:3: ifindex 1 is already given to 'a' (line 1); an id names one interface".into()
+            )
         );
         assert_eq!(
             parse_map("m", "ifindex=1\n"),

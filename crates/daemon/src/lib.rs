@@ -357,7 +357,12 @@ fn tagger_for(
     direction: Option<pmacct_core::pretag::Direction>,
 ) -> Result<Option<tagging::Tagger>, DaemonError> {
     match store {
-        Some(s) => Ok(Some(tagging::Tagger::new(s.clone(), link, ifname, direction)?)),
+        Some(s) => Ok(Some(tagging::Tagger::new(
+            s.clone(),
+            link,
+            ifname,
+            direction,
+        )?)),
         None => Ok(None),
     }
 }
@@ -430,7 +435,10 @@ pub fn run(
             _ => match open(plan, &control.stop) {
                 Ok(o) => opened.push(o),
                 Err(e) if several => {
-                    tracing::error!("( {}/core ): {e}; capturing on the others", config.core.proc_name);
+                    tracing::error!(
+                        "( {}/core ): {e}; capturing on the others",
+                        config.core.proc_name
+                    );
                     open_error.get_or_insert(e);
                 }
                 Err(e) => return Err(e),
@@ -488,7 +496,10 @@ pub fn run(
     } in opened
     {
         let built = lanes_for(&templates, source.link()).and_then(|lanes| {
-            Ok((lanes, tagger_for(&store, source.link(), &ifname, direction)?))
+            Ok((
+                lanes,
+                tagger_for(&store, source.link(), &ifname, direction)?,
+            ))
         });
         let (lanes, tagger) = match built {
             Ok(l) => l,
@@ -600,7 +611,9 @@ fn reload_maps(core: &CoreConfig, store: Option<&tagging::MapStore>) {
     match (store, core.maps_refresh) {
         (None, _) => tracing::info!("( {name}/core ): SIGUSR2: no pre_tag_map to reload"),
         (Some(_), false) => {
-            tracing::info!("( {name}/core ): SIGUSR2: maps_refresh is off; pre_tag_map not reloaded")
+            tracing::info!(
+                "( {name}/core ): SIGUSR2: maps_refresh is off; pre_tag_map not reloaded"
+            )
         }
         (Some(s), true) => match s.reload() {
             Ok(rules) => tracing::info!(

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use crossbeam_channel::{Sender, TrySendError};
 use pmacct_core::config::QueuePolicy;
-use pmacct_core::fragments::{FragmentTracker, Pending};
 use pmacct_core::config::TagFilters;
+use pmacct_core::fragments::{FragmentTracker, Pending};
 use pmacct_core::key::{KeyExtractor, PacketFacts, RecordBatch, Tags};
 use pmacct_wire::{decode_into, IpPacket, L2Info, LinkType, Outcome, Ports};
 

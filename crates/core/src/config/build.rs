@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use super::resolve::{PluginKind, PluginSettings, ResolvedConfig, Settings};
 use super::value::{parse_bool, parse_choice, parse_separator, parse_uint, parse_umask};
 use super::ConfigError;
-use crate::pretag::{LabelFilter, TagFilter};
 use crate::bins::{BinSpec, History, Roundoff};
+use crate::pretag::{LabelFilter, TagFilter};
 use crate::primitive::Aggregate;
 
 /// Where in_iface/out_iface ids come from (`pcap_ifindex`).
@@ -313,7 +313,9 @@ fn build_core(settings: &Settings, errors: &mut Vec<ConfigError>) -> CoreConfig 
         pre_tag_map: r.path("pre_tag_map"),
         maps_refresh: r.bool("maps_refresh", false),
         ext_sampling_rate: r
-            .typed("pmacctd_ext_sampling_rate", |v| parse_uint(v, 1, u64::from(u32::MAX)))
+            .typed("pmacctd_ext_sampling_rate", |v| {
+                parse_uint(v, 1, u64::from(u32::MAX))
+            })
             .map(|n| n as u32),
     };
     let sources = [

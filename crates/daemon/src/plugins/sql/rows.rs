@@ -1,9 +1,9 @@
 //! From packed table rows to SQL values and statements.
 
 use jiff::tz::TimeZone;
-use pmacct_core::labels::LabelId;
 use pmacct_core::config::SqlBackend;
 use pmacct_core::key::{Counters, KeyFields};
+use pmacct_core::labels::LabelId;
 use pmacct_core::layout::PackedKey;
 use pmacct_core::primitive::Primitive;
 use pmacct_core::protocols::protocol_label;
