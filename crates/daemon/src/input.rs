@@ -1,6 +1,7 @@
 //! Packet sources behind one trait: libpcap live capture, pcap/pcapng files (memory-mapped and
 //! decoded in place; libpcap for pipes and devices), and in-memory packets for tests.
 
+use crate::bpf::Program;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -177,18 +178,37 @@ impl PacketSource for PcapFile {
 }
 
 /// A BPF filter compiled for each link type it meets (the first one when the input opens, so a
-/// bad expression is reported at start).
+/// bad expression is reported at start), with the capturing interface's netmask (for
+/// `ip broadcast`, as tcpdump).
 pub struct LinkFilter {
     expr: String,
-    compiled: Vec<(LinkType, Option<pcap::BpfProgram>)>,
+    netmask: Option<u32>,
+    compiled: Vec<(LinkType, Option<Program>)>,
 }
 
 impl LinkFilter {
-    /// Compiles `expr` for `link`; the error is libpcap's.
+    /// Compiles `expr` for `link` without a netmask; the error is libpcap's.
     pub fn new(expr: &str, link: LinkType) -> Result<LinkFilter, String> {
-        let program = compile(expr, link)?;
+        LinkFilter::with_netmask(expr, link, None)
+    }
+
+    /// Compiles `expr` for `link` with an interface's IPv4 netmask (host order).
+    pub fn with_netmask(
+        expr: &str,
+        link: LinkType,
+        netmask: Option<u32>,
+    ) -> Result<LinkFilter, String> {
+        let program = Program::compile(expr, i32::from(link.dlt()), netmask).map_err(|e| {
+            match (e.contains("netmask not known"), netmask) {
+                (true, None) => format!(
+                    "{e} (no interface netmask here, as when reading a file: name the broadcast address instead, e.g. 'dst host 192.168.1.255')"
+                ),
+                _ => e,
+            }
+        })?;
         Ok(LinkFilter {
             expr: expr.to_string(),
+            netmask,
             compiled: vec![(link, Some(program))],
         })
     }
@@ -197,9 +217,9 @@ impl LinkFilter {
     /// nothing (logged once).
     pub fn matches(&mut self, link: LinkType, data: &[u8]) -> bool {
         if let Some((_, program)) = self.compiled.iter().find(|(l, _)| *l == link) {
-            return program.as_ref().is_some_and(|p| p.filter(data));
+            return program.as_ref().is_some_and(|p| p.matches(data));
         }
-        let program = match compile(&self.expr, link) {
+        let program = match Program::compile(&self.expr, i32::from(link.dlt()), self.netmask) {
             Ok(p) => Some(p),
             Err(e) => {
                 tracing::warn!(
@@ -210,16 +230,10 @@ impl LinkFilter {
                 None
             }
         };
-        let pass = program.as_ref().is_some_and(|p| p.filter(data));
+        let pass = program.as_ref().is_some_and(|p| p.matches(data));
         self.compiled.push((link, program));
         pass
     }
-}
-
-fn compile(expr: &str, link: LinkType) -> Result<pcap::BpfProgram, String> {
-    let dead =
-        pcap::Capture::dead(pcap::Linktype(i32::from(link.dlt()))).map_err(|e| e.to_string())?;
-    dead.compile(expr, true).map_err(|e| e.to_string())
 }
 
 /// A regular pcap or pcapng file, memory-mapped and decoded in place, read `replay` times.

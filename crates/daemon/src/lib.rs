@@ -5,6 +5,7 @@
 //! input thread ([`input`]) → [`pipeline::Dispatcher`] (decode, filter, fragments, keys,
 //! batches) → bounded queue → plugin thread ([`plugins`]).
 
+pub mod bpf;
 pub mod input;
 pub mod interfaces;
 pub mod logging;
@@ -286,10 +287,11 @@ fn open(plan: InputPlan, stop: &AtomicBool) -> Result<Opened, DaemonError> {
 
 fn compile_filter(
     link: pmacct_wire::LinkType,
+    netmask: Option<u32>,
     plugin: &str,
     expr: &str,
 ) -> Result<input::LinkFilter, DaemonError> {
-    input::LinkFilter::new(expr, link).map_err(|reason| DaemonError::Filter {
+    input::LinkFilter::with_netmask(expr, link, netmask).map_err(|reason| DaemonError::Filter {
         plugin: plugin.to_string(),
         filter: expr.to_string(),
         reason,
@@ -313,17 +315,22 @@ struct LaneTemplate {
     batch_records: usize,
 }
 
-/// One lane per plugin, with each plugin's filter compiled for the input's link type.
+/// One lane per plugin, with each plugin's filter compiled for the input's link type and its
+/// interface's netmask (`ifname` empty for a file).
 fn lanes_for(
     templates: &[LaneTemplate],
     link: pmacct_wire::LinkType,
+    ifname: &str,
 ) -> Result<Vec<Lane>, DaemonError> {
+    let netmask = (!ifname.is_empty())
+        .then(|| bpf::netmask_of(ifname))
+        .flatten();
     templates
         .iter()
         .map(|t| {
             Ok(Lane {
                 filter: match &t.filter {
-                    Some(f) => Some(compile_filter(link, &t.name, f)?),
+                    Some(f) => Some(compile_filter(link, netmask, &t.name, f)?),
                     None => None,
                 },
                 tags: t.tags.clone(),
@@ -383,13 +390,16 @@ pub fn check_setup(config: &DaemonConfig) -> Result<(), DaemonError> {
     let store = load_pre_tag_map(&config.core)?;
     let stop = AtomicBool::new(true);
     for input in plan_inputs(config)? {
-        let Opened { source, .. } = open(input, &stop)?;
+        let Opened { source, ifname, .. } = open(input, &stop)?;
         if let Some(store) = &store {
-            tagging::Tagger::new(store.clone(), source.link(), "", None)?;
+            tagging::Tagger::new(store.clone(), source.link(), &ifname, None)?;
         }
+        let netmask = (!ifname.is_empty())
+            .then(|| bpf::netmask_of(&ifname))
+            .flatten();
         for (p, plan) in config.plugins.iter().zip(&plans) {
             if let Some(f) = &plan.filter {
-                compile_filter(source.link(), &p.name, f)?;
+                compile_filter(source.link(), netmask, &p.name, f)?;
             }
         }
     }
@@ -495,7 +505,7 @@ pub fn run(
         direction,
     } in opened
     {
-        let built = lanes_for(&templates, source.link()).and_then(|lanes| {
+        let built = lanes_for(&templates, source.link(), &ifname).and_then(|lanes| {
             Ok((
                 lanes,
                 tagger_for(&store, source.link(), &ifname, direction)?,
@@ -545,7 +555,7 @@ pub fn run(
         let (templates, store) = (templates.clone(), store.clone());
         threads.push(std::thread::spawn(move || {
             let mut source = LiveCapture::open(&spec, &stop)?;
-            let lanes = lanes_for(&templates, source.link())?;
+            let lanes = lanes_for(&templates, source.link(), &spec.device)?;
             let tagger = tagger_for(&store, source.link(), &spec.device, direction_of(&spec))?;
             Dispatcher::new(lanes, stats, facts)
                 .with_tagger(tagger)

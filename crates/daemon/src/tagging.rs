@@ -69,6 +69,7 @@ pub struct Tagger {
     /// Each rule's filter compiled for the input's link type.
     filters: Vec<Option<LinkFilter>>,
     ifname: String,
+    netmask: Option<u32>,
     direction: Option<Direction>,
 }
 
@@ -82,13 +83,17 @@ impl Tagger {
         direction: Option<Direction>,
     ) -> Result<Tagger, DaemonError> {
         let (generation, map) = store.snapshot();
-        let filters = compile(&store, &map, link).map_err(DaemonError::Map)?;
+        let netmask = (!ifname.is_empty())
+            .then(|| crate::bpf::netmask_of(ifname))
+            .flatten();
+        let filters = compile(&store, &map, link, netmask).map_err(DaemonError::Map)?;
         Ok(Tagger {
             store,
             generation,
             map,
             filters,
             ifname: ifname.to_string(),
+            netmask,
             direction,
         })
     }
@@ -100,7 +105,7 @@ impl Tagger {
         }
         let (generation, map) = self.store.snapshot();
         self.generation = generation;
-        match compile(&self.store, &map, link) {
+        match compile(&self.store, &map, link, self.netmask) {
             Ok(filters) => {
                 self.map = map;
                 self.filters = filters;
@@ -132,18 +137,21 @@ fn compile(
     store: &MapStore,
     map: &PreTagMap,
     link: LinkType,
+    netmask: Option<u32>,
 ) -> Result<Vec<Option<LinkFilter>>, String> {
     map.rules
         .iter()
         .map(|r| match &r.filter {
-            Some(expr) => LinkFilter::new(expr, link).map(Some).map_err(|e| {
-                format!(
-                    "{}:{}: filter '{expr}' does not compile for link type {}: {e}",
-                    store.path.display(),
-                    r.line,
-                    link.name()
-                )
-            }),
+            Some(expr) => LinkFilter::with_netmask(expr, link, netmask)
+                .map(Some)
+                .map_err(|e| {
+                    format!(
+                        "{}:{}: filter '{expr}' does not compile for link type {}: {e}",
+                        store.path.display(),
+                        r.line,
+                        link.name()
+                    )
+                }),
             None => Ok(None),
         })
         .collect()

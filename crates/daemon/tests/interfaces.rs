@@ -276,7 +276,8 @@ fn seed_interfaces_map_fills_in_and_out_iface() {
 /// green LAN (an aggregate_filter); `red_in` what red0 receives (a pre_tag_map line and a
 /// pre_tag_filter). Both interfaces capture both directions, so a routed packet is seen on
 /// each: the filter counts the LAN's requests twice (in on green0, out on red0), the tag once.
-/// Then the map changes and SIGUSR2 (maps_refresh) reloads it without a restart.
+/// `bcast` keeps `ip broadcast`, compiled with the interface's netmask. Then the map changes
+/// and SIGUSR2 (maps_refresh) reloads it without a restart.
 #[test]
 fn per_plugin_filters_and_tags_by_interface() {
     let Some(net) = Net::new("f") else {
@@ -299,8 +300,10 @@ fn per_plugin_filters_and_tags_by_interface() {
         format!(
             "pcap_interfaces_map: {d}/interfaces.map\npcap_ifindex: map\n\
              pre_tag_map: {d}/pretag.map\nmaps_refresh: true\n\
-             plugins: memory[lan_out], memory[red_in]\n\
+             plugins: memory[lan_out], memory[red_in], memory[bcast]\n\
              imt_path[lan_out]: {d}/lan_out.pipe\nimt_path[red_in]: {d}/red_in.pipe\n\
+             imt_path[bcast]: {d}/bcast.pipe\naggregate[bcast]: src_host, dst_host\n\
+             aggregate_filter[bcast]: ip broadcast\n\
              aggregate[lan_out]: src_host, dst_host\naggregate[red_in]: tag, in_iface, src_host\n\
              aggregate_filter[lan_out]: src net 192.168.60.0/24 and not dst net 192.168.60.0/24 and not ether multicast and ip\n\
              pre_tag_filter[red_in]: 1-2\n"
@@ -312,9 +315,31 @@ fn per_plugin_filters_and_tags_by_interface() {
         dir.path().join("lan_out.pipe"),
         dir.path().join("red_in.pipe"),
     );
+    let bcast = dir.path().join("bcast.pipe");
     wait_for(&lan_out);
     wait_for(&red_in);
+    wait_for(&bcast);
     net.ping(&net.g, "10.99.12.2", 4);
+    // Broadcast pings get no answer (Linux ignores them), so ping itself fails.
+    net.exec(
+        &net.g,
+        &[
+            "ping",
+            "-b",
+            "-c",
+            "2",
+            "-i",
+            "0.2",
+            "-W",
+            "1",
+            "192.168.60.255",
+        ],
+    );
+    // `ip broadcast` uses green0's netmask, as tcpdump: the subnet's broadcast address.
+    let want_bcast = "SRC_IP                                         DST_IP                                         PACKETS               BYTES\n\
+                      192.168.60.2                                   192.168.60.255                                 2                     168\n\
+                      \nFor a total of: 1 entries\n";
+    assert_eq!(table_until(&bcast, want_bcast), want_bcast);
     let want_lan = "SRC_IP                                         DST_IP                                         PACKETS               BYTES\n\
                     192.168.60.2                                   10.99.12.2                                     8                     672\n\
                     \nFor a total of: 1 entries\n";
