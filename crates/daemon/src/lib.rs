@@ -11,6 +11,7 @@ pub mod interfaces;
 pub mod logging;
 pub mod pipeline;
 pub mod plugins;
+mod running;
 pub mod stats;
 pub mod synth;
 pub mod tagging;
@@ -25,7 +26,7 @@ use pmacct_core::key::KeyExtractor;
 use pmacct_core::networks::{Networks, PortSet};
 
 use crate::input::{CaptureFile, LiveCapture, LiveSpec, PacketSource, PcapFile};
-use crate::pipeline::{Batcher, Dispatcher, InputFacts, Lane};
+use crate::pipeline::{Batcher, Lane};
 use crate::stats::CoreStats;
 
 #[derive(Debug, thiserror::Error)]
@@ -356,6 +357,14 @@ fn lanes_for(
         .collect()
 }
 
+/// The capture a plan opens, if it is live.
+fn live_spec(plan: &InputPlan) -> Option<LiveSpec> {
+    match plan {
+        InputPlan::Live { spec, .. } => Some(spec.clone()),
+        _ => None,
+    }
+}
+
 /// An input's tagger, when there is a pre_tag_map.
 fn tagger_for(
     store: &Option<Arc<tagging::MapStore>>,
@@ -442,16 +451,16 @@ pub fn run(
     for plan in inputs {
         match &plan {
             InputPlan::Live { spec, .. } if spec.wait_for_interface => deferred.push(plan),
-            _ => match open(plan, &control.stop) {
-                Ok(o) => opened.push(o),
-                Err(e) if several => {
+            _ => match (live_spec(&plan), open(plan, &control.stop)) {
+                (spec, Ok(o)) => opened.push((o, spec)),
+                (_, Err(e)) if several => {
                     tracing::error!(
                         "( {}/core ): {e}; capturing on the others",
                         config.core.proc_name
                     );
                     open_error.get_or_insert(e);
                 }
-                Err(e) => return Err(e),
+                (_, Err(e)) => return Err(e),
             },
         }
     }
@@ -489,111 +498,50 @@ pub fn run(
         })
         .collect();
 
-    let unknown_etype = config.core.aggregate_unknown_etype;
-    let facts = |in_iface, out_iface| InputFacts {
-        in_iface,
-        out_iface,
-        aggregate_unknown_etype: unknown_etype,
-    };
-    let mut threads = Vec::new();
-    let mut first_error: Option<DaemonError> = None;
-    for Opened {
-        mut source,
-        in_iface,
-        out_iface,
-        ifname,
-        direction,
-    } in opened
-    {
-        let built = lanes_for(&templates, source.link(), &ifname).and_then(|lanes| {
-            Ok((
-                lanes,
-                tagger_for(&store, source.link(), &ifname, direction)?,
-            ))
-        });
-        let (lanes, tagger) = match built {
-            Ok(l) => l,
-            Err(e) => {
-                first_error.get_or_insert(e);
-                break;
-            }
-        };
-        tracing::info!(
-            "( {}/core ): reading from '{}' (link type {})",
-            config.core.proc_name,
-            source.name(),
-            source.link().name()
-        );
-        let (stats, stop, facts) = (
-            stats.clone(),
-            control.stop.clone(),
-            facts(in_iface, out_iface),
-        );
-        threads.push(std::thread::spawn(move || {
-            Dispatcher::new(lanes, stats, facts)
-                .with_tagger(tagger)
-                .run(source.as_mut(), &stop)
-                .map_err(DaemonError::from)
-        }));
+    let mut inputs = running::InputThreads::new(running::Shared {
+        templates,
+        store: store.clone(),
+        stats: stats.clone(),
+        aggregate_unknown_etype: config.core.aggregate_unknown_etype,
+        proc_name: config.core.proc_name.clone(),
+    });
+    for (opened, spec) in opened {
+        inputs.start(opened, spec.as_ref());
+        if inputs.failed() {
+            break;
+        }
     }
     // Interfaces that may not exist yet (`pcap_interface_wait`) are opened on their own thread.
     for plan in deferred {
-        let InputPlan::Live {
+        if let InputPlan::Live {
             spec,
             in_iface,
             out_iface,
             ..
         } = plan
-        else {
-            continue;
-        };
-        let (stats, stop, facts) = (
-            stats.clone(),
-            control.stop.clone(),
-            facts(in_iface, out_iface),
-        );
-        let (templates, store) = (templates.clone(), store.clone());
-        threads.push(std::thread::spawn(move || {
-            let mut source = LiveCapture::open(&spec, &stop)?;
-            let lanes = lanes_for(&templates, source.link(), &spec.device)?;
-            let tagger = tagger_for(&store, source.link(), &spec.device, direction_of(&spec))?;
-            Dispatcher::new(lanes, stats, facts)
-                .with_tagger(tagger)
-                .run(&mut source, &stop)
-                .map_err(DaemonError::from)
-        }));
+        {
+            inputs.start_waiting(spec, in_iface, out_iface);
+        }
     }
-    drop(templates);
 
-    // Supervise: stats on request, stop on request or when every input has ended.
+    // Supervise: stats on request, maps reloaded on request, stop on request or when every
+    // input has ended.
     let wait_after_end = config.core.savefile_wait && config.core.savefile.is_some();
-    loop {
+    while !inputs.failed() {
         if control.dump_stats.swap(false, Relaxed) {
             log_stats(&config.core.proc_name, &stats, &plugin_stats);
         }
         if control.reload_maps.swap(false, Relaxed) {
-            reload_maps(&config.core, store.as_deref());
+            reload_maps(config, store.as_deref(), &mut inputs);
         }
-        let all_done = threads.iter().all(|t| t.is_finished());
+        let all_done = inputs.all_finished();
         if control.stop.load(Relaxed) || (all_done && !wait_after_end) {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     control.stop.store(true, Relaxed);
-    for t in threads {
-        match t.join() {
-            Ok(Ok(())) => {}
-            // The first error is returned (and logged by the caller); later ones are logged here.
-            Ok(Err(e)) => match first_error {
-                None => first_error = Some(e),
-                Some(_) => tracing::error!("( {}/core ): {e}", config.core.proc_name),
-            },
-            Err(_) => {
-                first_error.get_or_insert(DaemonError::Plugin("an input thread panicked".into()));
-            }
-        }
-    }
+    let first_error = inputs.finish();
     // Closing the queues makes every plugin flush and stop.
     for h in &mut handles {
         let (dead_tx, _) = crossbeam_channel::bounded(1);
@@ -616,10 +564,23 @@ pub fn run(
     }
 }
 
-fn reload_maps(core: &CoreConfig, store: Option<&tagging::MapStore>) {
+/// SIGUSR2: the pcap_interfaces_map (captures added and removed) and, with `maps_refresh`,
+/// the pre_tag_map.
+fn reload_maps(
+    config: &DaemonConfig,
+    store: Option<&tagging::MapStore>,
+    inputs: &mut running::InputThreads,
+) {
+    let core = &config.core;
     let name = &core.proc_name;
+    if core.interfaces_map.is_some() {
+        match plan_inputs(config) {
+            Ok(plans) => inputs.reload(plans),
+            Err(e) => tracing::error!("( {name}/core ): {e}; the captures stay as they were"),
+        }
+    }
     match (store, core.maps_refresh) {
-        (None, _) => tracing::info!("( {name}/core ): SIGUSR2: no pre_tag_map to reload"),
+        (None, _) => {}
         (Some(_), false) => {
             tracing::info!(
                 "( {name}/core ): SIGUSR2: maps_refresh is off; pre_tag_map not reloaded"

@@ -201,9 +201,6 @@ impl Dispatcher {
                 if stop.load(Relaxed) {
                     break Ok(());
                 }
-                if let Some(t) = &mut self.tagger {
-                    t.refresh(source.link());
-                }
                 if live && last_flush.elapsed() >= FLUSH_INTERVAL {
                     self.tick_all(crate::plugins::wall_now());
                     last_flush = Instant::now();

@@ -99,6 +99,7 @@ impl Tagger {
     }
 
     /// Takes a reloaded map (when there is one) into use.
+    #[inline]
     pub fn refresh(&mut self, link: LinkType) {
         if self.store.generation.load(Ordering::Acquire) == self.generation {
             return;
@@ -114,9 +115,11 @@ impl Tagger {
         }
     }
 
-    /// The tags of one packet.
+    /// The tags of one packet (by the map as last reloaded: a reload applies from the next
+    /// packet on).
     #[inline]
     pub fn tags(&mut self, link: LinkType, frame: &[u8], in_iface: u32, out_iface: u32) -> Tags {
+        self.refresh(link);
         let ctx = PacketContext {
             ifname: &self.ifname,
             direction: self.direction,

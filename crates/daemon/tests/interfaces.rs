@@ -3,8 +3,10 @@
 //! "internet" host behind red0. The daemon runs in the router namespace; traffic only flows
 //! between the test's namespaces. Needs root (ip netns); elsewhere it says it was skipped.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn sh(args: &[&str]) -> bool {
@@ -104,7 +106,7 @@ impl Net {
 
     /// Starts our pmacctd in the router namespace.
     fn daemon(&self, config: &Path) -> Daemon {
-        let child = Command::new("ip")
+        let mut child = Command::new("ip")
             .args([
                 "netns",
                 "exec",
@@ -113,19 +115,39 @@ impl Net {
                 "-f",
             ])
             .arg(config)
-            .stdout(Stdio::piped())
+            .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn pmacctd");
-        Daemon(Some(child))
+        // The log, read as it is written, so a test can wait for a line.
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = log.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = sink.lock().unwrap_or_else(|e| e.into_inner());
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        Daemon {
+            child: Some(child),
+            log,
+            reader: Some(reader),
+        }
     }
 }
 
 /// Kills the daemon if the test fails before stopping it.
-struct Daemon(Option<Child>);
+struct Daemon {
+    child: Option<Child>,
+    log: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
+        if let Some(c) = self.child.as_mut() {
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -134,21 +156,39 @@ impl Drop for Daemon {
 
 impl Daemon {
     fn signal(&self, sig: &str) {
-        let pid = self.0.as_ref().expect("running").id().to_string();
+        let pid = self.child.as_ref().expect("running").id().to_string();
         assert!(sh(&["kill", sig, &pid]));
+    }
+
+    /// Waits (at most 10 s) until the log has a line containing `text`.
+    fn wait_log(&self, text: &str) {
+        let start = Instant::now();
+        loop {
+            if self
+                .log
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(text)
+            {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no '{text}' in the log"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// SIGTERM, then its log.
     fn stop(mut self) -> String {
         self.signal("-TERM");
-        let out = self
-            .0
-            .take()
-            .expect("running")
-            .wait_with_output()
-            .expect("wait");
-        let log = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "pmacctd: {log}");
+        let status = self.child.take().expect("running").wait().expect("wait");
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        assert!(status.success(), "pmacctd: {log}");
         log
     }
 }
@@ -357,7 +397,8 @@ fn per_plugin_filters_and_tags_by_interface() {
     // A new map, reloaded live; the counts so far stay.
     std::fs::write(&tags, "set_tag=2 ifname=red0 direction=in filter='icmp'\n").expect("map");
     daemon.signal("-USR2");
-    std::thread::sleep(Duration::from_millis(300));
+    // Once reloaded, the next packet is tagged by the new map.
+    daemon.wait_log("map reloaded: 1 rules");
     net.ping(&net.g, "10.99.12.2", 2);
     let want_red = format!(
         "{header}{}{}\nFor a total of: 2 entries\n",
@@ -407,4 +448,47 @@ fn a_missing_interface_is_named_and_the_others_capture() {
         log.contains(&format!("{}:2: ", map.display())) && log.contains("nosuch0"),
         "{log}"
     );
+}
+
+/// SIGUSR2 reloads the pcap_interfaces_map: a capture it no longer lists stops (what it
+/// counted stays), a new one starts, without a restart.
+#[test]
+fn reloading_the_interfaces_map_adds_and_removes_captures() {
+    let Some(net) = Net::new("r") else {
+        println!("SKIPPED: live interface test needs root and iproute2 (ip netns add failed)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    let map = dir.path().join("interfaces.map");
+    std::fs::write(&map, "ifindex=100 ifname=green0 direction=out\n").expect("map");
+    let cfg = dir.path().join("p.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_interfaces_map: {d}/interfaces.map\npcap_ifindex: map\nplugins: memory[m]\n\
+             imt_path[m]: {d}/m.pipe\naggregate[m]: in_iface, out_iface, dst_host\n"
+        ),
+    )
+    .expect("config");
+    let daemon = net.daemon(&cfg);
+    let sock = dir.path().join("m.pipe");
+    wait_for(&sock);
+    net.ping(&net.g, "10.99.12.2", 2);
+    let header = "IN_IFACE    OUT_IFACE   DST_IP                                         PACKETS               BYTES\n";
+    let green = "0           100         192.168.60.2                                   2                     168\n";
+    let want = format!("{header}{green}\nFor a total of: 1 entries\n");
+    assert_eq!(table_until(&sock, &want), want);
+
+    std::fs::write(&map, "ifindex=200 ifname=red0 direction=in\n").expect("map");
+    daemon.signal("-USR2");
+    // The new capture is open once it says it reads.
+    daemon.wait_log("reading from 'red0'");
+    net.ping(&net.g, "10.99.12.2", 3);
+    let red = "200         0           192.168.60.2                                   3                     252\n";
+    let want = format!("{header}{green}{red}\nFor a total of: 2 entries\n");
+    assert_eq!(table_until(&sock, &want), want);
+    let log = daemon.stop();
+    assert!(log.contains("no longer capturing on green0"), "{log}");
+    assert!(log.contains("capturing on red0 too"), "{log}");
 }
