@@ -208,6 +208,15 @@ pub fn plan_inputs(config: &DaemonConfig) -> Result<Vec<InputPlan>, DaemonError>
         return Ok(entries
             .into_iter()
             .map(|e| {
+                if e.direction.is_none() {
+                    tracing::info!(
+                        "( {}/core ): {}:{}: '{}' has no direction: both are captured and in_iface/out_iface stay 0 (list it twice, direction=in and direction=out, to tell them apart)",
+                        core.proc_name,
+                        map.display(),
+                        e.line,
+                        e.ifname
+                    );
+                }
                 let (in_iface, out_iface) = ids(&e.ifname, Some(e.ifindex), e.direction.as_deref());
                 InputPlan::Live {
                     spec: base(e.ifname.clone(), e.direction.as_deref()),

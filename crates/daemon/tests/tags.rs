@@ -177,6 +177,42 @@ fn bad_maps_name_file_line_and_key() {
     );
 }
 
+/// Sampling done before capture (`pmacctd_ext_sampling_rate`), with and without
+/// renormalization: the same rows as pmacct 1.7.7 (the rate reported, or the counts
+/// multiplied and 1 reported).
+#[test]
+fn external_sampling_rate_matches_pmacct() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = capture(dir.path());
+    let jobs: Vec<(PathBuf, String)> = ["false", "true"]
+        .iter()
+        .map(|renormalize| {
+            let cfg = format!(
+                "pcap_savefile: {}\nplugins: print[p]\nprint_output[p]: csv\n\
+                 aggregate[p]: proto, sampling_rate\npmacctd_ext_sampling_rate: 10\n\
+                 pmacctd_renormalize: {renormalize}\n",
+                pcap.display()
+            );
+            (pcap.clone(), cfg)
+        })
+        .collect();
+    let results = run_both_parallel(&jobs);
+    for ((_, cfg), (ours, theirs)) in jobs.iter().zip(&results) {
+        assert!(ours.ok, "{cfg}\n{}", ours.stderr);
+        let (a, b) = (rows_csv(&ours.stdout, 2), rows_csv(&theirs.stdout, 2));
+        assert_eq!(a, b, "{cfg}: rows differ from pmacct 1.7.7");
+    }
+    let plain = rows_csv(&results[0].0.stdout, 2);
+    let renormalized = rows_csv(&results[1].0.stdout, 2);
+    assert_eq!(plain.values().map(|v| v.0).sum::<u64>(), 20_000);
+    assert!(plain.keys().all(|k| k.ends_with(",10")), "{plain:?}");
+    assert_eq!(renormalized.values().map(|v| v.0).sum::<u64>(), 200_000);
+    assert!(
+        renormalized.keys().all(|k| k.ends_with(",1")),
+        "{renormalized:?}"
+    );
+}
+
 /// `sampling_rate: 10` keeps about a tenth of the packets; renormalized, the totals are the
 /// truth within 4 standard deviations of a binomial draw. Without renormalization the
 /// `sampling_rate` primitive says 10; with it, 1. `pmacctd_ext_sampling_rate` multiplies in.
@@ -239,4 +275,58 @@ fn sampling_and_renormalization() {
     assert_eq!(x_total, 4 * 400_000);
     let r_total: u64 = renorm.values().map(|v| v.0).sum();
     assert!(r_total.abs_diff(1_600_000) <= 30_400, "{r_total}");
+}
+
+/// Tags, labels and the sampling rate in an SQL table: version 9's `tag` column, and columns
+/// of their own for tag2, label and sampling_rate; the rows sum as the print plugin's.
+#[test]
+fn tags_have_sql_columns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = capture(dir.path());
+    let map = write(
+        dir.path(),
+        "m.map",
+        "set_tag=1 set_tag2=3 set_label=web filter='tcp port 80'\nset_tag=2 filter='udp'\n",
+    );
+    let db = dir.path().join("t.db");
+    let cfg = format!(
+        "pcap_savefile: {}\npre_tag_map: {}\nplugins: sqlite3[s], print[p]\n\
+         aggregate: tag, tag2, label, proto, sampling_rate\npmacctd_ext_sampling_rate: 1\n\
+         sql_db[s]: {}\nsql_table_version[s]: 9\nprint_output[p]: csv\n",
+        pcap.display(),
+        map.display(),
+        db.display()
+    );
+    let out = run_ours(&cfg);
+    assert!(out.ok, "{}", out.stderr);
+    let conn = rusqlite::Connection::open(&db).expect("db");
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('acct_v9')")
+        .expect("info")
+        .query_map([], |r| r.get::<_, String>(0))
+        .expect("columns")
+        .map(|c| c.expect("column"))
+        .collect();
+    for c in ["tag", "tag2", "label", "sampling_rate"] {
+        assert!(names.iter().any(|n| n == c), "{c} in {names:?}");
+    }
+    let mut stmt = conn
+        .prepare(
+            "SELECT tag || ',' || tag2 || ',' || label || ',' || ip_proto || ',' || sampling_rate, \
+             sum(packets), sum(bytes) FROM acct_v9 GROUP BY 1 ORDER BY 1",
+        )
+        .expect("select");
+    let sql: Vec<(String, i64, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect();
+    let print = rows_csv(&out.stdout, 5);
+    let mut from_print: Vec<(String, i64, i64)> = print
+        .iter()
+        .map(|(k, v)| (k.clone(), v.0 as i64, v.1 as i64))
+        .collect();
+    from_print.sort();
+    assert_eq!(sql, from_print);
+    assert!(sql.iter().any(|(k, _, _)| k == "1,3,web,tcp,1"), "{sql:?}");
 }
