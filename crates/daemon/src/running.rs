@@ -113,21 +113,40 @@ impl InputThreads {
     }
 
     /// Starts a live input that may not exist yet (`pcap_interface_wait`): its thread waits
-    /// for the interface, then reads it.
+    /// for the interface, then reads it; when the interface goes away (a PPP or VPN link
+    /// going down), what was read is flushed and the thread waits for it to come back.
     pub fn start_waiting(&mut self, spec: LiveSpec, in_iface: u32, out_iface: u32) {
         let (shared, facts) = (self.shared.clone(), self.facts(in_iface, out_iface));
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let listed = Listed::of(&spec, in_iface, out_iface);
-        let thread = std::thread::spawn(move || {
-            let mut source = LiveCapture::open(&spec, &flag)?;
+        let thread = std::thread::spawn(move || loop {
+            let mut source = match LiveCapture::open(&spec, &flag) {
+                Ok(s) => s,
+                // Stopped while waiting: nothing to report.
+                Err(_) if flag.load(Relaxed) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
             let link = source.link();
             let lanes = lanes_for(&shared.templates, link, &spec.device)?;
             let tagger = tagger_for(&shared.store, link, &spec.device, direction_of(&spec))?;
-            Dispatcher::new(lanes, shared.stats.clone(), facts)
+            tracing::info!(
+                "( {}/core ): reading from '{}' (link type {})",
+                shared.proc_name,
+                spec.device,
+                link.name()
+            );
+            match Dispatcher::new(lanes, shared.stats.clone(), facts)
                 .with_tagger(tagger)
                 .run(&mut source, &flag)
-                .map_err(DaemonError::from)
+            {
+                Err(e) if !flag.load(Relaxed) => tracing::warn!(
+                    "( {}/core ): {e}; waiting for '{}' to come back",
+                    shared.proc_name,
+                    spec.device
+                ),
+                result => return result.map_err(DaemonError::from),
+            }
         });
         self.running.push(Running {
             listed: Some(listed),

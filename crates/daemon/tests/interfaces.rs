@@ -180,6 +180,12 @@ impl Daemon {
         }
     }
 
+    /// How many lines of the log so far contain `text`.
+    fn count_log(&self, text: &str) -> usize {
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        log.lines().filter(|l| l.contains(text)).count()
+    }
+
     /// SIGTERM, then its log.
     fn stop(mut self) -> String {
         self.signal("-TERM");
@@ -340,7 +346,11 @@ fn per_plugin_filters_and_tags_by_interface() {
         format!(
             "pcap_interfaces_map: {d}/interfaces.map\npcap_ifindex: map\n\
              pre_tag_map: {d}/pretag.map\nmaps_refresh: true\n\
-             plugins: memory[lan_out], memory[red_in], memory[bcast]\n\
+             plugins: memory[lan_out], memory[red_in], memory[bcast], print[lan_csv], print[red_csv]\n\
+             print_output: csv\nprint_output_file[lan_csv]: {d}/lan.csv\nprint_output_file[red_csv]: {d}/red.csv\n\
+             aggregate[lan_csv]: src_host, dst_host\naggregate[red_csv]: in_iface, src_host, dst_host\n\
+             aggregate_filter[lan_csv]: src net 192.168.60.0/24 and not dst net 192.168.60.0/24 and not ether multicast and ip\n\
+             pre_tag_filter[red_csv]: 1\n\
              imt_path[lan_out]: {d}/lan_out.pipe\nimt_path[red_in]: {d}/red_in.pipe\n\
              imt_path[bcast]: {d}/bcast.pipe\naggregate[bcast]: src_host, dst_host\n\
              aggregate_filter[bcast]: ip broadcast\n\
@@ -408,6 +418,19 @@ fn per_plugin_filters_and_tags_by_interface() {
     assert_eq!(table_until(&red_in, &want_red), want_red);
     let log = daemon.stop();
     assert!(log.contains("map reloaded: 1 rules"), "{log}");
+    // The print plugins saw the same shares: 4 + 2 requests leaving the LAN, each seen on
+    // green0 and on red0; red0's inbound replies tagged 1: the 4 before the reload (after it
+    // the map tags them 2, which red_csv does not take).
+    let lan = std::fs::read_to_string(dir.path().join("lan.csv")).expect("lan.csv");
+    assert_eq!(
+        lan,
+        "SRC_IP,DST_IP,PACKETS,BYTES\n192.168.60.2,10.99.12.2,12,1008\n"
+    );
+    let red = std::fs::read_to_string(dir.path().join("red.csv")).expect("red.csv");
+    assert_eq!(
+        red,
+        "IN_IFACE,SRC_IP,DST_IP,PACKETS,BYTES\n200,10.99.12.2,192.168.60.2,4,336\n"
+    );
 }
 
 /// An interface of the map that does not exist: an error naming the map's line, and capture
@@ -491,4 +514,59 @@ fn reloading_the_interfaces_map_adds_and_removes_captures() {
     let log = daemon.stop();
     assert!(log.contains("no longer capturing on green0"), "{log}");
     assert!(log.contains("capturing on red0 too"), "{log}");
+}
+
+/// `pcap_interface_wait`: an interface that goes away (a PPP or VPN link going down) and comes
+/// back is captured again, and what was counted before stays.
+#[test]
+fn an_interface_that_comes_and_goes_is_captured_again() {
+    let Some(net) = Net::new("w") else {
+        println!("SKIPPED: live interface test needs root and iproute2 (ip netns add failed)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    std::fs::write(
+        dir.path().join("interfaces.map"),
+        "ifindex=100 ifname=green0 direction=out\n",
+    )
+    .expect("map");
+    let cfg = dir.path().join("p.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_interfaces_map: {d}/interfaces.map\npcap_ifindex: map\npcap_interface_wait: true\n\
+             plugins: memory[m]\nimt_path[m]: {d}/m.pipe\naggregate[m]: out_iface, dst_host\n"
+        ),
+    )
+    .expect("config");
+    let daemon = net.daemon(&cfg);
+    let sock = dir.path().join("m.pipe");
+    wait_for(&sock);
+    daemon.wait_log("reading from 'green0'");
+    net.ping(&net.g, "10.99.12.2", 2);
+    let row = |n: u32| {
+        format!(
+            "OUT_IFACE   DST_IP                                         PACKETS               BYTES\n\
+             100         192.168.60.2                                   {n:<22}{}\n\
+             \nFor a total of: 1 entries\n",
+            n * 84
+        )
+    };
+    assert_eq!(table_until(&sock, &row(2)), row(2));
+    // The link goes down (the veth pair is deleted), then comes back.
+    assert!(net.exec(&net.r, &["ip", "link", "del", "green0"]));
+    daemon.wait_log("waiting for 'green0' to come back");
+    net.link("green0", &net.g, "192.168.60");
+    let start = Instant::now();
+    while daemon.count_log("reading from 'green0'") < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "green0 was not reopened"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    net.ping(&net.g, "10.99.12.2", 3);
+    assert_eq!(table_until(&sock, &row(5)), row(5));
+    daemon.stop();
 }
