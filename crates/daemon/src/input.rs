@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pmacct_core::key::Timestamp;
-use pmacct_wire::savefile::Savefile;
+use pmacct_wire::savefile::{PacketDirection, Savefile};
 use pmacct_wire::LinkType;
 
 /// One captured packet, borrowed from the source until the next call.
@@ -20,6 +20,16 @@ pub struct RawPacket<'a> {
     pub ts: Timestamp,
     /// The packet's link type (a pcapng file may hold interfaces of several).
     pub link: LinkType,
+    /// Where a pcapng file says the packet was captured (`None`: the input's own interface,
+    /// if it has one).
+    pub interface: Option<Captured<'a>>,
+}
+
+/// A pcapng packet's interface name and direction.
+#[derive(Clone, Copy, Debug)]
+pub struct Captured<'a> {
+    pub ifname: &'a str,
+    pub direction: Option<pmacct_core::pretag::Direction>,
 }
 
 /// What a source returns.
@@ -152,6 +162,7 @@ impl PacketSource for PcapFile {
                 wire_len: p.header.len,
                 ts: ts_of(p.header),
                 link: self.link,
+                interface: None,
             })),
             Err(pcap::Error::NoMorePackets) if self.replays_left > 0 => {
                 self.replays_left -= 1;
@@ -471,6 +482,16 @@ impl PacketSource for CaptureFile {
                     continue;
                 }
             }
+            let interface = self
+                .reader
+                .interface_name(packet.interface)
+                .map(|ifname| Captured {
+                    ifname,
+                    direction: packet.direction.map(|d| match d {
+                        PacketDirection::Inbound => pmacct_core::pretag::Direction::In,
+                        PacketDirection::Outbound => pmacct_core::pretag::Direction::Out,
+                    }),
+                });
             return Ok(Next::Packet(RawPacket {
                 data: packet.data,
                 wire_len: packet.wire_len,
@@ -479,6 +500,7 @@ impl PacketSource for CaptureFile {
                     micros: packet.micros,
                 },
                 link,
+                interface,
             }));
         }
     }
@@ -584,6 +606,7 @@ impl PacketSource for LiveCapture {
                 wire_len: p.header.len,
                 ts: ts_of(p.header),
                 link: self.link,
+                interface: None,
             })),
             Err(pcap::Error::TimeoutExpired) => {
                 wait_readable(self.fd, READ_TIMEOUT_MS);
@@ -655,6 +678,7 @@ impl PacketSource for MemorySource {
             wire_len: *wire_len,
             ts: *ts,
             link: self.link,
+            interface: None,
         }))
     }
     fn link(&self) -> LinkType {

@@ -253,7 +253,8 @@ impl Dispatcher {
                 }
             }
             if let Some(t) = &mut self.tagger {
-                facts.tags = t.tags(packet.link, packet.data, facts.in_iface, facts.out_iface);
+                let ids = (facts.in_iface, facts.out_iface);
+                facts.tags = t.tags(packet.link, packet.data, ids, packet.interface);
             }
             let mut plugins = 0u64;
             for (i, lane) in self.lanes.iter_mut().enumerate() {

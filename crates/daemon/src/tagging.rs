@@ -10,7 +10,7 @@ use pmacct_core::key::Tags;
 use pmacct_core::pretag::{Direction, PacketContext, PreTagMap};
 use pmacct_wire::LinkType;
 
-use crate::input::LinkFilter;
+use crate::input::{Captured, LinkFilter};
 use crate::DaemonError;
 
 /// The map as last loaded; SIGUSR2 (with `maps_refresh`) loads it again.
@@ -116,13 +116,20 @@ impl Tagger {
     }
 
     /// The tags of one packet (by the map as last reloaded: a reload applies from the next
-    /// packet on).
+    /// packet on). `captured` is where a pcapng file says the packet was captured; otherwise
+    /// the input's interface and direction count.
     #[inline]
-    pub fn tags(&mut self, link: LinkType, frame: &[u8], in_iface: u32, out_iface: u32) -> Tags {
+    pub fn tags(
+        &mut self,
+        link: LinkType,
+        frame: &[u8],
+        (in_iface, out_iface): (u32, u32),
+        captured: Option<Captured>,
+    ) -> Tags {
         self.refresh(link);
         let ctx = PacketContext {
-            ifname: &self.ifname,
-            direction: self.direction,
+            ifname: captured.map_or(self.ifname.as_str(), |c| c.ifname),
+            direction: captured.map_or(self.direction, |c| c.direction),
             in_iface,
             out_iface,
         };

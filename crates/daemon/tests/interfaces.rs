@@ -570,3 +570,95 @@ fn an_interface_that_comes_and_goes_is_captured_again() {
     assert_eq!(table_until(&sock, &row(5)), row(5));
     daemon.stop();
 }
+
+/// The same shares from a file: dumpcap records green0 and red0 into one pcapng (its interface
+/// blocks name them), and the map's `ifname=` matches each packet's recorded interface.
+/// dumpcap records no direction, so the rule says it with a filter.
+#[test]
+fn per_interface_shares_from_a_pcapng_file() {
+    let Some(net) = Net::new("p") else {
+        println!("SKIPPED: live interface test needs root and iproute2 (ip netns add failed)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    let pcapng = dir.path().join("both.pcapng");
+    let mut dumpcap = Command::new("ip")
+        .args([
+            "netns", "exec", &net.r, "dumpcap", "-q", "-i", "green0", "-i", "red0", "-w",
+        ])
+        .arg(&pcapng)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dumpcap (apt-get install tshark)");
+    // dumpcap writes the section and interface blocks once both captures are open.
+    let start = Instant::now();
+    while std::fs::metadata(&pcapng).map_or(0, |m| m.len()) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "dumpcap did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    net.ping(&net.g, "10.99.12.2", 4);
+    // 4 requests and 4 replies on each interface: wait until dumpcap has written all 16.
+    let ip_packets = || -> usize {
+        Command::new("tshark")
+            .arg("-r")
+            .arg(&pcapng)
+            .args(["-Y", "ip", "-T", "fields", "-e", "ip.src"])
+            .output()
+            .map_or(0, |o| String::from_utf8_lossy(&o.stdout).lines().count())
+    };
+    let start = Instant::now();
+    while ip_packets() < 16 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "dumpcap wrote {}",
+            ip_packets()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(sh(&["kill", "-INT", &dumpcap.id().to_string()]));
+    assert!(dumpcap.wait().expect("dumpcap").success());
+
+    std::fs::write(
+        dir.path().join("pretag.map"),
+        "set_tag=1 ifname=red0 filter='dst host 192.168.60.2'\n",
+    )
+    .expect("map");
+    let cfg = dir.path().join("f.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\npre_tag_map: {d}/pretag.map\nplugins: print[lan], print[red]\n\
+             print_output: csv\nprint_output_file[lan]: {d}/lan.csv\nprint_output_file[red]: {d}/red.csv\n\
+             aggregate: src_host, dst_host\n\
+             aggregate_filter[lan]: src net 192.168.60.0/24 and not dst net 192.168.60.0/24 and not ether multicast and ip\n\
+             pre_tag_filter[red]: 1\n",
+            pcapng.display()
+        ),
+    )
+    .expect("config");
+    let out = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .expect("pmacctd");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lan = std::fs::read_to_string(dir.path().join("lan.csv")).expect("lan.csv");
+    assert_eq!(
+        lan,
+        "SRC_IP,DST_IP,PACKETS,BYTES\n192.168.60.2,10.99.12.2,8,672\n"
+    );
+    let red = std::fs::read_to_string(dir.path().join("red.csv")).expect("red.csv");
+    assert_eq!(
+        red,
+        "SRC_IP,DST_IP,PACKETS,BYTES\n10.99.12.2,192.168.60.2,4,336\n"
+    );
+}

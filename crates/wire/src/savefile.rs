@@ -23,6 +23,17 @@ pub struct SavedPacket<'a> {
     pub micros: u32,
     /// The link type (DLT/LINKTYPE number) of the packet's interface.
     pub link: u16,
+    /// The packet's interface: its pcapng interface id (0 in a pcap file).
+    pub interface: u32,
+    /// The direction pcapng's `epb_flags` record, when they do.
+    pub direction: Option<PacketDirection>,
+}
+
+/// Which way a packet crossed its interface (pcapng `epb_flags`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PacketDirection {
+    Inbound,
+    Outbound,
 }
 
 /// Why reading stopped early.
@@ -135,6 +146,8 @@ enum Format {
     PcapNg {
         order: Order,
         interfaces: Vec<Interface>,
+        /// Each interface's `if_name`, by id.
+        names: Vec<Option<String>>,
     },
 }
 
@@ -189,6 +202,7 @@ impl Savefile {
                     format: Format::PcapNg {
                         order: le,
                         interfaces: Vec::new(),
+                        names: Vec::new(),
                     },
                     pos: 0,
                     last: (0, 0),
@@ -304,6 +318,8 @@ impl Savefile {
             secs: i64::from(secs),
             micros,
             link,
+            interface: 0,
+            direction: None,
         }))
     }
 
@@ -395,6 +411,7 @@ impl Savefile {
         self.format = Format::PcapNg {
             order,
             interfaces: Vec::new(),
+            names: Vec::new(),
         };
         Ok(())
     }
@@ -408,8 +425,13 @@ impl Savefile {
             resolution: Resolution::MICROS,
             offset_secs: 0,
         };
+        let mut name = None;
         for (code, value) in options(body.get(8..).unwrap_or(&[]), order) {
             match (code, value) {
+                (2, v) => {
+                    let text = String::from_utf8_lossy(v);
+                    name = Some(text.trim_end_matches('\0').to_string());
+                }
                 (9, [v, ..]) => {
                     iface.resolution = Resolution::from_tsresol(*v).ok_or_else(|| {
                         error(at, format!("interface with an impossible if_tsresol {v}"))
@@ -421,10 +443,22 @@ impl Savefile {
                 _ => {}
             }
         }
-        if let Format::PcapNg { interfaces, .. } = &mut self.format {
+        if let Format::PcapNg {
+            interfaces, names, ..
+        } = &mut self.format
+        {
             interfaces.push(iface);
+            names.push(name);
         }
         Ok(())
+    }
+
+    /// The name (`if_name`) a pcapng file gives interface `id`.
+    pub fn interface_name(&self, id: u32) -> Option<&str> {
+        match &self.format {
+            Format::PcapNg { names, .. } => names.get(id as usize)?.as_deref(),
+            Format::Pcap { .. } => None,
+        }
     }
 
     fn interface_at(&self, id: u32, at: usize) -> Result<Interface, SavefileError> {
@@ -471,6 +505,8 @@ impl Savefile {
             secs,
             micros,
             link: iface.link,
+            interface: 0,
+            direction: None,
         }))
     }
 
@@ -512,13 +548,27 @@ impl Savefile {
         };
         let iface = self.interface_at(id, at)?;
         let ticks = u64::from(high) << 32 | u64::from(low);
-        self.packet(
+        let packet = self.packet(
             iface,
             ticks,
             body.get(20..).unwrap_or(&[]),
             (caplen, len),
             at,
-        )
+        )?;
+        // Options follow the packet, padded to 32 bits: `epb_flags` (2) holds the direction.
+        let after = 20 + (caplen as usize).div_ceil(4) * 4;
+        let flags = options(body.get(after..).unwrap_or(&[]), order)
+            .find(|(code, v)| *code == 2 && v.len() >= 4)
+            .and_then(|(_, v)| order.u32(v, 0));
+        Ok(packet.map(|p| SavedPacket {
+            interface: id,
+            direction: match flags.map(|f| f & 3) {
+                Some(1) => Some(PacketDirection::Inbound),
+                Some(2) => Some(PacketDirection::Outbound),
+                _ => None,
+            },
+            ..p
+        }))
     }
 
     fn simple<'a>(
@@ -539,6 +589,8 @@ impl Savefile {
             secs: self.last.0,
             micros: self.last.1,
             link: iface.link,
+            interface: 0,
+            direction: None,
         }))
     }
 }
@@ -697,6 +749,10 @@ mod tests {
         let mut idb0 = w16(big, 1).to_vec();
         idb0.extend_from_slice(&[0, 0]);
         idb0.extend_from_slice(&w32(big, 65535));
+        idb0.extend_from_slice(&w16(big, 2));
+        idb0.extend_from_slice(&w16(big, 6));
+        idb0.extend_from_slice(b"green0\0\0");
+        idb0.extend_from_slice(&[0, 0, 0, 0]);
         f.extend(block(big, PCAPNG_IDB, &idb0));
         let mut idb1 = w16(big, 101).to_vec();
         idb1.extend_from_slice(&[0, 0]);
@@ -730,11 +786,13 @@ mod tests {
             &epb(0, 1_700_000_000_250_000, b"hello", 5),
         ));
         f.extend(block(big, 0x0000_0bad, b"custom block"));
-        f.extend(block(
-            big,
-            PCAPNG_EPB,
-            &epb(1, 1_700_000_001_500_000_000, b"ip", 1500),
-        ));
+        let mut flagged = epb(1, 1_700_000_001_500_000_000, b"ip", 1500);
+        flagged.extend_from_slice(&[0, 0]);
+        flagged.extend_from_slice(&w16(big, 2));
+        flagged.extend_from_slice(&w16(big, 4));
+        flagged.extend_from_slice(&w32(big, 2));
+        flagged.extend_from_slice(&[0, 0, 0, 0]);
+        f.extend(block(big, PCAPNG_EPB, &flagged));
         let mut spb = w32(big, 3).to_vec();
         spb.extend_from_slice(b"xyz");
         f.extend(block(big, PCAPNG_SPB, &spb));
@@ -762,6 +820,16 @@ mod tests {
                     (&b"xyz"[..], 3, 1_700_000_101, 500_000, 1),
                 ]
             );
+            let ifaces: Vec<(u32, Option<PacketDirection>)> =
+                p.iter().map(|p| (p.interface, p.direction)).collect();
+            assert_eq!(
+                ifaces,
+                vec![(0, None), (1, Some(PacketDirection::Outbound)), (0, None)]
+            );
+            let mut reader = Savefile::open(&f).expect("open");
+            while let Ok(Some(_)) = reader.next(&f) {}
+            assert_eq!(reader.interface_name(0), Some("green0"));
+            assert_eq!(reader.interface_name(1), None);
         }
     }
 
@@ -780,14 +848,14 @@ mod tests {
         assert!(p.is_empty());
         assert_eq!(err.map(|e| e.offset), Some(second as u64));
         // A packet of an interface that was never described.
-        // (section header 28 bytes, interface blocks 20 and 44: the first packet block is at 92)
+        // (section header 28 bytes, interface blocks 36 and 44: the first packet block is at 108)
         let mut undescribed = f.clone();
-        undescribed[92 + 8] = 7;
+        undescribed[108 + 8] = 7;
         let (p, err) = all(&undescribed);
         assert!(p.is_empty());
         assert_eq!(
             err.map(|e| e.to_string()),
-            Some("at byte 92: packet of interface 7, which is not described".into())
+            Some("at byte 108: packet of interface 7, which is not described".into())
         );
         // Every prefix reads without panicking.
         for n in 0..f.len() {
