@@ -37,6 +37,9 @@ impl Server {
             return None;
         }
         let dir = tempfile::tempdir().expect("tempdir");
+        // A temporary directory of its own: two servers bootstrapping at once in /tmp can
+        // remove each other's temporary tables.
+        std::fs::create_dir(dir.path().join("tmp")).expect("tmpdir");
         let out = Command::new("mariadb-install-db")
             .args([
                 "--no-defaults",
@@ -45,6 +48,7 @@ impl Server {
                 "--auth-root-authentication-method=normal",
             ])
             .arg(format!("--datadir={}", dir.path().join("data").display()))
+            .arg(format!("--tmpdir={}", dir.path().join("tmp").display()))
             .output()
             .expect("mariadb-install-db");
         assert!(
@@ -87,6 +91,10 @@ impl Server {
             .arg(format!(
                 "--pid-file={}",
                 self.dir.path().join("pid").display()
+            ))
+            .arg(format!(
+                "--tmpdir={}",
+                self.dir.path().join("tmp").display()
             ))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
