@@ -7,6 +7,7 @@
 //! ([`query`]). Time is always passed in; nothing here reads the clock, a file or a socket.
 
 pub mod bins;
+pub mod command;
 pub mod config;
 pub mod format;
 pub mod fragments;

@@ -33,6 +33,8 @@ fn broken_configurations_give_exact_errors() {
         ("plugins: print[p]\nprint_output[p]: xml\n", "ERROR ( default/core ): x.conf:2: key 'print_output' of plugin 'p': invalid value: expected one of formatted, csv, json, event_formatted, event_csv, avro, avro_json, custom, got 'xml'"),
         ("plugins: bogus[p]\n", "ERROR ( default/core ): x.conf:1: key 'plugins': unknown plugin type 'bogus' (known: memory, print, sqlite3, mysql, pgsql, nfprobe, sfprobe, tee, amqp, kafka)"),
         ("pcap_interface: eth0\npcap_savefile: /x.pcap\n", "ERROR ( default/core ): x.conf:2: key 'pcap_savefile': pcap_interface, pcap_savefile are mutually exclusive: choose one input"),
+        ("plugins: print[p]\nprint_trigger_exec[p]: cd /root/metrics && ./x.py\n", "ERROR ( default/core ): x.conf:2: key 'print_trigger_exec' of plugin 'p': invalid value: '&' is shell syntax, and the command runs without a shell: put the command line in a script and give the script (with its arguments)"),
+        ("plugins: print[p]\nprint_trigger_exec[p]: /x.py 'unclosed\n", "ERROR ( default/core ): x.conf:2: key 'print_trigger_exec' of plugin 'p': invalid value: a single quote (') is not closed"),
     ];
     for (conf, want) in table {
         let (code, _, stderr) = check(conf);

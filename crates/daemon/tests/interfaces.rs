@@ -662,3 +662,140 @@ fn per_interface_shares_from_a_pcapng_file() {
         "SRC_IP,DST_IP,PACKETS,BYTES\n10.99.12.2,192.168.60.2,4,336\n"
     );
 }
+
+/// The seed's print-csv-trigger.conf, its paths replaced and its python script a shell script
+/// that records its arguments, working directory and environment: the final purge's trigger
+/// runs with the configured arguments, in the output file's folder, and the daemon waits for
+/// it. Then a failing script, a missing interpreter and a hanging script, each in the log.
+#[test]
+fn seed_trigger_config_runs_its_script() {
+    let Some(text) = seed("print-csv-trigger.conf") else {
+        println!("SKIPPED: ../shared/configs is not present on this machine");
+        return;
+    };
+    let Some(net) = Net::new("t") else {
+        println!("SKIPPED: live interface test needs root and iproute2 (ip netns add failed)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let metrics = dir.path().join("metrics");
+    std::fs::create_dir(&metrics).expect("metrics dir");
+    let script = metrics.join("csv_to_influx.py");
+    let record = dir.path().join("record.txt");
+    let run = |script_text: &str, extra: &str| -> String {
+        std::fs::write(&script, script_text).expect("script");
+        let cfg = dir.path().join("p.conf");
+        let text = text
+            .replace("/usr/bin/python3", "/bin/sh")
+            .replace("/root/metrics", &metrics.display().to_string());
+        // Logs to stderr (the seed logs to syslog) so the test can read them.
+        let text = text.replace("syslog: daemon", "");
+        std::fs::write(&cfg, format!("{text}\n{extra}")).expect("config");
+        let daemon = net.daemon(&cfg);
+        daemon.wait_log("reading from 'green0'");
+        net.ping(&net.g, "10.99.12.2", 2);
+        daemon.stop()
+    };
+    let log = run(
+        &format!(
+            "echo \"args=$* cwd=$(pwd) plugin=$PMACCT_PLUGIN file=$PMACCT_OUTPUT_FILE entries=$PMACCT_PURGED_ENTRIES\" > {}\n",
+            record.display()
+        ),
+        "",
+    );
+    let m = metrics.display();
+    assert_eq!(
+        std::fs::read_to_string(&record).expect("the trigger ran"),
+        format!("args=-f {m}/traffic_green_full.csv -i green0 -m full cwd={m} plugin=green_full/print file={m}/traffic_green_full.csv entries=1\n"),
+        "{log}"
+    );
+    assert!(
+        log.contains("trigger '/bin/sh' exited with status 0"),
+        "{log}"
+    );
+    // The file holds the last purge (both pings, or the second alone when a minute began
+    // between them): one row of the green LAN's outbound pings either way.
+    let csv = std::fs::read_to_string(metrics.join("traffic_green_full.csv")).expect("csv");
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert_eq!(
+        rows[0],
+        "SRC_IP,DST_IP,SRC_PORT,DST_PORT,PROTOCOL,PACKETS,BYTES"
+    );
+    assert!(
+        rows[1].starts_with("192.168.60.2,10.99.12.2,0,0,icmp,"),
+        "{csv}"
+    );
+
+    let log = run("echo 'metrics.conf: no such file' >&2\nexit 4\n", "");
+    assert!(
+        log.contains("trigger stderr: metrics.conf: no such file"),
+        "{log}"
+    );
+    assert!(
+        log.contains("trigger '/bin/sh' failed with exit status 4"),
+        "{log}"
+    );
+
+    let log = run(
+        "",
+        "print_trigger_exec[green_full]: /usr/bin/python9 /x.py\n",
+    );
+    assert!(
+        log.contains("trigger '/usr/bin/python9' cannot execute: No such file or directory"),
+        "{log}"
+    );
+
+    let log = run("sleep 30\n", "print_trigger_timeout[green_full]: 1\n");
+    assert!(
+        log.contains("trigger '/bin/sh' still running after 1 s: killed"),
+        "{log}"
+    );
+}
+
+/// 101 purges of a capture file, each with its trigger run: one at a time, all run, and no
+/// zombie process is left while the daemon keeps running (`pcap_savefile_wait`).
+#[test]
+fn a_hundred_trigger_runs_leave_no_zombies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("t.pcap");
+    pmacct_daemon::synth::write_pcap(&pcap, 10_000, 5, 6_000, 1_700_000_000).expect("pcap");
+    let count = dir.path().join("count.txt");
+    let d = dir.path().display();
+    let cfg = dir.path().join("p.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\npcap_savefile_wait: true\nplugins: print[p]\nprint_output[p]: csv\n\
+             print_output_file[p]: {d}/out-%H%M.csv\nprint_history[p]: 1m\nprint_history_roundoff[p]: m\n\
+             print_refresh_time[p]: 60\naggregate[p]: proto\n\
+             print_trigger_exec[p]: /bin/sh -c 'echo x >> {}'\n",
+            pcap.display(),
+            count.display()
+        ),
+    )
+    .expect("config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+        .arg("-f")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pmacctd");
+    let runs = || std::fs::read_to_string(&count).map_or(0, |t| t.lines().count());
+    let start = Instant::now();
+    // 6,000 s of packets from 22:13:20: 101 one-minute bins, the last purged at the stop.
+    while runs() < 100 {
+        assert!(start.elapsed() < Duration::from_secs(60), "{} runs", runs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let zombies = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("status")).ok())
+        .filter(|s| s.contains("State:\tZ") && s.contains(&format!("PPid:\t{}\n", child.id())))
+        .count();
+    assert_eq!(zombies, 0);
+    assert!(sh(&["kill", "-TERM", &child.id().to_string()]));
+    assert!(child.wait().expect("wait").success());
+    assert_eq!(runs(), 101);
+}

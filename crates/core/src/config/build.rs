@@ -48,6 +48,15 @@ pub struct CoreConfig {
     pub ext_sampling_rate: Option<u32>,
 }
 
+/// How a plugin's trigger command runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TriggerSettings {
+    /// After this long the command is killed (and that is logged).
+    pub timeout_secs: u64,
+    /// Its working directory; `None`: the output file's folder (print), else the daemon's.
+    pub cwd: Option<std::path::PathBuf>,
+}
+
 /// A plugin's `pre_tag_filter`, `pre_tag2_filter` and `pre_tag_label_filter`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TagFilters {
@@ -164,6 +173,8 @@ pub struct PluginConfig {
     pub aggregate: Aggregate,
     pub aggregate_filter: Option<String>,
     pub tag_filters: TagFilters,
+    /// How the plugin's trigger runs (`*_trigger_timeout`, `*_trigger_cwd`).
+    pub trigger: TriggerSettings,
     pub post_tag: Option<u64>,
     pub post_tag2: Option<u64>,
     /// `sampling_rate`: account 1 packet in N, at random.
@@ -431,7 +442,7 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
                 latest_file: r.path("print_latest_file"),
                 write_empty_file: r.bool("print_write_empty_file", false),
                 markers: r.bool("print_markers", false),
-                trigger_exec: r.text("sql_trigger_exec"),
+                trigger_exec: trigger_command(&mut r),
             })
         }
         PluginKind::Memory => {
@@ -473,6 +484,10 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
             tag: r.typed("pre_tag_filter", TagFilter::parse),
             tag2: r.typed("pre_tag2_filter", TagFilter::parse),
             label: r.typed("pre_tag_label_filter", LabelFilter::parse),
+        },
+        trigger: TriggerSettings {
+            timeout_secs: r.uint("sql_trigger_timeout", 60).max(1),
+            cwd: r.path("sql_trigger_cwd"),
         },
         post_tag: r.typed("post_tag", |v| parse_uint(v, 1, u64::MAX)),
         post_tag2: r.typed("post_tag2", |v| parse_uint(v, 1, u64::MAX)),
@@ -610,9 +625,16 @@ fn build_sql(r: &mut Reader, kind: PluginKind, name: &str, bin: Option<History>)
         dont_try_update,
         backup_host: r.text("sql_backup_host"),
         spool_file,
-        trigger_exec: r.text("sql_trigger_exec"),
+        trigger_exec: trigger_command(r),
         trigger_every,
     }
+}
+
+/// `*_trigger_exec`, checked: it must split into words without needing a shell.
+fn trigger_command(r: &mut Reader) -> Option<String> {
+    r.typed("sql_trigger_exec", |v| {
+        crate::command::split_command(v).map(|_| v.to_string())
+    })
 }
 
 #[cfg(test)]

@@ -141,7 +141,9 @@ keys! {
     "sql_cache_entries" ["print_cache_entries", "amqp_cache_entries", "kafka_cache_entries"]: Plugin, V::Uint(1, u64::MAX), "", NoEffect, "The cache grows as needed.";
     "sql_max_writers" ["print_max_writers", "amqp_max_writers", "kafka_max_writers"]: Plugin, V::Uint(1, u64::MAX), "10", NoEffect, "Purges are written by the plugin's own thread, one at a time.";
     "sql_num_protos" ["print_num_protos", "amqp_num_protos", "kafka_num_protos"]: Plugin, V::Bool, "false", Yes, "Print protocol numbers instead of names. `-u`.";
-    "sql_trigger_exec" ["print_trigger_exec", "amqp_trigger_exec", "kafka_trigger_exec"]: Plugin, V::Text, "", Yes, "Command run after each purge (split on spaces into program and arguments); its exit status and output are logged.";
+    "sql_trigger_exec" ["print_trigger_exec", "amqp_trigger_exec", "kafka_trigger_exec"]: Plugin, V::Text, "", Yes, "Command run after each purge, without a shell: words split as a shell does (quotes, backslashes), the program looked up in PATH; shell syntax (`&&`, `>`, `$`, ...) is an error. One run at a time per plugin; its exit status and output are logged (see docs/operations.md).";
+    "sql_trigger_timeout" ["print_trigger_timeout", "amqp_trigger_timeout", "kafka_trigger_timeout"]: Plugin, V::Uint(1, 86400), "60", Yes, "pmacct-rs: seconds a trigger may run before it is killed (logged).";
+    "sql_trigger_cwd" ["print_trigger_cwd", "amqp_trigger_cwd", "kafka_trigger_cwd"]: Plugin, V::Path, "", Yes, "pmacct-rs: the trigger's working directory (default: the folder of the file just written, else the daemon's).";
     "sql_trigger_time": Plugin, V::History, "", Yes, "Run the SQL trigger at most once per this interval (default: after every purge).";
     "sql_preprocess" ["print_preprocess", "amqp_preprocess", "kafka_preprocess"]: Plugin, V::Text, "", NotYet, "Checks applied before writing.";
     "sql_preprocess_type" ["print_preprocess_type", "amqp_preprocess_type", "kafka_preprocess_type"]: Plugin, V::Choice(&["any", "all"]), "any", NotYet, "How preprocess checks combine.";

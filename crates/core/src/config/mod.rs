@@ -23,7 +23,7 @@ use std::sync::Arc;
 pub use build::{
     default_sql_table, safe_table_name, CoreConfig, DaemonConfig, IfindexMode, MemoryConfig,
     PluginConfig, PluginOptions, PrintConfig, PrintFormat, QueuePolicy, SettingAt, SqlBackend,
-    SqlConfig, TagFilters, DEFAULT_MEMORY_BOUND,
+    SqlConfig, TagFilters, TriggerSettings, DEFAULT_MEMORY_BOUND,
 };
 pub use lexer::Directive;
 pub use resolve::{PluginKind, ResolvedConfig, Settings};

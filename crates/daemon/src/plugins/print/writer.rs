@@ -49,7 +49,7 @@ impl Writer {
             trigger: options
                 .trigger_exec
                 .as_deref()
-                .map(|c| Trigger::new(c, label)),
+                .map(|c| Trigger::new(c, label, &config.trigger)),
             label: label.to_string(),
             options: options.clone(),
             rows,

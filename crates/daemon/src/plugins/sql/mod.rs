@@ -235,7 +235,10 @@ impl SqlWriter {
             backoff: Duration::from_secs(1),
             next_try: None,
             stats,
-            trigger: sql.trigger_exec.as_deref().map(|c| Trigger::new(c, &label)),
+            trigger: sql
+                .trigger_exec
+                .as_deref()
+                .map(|c| Trigger::new(c, &label, &config.trigger)),
             last_trigger: None,
             rows: SortedRows::default(),
             spool_layout,
