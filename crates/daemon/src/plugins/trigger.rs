@@ -75,12 +75,13 @@ impl Trigger {
         }
     }
 
-    /// Queues a run of a print plugin's trigger for the files just written.
-    pub fn fire(&self, files: &[PathBuf], entries: usize) {
+    /// Queues a run of a print plugin's trigger for the files just written; `bin` is the
+    /// start of the newest time bin written (plugins with bins).
+    pub fn fire(&self, files: &[PathBuf], entries: usize, bin: Option<i64>) {
         let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
         let cwd = files.last().and_then(|f| f.parent()).map(Path::to_path_buf);
         self.queue(Job {
-            env: print_env(&names, entries),
+            env: print_env(&names, entries, bin),
             cwd,
         });
     }
@@ -150,9 +151,9 @@ impl Trigger {
     }
 
     /// Runs now, on this thread (tests and tools); the exit status, `None` if it did not exit.
-    pub fn run(&self, files: &[String], entries: usize) -> Option<i32> {
+    pub fn run(&self, files: &[String], entries: usize, bin: Option<i64>) -> Option<i32> {
         self.inner.run(&Job {
-            env: print_env(files, entries),
+            env: print_env(files, entries, bin),
             cwd: None,
         })
     }
@@ -164,15 +165,19 @@ impl Trigger {
 }
 
 /// The environment of a print plugin's trigger.
-fn print_env(files: &[String], entries: usize) -> Vec<(String, String)> {
-    vec![
+fn print_env(files: &[String], entries: usize, bin: Option<i64>) -> Vec<(String, String)> {
+    let mut env = vec![
         (
             "PMACCT_OUTPUT_FILE".into(),
             files.last().cloned().unwrap_or_default(),
         ),
         ("PMACCT_OUTPUT_FILES".into(), files.join(" ")),
         ("PMACCT_PURGED_ENTRIES".into(), entries.to_string()),
-    ]
+    ];
+    if let Some(bin) = bin {
+        env.push(("PMACCT_BIN_START".into(), bin.to_string()));
+    }
+    env
 }
 
 impl Inner {
@@ -303,19 +308,19 @@ mod tests {
         assert_eq!(t.inner.program, "/bin/sh");
         assert_eq!(t.inner.args, ["-c", "true", "ignored"]);
         let script = dir.path().join("t.sh");
-        std::fs::write(&script, format!("#!/bin/sh\necho \"$1 $2 $PMACCT_PLUGIN $PMACCT_OUTPUT_FILE $PMACCT_PURGED_ENTRIES\" > {}\nexit 3\n", out.display())).unwrap();
+        std::fs::write(&script, format!("#!/bin/sh\necho \"$1 $2 $PMACCT_PLUGIN $PMACCT_OUTPUT_FILE $PMACCT_PURGED_ENTRIES $PMACCT_BIN_START\" > {}\nexit 3\n", out.display())).unwrap();
         let t = Trigger::new(
             &format!("/bin/sh {} 'a b' c", script.display()),
             "p/print",
             &settings(60),
         );
-        assert_eq!(t.run(&["/x/f.csv".into()], 7), Some(3));
+        assert_eq!(t.run(&["/x/f.csv".into()], 7, Some(1_700_000_040)), Some(3));
         assert_eq!(
             std::fs::read_to_string(&out).unwrap(),
-            "a b c p/print /x/f.csv 7\n"
+            "a b c p/print /x/f.csv 7 1700000040\n"
         );
         let missing = Trigger::new("/nonexistent/prog", "p/print", &settings(60));
-        assert_eq!(missing.run(&[], 0), None);
+        assert_eq!(missing.run(&[], 0, None), None);
     }
 
     /// A hanging run is killed at the timeout, with the processes it started (a shell's
@@ -324,7 +329,7 @@ mod tests {
     fn a_hanging_run_is_killed_at_the_timeout() {
         let t = Trigger::new("/bin/sh -c 'sleep 30; echo never'", "p/print", &settings(1));
         let start = Instant::now();
-        assert_eq!(t.run(&[], 0), None);
+        assert_eq!(t.run(&[], 0, None), None);
         let took = start.elapsed();
         assert!(
             took >= Duration::from_secs(1) && took < Duration::from_secs(5),
@@ -352,7 +357,7 @@ mod tests {
             &settings(60),
         );
         for n in 0..5 {
-            t.fire(&[dir.path().join("f.csv")], n);
+            t.fire(&[dir.path().join("f.csv")], n, None);
         }
         t.wait();
         let want: String = (0..5).map(|n| format!("start {n}\nend {n}\n")).collect();

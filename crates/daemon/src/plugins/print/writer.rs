@@ -25,6 +25,8 @@ pub struct Writer {
     purged: SortedRows,
     tz: TimeZone,
     trigger: Option<Trigger>,
+    /// The plugin has time bins (`print_history`).
+    bins: bool,
     /// The dynamic file the last purge wrote last, and the newest bin in it: a later bin whose
     /// name expands to the same file (a local hour repeated when DST ends, or a template coarser
     /// than the bins) is appended to it, not written over it.
@@ -51,6 +53,7 @@ impl Writer {
                 .as_deref()
                 .map(|c| Trigger::new(c, label, &config.trigger)),
             label: label.to_string(),
+            bins: config.bins.is_some(),
             options: options.clone(),
             rows,
             purged: SortedRows::default(),
@@ -77,7 +80,9 @@ impl Writer {
         );
         if let Some(trigger) = &self.trigger {
             if total > 0 || self.options.write_empty_file {
-                trigger.fire(&written_files, total);
+                // Rows are sorted by bin first: the last row's is the newest.
+                let bin = (self.bins && total > 0).then(|| self.purged.bin(total - 1));
+                trigger.fire(&written_files, total, bin);
             }
         }
         result
