@@ -56,6 +56,8 @@ pub struct Control {
     pub dump_stats: Arc<AtomicBool>,
     /// Reload the maps (SIGUSR2, with `maps_refresh`).
     pub reload_maps: Arc<AtomicBool>,
+    /// Reopen the log file (SIGHUP, after logrotate).
+    pub reopen_log: Arc<AtomicBool>,
 }
 
 /// One input to open: where, and which interface ids its packets carry.
@@ -542,6 +544,18 @@ pub fn run(
         }
         if control.reload_maps.swap(false, Relaxed) {
             reload_maps(config, store.as_deref(), &mut inputs);
+        }
+        if control.reopen_log.swap(false, Relaxed) {
+            match logging::reopen() {
+                Ok(()) => tracing::info!(
+                    "( {}/core ): SIGHUP: log file reopened",
+                    config.core.proc_name
+                ),
+                Err(e) => tracing::error!(
+                    "( {}/core ): SIGHUP: cannot reopen the log file: {e}",
+                    config.core.proc_name
+                ),
+            }
         }
         let all_done = inputs.all_finished();
         if control.stop.load(Relaxed) || (all_done && !wait_after_end) {

@@ -8,6 +8,16 @@ use pmacct_core::config::{self, cli, keys, ConfigError};
 use pmacct_core::primitive::Primitive;
 use pmacct_daemon::{logging, Control};
 
+/// The PID in `pidfile` when it is another live pmacctd (a stale file is not).
+fn running_daemon(pidfile: &std::path::Path) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()?;
+    if pid == std::process::id() {
+        return None;
+    }
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    (comm.trim() == "pmacctd").then_some(pid)
+}
+
 fn main() -> ExitCode {
     match real_main() {
         Ok(code) => code,
@@ -114,6 +124,12 @@ fn real_main() -> anyhow::Result<ExitCode> {
     logging::init(config.core.debug, config.core.logfile.as_deref())
         .with_context(|| "cannot open logfile".to_string())?;
     if let Some(pidfile) = &config.core.pidfile {
+        if let Some(pid) = running_daemon(pidfile) {
+            anyhow::bail!(
+                "pidfile '{}' names a running pmacctd (PID {pid}): stop it first, or give this one another pidfile",
+                pidfile.display()
+            );
+        }
         std::fs::write(pidfile, format!("{}\n", std::process::id()))
             .with_context(|| format!("cannot write pidfile '{}'", pidfile.display()))?;
     }
@@ -131,6 +147,8 @@ fn real_main() -> anyhow::Result<ExitCode> {
     signal_hook::flag::register(signal_hook::consts::SIGUSR1, control.dump_stats.clone())
         .context("cannot install signal handler")?;
     signal_hook::flag::register(signal_hook::consts::SIGUSR2, control.reload_maps.clone())
+        .context("cannot install signal handler")?;
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, control.reopen_log.clone())
         .context("cannot install signal handler")?;
 
     let inputs = pmacct_daemon::plan_inputs(&config)?;

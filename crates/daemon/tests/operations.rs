@@ -1,0 +1,144 @@
+//! Running the daemon: the log file and SIGHUP (logrotate), the pidfile.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Daemon {
+    fn start(config: &Path) -> Daemon {
+        Daemon(
+            Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+                .arg("-f")
+                .arg(config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("pmacctd"),
+        )
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        // SAFETY: kill has no memory effects; the child is ours and not yet waited for.
+        assert_eq!(unsafe { libc::kill(self.0.id() as i32, sig) }, 0);
+    }
+}
+
+/// Waits (at most 10 s) until the file at `path` contains `text`.
+fn wait_for_text(path: &Path, text: &str) {
+    let start = Instant::now();
+    while !std::fs::read_to_string(path).is_ok_and(|t| t.contains(text)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no '{text}' in {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A daemon that stays up after reading a small file, logging to `dir/pm.log`.
+fn config(dir: &Path, extra: &str) -> PathBuf {
+    let pcap = dir.join("t.pcap");
+    common::generate(&pcap, 1_000, 5, 60);
+    let cfg = dir.join("p.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\npcap_savefile_wait: true\nlogfile: {}\nplugins: memory[m]\n\
+             imt_path[m]: {}\n{extra}",
+            pcap.display(),
+            dir.join("pm.log").display(),
+            dir.join("m.pipe").display()
+        ),
+    )
+    .expect("config");
+    cfg
+}
+
+/// logrotate's create cycle (move the file away, SIGHUP): lines before the signal are in the
+/// moved file, lines after it in the new one, none lost or split.
+#[test]
+fn sighup_reopens_the_log_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path(), "");
+    let log = dir.path().join("pm.log");
+    let rotated = dir.path().join("pm.log.1");
+    let mut daemon = Daemon::start(&cfg);
+    wait_for_text(&log, "finished reading");
+    std::fs::rename(&log, &rotated).expect("rotate");
+    // Written after the move, before the signal: still to the moved file.
+    daemon.signal(libc::SIGUSR1);
+    wait_for_text(&rotated, "stats received_packets=1000");
+    daemon.signal(libc::SIGHUP);
+    wait_for_text(&log, "SIGHUP: log file reopened");
+    daemon.signal(libc::SIGTERM);
+    assert!(daemon.0.wait().expect("wait").success());
+    let old = std::fs::read_to_string(&rotated).expect("rotated");
+    let new = std::fs::read_to_string(&log).expect("new log");
+    assert!(
+        old.contains("starting") && !old.contains("reopened"),
+        "{old}"
+    );
+    assert!(
+        new.contains("exiting") && !new.contains("starting"),
+        "{new}"
+    );
+    for line in old.lines().chain(new.lines()) {
+        // Every line whole: an ISO-8601 time, a level, a message.
+        assert!(
+            line.len() > 22 && line.as_bytes()[10] == b'T' && line[21..].starts_with("INFO "),
+            "{line}"
+        );
+    }
+}
+
+/// A pidfile naming a running pmacctd is refused; a stale one is taken over; the file is
+/// removed at exit.
+#[test]
+fn a_pidfile_held_by_a_running_daemon_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pidfile = dir.path().join("pmacctd.pid");
+    let cfg = config(dir.path(), &format!("pidfile: {}\n", pidfile.display()));
+    let mut first = Daemon::start(&cfg);
+    wait_for_text(&pidfile, &format!("{}\n", first.0.id()));
+    let second = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .expect("pmacctd");
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains(&format!(
+            "pidfile '{}' names a running pmacctd (PID {})",
+            pidfile.display(),
+            first.0.id()
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).expect("pidfile"),
+        format!("{}\n", first.0.id())
+    );
+    first.signal(libc::SIGTERM);
+    assert!(first.0.wait().expect("wait").success());
+    assert!(!pidfile.exists());
+
+    // A stale pidfile (PID 1 is not a pmacctd) is taken over.
+    std::fs::write(&pidfile, "1\n").expect("stale");
+    let mut third = Daemon::start(&cfg);
+    wait_for_text(&pidfile, &format!("{}\n", third.0.id()));
+    third.signal(libc::SIGTERM);
+    assert!(third.0.wait().expect("wait").success());
+}
