@@ -6,6 +6,7 @@
 //! batches) → bounded queue → plugin thread ([`plugins`]).
 
 pub mod bpf;
+pub mod daemonize;
 pub mod input;
 pub mod interfaces;
 pub mod logging;
@@ -58,6 +59,8 @@ pub struct Control {
     pub reload_maps: Arc<AtomicBool>,
     /// Reopen the log file (SIGHUP, after logrotate).
     pub reopen_log: Arc<AtomicBool>,
+    /// A daemonized process tells its waiting parent once its inputs are open.
+    pub readiness: Option<Arc<daemonize::Readiness>>,
 }
 
 /// One input to open: where, and which interface ids its packets carry.
@@ -521,6 +524,9 @@ pub fn run(
         if inputs.failed() {
             break;
         }
+    }
+    if let (false, Some(r)) = (inputs.failed(), &control.readiness) {
+        r.ready();
     }
     // Interfaces that may not exist yet (`pcap_interface_wait`) are opened on their own thread.
     for plan in deferred {

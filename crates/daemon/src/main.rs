@@ -22,6 +22,9 @@ fn main() -> ExitCode {
     match real_main() {
         Ok(code) => code,
         Err(e) => {
+            if let Some(r) = pmacct_daemon::daemonize::readiness() {
+                r.failed(&format!("{e:#}"));
+            }
             logging::eprint_line(&format!("ERROR ( default/core ): {e:#}"));
             ExitCode::from(1)
         }
@@ -111,12 +114,12 @@ fn real_main() -> anyhow::Result<ExitCode> {
         }
         None => {}
     }
-    if config.core.daemonize {
-        // SAFETY: called before any thread is spawned; daemon() forks and the parent exits.
-        if unsafe { libc::daemon(1, 0) } != 0 {
-            anyhow::bail!("cannot daemonize: {}", std::io::Error::last_os_error());
-        }
-    }
+    // No thread runs yet: the fork copies the whole process. The parent waits for the
+    // child's verdict (its inputs open, or its error) and exits with it.
+    let readiness = match config.core.daemonize {
+        true => Some(pmacct_daemon::daemonize::daemonize().context("cannot daemonize")?),
+        false => None,
+    };
     // SAFETY: umask only changes this process's file creation mask.
     unsafe {
         libc::umask(config.core.files_umask as libc::mode_t);
@@ -139,7 +142,10 @@ fn real_main() -> anyhow::Result<ExitCode> {
         pmacct_core::VERSION
     );
 
-    let control = Control::default();
+    let control = Control {
+        readiness,
+        ..Control::default()
+    };
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, control.stop.clone())
             .context("cannot install signal handler")?;
@@ -163,6 +169,9 @@ fn real_main() -> anyhow::Result<ExitCode> {
         }
         Err(e) => {
             tracing::error!("( {}/core ): {e}", config.core.proc_name);
+            if let Some(r) = &control.readiness {
+                r.failed(&e.to_string());
+            }
             Ok(ExitCode::from(1))
         }
     }

@@ -142,3 +142,52 @@ fn a_pidfile_held_by_a_running_daemon_is_refused() {
     third.signal(libc::SIGTERM);
     assert!(third.0.wait().expect("wait").success());
 }
+
+/// `-D`: the command returns once the daemon's inputs are open, 0, with the daemon running
+/// on; or 1 with the daemon's error when an input cannot open (an init script sees it).
+#[test]
+fn daemonize_returns_the_daemons_verdict() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.conf");
+    std::fs::write(&bad, "pcap_interface: nosuch0\nplugins: print[p]\n").expect("config");
+    let out = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+        .args(["-D", "-f"])
+        .arg(&bad)
+        .output()
+        .expect("pmacctd");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nosuch0"), "{err}");
+
+    let pidfile = dir.path().join("pmacctd.pid");
+    let cfg = config(dir.path(), &format!("pidfile: {}\n", pidfile.display()));
+    let out = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+        .args(["-D", "-f"])
+        .arg(&cfg)
+        .output()
+        .expect("pmacctd");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Ready means started: the pidfile names the running daemon, its log says it reads.
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .expect("pidfile")
+        .trim()
+        .parse()
+        .expect("pid");
+    let log = dir.path().join("pm.log");
+    wait_for_text(&log, "reading from");
+    // SAFETY: kill has no memory effects; the daemon is ours (its pidfile says so).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    wait_for_text(&log, "exiting");
+    let start = Instant::now();
+    while pidfile.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "pidfile left behind"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
