@@ -124,8 +124,12 @@ fn real_main() -> anyhow::Result<ExitCode> {
     unsafe {
         libc::umask(config.core.files_umask as libc::mode_t);
     }
-    logging::init(config.core.debug, config.core.logfile.as_deref())
-        .with_context(|| "cannot open logfile".to_string())?;
+    logging::init_with_syslog(
+        config.core.debug,
+        config.core.logfile.as_deref(),
+        config.core.syslog.as_deref(),
+    )
+    .with_context(|| "cannot open logfile".to_string())?;
     if let Some(pidfile) = &config.core.pidfile {
         if let Some(pid) = running_daemon(pidfile) {
             anyhow::bail!(

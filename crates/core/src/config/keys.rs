@@ -73,7 +73,7 @@ keys! {
     "debug": Core, V::Bool, "false", Yes, "Debug logging. `-d`.";
     "pidfile": Core, V::Path, "", Yes, "Write the daemon's PID to this file; removed on clean exit. `-F`.";
     "logfile": Core, V::Path, "", Yes, "Log to this file (mode 0600) instead of stderr, lines prefixed by an ISO-8601 UTC time.";
-    "syslog": Core, V::Choice(SYSLOG_FACILITIES), "", Yes, "Log to syslog with this facility. `-S`.";
+    "syslog": Core, V::Choice(SYSLOG_FACILITIES), "", Yes, "Log to syslog with this facility, through /dev/log (ident `pmacctd`); where there is no syslog socket, to the logfile or stderr, with a warning. `-S`.";
     "files_umask": Core, V::Umask, "077", Yes, "umask for files and sockets the daemon creates.";
     "core_proc_name": Core, V::Text, "default", Yes, "Name of the core in log lines, `( name/core )`.";
     "dry_run": Core, V::Choice(&["config", "setup"]), "", Yes, "Check the configuration and exit: `config` parses and validates it, `setup` also opens inputs and files. `-T`.";
