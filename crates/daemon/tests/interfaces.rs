@@ -3,20 +3,14 @@
 //! "internet" host behind red0. The daemon runs in the router namespace; traffic only flows
 //! between the test's namespaces. Needs root (ip netns); elsewhere it says it was skipped.
 
+mod common;
+use common::sh;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn sh(args: &[&str]) -> bool {
-    Command::new(args[0])
-        .args(&args[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 /// The router (`r`), green LAN (`g`), blue LAN (`b`) and red side (`d`) namespaces.
 struct Net {

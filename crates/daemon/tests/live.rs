@@ -1,6 +1,9 @@
 //! Live capture in a network namespace: a veth pair, a known burst of ICMP, UDP and TCP, and
 //! exact counts. Needs root (ip netns); elsewhere it says it was skipped.
 
+mod common;
+use common::sh;
+
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -12,15 +15,6 @@ impl Drop for Netns {
             .args(["link", "del", &format!("{}a", self.0)])
             .status();
     }
-}
-
-fn sh(args: &[&str]) -> bool {
-    Command::new(args[0])
-        .args(&args[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// A veth pair: `host_if` here, `peer_if` in namespace `ns`, addressed and up. IPv6 is off on

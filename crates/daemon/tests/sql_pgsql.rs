@@ -308,15 +308,6 @@ fn pgsql_down_loses_nothing() {
     assert!(!server.dir.path().join("spool").exists());
 }
 
-fn sh(args: &[&str]) -> bool {
-    Command::new(args[0])
-        .args(&args[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// A network namespace with a veth pair, removed when dropped.
 struct Netns(String);
 impl Drop for Netns {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 pub struct Outcome {
     pub ok: bool,
@@ -286,4 +286,14 @@ pub fn tshark_packets(pcap: &Path) -> Vec<TsharkPacket> {
             })
         })
         .collect()
+}
+
+/// Runs a command quietly; whether it succeeded.
+pub fn sh(args: &[&str]) -> bool {
+    Command::new(args[0])
+        .args(&args[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
