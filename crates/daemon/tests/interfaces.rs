@@ -29,6 +29,15 @@ impl Drop for Net {
 }
 
 impl Net {
+    /// [`Net::new`], or None after saying the test is skipped.
+    fn or_skip(tag: &str) -> Option<Net> {
+        let net = Net::new(tag);
+        if net.is_none() {
+            println!("SKIPPED: live interface test needs root and iproute2 (ip netns add failed)");
+        }
+        net
+    }
+
     /// None when namespaces cannot be made (not root).
     fn new(tag: &str) -> Option<Net> {
         let id = std::process::id() % 100000;
@@ -193,6 +202,22 @@ impl Daemon {
     }
 }
 
+/// Writes `dir/interfaces.map` and a config `dir/p.conf` capturing through it (ids from the
+/// map) with `rest` after; the config's path.
+fn map_config(dir: &Path, map: &str, rest: &str) -> PathBuf {
+    std::fs::write(dir.join("interfaces.map"), map).expect("map");
+    let cfg = dir.join("p.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_interfaces_map: {}\npcap_ifindex: map\n{rest}",
+            dir.join("interfaces.map").display()
+        ),
+    )
+    .expect("config");
+    cfg
+}
+
 fn client() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_pmacctd")).with_file_name("pmacct")
 }
@@ -271,8 +296,7 @@ fn seed_interfaces_map_fills_in_and_out_iface() {
         println!("SKIPPED: ../shared/configs is not present on this machine");
         return;
     };
-    let Some(net) = Net::new("i") else {
-        println!("SKIPPED: live interface test needs root and iproute2 (ip netns add failed)");
+    let Some(net) = Net::or_skip("i") else {
         return;
     };
     // Echo requests and replies are 84 bytes: 4 from green, 3 from blue.
@@ -320,8 +344,7 @@ fn seed_interfaces_map_fills_in_and_out_iface() {
 /// and SIGUSR2 (maps_refresh) reloads it without a restart.
 #[test]
 fn per_plugin_filters_and_tags_by_interface() {
-    let Some(net) = Net::new("f") else {
-        println!("SKIPPED: live interface test needs root and iproute2 (ip netns add failed)");
+    let Some(net) = Net::or_skip("f") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -431,27 +454,19 @@ fn per_plugin_filters_and_tags_by_interface() {
 /// goes on on the others.
 #[test]
 fn a_missing_interface_is_named_and_the_others_capture() {
-    let Some(net) = Net::new("m") else {
-        println!("SKIPPED: live interface test needs root and iproute2 (ip netns add failed)");
+    let Some(net) = Net::or_skip("m") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().display().to_string();
     let map = dir.path().join("interfaces.map");
-    std::fs::write(
-        &map,
+    let cfg = map_config(
+        dir.path(),
         "ifindex=100 ifname=green0 direction=out\nifindex=5 ifname=nosuch0 direction=in\n",
-    )
-    .expect("map");
-    let cfg = dir.path().join("p.conf");
-    std::fs::write(
-        &cfg,
-        format!(
-            "pcap_interfaces_map: {d}/interfaces.map\npcap_ifindex: map\nplugins: memory[m]\n\
-             imt_path[m]: {d}/m.pipe\naggregate[m]: out_iface, dst_host\n"
+        &format!(
+            "plugins: memory[m]\nimt_path[m]: {d}/m.pipe\naggregate[m]: out_iface, dst_host\n"
         ),
-    )
-    .expect("config");
+    );
     let daemon = net.daemon(&cfg);
     let sock = dir.path().join("m.pipe");
     wait_for(&sock);
@@ -471,23 +486,19 @@ fn a_missing_interface_is_named_and_the_others_capture() {
 /// counted stays), a new one starts, without a restart.
 #[test]
 fn reloading_the_interfaces_map_adds_and_removes_captures() {
-    let Some(net) = Net::new("r") else {
-        println!("SKIPPED: live interface test needs root and iproute2 (ip netns add failed)");
+    let Some(net) = Net::or_skip("r") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().display().to_string();
     let map = dir.path().join("interfaces.map");
-    std::fs::write(&map, "ifindex=100 ifname=green0 direction=out\n").expect("map");
-    let cfg = dir.path().join("p.conf");
-    std::fs::write(
-        &cfg,
-        format!(
-            "pcap_interfaces_map: {d}/interfaces.map\npcap_ifindex: map\nplugins: memory[m]\n\
-             imt_path[m]: {d}/m.pipe\naggregate[m]: in_iface, out_iface, dst_host\n"
+    let cfg = map_config(
+        dir.path(),
+        "ifindex=100 ifname=green0 direction=out\n",
+        &format!(
+            "plugins: memory[m]\nimt_path[m]: {d}/m.pipe\naggregate[m]: in_iface, out_iface, dst_host\n"
         ),
-    )
-    .expect("config");
+    );
     let daemon = net.daemon(&cfg);
     let sock = dir.path().join("m.pipe");
     wait_for(&sock);
@@ -514,26 +525,19 @@ fn reloading_the_interfaces_map_adds_and_removes_captures() {
 /// back is captured again, and what was counted before stays.
 #[test]
 fn an_interface_that_comes_and_goes_is_captured_again() {
-    let Some(net) = Net::new("w") else {
-        println!("SKIPPED: live interface test needs root and iproute2 (ip netns add failed)");
+    let Some(net) = Net::or_skip("w") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().display().to_string();
-    std::fs::write(
-        dir.path().join("interfaces.map"),
+    let cfg = map_config(
+        dir.path(),
         "ifindex=100 ifname=green0 direction=out\n",
-    )
-    .expect("map");
-    let cfg = dir.path().join("p.conf");
-    std::fs::write(
-        &cfg,
-        format!(
-            "pcap_interfaces_map: {d}/interfaces.map\npcap_ifindex: map\npcap_interface_wait: true\n\
-             plugins: memory[m]\nimt_path[m]: {d}/m.pipe\naggregate[m]: out_iface, dst_host\n"
+        &format!(
+            "pcap_interface_wait: true\nplugins: memory[m]\nimt_path[m]: {d}/m.pipe\n\
+             aggregate[m]: out_iface, dst_host\n"
         ),
-    )
-    .expect("config");
+    );
     let daemon = net.daemon(&cfg);
     let sock = dir.path().join("m.pipe");
     wait_for(&sock);
@@ -570,8 +574,7 @@ fn an_interface_that_comes_and_goes_is_captured_again() {
 /// dumpcap records no direction, so the rule says it with a filter.
 #[test]
 fn per_interface_shares_from_a_pcapng_file() {
-    let Some(net) = Net::new("p") else {
-        println!("SKIPPED: live interface test needs root and iproute2 (ip netns add failed)");
+    let Some(net) = Net::or_skip("p") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -667,8 +670,7 @@ fn seed_trigger_config_runs_its_script() {
         println!("SKIPPED: ../shared/configs is not present on this machine");
         return;
     };
-    let Some(net) = Net::new("t") else {
-        println!("SKIPPED: live interface test needs root and iproute2 (ip netns add failed)");
+    let Some(net) = Net::or_skip("t") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
