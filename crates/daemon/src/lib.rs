@@ -18,7 +18,7 @@ pub mod synth;
 pub mod tagging;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +46,8 @@ pub enum DaemonError {
     Plugin(String),
     #[error("{0}")]
     Interfaces(String),
+    #[error("stopped during the final flush; not written: {0}")]
+    Interrupted(String),
 }
 
 /// Flags the outside world uses to steer a running daemon.
@@ -53,6 +55,8 @@ pub enum DaemonError {
 pub struct Control {
     /// Stop: flush every plugin and return.
     pub stop: Arc<AtomicBool>,
+    /// SIGINT/SIGTERM received so far: the second one during the final flush exits at once.
+    pub stop_signals: Arc<AtomicUsize>,
     /// Log the stats line.
     pub dump_stats: Arc<AtomicBool>,
     /// Reload the maps (SIGUSR2, with `maps_refresh`).
@@ -576,12 +580,12 @@ pub fn run(
         let (dead_tx, _) = crossbeam_channel::bounded(1);
         h.tx = dead_tx;
     }
-    for h in &mut handles {
-        if let Some(t) = h.thread.take() {
-            if t.join().is_err() {
-                tracing::error!("( {} ): plugin thread panicked", h.label());
-            }
-        }
+    if let Some(unwritten) = join_plugins(&mut handles, control, &config.core.proc_name) {
+        tracing::warn!(
+            "( {}/core ): second stop signal during the final flush: exiting now; not written: {unwritten}",
+            config.core.proc_name
+        );
+        return Err(DaemonError::Interrupted(unwritten));
     }
     log_stats(&config.core.proc_name, &stats, &plugin_stats);
     match first_error {
@@ -590,6 +594,46 @@ pub fn run(
             stats,
             plugin_stats,
         }),
+    }
+}
+
+/// Waits for every plugin's final flush. A second SIGINT/SIGTERM meanwhile (the first asked
+/// for the flush) stops waiting: returns what each unfinished plugin had not written.
+fn join_plugins(
+    handles: &mut [plugins::PluginHandle],
+    control: &Control,
+    name: &str,
+) -> Option<String> {
+    let hurry_at = control.stop_signals.load(Relaxed).max(1) + 1;
+    let started = std::time::Instant::now();
+    let mut told = false;
+    loop {
+        for h in handles.iter_mut() {
+            if h.thread.as_ref().is_some_and(|t| t.is_finished()) {
+                if let Some(Err(_)) = h.thread.take().map(|t| t.join()) {
+                    tracing::error!("( {} ): plugin thread panicked", h.label());
+                }
+            }
+        }
+        let unfinished: Vec<String> = handles
+            .iter()
+            .filter(|h| h.thread.is_some())
+            .map(|h| format!("{}: {} aggregates", h.label(), h.stats.held.load(Relaxed)))
+            .collect();
+        if unfinished.is_empty() {
+            return None;
+        }
+        if control.stop_signals.load(Relaxed) >= hurry_at {
+            return Some(unfinished.join(", "));
+        }
+        if !told && started.elapsed() > Duration::from_secs(1) {
+            told = true;
+            tracing::info!(
+                "( {name}/core ): waiting for the final flush of {}; a second SIGINT or SIGTERM exits at once without it",
+                unfinished.join(", ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -18,6 +18,25 @@ fn running_daemon(pidfile: &std::path::Path) -> Option<u32> {
     (comm.trim() == "pmacctd").then_some(pid)
 }
 
+/// SIGINT and SIGTERM: the first asks for a flush and exit, a second during the flush exits
+/// at once. A thread counts them (a signal handler could only set a flag).
+fn count_stop_signals(control: &Control) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("cannot install signal handler")?;
+    let (stop, count) = (control.stop.clone(), control.stop_signals.clone());
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+        .context("cannot start the signal thread")?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     match real_main() {
         Ok(code) => code,
@@ -150,10 +169,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
         readiness,
         ..Control::default()
     };
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, control.stop.clone())
-            .context("cannot install signal handler")?;
-    }
+    count_stop_signals(&control)?;
     signal_hook::flag::register(signal_hook::consts::SIGUSR1, control.dump_stats.clone())
         .context("cannot install signal handler")?;
     signal_hook::flag::register(signal_hook::consts::SIGUSR2, control.reload_maps.clone())

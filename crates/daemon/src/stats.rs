@@ -29,6 +29,8 @@ pub struct PluginStats {
     pub kept_rows: AtomicU64,
     /// SQL: rows waiting in the spool file.
     pub spooled_rows: AtomicU64,
+    /// Aggregates in the plugin's tables and not yet written (print, SQL).
+    pub held: AtomicU64,
 }
 
 /// Counts kept by one input thread and published in bulk (no shared writes per packet).

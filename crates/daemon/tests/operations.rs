@@ -191,3 +191,102 @@ fn daemonize_returns_the_daemons_verdict() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// logrotate's copytruncate cycle (copy the file, truncate it in place): the log is opened
+/// for appending, so the next line starts the emptied file (no hole of NUL bytes where the
+/// old end was) and no line is lost.
+#[test]
+fn logrotate_copytruncate_loses_no_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path(), "");
+    let log = dir.path().join("pm.log");
+    let mut daemon = Daemon::start(&cfg);
+    wait_for_text(&log, "finished reading");
+    std::fs::copy(&log, dir.path().join("pm.log.1")).expect("copy");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .and_then(|f| f.set_len(0))
+        .expect("truncate");
+    daemon.signal(libc::SIGUSR1);
+    wait_for_text(&log, "stats received_packets=1000");
+    daemon.signal(libc::SIGTERM);
+    assert!(daemon.0.wait().expect("wait").success());
+    let new = std::fs::read(&log).expect("log");
+    assert!(!new.contains(&0), "NUL bytes in the truncated log");
+    let new = String::from_utf8(new).expect("utf-8");
+    assert!(new
+        .lines()
+        .next()
+        .is_some_and(|l| l.contains("stats received_packets=1000")));
+    assert!(new.contains("exiting"), "{new}");
+}
+
+/// SIGINT flushes every plugin and exits; a second stop signal during a flush that cannot
+/// finish (it writes to a pipe nobody reads) exits at once, saying what was not written.
+#[test]
+fn a_second_stop_signal_during_the_flush_exits_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let pcap = d.join("t.pcap");
+    // About 20,000 rows: more than a pipe holds.
+    common::generate(&pcap, 20_000, 2_000, 60);
+    let log = d.join("pm.log");
+    let cfg = d.join("p.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\npcap_savefile_wait: true\nlogfile: {}\n\
+             plugins: memory[m], print[done], print[stuck]\naggregate: src_host, dst_host\n\
+             imt_path[m]: {}\nprint_output: csv\nprint_output_file[done]: {}\n",
+            pcap.display(),
+            log.display(),
+            d.join("m.pipe").display(),
+            d.join("done.csv").display(),
+        ),
+    )
+    .expect("config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+        .arg("-f")
+        .arg(&cfg)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("pmacctd");
+    // Held, never read: print[stuck] blocks once the pipe is full.
+    let _stdout = child.stdout.take();
+    let mut daemon = Daemon(child);
+    wait_for_text(&log, "finished reading");
+    assert!(
+        !d.join("done.csv").exists(),
+        "nothing is written before the stop"
+    );
+    daemon.signal(libc::SIGINT);
+    wait_for_text(&log, "( done/print ): plugin stopped");
+    wait_for_text(&log, "a second SIGINT or SIGTERM exits at once");
+    let rows = std::fs::read_to_string(d.join("done.csv"))
+        .expect("done.csv")
+        .lines()
+        .count()
+        - 1;
+    assert!(rows > 10_000, "{rows}");
+    assert!(
+        daemon.0.try_wait().expect("try_wait").is_none(),
+        "still flushing"
+    );
+
+    daemon.signal(libc::SIGTERM);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = daemon.0.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1));
+    let text = std::fs::read_to_string(&log).expect("log");
+    let expected = format!(
+        "second stop signal during the final flush: exiting now; not written: stuck/print: {rows} aggregates"
+    );
+    assert!(text.contains(&expected), "{text}");
+}

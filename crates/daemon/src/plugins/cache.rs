@@ -8,6 +8,7 @@
 //! stops; deadlines follow the data's clock (packet time for files), so an offline run writes
 //! the same purges whatever the machine's speed.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -53,6 +54,7 @@ fn run_writer(
     mut sink: impl PurgeSink,
     purges: Receiver<Purge>,
     give_back: Sender<AggregateTable>,
+    unwritten: Arc<AtomicU64>,
 ) {
     loop {
         let next = match sink.wake_in() {
@@ -62,6 +64,7 @@ fn run_writer(
         match next {
             Ok(mut purge) => {
                 sink.write(&mut purge);
+                unwritten.fetch_sub(purge.table.len() as u64, Relaxed);
                 purge.table.clear();
                 // The plugin keeps one spare; a second is freed.
                 let _ = give_back.try_send(purge.table);
@@ -94,6 +97,8 @@ pub struct PurgingCache {
     /// Written tables coming back, emptied, to be filled again.
     spare: Receiver<AggregateTable>,
     writer: Option<JoinHandle<()>>,
+    /// Aggregates handed to the writer and not yet written.
+    unwritten: Arc<AtomicU64>,
 }
 
 impl PurgingCache {
@@ -112,9 +117,11 @@ impl PurgingCache {
         let wait_for_writer = clock == Clock::Packets || !sink.merges_split_bins();
         let (to_writer, purges) = crossbeam_channel::bounded(0);
         let (give_back, spare) = crossbeam_channel::bounded(1);
+        let unwritten = Arc::new(AtomicU64::new(0));
+        let counter = unwritten.clone();
         let writer = std::thread::Builder::new()
             .name(format!("write-{}", config.name))
-            .spawn(move || run_writer(sink, purges, give_back))
+            .spawn(move || run_writer(sink, purges, give_back, counter))
             .map_err(|e| PluginError::Io(format!("cannot start the writer thread: {e}")))?;
         Ok(PurgingCache {
             table: AggregateTable::unbounded(layout.clone()),
@@ -132,6 +139,7 @@ impl PurgingCache {
             to_writer: Some(to_writer),
             spare,
             writer: Some(writer),
+            unwritten,
         })
     }
 
@@ -183,6 +191,8 @@ impl PurgingCache {
             .bins
             .as_ref()
             .map_or(now.data, |b| b.bins().start_of(now.data));
+        let rows = table.len() as u64;
+        self.unwritten.fetch_add(rows, Relaxed);
         let purge = Purge {
             table,
             now,
@@ -194,6 +204,7 @@ impl PurgingCache {
             match to_writer.try_send(purge) {
                 Ok(()) => Ok(()),
                 Err(crossbeam_channel::TrySendError::Full(purge)) => {
+                    self.unwritten.fetch_sub(rows, Relaxed);
                     self.table = purge.table;
                     return Ok(false);
                 }
@@ -273,6 +284,10 @@ impl Plugin for PurgingCache {
             return self.maybe_purge(now.data, now).map(|_| ());
         }
         Ok(())
+    }
+
+    fn held(&self) -> u64 {
+        self.table.len() as u64 + self.unwritten.load(Relaxed)
     }
 
     fn shutdown(&mut self, now: Now) -> Result<(), PluginError> {

@@ -10,6 +10,7 @@ pub mod print;
 pub mod sql;
 pub mod trigger;
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -77,6 +78,11 @@ pub trait Plugin: Send {
         None
     }
     fn on_input_end(&mut self, _source: &str) {}
+    /// Aggregates counted and not yet written out (what an exit now would lose); 0 for a
+    /// plugin that writes nothing (the memory table).
+    fn held(&self) -> u64 {
+        0
+    }
     /// Last call: flush everything.
     fn shutdown(&mut self, now: Now) -> Result<(), PluginError>;
 }
@@ -138,9 +144,10 @@ pub fn start(
                 .map_err(|e| format!("( {label} ): {e}"))?;
         }
         let thread_label = label.clone();
+        let held = stats.clone();
         let thread = std::thread::Builder::new()
             .name(format!("plugin-{}", config.name))
-            .spawn(move || run(plugin, rx, control_rx, recycle_tx, &thread_label))
+            .spawn(move || run(plugin, rx, control_rx, recycle_tx, &held, &thread_label))
             .map_err(|e| format!("( {label} ): cannot start thread: {e}"))?;
         tracing::info!("( {label} ): plugin started");
         handles.push(PluginHandle {
@@ -161,6 +168,7 @@ fn run(
     data: Receiver<PluginMsg>,
     control: Receiver<Control>,
     recycle: Sender<RecordBatch>,
+    stats: &PluginStats,
     label: &str,
 ) {
     let mut last_data = i64::MIN;
@@ -198,6 +206,7 @@ fn run(
                     }
                     Err(_) => break,
                 };
+                stats.held.store(plugin.held(), Relaxed);
                 if let Err(e) = result {
                     tracing::error!("( {label} ): {e}");
                 }
@@ -212,5 +221,6 @@ fn run(
     if let Err(e) = plugin.shutdown(now(at)) {
         tracing::error!("( {label} ): {e}");
     }
+    stats.held.store(plugin.held(), Relaxed);
     tracing::info!("( {label} ): plugin stopped");
 }
