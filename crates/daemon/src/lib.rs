@@ -12,6 +12,7 @@ pub mod interfaces;
 pub mod logging;
 pub mod pipeline;
 pub mod plugins;
+pub mod process;
 mod running;
 pub mod stats;
 pub mod synth;
@@ -46,6 +47,8 @@ pub enum DaemonError {
     Plugin(String),
     #[error("{0}")]
     Interfaces(String),
+    #[error("cannot drop privileges: {0}")]
+    Privileges(String),
     #[error("stopped during the final flush; not written: {0}")]
     Interrupted(String),
 }
@@ -492,6 +495,19 @@ pub fn run(
     };
     let mut handles = plugins::start(&config.plugins, config.core.files_umask, clock)
         .map_err(DaemonError::Plugin)?;
+    // Captures, sockets and files are open: from here on, the unprivileged account.
+    if let Some(run_as) = &config.core.run_as {
+        process::drop_privileges(run_as)
+            .and_then(|()| process::check_writable(config, run_as))
+            .map_err(DaemonError::Privileges)?;
+        tracing::info!(
+            "( {}/core ): running as user '{}' (uid {}, gid {}), keeping CAP_NET_RAW and CAP_NET_ADMIN",
+            config.core.proc_name,
+            run_as.user,
+            run_as.uid,
+            run_as.gid
+        );
+    }
     let plugin_stats: Vec<(String, Arc<stats::PluginStats>)> = handles
         .iter()
         .map(|h| (h.label(), h.stats.clone()))
@@ -557,10 +573,15 @@ pub fn run(
         }
         if control.reopen_log.swap(false, Relaxed) {
             match logging::reopen() {
-                Ok(()) => tracing::info!(
-                    "( {}/core ): SIGHUP: log file reopened",
-                    config.core.proc_name
-                ),
+                Ok(()) => {
+                    if let Some(log) = &config.core.logfile {
+                        process::own(log);
+                    }
+                    tracing::info!(
+                        "( {}/core ): SIGHUP: log file reopened",
+                        config.core.proc_name
+                    )
+                }
                 Err(e) => tracing::error!(
                     "( {}/core ): SIGHUP: cannot reopen the log file: {e}",
                     config.core.proc_name

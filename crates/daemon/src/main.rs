@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use pmacct_core::config::{self, cli, keys, ConfigError};
 use pmacct_core::primitive::Primitive;
-use pmacct_daemon::{logging, Control};
+use pmacct_daemon::{logging, process, Control};
 
 /// The PID in `pidfile` when it is another live pmacctd (a stale file is not).
 fn running_daemon(pidfile: &std::path::Path) -> Option<u32> {
@@ -143,12 +143,19 @@ fn real_main() -> anyhow::Result<ExitCode> {
     unsafe {
         libc::umask(config.core.files_umask as libc::mode_t);
     }
+    process::set_files_owner(config.core.files_owner);
+    let new_log = config.core.logfile.as_deref().filter(|l| !l.exists());
     logging::init_with_syslog(
         config.core.debug,
         config.core.logfile.as_deref(),
         config.core.syslog.as_deref(),
     )
     .with_context(|| "cannot open logfile".to_string())?;
+    if let Some(log) = new_log {
+        process::own(log);
+    }
+    // Before any thread starts, so every thread inherits it.
+    process::set_process_nice(config.core.proc_priority);
     if let Some(pidfile) = &config.core.pidfile {
         if let Some(pid) = running_daemon(pidfile) {
             anyhow::bail!(
@@ -158,6 +165,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
         }
         std::fs::write(pidfile, format!("{}\n", std::process::id()))
             .with_context(|| format!("cannot write pidfile '{}'", pidfile.display()))?;
+        process::own(pidfile);
     }
     tracing::info!(
         "( {}/core ): pmacctd (pmacct-rs) {} starting; reading configuration '{file_name}'",
@@ -180,7 +188,14 @@ fn real_main() -> anyhow::Result<ExitCode> {
     let inputs = pmacct_daemon::plan_inputs(&config)?;
     let result = pmacct_daemon::run(&config, inputs, &control);
     if let Some(pidfile) = &config.core.pidfile {
-        let _ = std::fs::remove_file(pidfile);
+        match std::fs::remove_file(pidfile) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => tracing::warn!(
+                "( {}/core ): cannot remove pidfile '{}': {e} (after drop_privileges_user, keep it in a folder that user can write, such as /run/pmacct)",
+                config.core.proc_name,
+                pidfile.display()
+            ),
+            _ => {}
+        }
     }
     match result {
         Ok(_) => {

@@ -35,6 +35,10 @@ fn broken_configurations_give_exact_errors() {
         ("pcap_interface: eth0\npcap_savefile: /x.pcap\n", "ERROR ( default/core ): x.conf:2: key 'pcap_savefile': pcap_interface, pcap_savefile are mutually exclusive: choose one input"),
         ("plugins: print[p]\nprint_trigger_exec[p]: cd /root/metrics && ./x.py\n", "ERROR ( default/core ): x.conf:2: key 'print_trigger_exec' of plugin 'p': invalid value: '&' is shell syntax, and the command runs without a shell: put the command line in a script and give the script (with its arguments)"),
         ("plugins: print[p]\nprint_trigger_exec[p]: /x.py 'unclosed\n", "ERROR ( default/core ): x.conf:2: key 'print_trigger_exec' of plugin 'p': invalid value: a single quote (') is not closed"),
+        ("proc_priority: 25\n", "ERROR ( default/core ): x.conf:1: key 'proc_priority': invalid value: expected a nice value between -20 and 19, got '25'"),
+        ("files_uid: no-such-user-x\n", "ERROR ( default/core ): x.conf:1: key 'files_uid': invalid value: no such user 'no-such-user-x'"),
+        ("files_gid: no-such-group-x\n", "ERROR ( default/core ): x.conf:1: key 'files_gid': invalid value: no such group 'no-such-group-x'"),
+        ("drop_privileges_group: nogroup\n", "ERROR ( default/core ): x.conf:1: key 'drop_privileges_group': needs drop_privileges_user (the user to run as)"),
     ];
     for (conf, want) in table {
         let (code, _, stderr) = check(conf);

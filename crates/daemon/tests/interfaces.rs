@@ -808,3 +808,123 @@ fn a_hundred_trigger_runs_leave_no_zombies() {
     assert!(child.wait().expect("wait").success());
     assert_eq!(runs(), 101);
 }
+
+/// The `Uid`, `Gid`, `Groups`, `CapPrm` and `CapEff` lines of a process's status.
+fn credentials(pid: u32) -> Vec<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .filter(|l| {
+            ["Uid:", "Gid:", "Groups:", "CapPrm:", "CapEff:"]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// `drop_privileges_user`: once its captures and socket are open the daemon runs as nobody,
+/// with CAP_NET_RAW and CAP_NET_ADMIN only; it counts exactly, opens a new capture on
+/// SIGUSR2, and writes the files of new purges into a folder nobody owns.
+#[test]
+fn privileges_are_dropped_and_capture_goes_on() {
+    let Some(net) = Net::or_skip("p") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The folder is traversable, and its out/ is nobody's; the rest stays root's.
+    assert!(sh(&["chmod", "755", &dir.path().display().to_string()]));
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("out");
+    assert!(sh(&["chown", "nobody:nogroup", &out.display().to_string()]));
+    let d = dir.path().display().to_string();
+    let map = dir.path().join("interfaces.map");
+    let cfg = map_config(
+        dir.path(),
+        "ifindex=100 ifname=green0 direction=out\n",
+        &format!(
+            "drop_privileges_user: nobody\nplugins: memory[m], print[p]\n\
+             imt_path[m]: {d}/out/m.pipe\naggregate: in_iface, out_iface, dst_host\n\
+             print_output[p]: csv\nprint_refresh_time[p]: 1\n\
+             print_output_file[p]: {d}/out/%s.csv\n"
+        ),
+    );
+    let daemon = net.daemon(&cfg);
+    daemon.wait_log("running as user 'nobody' (uid 65534, gid 65534)");
+    let pid = daemon.child.as_ref().expect("running").id();
+    let want = [
+        "Uid: 65534 65534 65534 65534",
+        "Gid: 65534 65534 65534 65534",
+        "Groups: 65534",
+        "CapPrm: 0000000000003000",
+        "CapEff: 0000000000003000",
+    ];
+    assert_eq!(credentials(pid), want);
+    let sock = out.join("m.pipe");
+    net.ping(&net.g, "10.99.12.2", 2);
+    let header = "IN_IFACE    OUT_IFACE   DST_IP                                         PACKETS               BYTES\n";
+    let green = "0           100         192.168.60.2                                   2                     168\n";
+    let want_table = format!("{header}{green}\nFor a total of: 1 entries\n");
+    assert_eq!(table_until(&sock, &want_table), want_table);
+
+    std::fs::write(
+        &map,
+        "ifindex=100 ifname=green0 direction=out\nifindex=200 ifname=red0 direction=in\n",
+    )
+    .expect("map");
+    daemon.signal("-USR2");
+    daemon.wait_log("reading from 'red0'");
+    net.ping(&net.g, "10.99.12.2", 3);
+    let green = "0           100         192.168.60.2                                   5                     420\n";
+    let red = "200         0           192.168.60.2                                   3                     252\n";
+    let want_table = format!("{header}{green}{red}\nFor a total of: 2 entries\n");
+    assert_eq!(table_until(&sock, &want_table), want_table);
+    let log = daemon.stop();
+    assert!(!log.contains("ERROR") && !log.contains("WARN"), "{log}");
+    // Purges after the drop wrote their files as nobody; together they hold every packet.
+    let mut packets = 0;
+    let mut files = 0;
+    for f in std::fs::read_dir(&out).expect("out") {
+        let f = f.expect("file").path();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(&f).expect("meta").uid(), 65534);
+        files += 1;
+        for line in std::fs::read_to_string(&f).expect("csv").lines().skip(1) {
+            packets += line
+                .split(',')
+                .nth(3)
+                .and_then(|p| p.parse::<u64>().ok())
+                .expect("packets");
+        }
+    }
+    assert!(files >= 2, "{files} files");
+    assert_eq!(packets, 8);
+}
+
+/// An output folder the unprivileged user cannot write is an error at start, naming the key.
+#[test]
+fn an_output_folder_the_user_cannot_write_stops_the_start() {
+    let Some(net) = Net::or_skip("q") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    let cfg = map_config(
+        dir.path(),
+        "ifindex=100 ifname=green0 direction=out\n",
+        &format!(
+            "drop_privileges_user: nobody\nplugins: print[p]\nprint_output_file[p]: {d}/out/%Y.csv\n"
+        ),
+    );
+    let mut daemon = net.daemon(&cfg);
+    let status = daemon.child.take().expect("running").wait().expect("wait");
+    if let Some(r) = daemon.reader.take() {
+        let _ = r.join();
+    }
+    assert_eq!(status.code(), Some(1));
+    let log = daemon.log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let want = format!(
+        "cannot drop privileges: print_output_file[p]: '{d}' is not writable by user 'nobody' (drop_privileges_user): give it to them (chown nobody '{d}') or write elsewhere"
+    );
+    assert!(log.contains(&want), "{log}");
+}

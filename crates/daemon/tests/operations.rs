@@ -290,3 +290,97 @@ fn a_second_stop_signal_during_the_flush_exits_at_once() {
     );
     assert!(text.contains(&expected), "{text}");
 }
+
+/// The nice value of each of the daemon's threads, by thread name.
+fn thread_nices(pid: u32) -> Vec<(String, i32)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks") {
+        let path = task.expect("task").path();
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_string();
+        // Field 19 (nice) is the 17th after the command name.
+        if let Some(nice) = stat[close + 1..].split_whitespace().nth(16) {
+            out.push((name, nice.parse().expect("nice")));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `proc_priority` sets the daemon's nice value and `proc_priority[name]` one plugin's threads
+/// apart; `files_uid`/`files_gid` own the pidfile, the log file, the memory socket, and print
+/// output files with the directories created for them.
+#[test]
+fn priorities_and_the_owner_of_created_files() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("SKIPPED: giving files to another user needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let pidfile = d.join("pm.pid");
+    let cfg = config(
+        d,
+        &format!(
+            "pidfile: {}\nfiles_uid: nobody\nfiles_gid: 65534\nproc_priority: 5\n\
+             plugins: memory[m], print[p]\nproc_priority[p]: 9\nprint_output: csv\n\
+             print_output_file[p]: {}/%Y/p.csv\n",
+            pidfile.display(),
+            d.join("out").display()
+        ),
+    )
+    .display()
+    .to_string();
+    // The config helper wrote `plugins: memory[m]`; this test's line replaces it.
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    let text = text.replacen("plugins: memory[m]\n", "", 1);
+    std::fs::write(&cfg, text).expect("config");
+    let mut daemon = Daemon::start(Path::new(&cfg));
+    wait_for_text(&d.join("pm.log"), "finished reading");
+    let nices = thread_nices(daemon.0.id());
+    let of = |name: &str| {
+        nices
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| panic!("no thread {name} in {nices:?}"))
+    };
+    assert_eq!(of("pmacctd"), 5);
+    assert_eq!(of("plugin-m"), 5);
+    assert_eq!(of("plugin-p"), 9);
+    assert_eq!(of("write-p"), 9);
+    daemon.signal(libc::SIGTERM);
+    assert!(daemon.0.wait().expect("wait").success());
+    // Without bins the file name's %Y is the purge's wall-clock year, as pmacct's.
+    let year = || {
+        let out = Command::new("date").arg("+%Y").output().expect("date");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let out = d.join("out").join(year());
+    use std::os::unix::fs::MetadataExt;
+    let owner = |p: &Path| {
+        let m = std::fs::symlink_metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        (m.uid(), m.gid())
+    };
+    for p in [
+        d.join("pm.log"),
+        d.join("out"),
+        out.clone(),
+        out.join("p.csv"),
+    ] {
+        assert_eq!(owner(&p), (65534, 65534), "{}", p.display());
+    }
+    // The socket and the pidfile are removed at exit; they were owned while they existed
+    // (checked on a second run, while it runs).
+    let mut daemon = Daemon::start(Path::new(&cfg));
+    wait_for_text(&pidfile, &format!("{}\n", daemon.0.id()));
+    wait_for_text(&d.join("pm.log"), "finished reading");
+    assert_eq!(owner(&pidfile), (65534, 65534));
+    assert_eq!(owner(&d.join("m.pipe")), (65534, 65534));
+    daemon.signal(libc::SIGTERM);
+    assert!(daemon.0.wait().expect("wait").success());
+}

@@ -2,8 +2,11 @@
 
 use std::path::PathBuf;
 
+use super::accounts;
 use super::resolve::{PluginKind, PluginSettings, ResolvedConfig, Settings};
-use super::value::{parse_bool, parse_choice, parse_separator, parse_uint, parse_umask};
+use super::value::{
+    parse_bool, parse_choice, parse_nice, parse_separator, parse_uint, parse_umask,
+};
 use super::ConfigError;
 use crate::bins::{BinSpec, History, Roundoff};
 use crate::pretag::{LabelFilter, TagFilter};
@@ -46,6 +49,27 @@ pub struct CoreConfig {
     pub maps_refresh: bool,
     /// `pmacctd_ext_sampling_rate`.
     pub ext_sampling_rate: Option<u32>,
+    /// `proc_priority` (global): the daemon's nice value.
+    pub proc_priority: i32,
+    /// `files_uid` / `files_gid`: the owner given to created files.
+    pub files_owner: FilesOwner,
+    /// `drop_privileges_user` / `_group`: whom to run as once inputs and outputs are open.
+    pub run_as: Option<RunAs>,
+}
+
+/// Owner and group for the files the daemon creates (`None`: left as created).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FilesOwner {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+/// The unprivileged account the daemon switches to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunAs {
+    pub user: String,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 /// How a plugin's trigger command runs.
@@ -194,6 +218,8 @@ pub struct PluginConfig {
     pub num_protos: bool,
     /// Records per batch handed to the plugin.
     pub batch_records: usize,
+    /// `proc_priority` for this plugin's threads (the global value unless set apart).
+    pub proc_priority: i32,
     /// Batches queued towards the plugin.
     pub queue_batches: usize,
     pub when_full: QueuePolicy,
@@ -292,7 +318,7 @@ fn build_core(settings: &Settings, errors: &mut Vec<ConfigError>) -> CoreConfig 
         plugin: None,
         errors,
     };
-    let core = CoreConfig {
+    let mut core = CoreConfig {
         proc_name: r.text("core_proc_name").unwrap_or_else(|| "default".into()),
         daemonize: r.bool("daemonize", false),
         debug: r.bool("debug", false),
@@ -328,6 +354,29 @@ fn build_core(settings: &Settings, errors: &mut Vec<ConfigError>) -> CoreConfig 
                 parse_uint(v, 1, u64::from(u32::MAX))
             })
             .map(|n| n as u32),
+        proc_priority: r.typed("proc_priority", parse_nice).unwrap_or(0),
+        files_owner: FilesOwner {
+            uid: r.typed("files_uid", accounts::user).map(|u| u.uid),
+            gid: r.typed("files_gid", accounts::group),
+        },
+        run_as: None,
+    };
+    let drop_user = r.typed("drop_privileges_user", accounts::user);
+    let drop_group = r.typed("drop_privileges_group", accounts::group);
+    core.run_as = match (drop_user, drop_group) {
+        (Some(u), group) => Some(RunAs {
+            gid: group.unwrap_or(u.gid),
+            uid: u.uid,
+            user: u.name,
+        }),
+        (None, Some(_)) => {
+            r.error(
+                "drop_privileges_group",
+                "needs drop_privileges_user (the user to run as)".into(),
+            );
+            None
+        }
+        (None, None) => None,
     };
     let sources = [
         ("pcap_interface", core.interface.is_some()),
@@ -489,6 +538,7 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
             timeout_secs: r.uint("sql_trigger_timeout", 60).max(1),
             cwd: r.path("sql_trigger_cwd"),
         },
+        proc_priority: r.typed("proc_priority", parse_nice).unwrap_or(0),
         post_tag: r.typed("post_tag", |v| parse_uint(v, 1, u64::MAX)),
         post_tag2: r.typed("post_tag2", |v| parse_uint(v, 1, u64::MAX)),
         sampling_rate: r

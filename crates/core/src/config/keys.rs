@@ -14,6 +14,8 @@ pub enum Scope {
     Plugin,
     /// Plugins only, and must be bound to one by name (`aggregate_filter[name]`).
     NamedPlugin,
+    /// The core and every plugin; `key[name]` sets one plugin apart (`proc_priority`).
+    CoreAndPlugins,
 }
 
 /// How far pmacct-rs implements a key.
@@ -41,7 +43,7 @@ pub struct KeyDef {
     pub doc: &'static str,
 }
 
-use Scope::{Core, NamedPlugin, Plugin};
+use Scope::{Core, CoreAndPlugins, NamedPlugin, Plugin};
 use Support::{NoEffect, NotYet, Yes};
 use ValueKind as V;
 
@@ -79,9 +81,11 @@ keys! {
     "dry_run": Core, V::Choice(&["config", "setup"]), "", Yes, "Check the configuration and exit: `config` parses and validates it, `setup` also opens inputs and files. `-T`.";
     "propagate_signals": Core, V::Bool, "false", NoEffect, "pmacct-rs is one process: signals always reach every plugin.";
     "plugin_exit_any": Core, V::Bool, "false", NoEffect, "pmacct-rs plugins are threads of one process; a failing plugin logs and keeps the others running.";
-    "proc_priority": Core, V::Text, "0", NotYet, "Process nice value.";
-    "files_uid": Core, V::Text, "", NotYet, "Owner of files the daemon creates.";
-    "files_gid": Core, V::Text, "", NotYet, "Group of files the daemon creates.";
+    "proc_priority": CoreAndPlugins, V::Nice, "0", Yes, "Scheduling priority (nice value) of the daemon; `proc_priority[name]` sets one plugin's threads apart. Raising priority (negative values) needs CAP_SYS_NICE; a refusal is logged.";
+    "files_uid": Core, V::User, "", Yes, "Owner (user name or uid) of the files and directories the daemon creates: pidfile, logfile, print output files, memory socket, SQLite databases, spool files. Needs root (or CAP_CHOWN); a refusal is logged.";
+    "files_gid": Core, V::Group, "", Yes, "Group (name or gid) of the files and directories the daemon creates (as files_uid).";
+    "drop_privileges_user": Core, V::User, "", Yes, "pmacct-rs: once captures, sockets and files are open, run as this user (its primary group unless drop_privileges_group), keeping only CAP_NET_RAW and CAP_NET_ADMIN to reopen captures (docs/operations.md).";
+    "drop_privileges_group": Core, V::Group, "", Yes, "pmacct-rs: the group to run as after the privilege drop (default: the user's primary group).";
     // --- capture ---
     "pcap_interface" ["interface"]: Core, V::Text, "", Yes, "Interface to capture on. `-i`. `interface` is accepted as an alias (pmacct 1.7.7 ignores it).";
     "pcap_interfaces_map": Core, V::Path, "", Yes, "File of `ifindex=N ifname=IF [direction=in|out]` lines: capture on several interfaces at once.";
@@ -204,6 +208,7 @@ pub fn markdown_table() -> String {
             Core => "core",
             Plugin => "plugin",
             NamedPlugin => "plugin, named only",
+            CoreAndPlugins => "core and plugin",
         };
         let support = match k.support {
             Yes => "yes",

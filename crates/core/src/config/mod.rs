@@ -10,6 +10,7 @@
 //!
 //! Every problem carries its file, line, key and plugin, and all of them are reported at once.
 
+pub mod accounts;
 pub mod build;
 pub mod cli;
 pub mod keys;
@@ -21,9 +22,9 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use build::{
-    default_sql_table, safe_table_name, CoreConfig, DaemonConfig, IfindexMode, MemoryConfig,
-    PluginConfig, PluginOptions, PrintConfig, PrintFormat, QueuePolicy, SettingAt, SqlBackend,
-    SqlConfig, TagFilters, TriggerSettings, DEFAULT_MEMORY_BOUND,
+    default_sql_table, safe_table_name, CoreConfig, DaemonConfig, FilesOwner, IfindexMode,
+    MemoryConfig, PluginConfig, PluginOptions, PrintConfig, PrintFormat, QueuePolicy, RunAs,
+    SettingAt, SqlBackend, SqlConfig, TagFilters, TriggerSettings, DEFAULT_MEMORY_BOUND,
 };
 pub use lexer::Directive;
 pub use resolve::{PluginKind, ResolvedConfig, Settings};

@@ -168,6 +168,12 @@ pub fn resolve(
                     p.settings.set(def, setting.clone());
                 }
             }
+            (Scope::CoreAndPlugins, None) => {
+                for p in &mut out.plugins {
+                    p.settings.set(def, setting.clone());
+                }
+                out.core.set(def, setting);
+            }
             (Scope::NamedPlugin, None) => errors.push(
                 ConfigError::new(
                     d.origin.clone(),
@@ -175,7 +181,7 @@ pub fn resolve(
                 )
                 .key(&d.key),
             ),
-            (Scope::Plugin | Scope::NamedPlugin, Some(name)) => {
+            (Scope::Plugin | Scope::NamedPlugin | Scope::CoreAndPlugins, Some(name)) => {
                 match out.plugins.iter_mut().find(|p| &p.name == name) {
                     Some(p) => p.settings.set(def, setting),
                     None => {

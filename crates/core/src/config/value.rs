@@ -27,6 +27,12 @@ pub enum ValueKind {
     Separator,
     /// Octal file mode mask.
     Umask,
+    /// A nice value, -20..19.
+    Nice,
+    /// A user name or uid.
+    User,
+    /// A group name or gid.
+    Group,
 }
 
 impl ValueKind {
@@ -46,6 +52,9 @@ impl ValueKind {
             ValueKind::Filter => "libpcap filter".into(),
             ValueKind::Separator => "character, \\t or \\s".into(),
             ValueKind::Umask => "octal mask".into(),
+            ValueKind::Nice => "integer -20..19".into(),
+            ValueKind::User => "user name or uid".into(),
+            ValueKind::Group => "group name or gid".into(),
         }
     }
 
@@ -68,6 +77,9 @@ impl ValueKind {
             ValueKind::Plugins => parse_plugins(raw).map(drop),
             ValueKind::Separator => parse_separator(raw).map(drop),
             ValueKind::Umask => parse_umask(raw).map(drop),
+            ValueKind::Nice => parse_nice(raw).map(drop),
+            ValueKind::User => super::accounts::user(raw).map(drop),
+            ValueKind::Group => super::accounts::group(raw).map(drop),
         }
     }
 }
@@ -111,6 +123,13 @@ pub fn parse_separator(raw: &str) -> Result<String, String> {
         _ if raw.chars().count() == 1 => Ok(raw.into()),
         _ => Err(format!("expected one character, \\t or \\s, got '{raw}'")),
     }
+}
+
+pub fn parse_nice(raw: &str) -> Result<i32, String> {
+    raw.parse::<i32>()
+        .ok()
+        .filter(|n| (-20..=19).contains(n))
+        .ok_or_else(|| format!("expected a nice value between -20 and 19, got '{raw}'"))
 }
 
 pub fn parse_umask(raw: &str) -> Result<u32, String> {

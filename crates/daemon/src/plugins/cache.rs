@@ -119,9 +119,13 @@ impl PurgingCache {
         let (give_back, spare) = crossbeam_channel::bounded(1);
         let unwritten = Arc::new(AtomicU64::new(0));
         let counter = unwritten.clone();
+        let (nice, who) = (config.proc_priority, config.name.clone());
         let writer = std::thread::Builder::new()
             .name(format!("write-{}", config.name))
-            .spawn(move || run_writer(sink, purges, give_back, counter))
+            .spawn(move || {
+                crate::process::set_plugin_nice(nice, &who);
+                run_writer(sink, purges, give_back, counter)
+            })
             .map_err(|e| PluginError::Io(format!("cannot start the writer thread: {e}")))?;
         Ok(PurgingCache {
             table: AggregateTable::unbounded(layout.clone()),

@@ -237,14 +237,15 @@ pub fn serve_with_mode(
         std::fs::remove_file(path)
             .map_err(|e| format!("cannot remove stale socket {}: {e}", path.display()))?;
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
+    if let Some(dir) = path.parent() {
+        crate::process::create_dirs(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let listener = UnixListener::bind(path)
         .map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| format!("cannot set mode of {}: {e}", path.display()))?;
+    crate::process::own(path);
     let label = label.to_string();
     std::thread::Builder::new()
         .name("imt-listener".into())

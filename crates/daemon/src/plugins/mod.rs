@@ -145,9 +145,13 @@ pub fn start(
         }
         let thread_label = label.clone();
         let held = stats.clone();
+        let nice = config.proc_priority;
         let thread = std::thread::Builder::new()
             .name(format!("plugin-{}", config.name))
-            .spawn(move || run(plugin, rx, control_rx, recycle_tx, &held, &thread_label))
+            .spawn(move || {
+                crate::process::set_plugin_nice(nice, &thread_label);
+                run(plugin, rx, control_rx, recycle_tx, &held, &thread_label)
+            })
             .map_err(|e| format!("( {label} ): cannot start thread: {e}"))?;
         tracing::info!("( {label} ): plugin started");
         handles.push(PluginHandle {

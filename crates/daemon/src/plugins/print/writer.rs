@@ -14,6 +14,7 @@ use pmacct_core::table::SortedRows;
 use crate::plugins::cache::{Purge, PurgeSink};
 use crate::plugins::trigger::Trigger;
 use crate::plugins::Now;
+use crate::process;
 
 /// The print plugin's output side: sorts each purged table and writes it to stdout or files,
 /// then fires the trigger.
@@ -108,9 +109,11 @@ impl Writer {
         // Rows are sorted by bin first and names only move forward in time, so each file's rows
         // are one contiguous run: write slices, no copy.
         let dynamic = template.contains('%');
+        // Without bins, time variables are the purge's wall-clock time, as pmacct's.
         let name_of = |bin: i64| {
             if dynamic {
-                expand_time_variables(template, bin, &self.tz)
+                let t = if self.bins { bin } else { now.wall };
+                expand_time_variables(template, t, &self.tz)
             } else {
                 template.clone()
             }
@@ -173,18 +176,22 @@ impl Writer {
         now: Now,
         continues: bool,
     ) -> io::Result<()> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir)?;
+        if let Some(dir) = path.parent() {
+            process::create_dirs(dir)?;
         }
         if self.options.append || continues {
             let new = !path.exists();
             let file = OpenOptions::new().create(true).append(true).open(path)?;
+            if new {
+                process::own(path);
+            }
             let mut out = BufWriter::new(file);
             self.write_block(&mut out, entries, rows, now, new)?;
             return out.flush();
         }
         let tmp = temp_name(path);
         let file = fs::File::create(&tmp)?;
+        process::own(&tmp);
         let mut out = BufWriter::new(file);
         self.write_block(&mut out, entries, rows, now, true)?;
         out.flush()?;
@@ -272,6 +279,7 @@ fn point_symlink(link: &Path, target: &Path) -> io::Result<()> {
     let tmp = temp_name(link);
     let _ = fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp)?;
+    process::own(&tmp);
     fs::rename(&tmp, link)
 }
 

@@ -45,14 +45,17 @@ impl Spool {
 
     /// Appends rows; returns how many.
     pub fn append(&self, rows: &SortedRows) -> io::Result<usize> {
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir)?;
+        if let Some(dir) = self.path.parent() {
+            crate::process::create_dirs(dir)?;
         }
         let new = !self.path.exists();
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.path)?;
+        if new {
+            crate::process::own(&self.path);
+        }
         let mut out = BufWriter::new(file);
         if new {
             out.write_all(self.header().as_bytes())?;

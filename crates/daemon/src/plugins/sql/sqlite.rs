@@ -30,6 +30,7 @@ impl Sqlite {
             let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let new = !self.path.exists();
             let conn = Connection::open_with_flags(&self.path, flags).map_err(err)?;
             conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
             // WAL: the shell and the usage report read while the daemon writes.
@@ -38,6 +39,15 @@ impl Sqlite {
                 .map_err(err)?;
             conn.execute_batch("PRAGMA synchronous=NORMAL")
                 .map_err(err)?;
+            if new {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = self.path.clone().into_os_string();
+                    p.push(suffix);
+                    if std::path::Path::new(&p).exists() {
+                        crate::process::own(std::path::Path::new(&p));
+                    }
+                }
+            }
             self.conn = Some(conn);
         }
         self.conn
