@@ -145,6 +145,45 @@ impl Primitive {
         Primitive::ALL.into_iter().find(|p| p.name() == name)
     }
 
+    /// The group `pmacctd -a` lists it under, and what it holds.
+    pub fn about(self) -> (&'static str, &'static str) {
+        match self {
+            Primitive::Tag => ("MISC", "Numeric tag set by the pre_tag_map (or post_tag)"),
+            Primitive::Tag2 => (
+                "MISC",
+                "Second numeric tag set by the pre_tag_map (or post_tag2)",
+            ),
+            Primitive::Label => ("MISC", "Text label set by the pre_tag_map"),
+            Primitive::SrcMac => ("L2", "Source MAC address"),
+            Primitive::DstMac => ("L2", "Destination MAC address"),
+            Primitive::Vlan => ("L2", "802.1Q VLAN id (the outer one)"),
+            Primitive::InCvlan => ("L2", "Inner (customer) VLAN id of a QinQ frame"),
+            Primitive::Cos => ("L2", "802.1p class of service"),
+            Primitive::Etype => ("L2", "Ethertype"),
+            Primitive::InIface => (
+                "L3",
+                "Input interface id (pcap_interfaces_map, pcap_ifindex)",
+            ),
+            Primitive::OutIface => (
+                "L3",
+                "Output interface id (pcap_interfaces_map, pcap_ifindex)",
+            ),
+            Primitive::SrcHost => ("L3", "Source IPv4/IPv6 address"),
+            Primitive::SrcNet => ("L3", "Source network (networks_file or networks_mask)"),
+            Primitive::DstHost => ("L3", "Destination IPv4/IPv6 address"),
+            Primitive::DstNet => ("L3", "Destination network (networks_file or networks_mask)"),
+            Primitive::SrcMask => ("L3", "Source network mask length"),
+            Primitive::DstMask => ("L3", "Destination network mask length"),
+            Primitive::SrcPort => ("L4", "Source TCP/UDP port"),
+            Primitive::DstPort => ("L4", "Destination TCP/UDP port"),
+            Primitive::TcpFlags => ("L4", "TCP flags seen (ORed)"),
+            Primitive::Proto => ("L3", "IP protocol"),
+            Primitive::Tos => ("L3", "IP ToS / DSCP byte"),
+            Primitive::SamplingRate => ("MISC", "Sampling rate the counters were taken at"),
+            Primitive::TimestampArrival => ("TIME", "Time the packet was captured"),
+        }
+    }
+
     /// Needs a networks source (networks_file or networks_mask).
     pub fn is_network(self) -> bool {
         matches!(

@@ -40,12 +40,21 @@ extern "C" {
     ) -> c_int;
     fn pcap_geterr(p: *mut c_void) -> *mut c_char;
     fn pcap_close(p: *mut c_void);
+    fn pcap_lib_version() -> *const c_char;
     fn pcap_freecode(program: *mut RawProgram);
     fn pcap_offline_filter(
         program: *const RawProgram,
         header: *const PacketHeader,
         data: *const u8,
     ) -> c_int;
+}
+
+/// libpcap's own version line (`libpcap version 1.10.3 (with TPACKET_V3)`).
+pub fn libpcap_version() -> String {
+    // SAFETY: pcap_lib_version returns a pointer to a static NUL-terminated string.
+    unsafe { CStr::from_ptr(pcap_lib_version()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// libpcap's "no netmask" value.

@@ -37,6 +37,49 @@ fn count_stop_signals(control: &Control) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `-V`: the version, what this build can do, and the libraries it runs with.
+fn version_text() -> String {
+    let pcap = pmacct_daemon::bpf::libpcap_version();
+    format!(
+        "pmacctd (pmacct-rs) {} - compatible with pmacct 1.7.7 configurations\n\n\
+         Features:\n capture: live (libpcap), pcap and pcapng files (memory-mapped reader)\n \
+         link types: {}\n \
+         decode: 802.1Q/QinQ, MPLS, PPPoE, IPv4/IPv6 options and extension headers, fragments\n \
+         maps: pcap_interfaces_map and pre_tag_map (reloaded on SIGUSR2), networks_file, ports_file\n \
+         operations: daemonize, pidfile, logfile, syslog, drop_privileges_user, triggers\n\n\
+         Plugins:\n memory\n print\n sqlite3\n pgsql\n mysql\n\n\
+         Libs:\n {pcap}\n sqlite {}\n",
+        pmacct_core::VERSION,
+        pmacct_wire::LinkType::all_names().collect::<Vec<_>>().join(", "),
+        rusqlite::version()
+    )
+}
+
+/// `-a`: the aggregation primitives, grouped as pmacct lists them.
+fn primitives_text() -> String {
+    let mut out = format!(
+        "pmacctd (pmacct-rs) {}: aggregation primitives\n",
+        pmacct_core::VERSION
+    );
+    for group in ["L2", "L3", "L4", "MISC", "TIME"] {
+        out.push_str(&format!("\n{group}\n"));
+        for p in Primitive::ALL.iter().filter(|p| p.about().0 == group) {
+            out.push_str(&format!("{:<32} : {}\n", p.name(), p.about().1));
+        }
+    }
+    out.push_str("\nSUM (each packet counted for its source and for its destination)\n");
+    for (name, what) in [
+        ("sum_host", "Traffic per IP address, in and out"),
+        ("sum_net", "Traffic per network, in and out"),
+        ("sum_port", "Traffic per port, in and out"),
+        ("sum_mac", "Traffic per MAC address, in and out"),
+        ("none", "One total counter"),
+    ] {
+        out.push_str(&format!("{name:<32} : {what}\n"));
+    }
+    out
+}
+
 fn main() -> ExitCode {
     match real_main() {
         Ok(code) => code,
@@ -69,19 +112,11 @@ fn real_main() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         cli::Action::Version => {
-            println!(
-                "pmacctd (pmacct-rs) {} - compatible with pmacct 1.7.7 configurations",
-                pmacct_core::VERSION
-            );
+            print!("{}", version_text());
             return Ok(ExitCode::SUCCESS);
         }
         cli::Action::ListPrimitives => {
-            for p in Primitive::ALL {
-                println!("{}", p.name());
-            }
-            for s in ["sum_host", "sum_net", "sum_port", "sum_mac", "none"] {
-                println!("{s}");
-            }
+            print!("{}", primitives_text());
             return Ok(ExitCode::SUCCESS);
         }
         cli::Action::ListKeys => {

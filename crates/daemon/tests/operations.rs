@@ -384,3 +384,49 @@ fn priorities_and_the_owner_of_created_files() {
     daemon.signal(libc::SIGTERM);
     assert!(daemon.0.wait().expect("wait").success());
 }
+
+/// `-V` names the build's plugins and libpcap; `-a` lists primitives, and every one it lists
+/// is accepted by `aggregate`.
+#[test]
+fn version_and_primitive_lists() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+            .args(args)
+            .output()
+            .expect("pmacctd");
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let v = run(&["-V"]);
+    assert!(v.starts_with("pmacctd (pmacct-rs) "), "{v}");
+    assert!(
+        v.contains("\nPlugins:\n memory\n print\n sqlite3\n pgsql\n mysql\n"),
+        "{v}"
+    );
+    assert!(v.contains("\n libpcap version 1."), "{v}");
+    let a = run(&["-a"]);
+    let names: Vec<&str> = a
+        .lines()
+        .filter_map(|l| l.split_once(" : ").map(|(n, _)| n.trim()))
+        .collect();
+    assert_eq!(names.len(), 29, "{a}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in names {
+        let cfg = dir.path().join("a.conf");
+        std::fs::write(
+            &cfg,
+            format!("plugins: print[p]\naggregate: {name}\nnetworks_mask: 24\n"),
+        )
+        .expect("config");
+        let out = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+            .args(["-T", "config", "-f"])
+            .arg(&cfg)
+            .output()
+            .expect("pmacctd");
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

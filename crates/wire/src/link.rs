@@ -69,6 +69,11 @@ impl LinkType {
     pub fn name(self) -> &'static str {
         self.entry().2
     }
+
+    /// The names of every link type decoded.
+    pub fn all_names() -> impl Iterator<Item = &'static str> {
+        LINKS.iter().map(|(_, _, name)| *name)
+    }
 }
 
 const MAX_VLAN_TAGS: usize = 8;
