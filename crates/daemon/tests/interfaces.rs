@@ -928,3 +928,40 @@ fn an_output_folder_the_user_cannot_write_stops_the_start() {
     );
     assert!(log.contains(&want), "{log}");
 }
+
+/// `print_trigger_on_empty`: live, a quiet interface still purges every refresh; the trigger
+/// runs after those empty purges only when asked to, with PMACCT_PURGED_ENTRIES=0.
+#[test]
+fn the_trigger_runs_after_empty_purges_when_asked() {
+    let Some(net) = Net::or_skip("e") else {
+        return;
+    };
+    for on_empty in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().display().to_string();
+        let cfg = dir.path().join("p.conf");
+        std::fs::write(
+            &cfg,
+            format!(
+                "pcap_interface: blue0\nplugins: print[p]\nprint_refresh_time[p]: 1\n\
+                 print_output_file[p]: {d}/out.txt\nprint_trigger_on_empty[p]: {on_empty}\n\
+                 print_trigger_exec[p]: /bin/sh -c 'echo $PMACCT_PURGED_ENTRIES >> {d}/runs'\n"
+            ),
+        )
+        .expect("config");
+        let daemon = net.daemon(&cfg);
+        let start = Instant::now();
+        while daemon.count_log("Purging cache - END (QN: 0/0") < 3 {
+            assert!(start.elapsed() < Duration::from_secs(10), "no purges");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The daemon waits for running triggers before it exits.
+        let log = daemon.stop();
+        let purges = log.matches("Purging cache - END (QN: 0/0").count();
+        let runs = std::fs::read_to_string(dir.path().join("runs")).unwrap_or_default();
+        match on_empty {
+            false => assert_eq!(runs, "", "{log}"),
+            true => assert_eq!(runs, "0\n".repeat(purges), "{log}"),
+        }
+    }
+}

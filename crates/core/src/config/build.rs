@@ -117,6 +117,8 @@ pub struct PrintConfig {
     pub separator: String,
     pub latest_file: Option<PathBuf>,
     pub write_empty_file: bool,
+    /// `print_trigger_on_empty`: the trigger also runs after a purge with no rows.
+    pub trigger_on_empty: bool,
     pub markers: bool,
     pub trigger_exec: Option<String>,
 }
@@ -490,6 +492,7 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
                     .unwrap_or_else(|| ",".into()),
                 latest_file: r.path("print_latest_file"),
                 write_empty_file: r.bool("print_write_empty_file", false),
+                trigger_on_empty: r.bool("print_trigger_on_empty", false),
                 markers: r.bool("print_markers", false),
                 trigger_exec: trigger_command(&mut r),
             })

@@ -158,6 +158,7 @@ keys! {
     "print_output_lock_file": Plugin, V::Path, "", NoEffect, "Purges are serialised inside the process.";
     "print_latest_file": Plugin, V::Path, "", Yes, "Symlink pointed at the newest output file.";
     "print_write_empty_file": Plugin, V::Bool, "false", Yes, "Write the file (header only) even when the purge has no entries.";
+    "print_trigger_on_empty": Plugin, V::Bool, "false", Yes, "pmacct-rs: run print_trigger_exec after a purge with no rows too (PMACCT_PURGED_ENTRIES=0), e.g. so a script sees quiet minutes; print_write_empty_file implies it. SQL triggers always run, as pmacct's.";
     "print_markers": Plugin, V::Bool, "false", Yes, "Start/end markers around each purge. `-M`.";
     // --- memory ---
     "imt_path": Plugin, V::Path, "/tmp/collect.pipe", Yes, "Unix socket the `pmacct` client queries. `-p`.";

@@ -284,6 +284,11 @@ impl Plugin for PurgingCache {
     }
 
     fn on_tick(&mut self, now: Now) -> Result<(), PluginError> {
+        // Live, the refresh deadlines run from the start, not from the first packet: a quiet
+        // interface still purges (empty purges, their triggers).
+        if self.schedule.is_none() {
+            self.start_clock(now.data);
+        }
         if self.scheduled {
             return self.maybe_purge(now.data, now).map(|_| ());
         }

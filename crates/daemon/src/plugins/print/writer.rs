@@ -80,9 +80,13 @@ impl Writer {
             started.elapsed().as_secs()
         );
         if let Some(trigger) = &self.trigger {
-            if total > 0 || self.options.write_empty_file {
+            if total > 0 || self.options.write_empty_file || self.options.trigger_on_empty {
                 // Rows are sorted by bin first: the last row's is the newest.
-                let bin = (self.bins && total > 0).then(|| self.purged.bin(total - 1));
+                let bin = match (self.bins, total) {
+                    (false, _) => None,
+                    (true, 0) => Some(purge.empty_bin),
+                    (true, n) => Some(self.purged.bin(n - 1)),
+                };
                 trigger.fire(&written_files, total, bin);
             }
         }
