@@ -667,6 +667,10 @@ fn reload_maps(
 ) {
     let core = &config.core;
     let name = &core.proc_name;
+    if core.interfaces_map.is_none() && store.is_none() {
+        tracing::info!("( {name}/core ): SIGUSR2: no pcap_interfaces_map or pre_tag_map to reload");
+        return;
+    }
     if core.interfaces_map.is_some() {
         match plan_inputs(config) {
             Ok(plans) => inputs.reload(plans),

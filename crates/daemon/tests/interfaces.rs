@@ -109,14 +109,15 @@ impl Net {
 
     /// Starts our pmacctd in the router namespace.
     fn daemon(&self, config: &Path) -> Daemon {
+        self.daemon_with(&[], config)
+    }
+
+    /// Starts our pmacctd in the router namespace through `wrapper` (e.g. setpriv).
+    fn daemon_with(&self, wrapper: &[&str], config: &Path) -> Daemon {
         let mut child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.r,
-                env!("CARGO_BIN_EXE_pmacctd"),
-                "-f",
-            ])
+            .args(["netns", "exec", &self.r])
+            .args(wrapper)
+            .args([env!("CARGO_BIN_EXE_pmacctd"), "-f"])
             .arg(config)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -964,4 +965,55 @@ fn the_trigger_runs_after_empty_purges_when_asked() {
             true => assert_eq!(runs, "0\n".repeat(purges), "{log}"),
         }
     }
+}
+
+/// The systemd unit's model (User=, AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN,
+/// NoNewPrivileges=yes), reproduced with setpriv: started as nobody with only those two
+/// capabilities, the daemon captures and counts exactly.
+#[test]
+fn an_unprivileged_user_with_the_units_capabilities_captures() {
+    let Some(net) = Net::or_skip("s") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    assert!(sh(&["chmod", "755", &dir.path().display().to_string()]));
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).expect("run");
+    assert!(sh(&["chown", "nobody:nogroup", &run.display().to_string()]));
+    let cfg = dir.path().join("p.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_interface: green0\nplugins: memory[m]\nimt_path[m]: {}/m.pipe\n\
+             aggregate[m]: dst_host\n",
+            run.display()
+        ),
+    )
+    .expect("config");
+    let caps = "+net_raw,+net_admin";
+    let wrapper = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        &format!("--inh-caps=-all,{caps}"),
+        &format!("--ambient-caps=-all,{caps}"),
+        &format!("--bounding-set=-all,{caps}"),
+        "--no-new-privs",
+    ];
+    let daemon = net.daemon_with(&wrapper, &cfg);
+    let sock = run.join("m.pipe");
+    wait_for(&sock);
+    let pid = daemon.child.as_ref().expect("running").id();
+    let creds = credentials(pid);
+    assert_eq!(creds[0], "Uid: 65534 65534 65534 65534");
+    assert_eq!(creds[4], "CapEff: 0000000000003000");
+    net.ping(&net.g, "10.99.12.2", 3);
+    let want = "DST_IP                                         PACKETS               BYTES\n\
+                10.99.12.2                                     3                     252\n\
+                192.168.60.2                                   3                     252\n\
+                \nFor a total of: 2 entries\n";
+    assert_eq!(table_until(&sock, want), want);
+    let log = daemon.stop();
+    assert!(!log.contains("ERROR") && !log.contains("WARN"), "{log}");
 }

@@ -192,36 +192,6 @@ fn daemonize_returns_the_daemons_verdict() {
     }
 }
 
-/// logrotate's copytruncate cycle (copy the file, truncate it in place): the log is opened
-/// for appending, so the next line starts the emptied file (no hole of NUL bytes where the
-/// old end was) and no line is lost.
-#[test]
-fn logrotate_copytruncate_loses_no_line() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = config(dir.path(), "");
-    let log = dir.path().join("pm.log");
-    let mut daemon = Daemon::start(&cfg);
-    wait_for_text(&log, "finished reading");
-    std::fs::copy(&log, dir.path().join("pm.log.1")).expect("copy");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .and_then(|f| f.set_len(0))
-        .expect("truncate");
-    daemon.signal(libc::SIGUSR1);
-    wait_for_text(&log, "stats received_packets=1000");
-    daemon.signal(libc::SIGTERM);
-    assert!(daemon.0.wait().expect("wait").success());
-    let new = std::fs::read(&log).expect("log");
-    assert!(!new.contains(&0), "NUL bytes in the truncated log");
-    let new = String::from_utf8(new).expect("utf-8");
-    assert!(new
-        .lines()
-        .next()
-        .is_some_and(|l| l.contains("stats received_packets=1000")));
-    assert!(new.contains("exiting"), "{new}");
-}
-
 /// SIGINT flushes every plugin and exits; a second stop signal during a flush that cannot
 /// finish (it writes to a pipe nobody reads) exits at once, saying what was not written.
 #[test]
@@ -429,4 +399,208 @@ fn version_and_primitive_lists() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// The repository's packaging folder.
+fn packaging(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../packaging")
+        .join(path)
+}
+
+/// The shipped logrotate snippet run by the real logrotate, with this test's paths, in its
+/// create cycle (move, SIGHUP through the pidfile) and with copytruncate: every line is in
+/// the rotated file or in the new one, whole, none twice, none lost.
+#[test]
+fn logrotate_cycles_lose_no_line() {
+    for copytruncate in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        let log = d.join("pm.log");
+        let pidfile = d.join("pm.pid");
+        let cfg = config(d, &format!("pidfile: {}\n", pidfile.display()));
+        let mut snippet = std::fs::read_to_string(packaging("logrotate/pmacctd"))
+            .expect("snippet")
+            .replace("/var/log/pmacct/pmacctd.log", &log.display().to_string())
+            .replace("/run/pmacctd.pid", &pidfile.display().to_string())
+            .replace("    create 0600 root root\n", "    create 0600\n");
+        if copytruncate {
+            snippet = snippet.replace("    create 0600\n", "    copytruncate\n");
+        }
+        let conf = d.join("logrotate.conf");
+        std::fs::write(&conf, snippet).expect("logrotate.conf");
+        let mut daemon = Daemon::start(&cfg);
+        wait_for_text(&pidfile, &format!("{}\n", daemon.0.id()));
+        wait_for_text(&log, "finished reading");
+        daemon.signal(libc::SIGUSR1);
+        wait_for_text(&log, "stats received_packets=1000");
+        let rotate = Command::new("logrotate")
+            .arg("-f")
+            .arg("-s")
+            .arg(d.join("state"))
+            .arg(&conf)
+            .output()
+            .expect("logrotate (apt-get install logrotate)");
+        assert!(
+            rotate.status.success(),
+            "{}",
+            String::from_utf8_lossy(&rotate.stderr)
+        );
+        if !copytruncate {
+            wait_for_text(&log, "SIGHUP: log file reopened");
+        }
+        daemon.signal(libc::SIGUSR2);
+        wait_for_text(&log, "SIGUSR2: no pcap_interfaces_map or pre_tag_map to reload");
+        daemon.signal(libc::SIGTERM);
+        assert!(daemon.0.wait().expect("wait").success());
+        let old = std::fs::read(d.join("pm.log.1")).expect("rotated");
+        let new = std::fs::read(&log).expect("new log");
+        assert!(!new.contains(&0), "NUL bytes in the new log");
+        let (old, new) = (
+            String::from_utf8(old).expect("utf-8"),
+            String::from_utf8(new).expect("utf-8"),
+        );
+        let all: Vec<&str> = old.lines().chain(new.lines()).collect();
+        for line in &all {
+            assert!(
+                line.len() > 22 && line.as_bytes()[10] == b'T' && line[21..].starts_with("INFO "),
+                "{line}"
+            );
+        }
+        let count = |text: &str| all.iter().filter(|l| l.contains(text)).count();
+        assert_eq!(count("starting"), 1);
+        assert_eq!(count("stats received_packets=1000"), 2, "{old}\n---\n{new}");
+        assert_eq!(count("SIGUSR2"), 1);
+        assert_eq!(count("exiting"), 1);
+        assert!(old.contains("starting") && new.contains("exiting"));
+    }
+}
+
+/// `systemd-analyze verify` passes on the shipped unit (its binary path pointed at this build)
+/// without a warning.
+#[test]
+fn the_systemd_unit_verifies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let unit = std::fs::read_to_string(packaging("systemd/pmacctd.service"))
+        .expect("unit")
+        .replace("/usr/local/sbin/pmacctd", env!("CARGO_BIN_EXE_pmacctd"));
+    let path = dir.path().join("pmacctd.service");
+    std::fs::write(&path, unit).expect("unit");
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (apt-get install systemd)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(err, "");
+}
+
+/// The shipped /etc/pmacct layout: the configuration is valid, and the example pre_tag_map
+/// loads.
+#[test]
+fn the_example_etc_layout_is_valid() {
+    let check = |args: &[&str], cfg: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+            .args(args)
+            .arg("-f")
+            .arg(cfg)
+            .output()
+            .expect("pmacctd");
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            cfg.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    check(&["-T", "config"], &packaging("etc/pmacct/pmacctd.conf"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("t.pcap");
+    common::generate(&pcap, 10, 2, 1);
+    let cfg = dir.path().join("maps.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\npre_tag_map: {}\nplugins: print[p]\naggregate: tag\n",
+            pcap.display(),
+            packaging("etc/pmacct/pretag.map").display()
+        ),
+    )
+    .expect("config");
+    check(&["-T", "setup"], &cfg);
+}
+
+/// Runs the shipped SysV init script with this build and a test configuration.
+fn init_script(action: &str, cfg: &Path, pidfile: &Path) -> (i32, String) {
+    let out = Command::new("sh")
+        .arg(packaging("sysv/pmacctd"))
+        .arg(action)
+        .env("PMACCTD_DAEMON", env!("CARGO_BIN_EXE_pmacctd"))
+        .env("PMACCTD_CONFIG", cfg)
+        .env("PMACCTD_PIDFILE", pidfile)
+        .env("PMACCTD_STOP_TIMEOUT", "10")
+        .output()
+        .expect("sh");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// The SysV script's start, status, reload, stop and their LSB exit codes; a daemon that
+/// cannot start makes `start` fail with its error.
+#[test]
+fn the_sysv_script_starts_reports_and_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let pidfile = d.join("run.pid");
+    let cfg = config(d, "");
+    let log = d.join("pm.log");
+    assert_eq!(init_script("status", &cfg, &pidfile), (3, "pmacctd is not running\n".into()));
+    let (code, text) = init_script("start", &cfg, &pidfile);
+    assert_eq!(code, 0, "{text}");
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .expect("pidfile")
+        .trim()
+        .parse()
+        .expect("pid");
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).expect("comm"),
+        "pmacctd\n"
+    );
+    let running = format!("pmacctd is running (PID {pid})\n");
+    assert_eq!(init_script("status", &cfg, &pidfile), (0, running));
+    assert_eq!(
+        init_script("start", &cfg, &pidfile),
+        (0, format!("pmacctd is already running (PID {pid})\n"))
+    );
+    wait_for_text(&log, "finished reading");
+    assert_eq!(init_script("reload", &cfg, &pidfile).0, 0);
+    wait_for_text(&log, "SIGUSR2: no pcap_interfaces_map or pre_tag_map to reload");
+    assert_eq!(
+        init_script("stop", &cfg, &pidfile),
+        (0, format!("Stopping pmacctd (PID {pid})\n"))
+    );
+    assert!(!Path::new(&format!("/proc/{pid}")).exists());
+    assert!(!pidfile.exists());
+    assert!(std::fs::read_to_string(&log).expect("log").contains("exiting"));
+    assert_eq!(init_script("status", &cfg, &pidfile).0, 3);
+    assert_eq!(init_script("stop", &cfg, &pidfile), (0, "pmacctd is not running\n".into()));
+
+    // A pidfile left by a dead daemon.
+    std::fs::write(&pidfile, "999999999\n").expect("stale");
+    assert_eq!(init_script("status", &cfg, &pidfile).0, 1);
+    std::fs::remove_file(&pidfile).expect("rm");
+
+    // A daemon that cannot start: start fails with its error.
+    let bad = d.join("bad.conf");
+    std::fs::write(&bad, "pcap_interface: nosuch0\nplugins: print[p]\nlogfile: /dev/null\n")
+        .expect("config");
+    let (code, text) = init_script("start", &bad, &pidfile);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("nosuch0"), "{text}");
+    assert!(!pidfile.exists());
 }
