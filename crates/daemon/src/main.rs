@@ -123,6 +123,10 @@ fn real_main() -> anyhow::Result<ExitCode> {
             print!("{}", keys::markdown_table());
             return Ok(ExitCode::SUCCESS);
         }
+        cli::Action::ListMigration => {
+            print!("{}", config::migrating::markdown());
+            return Ok(ExitCode::SUCCESS);
+        }
         cli::Action::Run => {}
     }
     let (file_name, text) = match &cmd.config_file {

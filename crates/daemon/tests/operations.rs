@@ -450,7 +450,10 @@ fn logrotate_cycles_lose_no_line() {
             wait_for_text(&log, "SIGHUP: log file reopened");
         }
         daemon.signal(libc::SIGUSR2);
-        wait_for_text(&log, "SIGUSR2: no pcap_interfaces_map or pre_tag_map to reload");
+        wait_for_text(
+            &log,
+            "SIGUSR2: no pcap_interfaces_map or pre_tag_map to reload",
+        );
         daemon.signal(libc::SIGTERM);
         assert!(daemon.0.wait().expect("wait").success());
         let old = std::fs::read(d.join("pm.log.1")).expect("rotated");
@@ -559,7 +562,10 @@ fn the_sysv_script_starts_reports_and_stops() {
     let pidfile = d.join("run.pid");
     let cfg = config(d, "");
     let log = d.join("pm.log");
-    assert_eq!(init_script("status", &cfg, &pidfile), (3, "pmacctd is not running\n".into()));
+    assert_eq!(
+        init_script("status", &cfg, &pidfile),
+        (3, "pmacctd is not running\n".into())
+    );
     let (code, text) = init_script("start", &cfg, &pidfile);
     assert_eq!(code, 0, "{text}");
     let pid: u32 = std::fs::read_to_string(&pidfile)
@@ -579,16 +585,24 @@ fn the_sysv_script_starts_reports_and_stops() {
     );
     wait_for_text(&log, "finished reading");
     assert_eq!(init_script("reload", &cfg, &pidfile).0, 0);
-    wait_for_text(&log, "SIGUSR2: no pcap_interfaces_map or pre_tag_map to reload");
+    wait_for_text(
+        &log,
+        "SIGUSR2: no pcap_interfaces_map or pre_tag_map to reload",
+    );
     assert_eq!(
         init_script("stop", &cfg, &pidfile),
         (0, format!("Stopping pmacctd (PID {pid})\n"))
     );
     assert!(!Path::new(&format!("/proc/{pid}")).exists());
     assert!(!pidfile.exists());
-    assert!(std::fs::read_to_string(&log).expect("log").contains("exiting"));
+    assert!(std::fs::read_to_string(&log)
+        .expect("log")
+        .contains("exiting"));
     assert_eq!(init_script("status", &cfg, &pidfile).0, 3);
-    assert_eq!(init_script("stop", &cfg, &pidfile), (0, "pmacctd is not running\n".into()));
+    assert_eq!(
+        init_script("stop", &cfg, &pidfile),
+        (0, "pmacctd is not running\n".into())
+    );
 
     // A pidfile left by a dead daemon.
     std::fs::write(&pidfile, "999999999\n").expect("stale");
@@ -597,8 +611,11 @@ fn the_sysv_script_starts_reports_and_stops() {
 
     // A daemon that cannot start: start fails with its error.
     let bad = d.join("bad.conf");
-    std::fs::write(&bad, "pcap_interface: nosuch0\nplugins: print[p]\nlogfile: /dev/null\n")
-        .expect("config");
+    std::fs::write(
+        &bad,
+        "pcap_interface: nosuch0\nplugins: print[p]\nlogfile: /dev/null\n",
+    )
+    .expect("config");
     let (code, text) = init_script("start", &bad, &pidfile);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("nosuch0"), "{text}");

@@ -11,6 +11,8 @@ pub enum Action {
     ListPrimitives,
     /// pmacct-rs extension: print the configuration-key table as Markdown.
     ListKeys,
+    /// pmacct-rs extension: print docs/migrating.md's body.
+    ListMigration,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,6 +108,7 @@ Print plugin (-P print) options:
 
 pmacct-rs extensions:
   --list-keys\tPrint the table of configuration keys (Markdown)
+  --list-migration\tPrint what pmacct-rs does with each pmacct 1.7.7 key (Markdown)
 ";
 
 /// Parses pmacctd's arguments (without the program name).
@@ -122,6 +125,10 @@ pub fn parse(args: &[String]) -> Result<CommandLine, String> {
         i += 1;
         if arg == "--list-keys" {
             out.action = Action::ListKeys;
+            continue;
+        }
+        if arg == "--list-migration" {
+            out.action = Action::ListMigration;
             continue;
         }
         if arg == "--help" {

@@ -15,6 +15,7 @@ pub mod build;
 pub mod cli;
 pub mod keys;
 pub mod lexer;
+pub mod migrating;
 pub mod resolve;
 pub mod value;
 
