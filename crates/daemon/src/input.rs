@@ -261,6 +261,8 @@ pub struct CaptureFile {
     unsupported_logged: bool,
     /// The reader's position as last published to the prefetcher.
     published: usize,
+    /// The cache lines up to here have been asked for ([`prefetch_ahead`]).
+    prefetched: usize,
 }
 
 /// Pages are released behind the reader in steps of this size.
@@ -410,26 +412,34 @@ impl CaptureFile {
             delay,
             unsupported_logged: false,
             published: 0,
+            prefetched: 0,
         })
     }
 }
 
-/// Asks the CPU to start loading the next record (its header and the packet headers after it)
-/// while this packet is decoded, so the decoder does not wait for memory when it gets there.
+/// How far ahead of the decoder the CPU is asked to load the file's cache lines: enough
+/// records ahead that memory latency is hidden behind their decoding.
+const LINES_AHEAD: usize = 4096;
+
+/// Asks the CPU to load every cache line from `*done` up to [`LINES_AHEAD`] bytes past `next`
+/// (a sliding window: each line once), so the decoder does not wait for memory when it gets
+/// to the next records. Where the records start is not known ahead, so the window is whole.
 #[inline]
-fn prefetch_next(map: &[u8], next: usize) {
+fn prefetch_ahead(map: &[u8], next: usize, done: &mut usize) {
+    let end = (next + LINES_AHEAD).min(map.len());
+    let mut at = (*done).max(next) & !63;
     #[cfg(target_arch = "x86_64")]
-    for at in [next, next + 64, next + 4096] {
-        if let Some(b) = map.get(at) {
-            // SAFETY: a prefetch is a hint that never faults and reads nothing into the
-            // program; the address is inside the mapping anyway.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    (b as *const u8).cast(),
-                )
-            };
-        }
+    while at < end {
+        // SAFETY: a prefetch is a hint that never faults and reads nothing into the program;
+        // `at` is inside the mapping (below `end`).
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                map.as_ptr().add(at).cast(),
+            )
+        };
+        at += 64;
     }
+    *done = at.max(end);
 }
 
 /// Tells the prefetcher where the reader is, every [`PUBLISH_STEP`] bytes.
@@ -453,6 +463,7 @@ impl PacketSource for CaptureFile {
                     std::thread::sleep(self.delay);
                     self.reader = self.start.clone();
                     self.published = 0;
+                    self.prefetched = 0;
                     self.prefetch.position.store(0, Ordering::Relaxed);
                     return Ok(Next::Idle);
                 }
@@ -465,7 +476,7 @@ impl PacketSource for CaptureFile {
                     })
                 }
             };
-            prefetch_next(&self.map, self.reader.position());
+            prefetch_ahead(&self.map, self.reader.position(), &mut self.prefetched);
             let Some(link) = LinkType::from_dlt(i32::from(packet.link)) else {
                 if !self.unsupported_logged {
                     self.unsupported_logged = true;
