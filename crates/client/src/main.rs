@@ -22,6 +22,7 @@ mod args;
 mod client;
 mod output;
 mod queries;
+mod report;
 
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
@@ -45,6 +46,14 @@ impl Failure {
         }
     }
 
+    /// An error in `pmacct report`'s options: the message and the report's usage.
+    pub fn with_report_usage(message: impl Into<String>) -> Failure {
+        Failure::Error {
+            message: format!("{}\n\n{}", message.into(), report::USAGE.trim_end()),
+            usage: false,
+        }
+    }
+
     pub fn with_usage(message: impl Into<String>) -> Failure {
         Failure::Error {
             message: message.into(),
@@ -62,12 +71,23 @@ impl From<io::Error> for Failure {
 fn main() -> ExitCode {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let result = args::parse(std::env::args().skip(1)).and_then(|command| match command {
+    let words: Vec<String> = std::env::args().skip(1).collect();
+    if words.first().map(String::as_str) == Some("report") {
+        let result =
+            report::run(&words[1..], &mut out).and_then(|()| out.flush().map_err(Failure::from));
+        return finish(result, &mut out);
+    }
+    let result = args::parse(words).and_then(|command| match command {
         Command::Help => args::write_usage(&mut out).map_err(Failure::from),
         Command::Version => writeln!(out, "{}", args::version_line()).map_err(Failure::from),
         Command::Run(options) => client::run(&options, &mut out),
     });
     let result = result.and_then(|()| out.flush().map_err(Failure::from));
+    finish(result, &mut out)
+}
+
+/// The exit status of a run, its error printed as pmacct prints them.
+fn finish(result: Result<(), Failure>, out: &mut dyn Write) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Error { message, usage }) => {
@@ -75,7 +95,7 @@ fn main() -> ExitCode {
                 .and_then(|()| {
                     if usage {
                         writeln!(out)?;
-                        args::write_usage(&mut out)
+                        args::write_usage(out)
                     } else {
                         Ok(())
                     }

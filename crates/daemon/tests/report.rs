@@ -1,0 +1,453 @@
+//! `pmacct report` end to end: a generated home network over three days (the clocks change in
+//! the middle, Europe/Berlin), five devices (IPv4 and IPv6, one changing its address),
+//! LAN-to-LAN, multicast, broadcast and link-local noise. The daemon stores it (SQLite, and a
+//! memory table); the report's numbers must equal what the test computes from the packets it
+//! generated.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const ZONE: &str = "Europe/Berlin";
+/// 2024-03-30 00:00 in Berlin (CET, UTC+1); the clocks go forward on the 31st.
+const START: i64 = 1_711_753_200;
+
+/// What a generated packet is, for the local devices.
+#[derive(Clone, Copy)]
+enum Truth {
+    /// A device (by index) downloads or uploads.
+    Down(usize),
+    Up(usize),
+    /// LAN to LAN, or noise: no device's.
+    None,
+}
+
+struct Packet {
+    ts: i64,
+    src: IpAddr,
+    dst: IpAddr,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    payload: usize,
+    truth: Truth,
+}
+
+impl Packet {
+    /// The IP length pmacct counts.
+    fn ip_bytes(&self) -> u64 {
+        (self.payload + 8 + if self.src.is_ipv4() { 20 } else { 40 }) as u64
+    }
+
+    fn frame(&self) -> Vec<u8> {
+        let mut f = Vec::new();
+        f.extend_from_slice(&self.dst_mac);
+        f.extend_from_slice(&self.src_mac);
+        let udp_len = (8 + self.payload) as u16;
+        match (self.src, self.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+                f.extend_from_slice(&(20 + udp_len).to_be_bytes());
+                f.extend_from_slice(&[0, 0, 0, 0, 64, 17, 0, 0]);
+                f.extend_from_slice(&s.octets());
+                f.extend_from_slice(&d.octets());
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+                f.extend_from_slice(&udp_len.to_be_bytes());
+                f.extend_from_slice(&[17, 64]);
+                f.extend_from_slice(&s.octets());
+                f.extend_from_slice(&d.octets());
+            }
+            _ => unreachable!("same family"),
+        }
+        f.extend_from_slice(&[0x30, 0x39, 0x01, 0xbb]);
+        f.extend_from_slice(&udp_len.to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+        f.resize(f.len() + self.payload, 0x5a);
+        f
+    }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("ip")
+}
+
+fn mac(n: u8) -> [u8; 6] {
+    [0x02, 0, 0, 0, 0, n]
+}
+
+const ROUTER: u8 = 0xfe;
+
+/// The devices: MAC, and their address on each of the three days (the laptop moves).
+fn devices() -> Vec<(u8, [&'static str; 3])> {
+    vec![
+        (1, ["192.168.1.10", "192.168.1.11", "192.168.1.11"]),
+        (2, ["192.168.1.20"; 3]),
+        (3, ["2001:db8:1::30"; 3]),
+        (4, ["192.168.1.40"; 3]),
+        (5, ["2001:db8:1::50"; 3]),
+    ]
+}
+
+/// Three days of traffic, in time order, from a fixed seed.
+fn traffic() -> Vec<Packet> {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let remote4 = [ip("93.184.216.34"), ip("8.8.8.8"), ip("1.1.1.1")];
+    let remote6 = [ip("2606:4700::1111"), ip("2a00:1450::200e")];
+    let mut out = Vec::new();
+    let mut ts = START + 60;
+    while ts < START + 3 * 86_400 - 3_600 {
+        let day = ((ts - START) / 86_400) as usize;
+        let devs = devices();
+        let d = next(devs.len() as u64) as usize;
+        let (m, addrs) = devs[d];
+        let me = ip(addrs[day]);
+        let payload = [0usize, 100, 512, 1200][next(4) as usize];
+        let remote = match me {
+            IpAddr::V4(_) => remote4[next(3) as usize],
+            IpAddr::V6(_) => remote6[next(2) as usize],
+        };
+        let kind = next(10);
+        let p = match kind {
+            0..=4 => Packet {
+                ts,
+                src: remote,
+                dst: me,
+                src_mac: mac(ROUTER),
+                dst_mac: mac(m),
+                payload,
+                truth: Truth::Down(d),
+            },
+            5..=7 => Packet {
+                ts,
+                src: me,
+                dst: remote,
+                src_mac: mac(m),
+                dst_mac: mac(ROUTER),
+                payload,
+                truth: Truth::Up(d),
+            },
+            8 => {
+                // LAN to LAN: to another device of the same family.
+                let other = devs
+                    .iter()
+                    .map(|(om, a)| (*om, ip(a[day])))
+                    .find(|(om, a)| *om != m && a.is_ipv4() == me.is_ipv4())
+                    .expect("a peer");
+                Packet {
+                    ts,
+                    src: me,
+                    dst: other.1,
+                    src_mac: mac(m),
+                    dst_mac: mac(other.0),
+                    payload,
+                    truth: Truth::None,
+                }
+            }
+            _ => {
+                let dst = match (me, next(2)) {
+                    (IpAddr::V4(_), 0) => ip("224.0.0.251"),
+                    (IpAddr::V4(_), _) => ip("192.168.1.255"),
+                    (IpAddr::V6(_), _) => ip("ff02::1"),
+                };
+                let src = match me {
+                    IpAddr::V6(_) if next(2) == 0 => ip("fe80::3"),
+                    _ => me,
+                };
+                Packet {
+                    ts,
+                    src,
+                    dst,
+                    src_mac: mac(m),
+                    dst_mac: [0xff; 6],
+                    payload,
+                    truth: Truth::None,
+                }
+            }
+        };
+        out.push(p);
+        ts += 20 + next(100) as i64;
+    }
+    out
+}
+
+fn write_pcap(path: &Path, packets: &[Packet]) {
+    let mut b = Vec::new();
+    for v in [0xa1b2_c3d4u32] {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    b.extend_from_slice(&[2, 0, 4, 0]);
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&65535u32.to_le_bytes());
+    b.extend_from_slice(&1u32.to_le_bytes());
+    for p in packets {
+        let f = p.frame();
+        for v in [p.ts as u32, 0, f.len() as u32, f.len() as u32] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend_from_slice(&f);
+    }
+    std::fs::write(path, b).expect("pcap");
+}
+
+/// The expected CSV: per day (Berlin) and device, computed from the packets' truth.
+fn expected_csv(
+    packets: &[Packet],
+    by_mac: bool,
+    days: bool,
+    names: &BTreeMap<String, String>,
+) -> String {
+    let tz = jiff::tz::TimeZone::get(ZONE).expect("tzdata");
+    // (day, device order key, device) -> down bytes, up bytes, down packets, up packets
+    let mut rows: BTreeMap<(String, (u8, IpAddr, String)), [u64; 4]> = BTreeMap::new();
+    let devs = devices();
+    for p in packets {
+        let (d, up) = match p.truth {
+            Truth::Down(d) => (d, false),
+            Truth::Up(d) => (d, true),
+            Truth::None => continue,
+        };
+        let day_index = ((p.ts - START) / 86_400) as usize;
+        let addr = ip(devs[d].1[day_index]);
+        let device = if by_mac {
+            let m = mac(devs[d].0);
+            m.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        } else {
+            addr.to_string()
+        };
+        let order = if by_mac {
+            (1, ip("0.0.0.0"), device.clone())
+        } else {
+            (0, addr, String::new())
+        };
+        let period = if days {
+            jiff::Timestamp::from_second(p.ts)
+                .expect("ts")
+                .to_zoned(tz.clone())
+                .strftime("%Y-%m-%d")
+                .to_string()
+        } else {
+            "all".to_string()
+        };
+        let e = rows
+            .entry((period, (order.0, order.1, device)))
+            .or_default();
+        let i = usize::from(up);
+        e[i] += p.ip_bytes();
+        e[2 + i] += 1;
+    }
+    let mut out = String::from(
+        "period_start,device,name,download_bytes,upload_bytes,download_packets,upload_packets\n",
+    );
+    for ((period, (_, _, device)), v) in rows {
+        let name = names.get(&device).cloned().unwrap_or_default();
+        out.push_str(&format!(
+            "{period},{device},{name},{},{},{},{}\n",
+            v[0], v[1], v[2], v[3]
+        ));
+    }
+    out
+}
+
+fn client() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_pmacctd")).with_file_name("pmacct")
+}
+
+fn report(args: &[&str]) -> (bool, String) {
+    let out = Command::new(client())
+        .arg("report")
+        .args(args)
+        .env("TZ", ZONE)
+        .output()
+        .expect("pmacct report");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.success(), text)
+}
+
+const LOCAL: [&str; 4] = [
+    "--local-net",
+    "192.168.1.0/24",
+    "--local-net",
+    "2001:db8:1::/64",
+];
+
+/// Runs the daemon on the capture into `db` (hourly bins, local stamps).
+fn store(dir: &Path, pcap: &Path) -> PathBuf {
+    let db = dir.join("home.db");
+    let cfg = dir.join("sql.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\nplugins: sqlite3[s]\naggregate: src_host, dst_host, src_mac, dst_mac\n\
+             sql_db: {}\nsql_history: 1h\nsql_history_roundoff: h\nsql_refresh_time: 3600\n",
+            pcap.display(),
+            db.display()
+        ),
+    )
+    .expect("config");
+    let out = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+        .arg("-f")
+        .arg(&cfg)
+        .env("TZ", ZONE)
+        .output()
+        .expect("pmacctd");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    db
+}
+
+/// Per day and device, from SQLite: by IP address (the laptop is two devices) and by MAC
+/// address (one), names from a names file; the CSV layout is exact.
+#[test]
+fn daily_report_from_sqlite_equals_the_packets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let packets = traffic();
+    assert!(packets.len() > 3_000, "{}", packets.len());
+    let pcap = dir.path().join("home.pcap");
+    write_pcap(&pcap, &packets);
+    let db = store(dir.path(), &pcap);
+    let db = db.display().to_string();
+    let names = dir.path().join("names.txt");
+    std::fs::write(
+        &names,
+        "# who is who\n192.168.1.20 phone\n02:00:00:00:00:01 jon-laptop\n",
+    )
+    .expect("names");
+    let names = names.display().to_string();
+
+    let mut args = vec!["--db", &db, "--format", "csv", "--names", &names];
+    args.extend(LOCAL);
+    let (ok, csv) = report(&args);
+    assert!(ok, "{csv}");
+    let by_ip_names = BTreeMap::from([("192.168.1.20".to_string(), "phone".to_string())]);
+    assert_eq!(csv, expected_csv(&packets, false, true, &by_ip_names));
+    // Three days, the middle one 23 hours long.
+    assert!(
+        csv.contains("\n2024-03-30,")
+            && csv.contains("\n2024-03-31,")
+            && csv.contains("\n2024-04-01,")
+    );
+
+    args.push("--by-mac");
+    let (ok, csv) = report(&args);
+    assert!(ok, "{csv}");
+    let by_mac_names =
+        BTreeMap::from([("02:00:00:00:00:01".to_string(), "jon-laptop".to_string())]);
+    assert_eq!(csv, expected_csv(&packets, true, true, &by_mac_names));
+
+    // JSON: the same fields; the table: human units and a total per day.
+    let mut args = vec!["--db", &db, "--format", "json", "--top", "2"];
+    args.extend(LOCAL);
+    let (ok, json) = report(&args);
+    assert!(ok, "{json}");
+    let rows: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let first = &rows[0];
+    for field in [
+        "period_start",
+        "device",
+        "name",
+        "download_bytes",
+        "upload_bytes",
+        "download_packets",
+        "upload_packets",
+        "peers",
+    ] {
+        assert!(first.get(field).is_some(), "{field} in {first}");
+    }
+    let mut args = vec!["--db", &db, "--from", "2024-03-31", "--to", "2024-03-31"];
+    args.extend(LOCAL);
+    let (ok, table) = report(&args);
+    assert!(ok, "{table}");
+    assert!(table.starts_with("PERIOD"), "{table}");
+    assert!(
+        table.lines().skip(1).all(|l| l.starts_with("2024-03-31")),
+        "{table}"
+    );
+    assert!(table.contains(" kB") || table.contains(" MB"), "{table}");
+    assert_eq!(
+        table.lines().filter(|l| l.contains(" total ")).count(),
+        1,
+        "{table}"
+    );
+}
+
+/// From a running memory table: one period (its entries have no time), the same totals.
+#[test]
+fn report_from_a_memory_table_equals_the_packets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let packets = traffic();
+    let pcap = dir.path().join("home.pcap");
+    write_pcap(&pcap, &packets);
+    let sock = dir.path().join("m.pipe");
+    let log = dir.path().join("m.log");
+    let cfg = dir.path().join("m.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\npcap_savefile_wait: true\nlogfile: {}\nplugins: memory[m]\n\
+             aggregate: src_host, dst_host, src_mac, dst_mac\nimt_path: {}\n",
+            pcap.display(),
+            log.display(),
+            sock.display()
+        ),
+    )
+    .expect("config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+        .arg("-f")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pmacctd");
+    let start = std::time::Instant::now();
+    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("finished reading")) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "no end of file"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let sock = sock.display().to_string();
+    let mut args = vec!["--pipe", &sock, "--format", "csv"];
+    args.extend(LOCAL);
+    let (ok, csv) = report(&args);
+    let none = BTreeMap::new();
+    let expected = expected_csv(&packets, false, false, &none);
+    let (ok_day, day) = report(&["--pipe", &sock, "--by", "day"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ok, "{csv}");
+    assert_eq!(csv, expected);
+    assert!(!ok_day);
+    assert!(day.contains("a memory table has no time bins"), "{day}");
+}
+
+/// A table without the columns a report needs says which ones it lacks.
+#[test]
+fn a_table_of_another_layout_names_the_missing_columns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("x.db");
+    let conn = rusqlite::Connection::open(&db).expect("db");
+    conn.execute_batch("CREATE TABLE acct (ip_src TEXT, bytes INT, packets INT)")
+        .expect("table");
+    drop(conn);
+    let (ok, out) = report(&["--db", &db.display().to_string()]);
+    assert!(!ok);
+    assert_eq!(
+        out,
+        "ERROR: table 'acct' lacks the column(s) ip_dst, stamp_inserted a report needs (it has: ip_src, bytes, packets)\n"
+    );
+}
