@@ -180,9 +180,7 @@ fn traffic() -> Vec<Packet> {
 
 fn write_pcap(path: &Path, packets: &[Packet]) {
     let mut b = Vec::new();
-    for v in [0xa1b2_c3d4u32] {
-        b.extend_from_slice(&v.to_le_bytes());
-    }
+    b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     b.extend_from_slice(&[2, 0, 4, 0]);
     b.extend_from_slice(&[0; 8]);
     b.extend_from_slice(&65535u32.to_le_bytes());
@@ -206,7 +204,8 @@ fn expected_csv(
 ) -> String {
     let tz = jiff::tz::TimeZone::get(ZONE).expect("tzdata");
     // (day, device order key, device) -> down bytes, up bytes, down packets, up packets
-    let mut rows: BTreeMap<(String, (u8, IpAddr, String)), [u64; 4]> = BTreeMap::new();
+    type Device = (u8, IpAddr, String);
+    let mut rows: BTreeMap<(String, Device), [u64; 4]> = BTreeMap::new();
     let devs = devices();
     for p in packets {
         let (d, up) = match p.truth {

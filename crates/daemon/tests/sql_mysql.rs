@@ -288,3 +288,22 @@ fn mysql_down_loses_nothing() {
     assert_eq!(packets(&mut c, "acct"), 8_000);
     assert!(!server.dir.path().join("spool").exists());
 }
+
+/// `pmacct report --mysql` reads what the mysql plugin wrote: the same report as from SQLite.
+#[test]
+fn report_from_mysql_equals_report_from_sqlite() {
+    let Some(server) = Server::start() else {
+        return skipped("a MariaDB server (apt-get install mariadb-server; run as root)");
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lines = format!(
+        "sql_table_version[foo]: 1\nsql_spool_file[foo]: {}\n{}",
+        dir.path().join("spool").display(),
+        server.config()
+    );
+    let url = format!(
+        "mysql://pmacct:arealsmartpwd@127.0.0.1:{}/pmacct",
+        server.port
+    );
+    reports_agree("mysql[foo]", &lines, &["--mysql", &url], dir.path());
+}

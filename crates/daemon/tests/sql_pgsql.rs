@@ -428,3 +428,22 @@ fn pgsql_outage_during_a_live_run_loses_nothing() {
         .get(0);
     assert_eq!(bytes, 120 * 128);
 }
+
+/// `pmacct report --pgsql` reads what the pgsql plugin wrote: the same report as from SQLite.
+#[test]
+fn report_from_pgsql_equals_report_from_sqlite() {
+    let Some(server) = Server::start() else {
+        return skipped("a PostgreSQL server (apt-get install postgresql; run as root)");
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lines = format!(
+        "sql_table_version[foo]: 1\nsql_spool_file[foo]: {}\n{}",
+        dir.path().join("spool").display(),
+        server.config()
+    );
+    let url = format!(
+        "postgresql://pmacct:arealsmartpwd@127.0.0.1:{}/pmacct",
+        server.port
+    );
+    reports_agree("pgsql[foo]", &lines, &["--pgsql", &url], dir.path());
+}

@@ -241,7 +241,7 @@ fn pgsql(
         ""
     };
     let sql = format!(
-        "SELECT ip_src::text, ip_dst::text, bytes::bigint, packets::bigint, {stamp}{mac} FROM {table}"
+        "SELECT split_part(ip_src::text, '/', 1), split_part(ip_dst::text, '/', 1), bytes::bigint, packets::bigint, {stamp}{mac} FROM {table}"
     );
     let params: [&(dyn postgres::types::ToSql + Sync); 0] = [];
     let rows = client.query_raw(&sql, params).map_err(read_err)?;

@@ -297,3 +297,44 @@ pub fn sh(args: &[&str]) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// Runs `pmacct report` with `args`; its stdout (the run must succeed).
+pub fn report_csv(args: &[&str]) -> String {
+    let client = std::path::Path::new(env!("CARGO_BIN_EXE_pmacctd")).with_file_name("pmacct");
+    let out = Command::new(client)
+        .arg("report")
+        .args(args)
+        .args(["--format", "csv", "--by", "hour", "--top", "0"])
+        .args([
+            "--local-net",
+            "10.16.0.0/28",
+            "--local-net",
+            "2001:db8::/124",
+        ])
+        .output()
+        .expect("pmacct report");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+/// One run writing the plugin `decl` (configured by `lines`) and an SQLite table side by side: the report of each is the
+/// same CSV (the SQLite report is checked against the packets in tests/report.rs).
+pub fn reports_agree(decl: &str, lines: &str, db_args: &[&str], dir: &Path) {
+    let pcap = dir.join("gen.pcap");
+    generate(&pcap, 6_000, 40, 7_200);
+    let sqlite = dir.join("side.db");
+    let cfg = format!(
+        "pcap_savefile: {}\nplugins: {decl}, sqlite3[side]\n{lines}\
+         aggregate: src_host, dst_host\nsql_history: 1m\nsql_history_roundoff: m\n\
+         sql_refresh_time: 60\nsql_db[side]: {}\nsql_optimize_clauses[side]: true\n",
+        pcap.display(),
+        sqlite.display()
+    );
+    let out = run_ours(&cfg);
+    assert!(out.ok, "{}", out.stderr);
+    let side = sqlite.display().to_string();
+    let expected = report_csv(&["--db", &side]);
+    assert!(expected.lines().count() > 40, "{expected}");
+    assert_eq!(report_csv(db_args), expected);
+}
