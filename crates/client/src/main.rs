@@ -19,6 +19,7 @@
 //! - JSON output has no `event_type` key (as pmacct's client, unlike the print plugin).
 
 mod args;
+mod caps;
 mod client;
 mod output;
 mod queries;
@@ -72,6 +73,11 @@ fn main() -> ExitCode {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let words: Vec<String> = std::env::args().skip(1).collect();
+    if words.first().map(String::as_str) == Some("caps") {
+        let result =
+            caps::run(&words[1..], &mut out).and_then(|()| out.flush().map_err(Failure::from));
+        return finish(result, &mut out);
+    }
     if words.first().map(String::as_str) == Some("report") {
         let result =
             report::run(&words[1..], &mut out).and_then(|()| out.flush().map_err(Failure::from));

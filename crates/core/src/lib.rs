@@ -7,6 +7,8 @@
 //! ([`query`]). Time is always passed in; nothing here reads the clock, a file or a socket.
 
 pub mod bins;
+pub mod caps;
+pub mod cidr;
 pub mod command;
 pub mod config;
 pub mod format;

@@ -4,6 +4,9 @@
 //! memory table); the report's numbers must equal what the test computes from the packets it
 //! generated.
 
+mod common;
+
+use common::Udp;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -23,49 +26,16 @@ enum Truth {
     None,
 }
 
+/// A generated packet and what it is for the devices.
 struct Packet {
-    ts: i64,
-    src: IpAddr,
-    dst: IpAddr,
-    src_mac: [u8; 6],
-    dst_mac: [u8; 6],
-    payload: usize,
+    udp: Udp,
     truth: Truth,
 }
 
-impl Packet {
-    /// The IP length pmacct counts.
-    fn ip_bytes(&self) -> u64 {
-        (self.payload + 8 + if self.src.is_ipv4() { 20 } else { 40 }) as u64
-    }
-
-    fn frame(&self) -> Vec<u8> {
-        let mut f = Vec::new();
-        f.extend_from_slice(&self.dst_mac);
-        f.extend_from_slice(&self.src_mac);
-        let udp_len = (8 + self.payload) as u16;
-        match (self.src, self.dst) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => {
-                f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
-                f.extend_from_slice(&(20 + udp_len).to_be_bytes());
-                f.extend_from_slice(&[0, 0, 0, 0, 64, 17, 0, 0]);
-                f.extend_from_slice(&s.octets());
-                f.extend_from_slice(&d.octets());
-            }
-            (IpAddr::V6(s), IpAddr::V6(d)) => {
-                f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
-                f.extend_from_slice(&udp_len.to_be_bytes());
-                f.extend_from_slice(&[17, 64]);
-                f.extend_from_slice(&s.octets());
-                f.extend_from_slice(&d.octets());
-            }
-            _ => unreachable!("same family"),
-        }
-        f.extend_from_slice(&[0x30, 0x39, 0x01, 0xbb]);
-        f.extend_from_slice(&udp_len.to_be_bytes());
-        f.extend_from_slice(&[0, 0]);
-        f.resize(f.len() + self.payload, 0x5a);
-        f
+impl std::ops::Deref for Packet {
+    type Target = Udp;
+    fn deref(&self) -> &Udp {
+        &self.udp
     }
 }
 
@@ -117,21 +87,25 @@ fn traffic() -> Vec<Packet> {
         let kind = next(10);
         let p = match kind {
             0..=4 => Packet {
-                ts,
-                src: remote,
-                dst: me,
-                src_mac: mac(ROUTER),
-                dst_mac: mac(m),
-                payload,
+                udp: Udp {
+                    ts,
+                    src: remote,
+                    dst: me,
+                    src_mac: mac(ROUTER),
+                    dst_mac: mac(m),
+                    payload,
+                },
                 truth: Truth::Down(d),
             },
             5..=7 => Packet {
-                ts,
-                src: me,
-                dst: remote,
-                src_mac: mac(m),
-                dst_mac: mac(ROUTER),
-                payload,
+                udp: Udp {
+                    ts,
+                    src: me,
+                    dst: remote,
+                    src_mac: mac(m),
+                    dst_mac: mac(ROUTER),
+                    payload,
+                },
                 truth: Truth::Up(d),
             },
             8 => {
@@ -142,12 +116,14 @@ fn traffic() -> Vec<Packet> {
                     .find(|(om, a)| *om != m && a.is_ipv4() == me.is_ipv4())
                     .expect("a peer");
                 Packet {
-                    ts,
-                    src: me,
-                    dst: other.1,
-                    src_mac: mac(m),
-                    dst_mac: mac(other.0),
-                    payload,
+                    udp: Udp {
+                        ts,
+                        src: me,
+                        dst: other.1,
+                        src_mac: mac(m),
+                        dst_mac: mac(other.0),
+                        payload,
+                    },
                     truth: Truth::None,
                 }
             }
@@ -162,12 +138,14 @@ fn traffic() -> Vec<Packet> {
                     _ => me,
                 };
                 Packet {
-                    ts,
-                    src,
-                    dst,
-                    src_mac: mac(m),
-                    dst_mac: [0xff; 6],
-                    payload,
+                    udp: Udp {
+                        ts,
+                        src,
+                        dst,
+                        src_mac: mac(m),
+                        dst_mac: [0xff; 6],
+                        payload,
+                    },
                     truth: Truth::None,
                 }
             }
@@ -179,20 +157,8 @@ fn traffic() -> Vec<Packet> {
 }
 
 fn write_pcap(path: &Path, packets: &[Packet]) {
-    let mut b = Vec::new();
-    b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    b.extend_from_slice(&[2, 0, 4, 0]);
-    b.extend_from_slice(&[0; 8]);
-    b.extend_from_slice(&65535u32.to_le_bytes());
-    b.extend_from_slice(&1u32.to_le_bytes());
-    for p in packets {
-        let f = p.frame();
-        for v in [p.ts as u32, 0, f.len() as u32, f.len() as u32] {
-            b.extend_from_slice(&v.to_le_bytes());
-        }
-        b.extend_from_slice(&f);
-    }
-    std::fs::write(path, b).expect("pcap");
+    let udp: Vec<&Udp> = packets.iter().map(|p| &p.udp).collect();
+    common::write_udp_pcap(path, &udp);
 }
 
 /// The expected CSV: per day (Berlin) and device, computed from the packets' truth.

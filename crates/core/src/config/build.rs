@@ -183,6 +183,21 @@ pub enum PluginOptions {
     Print(PrintConfig),
     Memory(MemoryConfig),
     Sql(Box<SqlConfig>),
+    Quota(QuotaConfig),
+}
+
+/// A `quota` plugin: data caps per device (docs/caps.md).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuotaConfig {
+    /// `quota_map`: the caps file (read when the plugin starts).
+    pub caps_file: PathBuf,
+    /// `quota_state`: usage per cap and period, and the alerts fired (SQLite).
+    pub state: PathBuf,
+    /// `quota_local_net`: which addresses are devices.
+    pub local: Vec<crate::cidr::Cidr>,
+    /// `quota_webhook`: an http:// URL that receives each alert as a JSON POST.
+    pub webhook: Option<String>,
+    pub trigger_exec: Option<String>,
 }
 
 /// What a live capture does when a plugin's queue is full.
@@ -513,6 +528,47 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
                 memory_bound_is_default: !explicit,
             })
         }
+        PluginKind::Quota => {
+            let caps_file = r.path("quota_map");
+            if caps_file.is_none() {
+                r.errors.push(
+                    ConfigError::new(
+                        p.declared_at.clone(),
+                        "a quota plugin needs quota_map (its caps file)".to_string(),
+                    )
+                    .key("quota_map")
+                    .plugin(Some(&p.name)),
+                );
+            }
+            let local = r
+                .typed("quota_local_net", |v| {
+                    v.split(',')
+                        .map(|n| crate::cidr::Cidr::parse(n.trim()))
+                        .collect()
+                })
+                .unwrap_or_else(|| {
+                    crate::cidr::PRIVATE
+                        .iter()
+                        .filter_map(|n| crate::cidr::Cidr::parse(n).ok())
+                        .collect()
+                });
+            let webhook = r.typed("quota_webhook", |v| {
+                v.starts_with("http://")
+                    .then(|| v.to_string())
+                    .ok_or_else(|| {
+                        format!("'{v}': an http:// URL (for https, post to a local relay)")
+                    })
+            });
+            PluginOptions::Quota(QuotaConfig {
+                caps_file: caps_file.unwrap_or_default(),
+                state: r.path("quota_state").unwrap_or_else(|| {
+                    PathBuf::from(format!("/var/lib/pmacct-rs/quota-{}.db", p.name))
+                }),
+                local,
+                webhook,
+                trigger_exec: trigger_command(&mut r),
+            })
+        }
         PluginKind::Sqlite3 | PluginKind::Pgsql | PluginKind::Mysql => {
             PluginOptions::Sql(Box::new(build_sql(&mut r, p.kind, &p.name, history)))
         }
@@ -520,7 +576,7 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
             r.errors.push(
                 ConfigError::new(
                     p.declared_at.clone(),
-                    format!("plugin type '{other}' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql)"),
+                    format!("plugin type '{other}' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota)"),
                 )
                 .key("plugins")
                 .plugin(Some(&p.name)),
@@ -563,7 +619,13 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
         queue_batches,
         when_full,
         options,
-        aggregate,
+        aggregate: match p.kind {
+            // The quota plugin counts per device: both addresses of every packet.
+            PluginKind::Quota => {
+                Aggregate::parse("src_host, dst_host, src_mac, dst_mac").unwrap_or_default()
+            }
+            _ => aggregate,
+        },
     })
 }
 
@@ -736,7 +798,7 @@ mod tests {
         );
         assert_eq!(
             errors("plugins: nfprobe[foo]\n"),
-            vec!["b.conf:1: key 'plugins' of plugin 'foo': plugin type 'nfprobe' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql)"]
+            vec!["b.conf:1: key 'plugins' of plugin 'foo': plugin type 'nfprobe' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota)"]
         );
     }
 }

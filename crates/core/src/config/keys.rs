@@ -145,9 +145,9 @@ keys! {
     "sql_cache_entries" ["print_cache_entries", "amqp_cache_entries", "kafka_cache_entries"]: Plugin, V::Uint(1, u64::MAX), "", NoEffect, "The cache grows as needed.";
     "sql_max_writers" ["print_max_writers", "amqp_max_writers", "kafka_max_writers"]: Plugin, V::Uint(1, u64::MAX), "10", NoEffect, "Purges are written by the plugin's own thread, one at a time.";
     "sql_num_protos" ["print_num_protos", "amqp_num_protos", "kafka_num_protos"]: Plugin, V::Bool, "false", Yes, "Print protocol numbers instead of names. `-u`.";
-    "sql_trigger_exec" ["print_trigger_exec", "amqp_trigger_exec", "kafka_trigger_exec"]: Plugin, V::Text, "", Yes, "Command run after each purge, without a shell: words split as a shell does (quotes, backslashes), the program looked up in PATH; shell syntax (`&&`, `>`, `$`, ...) is an error. One run at a time per plugin; its exit status and output are logged (see docs/operations.md).";
-    "sql_trigger_timeout" ["print_trigger_timeout", "amqp_trigger_timeout", "kafka_trigger_timeout"]: Plugin, V::Uint(1, 86400), "60", Yes, "pmacct-rs: seconds a trigger may run before it is killed (logged).";
-    "sql_trigger_cwd" ["print_trigger_cwd", "amqp_trigger_cwd", "kafka_trigger_cwd"]: Plugin, V::Path, "", Yes, "pmacct-rs: the trigger's working directory (default: the folder of the file just written, else the daemon's).";
+    "sql_trigger_exec" ["print_trigger_exec", "amqp_trigger_exec", "kafka_trigger_exec", "quota_trigger_exec"]: Plugin, V::Text, "", Yes, "Command run after each purge, without a shell: words split as a shell does (quotes, backslashes), the program looked up in PATH; shell syntax (`&&`, `>`, `$`, ...) is an error. One run at a time per plugin; its exit status and output are logged (see docs/operations.md).";
+    "sql_trigger_timeout" ["print_trigger_timeout", "amqp_trigger_timeout", "kafka_trigger_timeout", "quota_trigger_timeout"]: Plugin, V::Uint(1, 86400), "60", Yes, "pmacct-rs: seconds a trigger may run before it is killed (logged).";
+    "sql_trigger_cwd" ["print_trigger_cwd", "amqp_trigger_cwd", "kafka_trigger_cwd", "quota_trigger_cwd"]: Plugin, V::Path, "", Yes, "pmacct-rs: the trigger's working directory (default: the folder of the file just written, else the daemon's).";
     "sql_trigger_time": Plugin, V::History, "", Yes, "Run the SQL trigger at most once per this interval (default: after every purge).";
     "sql_preprocess" ["print_preprocess", "amqp_preprocess", "kafka_preprocess"]: Plugin, V::Text, "", NotYet, "Checks applied before writing.";
     "sql_preprocess_type" ["print_preprocess_type", "amqp_preprocess_type", "kafka_preprocess_type"]: Plugin, V::Choice(&["any", "all"]), "any", NotYet, "How preprocess checks combine.";
@@ -157,6 +157,10 @@ keys! {
     "print_output_separator": Plugin, V::Separator, ",", Yes, "CSV separator. `-E`.";
     "print_output_lock_file": Plugin, V::Path, "", NoEffect, "Purges are serialised inside the process.";
     "print_latest_file": Plugin, V::Path, "", Yes, "Symlink pointed at the newest output file.";
+    "quota_map": Plugin, V::Path, "", Yes, "pmacct-rs, quota plugin: the caps file (one cap per line: name=, device= or net=, limit=, period=day|week|month, reset=, direction=down|up|both, alerts=80,100; docs/caps.md).";
+    "quota_state": Plugin, V::Path, "", Yes, "pmacct-rs, quota plugin: SQLite file holding usage per cap and period and the alerts fired, so a restart neither forgets nor repeats (default /var/lib/pmacct-rs/quota-NAME.db). `pmacct caps --state FILE` shows it.";
+    "quota_local_net": Plugin, V::Text, "", Yes, "pmacct-rs, quota plugin: the local networks, comma-separated (default 10/8, 172.16/12, 192.168/16, fc00::/7): traffic from them is upload, to them download.";
+    "quota_webhook": Plugin, V::Text, "", Yes, "pmacct-rs, quota plugin: an http:// URL that receives each alert as a JSON POST (retried 5 times, 1 to 16 s apart).";
     "print_write_empty_file": Plugin, V::Bool, "false", Yes, "Write the file (header only) even when the purge has no entries.";
     "print_trigger_on_empty": Plugin, V::Bool, "false", Yes, "pmacct-rs: run print_trigger_exec after a purge with no rows too (PMACCT_PURGED_ENTRIES=0), e.g. so a script sees quiet minutes; print_write_empty_file implies it. SQL triggers always run, as pmacct's.";
     "print_markers": Plugin, V::Bool, "false", Yes, "Start/end markers around each purge. `-M`.";

@@ -21,6 +21,8 @@ pub enum PluginKind {
     Tee,
     Amqp,
     Kafka,
+    /// pmacct-rs: data caps per device (`quota[name]`).
+    Quota,
 }
 
 impl PluginKind {
@@ -36,6 +38,7 @@ impl PluginKind {
             "tee" => PluginKind::Tee,
             "amqp" => PluginKind::Amqp,
             "kafka" => PluginKind::Kafka,
+            "quota" => PluginKind::Quota,
             _ => return None,
         })
     }
@@ -52,6 +55,7 @@ impl PluginKind {
             PluginKind::Tee => "tee",
             PluginKind::Amqp => "amqp",
             PluginKind::Kafka => "kafka",
+            PluginKind::Quota => "quota",
         }
     }
 }
@@ -257,7 +261,7 @@ fn declare_plugins(
                 ConfigError::new(
                     first.origin.clone(),
                     format!(
-                        "unknown plugin type '{}' (known: memory, print, sqlite3, mysql, pgsql, nfprobe, sfprobe, tee, amqp, kafka)",
+                        "unknown plugin type '{}' (known: memory, print, sqlite3, mysql, pgsql, quota, nfprobe, sfprobe, tee, amqp, kafka)",
                         decl.kind
                     ),
                 )

@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod memory;
 pub mod print;
+pub mod quota;
 pub mod sql;
 pub mod trigger;
 
@@ -131,6 +132,9 @@ pub fn start(
             }
             PluginOptions::Memory(m) => Box::new(
                 memory::MemoryPlugin::new(config, m).map_err(|e| format!("( {label} ): {e}"))?,
+            ),
+            PluginOptions::Quota(q) => Box::new(
+                quota::QuotaPlugin::new(config, q).map_err(|e| format!("( {label} ): {e}"))?,
             ),
             PluginOptions::Sql(s) => {
                 Box::new(sql::start(config, s, clock, stats.clone()).map_err(|e| e.to_string())?)

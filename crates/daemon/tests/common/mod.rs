@@ -338,3 +338,68 @@ pub fn reports_agree(decl: &str, lines: &str, db_args: &[&str], dir: &Path) {
     assert!(expected.lines().count() > 40, "{expected}");
     assert_eq!(report_csv(db_args), expected);
 }
+
+/// A UDP packet over Ethernet, IPv4 or IPv6, for tests that build their own traffic.
+pub struct Udp {
+    pub ts: i64,
+    pub src: std::net::IpAddr,
+    pub dst: std::net::IpAddr,
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
+    pub payload: usize,
+}
+
+impl Udp {
+    /// The IP length pmacct counts.
+    pub fn ip_bytes(&self) -> u64 {
+        (self.payload + 8 + if self.src.is_ipv4() { 20 } else { 40 }) as u64
+    }
+
+    pub fn frame(&self) -> Vec<u8> {
+        use std::net::IpAddr;
+        let mut f = Vec::new();
+        f.extend_from_slice(&self.dst_mac);
+        f.extend_from_slice(&self.src_mac);
+        let udp_len = (8 + self.payload) as u16;
+        match (self.src, self.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+                f.extend_from_slice(&(20 + udp_len).to_be_bytes());
+                f.extend_from_slice(&[0, 0, 0, 0, 64, 17, 0, 0]);
+                f.extend_from_slice(&s.octets());
+                f.extend_from_slice(&d.octets());
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+                f.extend_from_slice(&udp_len.to_be_bytes());
+                f.extend_from_slice(&[17, 64]);
+                f.extend_from_slice(&s.octets());
+                f.extend_from_slice(&d.octets());
+            }
+            _ => panic!("a packet's addresses are of one family"),
+        }
+        f.extend_from_slice(&[0x30, 0x39, 0x01, 0xbb]);
+        f.extend_from_slice(&udp_len.to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+        f.resize(f.len() + self.payload, 0x5a);
+        f
+    }
+}
+
+/// A pcap file (microseconds, Ethernet) of these packets.
+pub fn write_udp_pcap(path: &Path, packets: &[&Udp]) {
+    let mut b = Vec::new();
+    b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    b.extend_from_slice(&[2, 0, 4, 0]);
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&65535u32.to_le_bytes());
+    b.extend_from_slice(&1u32.to_le_bytes());
+    for p in packets {
+        let f = p.frame();
+        for v in [p.ts as u32, 0, f.len() as u32, f.len() as u32] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend_from_slice(&f);
+    }
+    std::fs::write(path, b).expect("pcap");
+}
