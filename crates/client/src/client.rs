@@ -133,10 +133,11 @@ pub fn render(
 ) -> Result<(), Failure> {
     match options.action {
         Action::Dump | Action::Match => {
-            let fmt = row_format(options, &response.columns)?;
+            let mut fmt = row_format(options, &response.columns)?;
+            fmt.stamps = response.bins;
             let entries: Vec<&Entry> = response.results.iter().flatten().collect();
             let entries = output::top(entries, options.top);
-            output::write_table(out, &fmt, &entries)?;
+            output::write_table(out, &fmt, &entries, response.bins)?;
             if options.action == Action::Dump && options.format == Format::Formatted {
                 output::write_overflow(out, &response.status)?;
             }
@@ -206,6 +207,7 @@ mod tests {
             error: None,
             packed: None,
             dump: None,
+            bins: false,
         }
     }
 

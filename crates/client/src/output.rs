@@ -27,11 +27,35 @@ pub fn top(mut entries: Vec<&Entry>, top: Option<Top>) -> Vec<&Entry> {
     entries
 }
 
-/// `-s`/`-M`: the header, the rows and (formatted) `For a total of: N entries`.
-pub fn write_table(w: &mut dyn Write, fmt: &RowFormat, entries: &[&Entry]) -> io::Result<()> {
-    fmt.write_header(w)?;
+/// `-s`/`-M`: the header, the rows and (formatted) `For a total of: N entries`. With `bins`
+/// (a memory table with `imt_history`) each row starts with its bin's start, STAMP_INSERTED
+/// (JSON: `stamp_inserted`).
+pub fn write_table(
+    w: &mut dyn Write,
+    fmt: &RowFormat,
+    entries: &[&Entry],
+    bins: bool,
+) -> io::Result<()> {
+    let stamp = |t: i64| match fmt.timestamps_since_epoch {
+        true => t.to_string(),
+        false => pmacct_core::bins::format_stamp(t, &fmt.tz),
+    };
+    let mut header = Vec::new();
+    fmt.write_header(&mut header)?;
+    match (bins, fmt.format) {
+        (true, Format::Formatted) => write!(w, "{:<21}", "STAMP_INSERTED")?,
+        (true, Format::Csv) => write!(w, "STAMP_INSERTED{}", fmt.separator)?,
+        _ => {}
+    }
+    w.write_all(&header)?;
     for e in entries {
-        fmt.write_row(w, &e.key, &e.counters, None)?;
+        match (bins, fmt.format) {
+            (true, Format::Formatted) => write!(w, "{:<21}", stamp(e.key.bin))?,
+            (true, Format::Csv) => write!(w, "{}{}", stamp(e.key.bin), fmt.separator)?,
+            _ => {}
+        }
+        let stamps = bins.then_some((e.key.bin, e.key.bin));
+        fmt.write_row(w, &e.key, &e.counters, stamps)?;
     }
     if fmt.format == Format::Formatted {
         writeln!(w)?;
@@ -160,25 +184,25 @@ mod tests {
         fmt.event_type = None;
         let e = entry("10.0.0.1", "10.0.0.2", 2, 96, 0);
         assert_eq!(
-            text(|w| write_table(w, &fmt, &[&e])),
+            text(|w| write_table(w, &fmt, &[&e], false)),
             "{\"ip_src\": \"10.0.0.1\", \"ip_proto\": \"udp\", \"packets\": 2, \"bytes\": 96}\n"
         );
         // The print plugin's default is unchanged.
         fmt.event_type = Some("purge");
         assert_eq!(
-            text(|w| write_table(w, &fmt, &[&e])),
+            text(|w| write_table(w, &fmt, &[&e], false)),
             "{\"event_type\": \"purge\", \"ip_src\": \"10.0.0.1\", \"ip_proto\": \"udp\", \"packets\": 2, \"bytes\": 96}\n"
         );
         // No columns at all (aggregate none).
         let mut fmt = RowFormat::new(Format::Json, []);
         fmt.event_type = None;
         assert_eq!(
-            text(|w| write_table(w, &fmt, &[&e])),
+            text(|w| write_table(w, &fmt, &[&e], false)),
             "{\"packets\": 2, \"bytes\": 96}\n"
         );
         let fmt = RowFormat::new(Format::Formatted, [Primitive::SrcHost]);
         assert_eq!(
-            text(|w| write_table(w, &fmt, &[])),
+            text(|w| write_table(w, &fmt, &[], false)),
             format!(
                 "{:<47}{:<22}BYTES\n\nFor a total of: 0 entries\n",
                 "SRC_IP", "PACKETS"

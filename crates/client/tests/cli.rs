@@ -85,6 +85,7 @@ fn response(results: Vec<Vec<Entry>>, status: TableStatus) -> Vec<u8> {
             error: None,
             packed: None,
             dump: None,
+            bins: false,
         },
     )
     .expect("encode");

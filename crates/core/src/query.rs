@@ -75,6 +75,9 @@ pub struct Response {
     pub results: Vec<Vec<Entry>>,
     pub status: TableStatus,
     pub error: Option<String>,
+    /// The keys carry a time bin (a memory plugin with `imt_history`): `key.bin` is its start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bins: bool,
     /// On the wire: the entries follow the JSON line packed, this many per result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packed: Option<Packed>,
@@ -96,7 +99,7 @@ pub struct Packed {
     pub labels: Vec<String>,
 }
 
-fn layout_of(columns: &[String]) -> Result<KeyLayout, String> {
+fn layout_of(columns: &[String], bins: bool) -> Result<KeyLayout, String> {
     let mut aggregate = Aggregate {
         columns: Default::default(),
         sum: None,
@@ -106,7 +109,7 @@ fn layout_of(columns: &[String]) -> Result<KeyLayout, String> {
             .ok_or_else(|| format!("the daemon reported an unknown primitive '{c}'"))?;
         aggregate.columns.insert(p);
     }
-    Ok(KeyLayout::new(&aggregate, false))
+    Ok(KeyLayout::new(&aggregate, bins))
 }
 
 /// Writes a response: one JSON line (its entries left out and described by [`Packed`]), then
@@ -116,7 +119,7 @@ pub fn write_response(out: &mut dyn Write, response: &Response) -> io::Result<()
     if let Some(rows) = &response.dump {
         return write_dump(out, response, rows);
     }
-    let layout = match layout_of(&response.columns) {
+    let layout = match layout_of(&response.columns, response.bins) {
         Ok(l) if !response.results.is_empty() => l,
         _ => {
             serde_json::to_writer(&mut *out, response).map_err(io::Error::other)?;
@@ -205,7 +208,7 @@ pub fn read_response(bytes: &[u8]) -> Result<Response, String> {
     let Some(packed) = response.packed.take() else {
         return Ok(response);
     };
-    let layout = layout_of(&response.columns)?;
+    let layout = layout_of(&response.columns, response.bins)?;
     if packed.key_words != layout.words() {
         return Err(format!(
             "invalid answer from the daemon: {} key words for columns of {}",
@@ -262,6 +265,7 @@ impl Response {
             error: self.error.clone(),
             packed: None,
             dump: None,
+            bins: self.bins,
         }
     }
 }
@@ -436,6 +440,7 @@ mod tests {
             error: None,
             packed: None,
             dump: None,
+            bins: false,
         };
         let mut wire = Vec::new();
         write_response(&mut wire, &r).unwrap();

@@ -349,55 +349,84 @@ fn daily_report_from_sqlite_equals_the_packets() {
     );
 }
 
-/// From a running memory table: one period (its entries have no time), the same totals.
+/// From a running memory table: without bins one period, the same totals; with
+/// `imt_history: 1h` the same per-day numbers as from SQLite. The client shows each entry's bin.
 #[test]
 fn report_from_a_memory_table_equals_the_packets() {
     let dir = tempfile::tempdir().expect("tempdir");
     let packets = traffic();
     let pcap = dir.path().join("home.pcap");
     write_pcap(&pcap, &packets);
-    let sock = dir.path().join("m.pipe");
+    let d = dir.path().display();
     let log = dir.path().join("m.log");
     let cfg = dir.path().join("m.conf");
     std::fs::write(
         &cfg,
         format!(
-            "pcap_savefile: {}\npcap_savefile_wait: true\nlogfile: {}\nplugins: memory[m]\n\
-             aggregate: src_host, dst_host, src_mac, dst_mac\nimt_path: {}\n",
+            "pcap_savefile: {}\npcap_savefile_wait: true\nlogfile: {}\nplugins: memory[m], memory[h]\n\
+             aggregate: src_host, dst_host, src_mac, dst_mac\nimt_path[m]: {d}/m.pipe\nimt_path[h]: {d}/h.pipe\n\
+             imt_history[h]: 1h\nsql_history_roundoff[h]: h\n",
             pcap.display(),
             log.display(),
-            sock.display()
         ),
     )
     .expect("config");
     let mut child = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
         .arg("-f")
         .arg(&cfg)
+        .env("TZ", ZONE)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("pmacctd");
     let start = std::time::Instant::now();
-    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("finished reading")) {
+    while std::fs::read_to_string(&log).map_or(0, |t| t.matches("finished reading").count()) < 2 {
         assert!(
             start.elapsed() < std::time::Duration::from_secs(20),
             "no end of file"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let sock = sock.display().to_string();
-    let mut args = vec!["--pipe", &sock, "--format", "csv"];
-    args.extend(LOCAL);
-    let (ok, csv) = report(&args);
-    let none = BTreeMap::new();
-    let expected = expected_csv(&packets, false, false, &none);
-    let (ok_day, day) = report(&["--pipe", &sock, "--by", "day"]);
+    let (m, h) = (format!("{d}/m.pipe"), format!("{d}/h.pipe"));
+    let run = |sock: &str, extra: &[&str]| {
+        let mut args = vec!["--pipe", sock, "--format", "csv"];
+        args.extend(LOCAL);
+        args.extend(extra);
+        report(&args)
+    };
+    let totals = run(&m, &[]);
+    let per_day = run(&h, &["--by", "day"]);
+    let per_day_mac = run(&h, &["--by", "day", "--by-mac"]);
+    let no_bins = run(&m, &["--by", "day"]);
+    let listing = Command::new(client())
+        .args(["-p", &h, "-s", "-O", "csv"])
+        .env("TZ", ZONE)
+        .output()
+        .expect("pmacct -s");
     let _ = child.kill();
     let _ = child.wait();
-    assert!(ok, "{csv}");
-    assert_eq!(csv, expected);
-    assert!(!ok_day);
-    assert!(day.contains("a memory table has no time bins"), "{day}");
+    let none = BTreeMap::new();
+    assert!(totals.0, "{}", totals.1);
+    assert_eq!(totals.1, expected_csv(&packets, false, false, &none));
+    assert!(per_day.0, "{}", per_day.1);
+    assert_eq!(per_day.1, expected_csv(&packets, false, true, &none));
+    assert_eq!(per_day_mac.1, expected_csv(&packets, true, true, &none));
+    assert!(!no_bins.0);
+    assert!(
+        no_bins
+            .1
+            .contains("has no time bins: use --by all, or give the plugin imt_history"),
+        "{}",
+        no_bins.1
+    );
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    assert!(
+        listing.starts_with(
+            "STAMP_INSERTED,SRC_MAC,DST_MAC,SRC_IP,DST_IP,PACKETS,BYTES\n2024-03-30 00:00:00,"
+        ),
+        "{}",
+        &listing[..listing.len().min(300)]
+    );
 }
 
 /// A table without the columns a report needs says which ones it lacks.

@@ -45,7 +45,7 @@ Bytes and packets downloaded and uploaded per local device, per period.
   --db FILE          an SQLite database written by the sqlite3 plugin
   --pgsql URL        postgresql://user:password@host:port/db
   --mysql URL        mysql://user:password@host:port/db
-  --pipe SOCKET      a running memory table (its entries have no time: --by all)
+  --pipe SOCKET      a running memory table (default --by all; other periods need imt_history)
   --table T          the SQL table (default acct)
   --local-net CIDR   a local network, repeatable (default: 10/8, 172.16/12, 192.168/16, fc00::/7)
   --by P             hour, day, week, month or all (default day; all with --pipe)
@@ -133,11 +133,6 @@ pub fn parse(args: &[String]) -> Result<ReportOptions, Failure> {
     let pipe = matches!(o.source, Source::Pipe(_));
     o.by = match (by, pipe) {
         (None, true) => By::All,
-        (Some(b), true) if b != By::All => {
-            return Err(Failure::new(
-                "a memory table has no time bins: use --by all with --pipe (or report from an SQL table)",
-            ))
-        }
         (Some(b), _) => b,
         (None, false) => By::Day,
     };
@@ -299,10 +294,12 @@ pub fn compute(o: &ReportOptions) -> Result<Vec<Row>, Failure> {
         periods: HashMap::new(),
         usage: HashMap::new(),
     };
-    source::read(&o.source, &o.table, o.by_mac, &stamps, &mut |f| {
-        tally.flow(f)
-    })
-    .map_err(|e| Failure::new(e.to_string()))?;
+    let need = source::Need {
+        mac: o.by_mac,
+        time: o.by != By::All,
+    };
+    source::read(&o.source, &o.table, need, &stamps, &mut |f| tally.flow(f))
+        .map_err(|e| Failure::new(e.to_string()))?;
     let mut rows: Vec<Row> = tally
         .usage
         .into_iter()

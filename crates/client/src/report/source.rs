@@ -44,6 +44,15 @@ pub enum SourceError {
     Read { table: String, reason: String },
 }
 
+/// What the report needs of its source.
+#[derive(Clone, Copy, Debug)]
+pub struct Need {
+    /// MAC addresses (`--by-mac`).
+    pub mac: bool,
+    /// Time bins (`--by` other than `all`).
+    pub time: bool,
+}
+
 /// How stamps stored as text are read: in this zone (the daemon's, unless it wrote UTC).
 pub struct StampZone(pub jiff::tz::TimeZone);
 
@@ -120,15 +129,16 @@ fn parse_ip(text: &str) -> Option<IpAddr> {
 pub fn read(
     source: &Source,
     table: &str,
-    need_mac: bool,
+    need: Need,
     zone: &StampZone,
     each: &mut dyn FnMut(Flow),
 ) -> Result<(), SourceError> {
+    let need_mac = need.mac;
     match source {
         Source::Sqlite(path) => sqlite(path, safe_table(table)?, need_mac, zone, each),
         Source::Pgsql(url) => pgsql(url, safe_table(table)?, need_mac, zone, each),
         Source::Mysql(url) => mysql(url, safe_table(table)?, need_mac, zone, each),
-        Source::Pipe(socket) => pipe(socket, need_mac, each),
+        Source::Pipe(socket) => pipe(socket, need, each),
     }
 }
 
@@ -310,8 +320,10 @@ fn mysql(
     Ok(())
 }
 
-/// A running memory table: its entries have no time, so the report has one period.
-fn pipe(socket: &str, need_mac: bool, each: &mut dyn FnMut(Flow)) -> Result<(), SourceError> {
+/// A running memory table: its entries carry their bin with `imt_history`; without, the
+/// report has one period.
+fn pipe(socket: &str, need: Need, each: &mut dyn FnMut(Flow)) -> Result<(), SourceError> {
+    let need_mac = need.mac;
     let request = Request {
         protocol: PROTOCOL_VERSION,
         op: Op::Dump,
@@ -321,11 +333,11 @@ fn pipe(socket: &str, need_mac: bool, each: &mut dyn FnMut(Flow)) -> Result<(), 
         crate::Failure::Output(e) => SourceError::Open(e.to_string()),
     })?;
     let has = &response.columns;
-    let mut need = vec!["src_host", "dst_host"];
+    let mut columns = vec!["src_host", "dst_host"];
     if need_mac {
-        need.extend(["src_mac", "dst_mac"]);
+        columns.extend(["src_mac", "dst_mac"]);
     }
-    let missing: Vec<&str> = need
+    let missing: Vec<&str> = columns
         .into_iter()
         .filter(|c| !has.iter().any(|h| h == c))
         .collect();
@@ -336,11 +348,17 @@ fn pipe(socket: &str, need_mac: bool, each: &mut dyn FnMut(Flow)) -> Result<(), 
             has: has.join(", "),
         });
     }
+    if need.time && !response.bins {
+        return Err(SourceError::Open(format!(
+            "the memory table at '{socket}' has no time bins: use --by all, or give the plugin imt_history (such as imt_history: 1h)"
+        )));
+    }
     let mac = has.iter().any(|h| h == "src_mac") && has.iter().any(|h| h == "dst_mac");
+    let bins = response.bins;
     for entry in response.results.into_iter().flatten() {
         let k = &entry.key;
         each(Flow {
-            stamp: None,
+            stamp: bins.then_some(k.bin),
             src: k.src_host.0,
             dst: k.dst_host.0,
             src_mac: mac.then(|| k.src_mac.to_string()),

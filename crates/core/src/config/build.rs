@@ -247,7 +247,7 @@ impl PluginConfig {
     /// The packed key layout of this plugin's records: its primitives, and a time-bin word when
     /// it cuts time into bins (print with `print_history`).
     pub fn key_layout(&self) -> crate::layout::KeyLayout {
-        let bins = self.bins.is_some() && !matches!(self.kind, PluginKind::Memory);
+        let bins = self.bins.is_some();
         crate::layout::KeyLayout::new(&self.aggregate, bins)
     }
 }
@@ -427,7 +427,12 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
         errors,
     };
     let aggregate = r.typed("aggregate", Aggregate::parse).unwrap_or_default();
-    let history = r.typed("sql_history", History::parse);
+    // The memory plugin ignores pmacct's history keys (as pmacct's does); `imt_history` gives
+    // it bins of its own.
+    let history = match p.kind {
+        PluginKind::Memory => r.typed("imt_history", History::parse),
+        _ => r.typed("sql_history", History::parse),
+    };
     let roundoff = r
         .typed("sql_history_roundoff", Roundoff::parse)
         .unwrap_or_default();

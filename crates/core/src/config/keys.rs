@@ -157,6 +157,7 @@ keys! {
     "print_output_separator": Plugin, V::Separator, ",", Yes, "CSV separator. `-E`.";
     "print_output_lock_file": Plugin, V::Path, "", NoEffect, "Purges are serialised inside the process.";
     "print_latest_file": Plugin, V::Path, "", Yes, "Symlink pointed at the newest output file.";
+    "imt_history": Plugin, V::History, "", Yes, "pmacct-rs, memory plugin: keep each key per time bin of this length (`sql_history_roundoff`, `sql_history_offset` apply), so `pmacct report --pipe` can cut days; the client shows each entry's bin start (STAMP_INSERTED). pmacct's memory plugin has no bins, and ignores sql_history/print_history, as this one does.";
     "quota_map": Plugin, V::Path, "", Yes, "pmacct-rs, quota plugin: the caps file (one cap per line: name=, device= or net=, limit=, period=day|week|month, reset=, direction=down|up|both, alerts=80,100; docs/caps.md).";
     "quota_state": Plugin, V::Path, "", Yes, "pmacct-rs, quota plugin: SQLite file holding usage per cap and period and the alerts fired, so a restart neither forgets nor repeats (default /var/lib/pmacct-rs/quota-NAME.db). `pmacct caps --state FILE` shows it.";
     "quota_local_net": Plugin, V::Text, "", Yes, "pmacct-rs, quota plugin: the local networks, comma-separated (default 10/8, 172.16/12, 192.168/16, fc00::/7): traffic from them is upload, to them download.";

@@ -22,6 +22,10 @@ use super::{Control, Now, Plugin, PluginError};
 
 pub struct MemoryPlugin {
     label: String,
+    layout: std::sync::Arc<pmacct_core::layout::KeyLayout>,
+    /// `imt_history`: each key is kept per bin.
+    bins: Option<pmacct_core::bins::BinSpec>,
+    lookup: Option<pmacct_core::bins::BinLookup>,
     columns: Vec<String>,
     socket: PathBuf,
     table: AggregateTable,
@@ -35,8 +39,8 @@ impl MemoryPlugin {
     pub fn new(config: &PluginConfig, options: &MemoryConfig) -> Result<Self, String> {
         let layout = std::sync::Arc::new(config.key_layout());
         let table = match options.memory_bound {
-            Some(bytes) => AggregateTable::bounded(layout, bytes),
-            None => AggregateTable::unbounded(layout),
+            Some(bytes) => AggregateTable::bounded(layout.clone(), bytes),
+            None => AggregateTable::unbounded(layout.clone()),
         };
         let label = format!("{}/{}", config.name, config.kind);
         match (table.max_entries(), options.memory_bound_is_default) {
@@ -52,6 +56,9 @@ impl MemoryPlugin {
         }
         Ok(MemoryPlugin {
             label,
+            layout,
+            bins: config.bins.clone(),
+            lookup: None,
             columns: config
                 .aggregate
                 .columns
@@ -91,6 +98,7 @@ impl MemoryPlugin {
             error: None,
             packed: None,
             dump: None,
+            bins: self.layout.has_bin(),
         };
         if request.protocol != PROTOCOL_VERSION {
             response.error = Some(format!(
@@ -164,6 +172,14 @@ impl MemoryPlugin {
 impl Plugin for MemoryPlugin {
     fn on_records(&mut self, records: &mut RecordBatch, now: Now) -> Result<(), PluginError> {
         self.started.get_or_insert(now.wall);
+        if let (Some(spec), Some(first)) = (&self.bins, records.meta().first()) {
+            let lookup = self.lookup.get_or_insert_with(|| {
+                pmacct_core::bins::BinLookup::new(spec.anchored_at(first.ts))
+            });
+            for (key, meta) in records.iter_mut() {
+                self.layout.set_bin(key, lookup.start_of(meta.ts));
+            }
+        }
         self.table.add_batch(records);
         self.log_overflow(now);
         Ok(())
@@ -291,6 +307,7 @@ fn handle_client(stream: UnixStream, control: &Sender<Control>) -> std::io::Resu
             error: Some(format!("malformed request: {e}")),
             packed: None,
             dump: None,
+            bins: false,
         },
     };
     let mut w = std::io::BufWriter::new(&stream);
