@@ -7,9 +7,11 @@
 
 pub mod bpf;
 pub mod daemonize;
+pub mod http;
 pub mod input;
 pub mod interfaces;
 pub mod logging;
+pub mod metrics;
 pub mod pipeline;
 pub mod plugins;
 pub mod process;
@@ -495,6 +497,18 @@ pub fn run(
     };
     let mut handles = plugins::start(&config.plugins, config.core.files_umask, clock)
         .map_err(DaemonError::Plugin)?;
+    metrics::register(stats.clone(), plugin_stats_of(&handles));
+    if let Some(addr) = config.core.metrics_listen {
+        let handler: http::Handler = Arc::new(|path: &str| {
+            (path == "/metrics").then(|| ("text/plain; version=0.0.4", metrics::render()))
+        });
+        let bound = http::serve(addr, "core", handler)
+            .map_err(|e| DaemonError::Plugin(format!("metrics_listen: {e}")))?;
+        tracing::info!(
+            "( {}/core ): daemon metrics on http://{bound}/metrics",
+            config.core.proc_name
+        );
+    }
     // Captures, sockets and files are open: from here on, the unprivileged account.
     if let Some(run_as) = &config.core.run_as {
         process::drop_privileges(run_as)
@@ -616,6 +630,13 @@ pub fn run(
             plugin_stats,
         }),
     }
+}
+
+fn plugin_stats_of(handles: &[plugins::PluginHandle]) -> Vec<(String, Arc<stats::PluginStats>)> {
+    handles
+        .iter()
+        .map(|h| (h.label(), h.stats.clone()))
+        .collect()
 }
 
 /// Waits for every plugin's final flush. A second SIGINT/SIGTERM meanwhile (the first asked

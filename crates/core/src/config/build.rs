@@ -55,6 +55,8 @@ pub struct CoreConfig {
     pub files_owner: FilesOwner,
     /// `drop_privileges_user` / `_group`: whom to run as once inputs and outputs are open.
     pub run_as: Option<RunAs>,
+    /// `metrics_listen`: an endpoint for the daemon's own metrics.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Owner and group for the files the daemon creates (`None`: left as created).
@@ -184,6 +186,23 @@ pub enum PluginOptions {
     Memory(MemoryConfig),
     Sql(Box<SqlConfig>),
     Quota(QuotaConfig),
+    Prometheus(PrometheusConfig),
+}
+
+/// A `prometheus` plugin: counters per key served over HTTP (docs/prometheus.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrometheusConfig {
+    pub listen: std::net::SocketAddr,
+    /// Series per metric: the top ones by bytes, plus one `other` series for the rest.
+    pub max_series: usize,
+    /// Seconds a series may stay unchanged before it is dropped (0: never).
+    pub expire_secs: u64,
+}
+
+/// `ADDR:PORT` for an endpoint.
+pub fn parse_listen(v: &str) -> Result<std::net::SocketAddr, String> {
+    v.parse()
+        .map_err(|_| format!("'{v}' is not ADDRESS:PORT (such as 127.0.0.1:9435 or [::1]:9435)"))
 }
 
 /// A `quota` plugin: data caps per device (docs/caps.md).
@@ -377,6 +396,7 @@ fn build_core(settings: &Settings, errors: &mut Vec<ConfigError>) -> CoreConfig 
             gid: r.typed("files_gid", accounts::group),
         },
         run_as: None,
+        metrics_listen: r.typed("metrics_listen", parse_listen),
     };
     let drop_user = r.typed("drop_privileges_user", accounts::user);
     let drop_group = r.typed("drop_privileges_group", accounts::group);
@@ -533,6 +553,26 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
                 memory_bound_is_default: !explicit,
             })
         }
+        PluginKind::Prometheus => {
+            let listen = r.typed("prometheus_listen", parse_listen);
+            if listen.is_none() && r.settings.get("prometheus_listen").is_none() {
+                r.errors.push(
+                    ConfigError::new(
+                        p.declared_at.clone(),
+                        "a prometheus plugin needs prometheus_listen (such as 127.0.0.1:9435)"
+                            .to_string(),
+                    )
+                    .key("prometheus_listen")
+                    .plugin(Some(&p.name)),
+                );
+            }
+            PluginOptions::Prometheus(PrometheusConfig {
+                listen: listen
+                    .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 9435))),
+                max_series: r.uint("prometheus_max_series", 10_000).max(1) as usize,
+                expire_secs: r.uint("prometheus_expire", 3600),
+            })
+        }
         PluginKind::Quota => {
             let caps_file = r.path("quota_map");
             if caps_file.is_none() {
@@ -581,7 +621,7 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
             r.errors.push(
                 ConfigError::new(
                     p.declared_at.clone(),
-                    format!("plugin type '{other}' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota)"),
+                    format!("plugin type '{other}' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus)"),
                 )
                 .key("plugins")
                 .plugin(Some(&p.name)),
@@ -803,7 +843,7 @@ mod tests {
         );
         assert_eq!(
             errors("plugins: nfprobe[foo]\n"),
-            vec!["b.conf:1: key 'plugins' of plugin 'foo': plugin type 'nfprobe' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota)"]
+            vec!["b.conf:1: key 'plugins' of plugin 'foo': plugin type 'nfprobe' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus)"]
         );
     }
 }

@@ -84,6 +84,7 @@ keys! {
     "proc_priority": CoreAndPlugins, V::Nice, "0", Yes, "Scheduling priority (nice value) of the daemon; `proc_priority[name]` sets one plugin's threads apart. Raising priority (negative values) needs CAP_SYS_NICE; a refusal is logged.";
     "files_uid": Core, V::User, "", Yes, "Owner (user name or uid) of the files and directories the daemon creates: pidfile, logfile, print output files, memory socket, SQLite databases, spool files. Needs root (or CAP_CHOWN); a refusal is logged.";
     "files_gid": Core, V::Group, "", Yes, "Group (name or gid) of the files and directories the daemon creates (as files_uid).";
+    "metrics_listen": Core, V::Text, "", Yes, "pmacct-rs: ADDRESS:PORT of an HTTP endpoint (`/metrics`) serving the daemon's own metrics (pmacct_daemon_*: packets received, kernel drops, malformed by reason, per-plugin records, drops, held aggregates, SQL retries and spool), with or without a prometheus plugin.";
     "drop_privileges_user": Core, V::User, "", Yes, "pmacct-rs: once captures, sockets and files are open, run as this user (its primary group unless drop_privileges_group), keeping only CAP_NET_RAW and CAP_NET_ADMIN to reopen captures (docs/operations.md).";
     "drop_privileges_group": Core, V::Group, "", Yes, "pmacct-rs: the group to run as after the privilege drop (default: the user's primary group).";
     // --- capture ---
@@ -158,6 +159,9 @@ keys! {
     "print_output_lock_file": Plugin, V::Path, "", NoEffect, "Purges are serialised inside the process.";
     "print_latest_file": Plugin, V::Path, "", Yes, "Symlink pointed at the newest output file.";
     "imt_history": Plugin, V::History, "", Yes, "pmacct-rs, memory plugin: keep each key per time bin of this length (`sql_history_roundoff`, `sql_history_offset` apply), so `pmacct report --pipe` can cut days; the client shows each entry's bin start (STAMP_INSERTED). pmacct's memory plugin has no bins, and ignores sql_history/print_history, as this one does.";
+    "prometheus_listen": Plugin, V::Text, "", Yes, "pmacct-rs, prometheus plugin: ADDRESS:PORT of its HTTP endpoint (`/metrics`): pmacct_bytes_total, pmacct_packets_total, pmacct_flows_total labelled with the aggregate's primitives and `plugin`, plus the daemon's pmacct_daemon_* metrics (docs/prometheus.md).";
+    "prometheus_max_series": Plugin, V::Uint(1, 10_000_000), "10000", Yes, "pmacct-rs, prometheus plugin: series per metric: the top ones by bytes, plus one series whose labels are all `other` carrying the rest exactly.";
+    "prometheus_expire": Plugin, V::Uint(0, 31_536_000), "3600", Yes, "pmacct-rs, prometheus plugin: seconds a series may stay unchanged before it is dropped (0: never).";
     "quota_map": Plugin, V::Path, "", Yes, "pmacct-rs, quota plugin: the caps file (one cap per line: name=, device= or net=, limit=, period=day|week|month, reset=, direction=down|up|both, alerts=80,100; docs/caps.md).";
     "quota_state": Plugin, V::Path, "", Yes, "pmacct-rs, quota plugin: SQLite file holding usage per cap and period and the alerts fired, so a restart neither forgets nor repeats (default /var/lib/pmacct-rs/quota-NAME.db). `pmacct caps --state FILE` shows it.";
     "quota_local_net": Plugin, V::Text, "", Yes, "pmacct-rs, quota plugin: the local networks, comma-separated (default 10/8, 172.16/12, 192.168/16, fc00::/7): traffic from them is upload, to them download.";

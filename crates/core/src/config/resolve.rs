@@ -23,6 +23,8 @@ pub enum PluginKind {
     Kafka,
     /// pmacct-rs: data caps per device (`quota[name]`).
     Quota,
+    /// pmacct-rs: a Prometheus endpoint (`prometheus[name]`).
+    Prometheus,
 }
 
 impl PluginKind {
@@ -39,6 +41,7 @@ impl PluginKind {
             "amqp" => PluginKind::Amqp,
             "kafka" => PluginKind::Kafka,
             "quota" => PluginKind::Quota,
+            "prometheus" => PluginKind::Prometheus,
             _ => return None,
         })
     }
@@ -56,6 +59,7 @@ impl PluginKind {
             PluginKind::Amqp => "amqp",
             PluginKind::Kafka => "kafka",
             PluginKind::Quota => "quota",
+            PluginKind::Prometheus => "prometheus",
         }
     }
 }
@@ -261,7 +265,7 @@ fn declare_plugins(
                 ConfigError::new(
                     first.origin.clone(),
                     format!(
-                        "unknown plugin type '{}' (known: memory, print, sqlite3, mysql, pgsql, quota, nfprobe, sfprobe, tee, amqp, kafka)",
+                        "unknown plugin type '{}' (known: memory, print, sqlite3, mysql, pgsql, quota, prometheus, nfprobe, sfprobe, tee, amqp, kafka)",
                         decl.kind
                     ),
                 )

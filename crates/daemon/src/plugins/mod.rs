@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod memory;
 pub mod print;
+pub mod prometheus;
 pub mod quota;
 pub mod sql;
 pub mod trigger;
@@ -132,6 +133,10 @@ pub fn start(
             }
             PluginOptions::Memory(m) => Box::new(
                 memory::MemoryPlugin::new(config, m).map_err(|e| format!("( {label} ): {e}"))?,
+            ),
+            PluginOptions::Prometheus(p) => Box::new(
+                prometheus::PrometheusPlugin::new(config, p)
+                    .map_err(|e| format!("( {label} ): {e}"))?,
             ),
             PluginOptions::Quota(q) => Box::new(
                 quota::QuotaPlugin::new(config, q).map_err(|e| format!("( {label} ): {e}"))?,

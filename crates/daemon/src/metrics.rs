@@ -1,0 +1,144 @@
+//! The daemon's own metrics in Prometheus text format (`pmacct_daemon_*`), served by a
+//! `prometheus` plugin's endpoint and by `metrics_listen` alone.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use pmacct_wire::Malformed;
+
+use crate::stats::{CoreStats, PluginStats};
+
+struct Registry {
+    core: Arc<CoreStats>,
+    plugins: Vec<(String, Arc<PluginStats>)>,
+}
+
+static REGISTRY: OnceLock<Mutex<Option<Registry>>> = OnceLock::new();
+
+/// Makes a run's counters visible to the endpoints.
+pub fn register(core: Arc<CoreStats>, plugins: Vec<(String, Arc<PluginStats>)>) {
+    let slot = REGISTRY.get_or_init(|| Mutex::new(None));
+    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Registry { core, plugins });
+}
+
+/// A label value, escaped as the exposition format wants.
+pub fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn counter(out: &mut String, name: &str, help: &str, kind: &str, rows: &[(String, u64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, v) in rows {
+        let _ = writeln!(out, "{name}{labels} {v}");
+    }
+}
+
+/// The `pmacct_daemon_*` metrics (empty before the daemon has started its plugins).
+pub fn render() -> String {
+    let mut out = String::new();
+    let Some(slot) = REGISTRY.get() else {
+        return out;
+    };
+    let guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(r) = guard.as_ref() else {
+        return out;
+    };
+    let c = &r.core;
+    let one = |v: &std::sync::atomic::AtomicU64| vec![(String::new(), v.load(Relaxed))];
+    counter(
+        &mut out,
+        "pmacct_daemon_received_packets_total",
+        "Packets read from the inputs.",
+        "counter",
+        &one(&c.received),
+    );
+    counter(
+        &mut out,
+        "pmacct_daemon_kernel_dropped_packets_total",
+        "Packets the kernel dropped before the capture read them.",
+        "counter",
+        &one(&c.kernel_dropped),
+    );
+    counter(
+        &mut out,
+        "pmacct_daemon_accounted_packets_total",
+        "Packets decoded and handed to the plugins.",
+        "counter",
+        &one(&c.accounted),
+    );
+    counter(
+        &mut out,
+        "pmacct_daemon_non_ip_packets_total",
+        "Frames without IP (not accounted unless aggregate_unknown_etype).",
+        "counter",
+        &one(&c.non_ip),
+    );
+    let malformed: Vec<(String, u64)> = Malformed::ALL
+        .iter()
+        .map(|m| {
+            (
+                format!("{{reason=\"{}\"}}", m.name()),
+                c.malformed[m.index()].load(Relaxed),
+            )
+        })
+        .collect();
+    counter(
+        &mut out,
+        "pmacct_daemon_malformed_packets_total",
+        "Packets counted and skipped as malformed, by reason.",
+        "counter",
+        &malformed,
+    );
+    let per = |f: fn(&PluginStats) -> u64| -> Vec<(String, u64)> {
+        r.plugins
+            .iter()
+            .map(|(l, s)| (format!("{{plugin=\"{}\"}}", escape(l)), f(s)))
+            .collect()
+    };
+    counter(
+        &mut out,
+        "pmacct_daemon_plugin_records_total",
+        "Records handed to each plugin's queue.",
+        "counter",
+        &per(|s| s.records.load(Relaxed)),
+    );
+    counter(
+        &mut out,
+        "pmacct_daemon_plugin_dropped_records_total",
+        "Records a full plugin queue could not take (live capture).",
+        "counter",
+        &per(|s| s.dropped.load(Relaxed)),
+    );
+    counter(
+        &mut out,
+        "pmacct_daemon_plugin_held_aggregates",
+        "Aggregates held and not yet written (print, SQL).",
+        "gauge",
+        &per(|s| s.held.load(Relaxed)),
+    );
+    counter(
+        &mut out,
+        "pmacct_daemon_sql_write_retries_total",
+        "SQL writes that failed and will be retried.",
+        "counter",
+        &per(|s| s.write_retries.load(Relaxed)),
+    );
+    counter(
+        &mut out,
+        "pmacct_daemon_sql_kept_rows",
+        "SQL rows kept in memory while the database is unavailable.",
+        "gauge",
+        &per(|s| s.kept_rows.load(Relaxed)),
+    );
+    counter(
+        &mut out,
+        "pmacct_daemon_sql_spooled_rows",
+        "SQL rows in the spool file.",
+        "gauge",
+        &per(|s| s.spooled_rows.load(Relaxed)),
+    );
+    out
+}
