@@ -1,5 +1,5 @@
-//! A minimal HTTP/1.1 server for `GET` endpoints (the Prometheus exposition), one thread per
-//! connection, no keep-alive.
+//! Minimal HTTP/1.1: a server for `GET` endpoints (the Prometheus exposition), one thread
+//! per connection, no keep-alive; and a client for `POST`s (webhooks, InfluxDB writes).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -67,4 +67,76 @@ fn answer(stream: TcpStream, handler: &Handler) -> std::io::Result<()> {
     )?;
     out.write_all(body.as_bytes())?;
     out.flush()
+}
+
+/// `http://host[:port][/path]`: the address to connect to, the Host header, the path and query.
+pub fn split_url(url: &str) -> Option<(String, String, String)> {
+    let rest = url.strip_prefix("http://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() {
+        return None;
+    }
+    let has_port = authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        && !authority.ends_with(']');
+    let addr = match has_port {
+        true => authority.to_string(),
+        false => format!("{authority}:80"),
+    };
+    Some((addr, authority.to_string(), path.to_string()))
+}
+
+/// One POST with `headers` (name, value); the status code and the start of the answer's body.
+pub fn post(url: &str, headers: &[(&str, String)], body: &[u8]) -> Result<(u16, String), String> {
+    use std::io::Read;
+    let (addr, host, path) = split_url(url).ok_or_else(|| format!("bad URL '{url}'"))?;
+    let mut s = TcpStream::connect(&addr).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+    let _ = s.set_write_timeout(Some(Duration::from_secs(30)));
+    let mut head = format!(
+        "POST {path} HTTP/1.0\r\nHost: {host}\r\nContent-Length: {}\r\nUser-Agent: pmacct-rs\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
+    s.write_all(body).map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    let _ = s.take(64 * 1024).read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse::<u16>().ok())
+        .ok_or_else(|| format!("no HTTP answer from {addr}"))?;
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Ok((code, body.chars().take(300).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_address_host_and_path() {
+        assert_eq!(
+            split_url("http://127.0.0.1:8080/hook?x=1"),
+            Some((
+                "127.0.0.1:8080".into(),
+                "127.0.0.1:8080".into(),
+                "/hook?x=1".into()
+            ))
+        );
+        assert_eq!(
+            split_url("http://alerts.lan"),
+            Some(("alerts.lan:80".into(), "alerts.lan".into(), "/".into()))
+        );
+        assert_eq!(split_url("https://x"), None);
+    }
 }

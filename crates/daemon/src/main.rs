@@ -47,7 +47,7 @@ fn version_text() -> String {
          decode: 802.1Q/QinQ, MPLS, PPPoE, IPv4/IPv6 options and extension headers, fragments\n \
          maps: pcap_interfaces_map and pre_tag_map (reloaded on SIGUSR2), networks_file, ports_file\n \
          operations: daemonize, pidfile, logfile, syslog, drop_privileges_user, triggers\n\n\
-         Plugins:\n memory\n print\n sqlite3\n pgsql\n mysql\n quota\n prometheus\n\n\
+         Plugins:\n memory\n print\n sqlite3\n pgsql\n mysql\n quota\n prometheus\n influxdb\n\n\
          Libs:\n {pcap}\n sqlite {}\n",
         pmacct_core::VERSION,
         pmacct_wire::LinkType::all_names().collect::<Vec<_>>().join(", "),

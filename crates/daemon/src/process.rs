@@ -197,6 +197,7 @@ fn write_places(config: &DaemonConfig) -> Vec<WritePlace> {
                 add("sql_spool_file", &sql.spool_file);
             }
             PluginOptions::Quota(q) => add("quota_state", &q.state),
+            PluginOptions::Influxdb(i) => add("influxdb_spool_file", &i.spool),
             PluginOptions::Memory(_) | PluginOptions::Prometheus(_) => {}
         }
     }

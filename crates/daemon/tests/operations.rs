@@ -370,7 +370,7 @@ fn version_and_primitive_lists() {
     let v = run(&["-V"]);
     assert!(v.starts_with("pmacctd (pmacct-rs) "), "{v}");
     assert!(
-        v.contains("\nPlugins:\n memory\n print\n sqlite3\n pgsql\n mysql\n quota\n prometheus\n"),
+        v.contains("\nPlugins:\n memory\n print\n sqlite3\n pgsql\n mysql\n quota\n prometheus\n influxdb\n"),
         "{v}"
     );
     assert!(v.contains("\n libpcap version 1."), "{v}");

@@ -187,6 +187,19 @@ pub enum PluginOptions {
     Sql(Box<SqlConfig>),
     Quota(QuotaConfig),
     Prometheus(PrometheusConfig),
+    Influxdb(InfluxConfig),
+}
+
+/// An `influxdb` plugin: each purge written as line protocol (docs/influxdb.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InfluxConfig {
+    /// The write endpoint, query included (`/write?db=...` or `/api/v2/write?org=...`).
+    pub write_url: String,
+    /// `Authorization` header (Basic for 1.x with a user, Token for 2.x).
+    pub authorization: Option<String>,
+    pub measurement: String,
+    /// Where batches wait while the server is unavailable at exit (sent at the next start).
+    pub spool: PathBuf,
 }
 
 /// A `prometheus` plugin: counters per key served over HTTP (docs/prometheus.md).
@@ -197,6 +210,105 @@ pub struct PrometheusConfig {
     pub max_series: usize,
     /// Seconds a series may stay unchanged before it is dropped (0: never).
     pub expire_secs: u64,
+}
+
+fn percent_encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// `influxdb_*`: 1.x (`influxdb_db`, `influxdb_rp`, `influxdb_user`, `influxdb_password`) or
+/// 2.x (`influxdb_org`, `influxdb_bucket`, `influxdb_token`).
+fn build_influx(r: &mut Reader, name: &str, declared_at: &super::Origin) -> InfluxConfig {
+    let url = r
+        .typed("influxdb_url", |v| {
+            let trimmed = v.trim_end_matches('/');
+            match trimmed
+                .strip_prefix("http://")
+                .map(|rest| rest.split('/').next().unwrap_or(""))
+            {
+                Some(host) if !host.is_empty() && !host.contains(' ') => Ok(trimmed.to_string()),
+                _ => Err(format!(
+                    "'{v}' is not an http:// URL (such as http://127.0.0.1:8086)"
+                )),
+            }
+        })
+        .unwrap_or_else(|| "http://127.0.0.1:8086".into());
+    let (org, bucket, token) = (
+        r.text("influxdb_org"),
+        r.text("influxdb_bucket"),
+        r.text("influxdb_token"),
+    );
+    let v2 = org.is_some() || bucket.is_some() || token.is_some();
+    let (write_url, authorization) = if v2 {
+        if bucket.is_none() {
+            r.errors.push(
+                ConfigError::new(
+                    declared_at.clone(),
+                    "InfluxDB 2.x needs influxdb_bucket (and influxdb_org, influxdb_token)"
+                        .to_string(),
+                )
+                .key("influxdb_bucket")
+                .plugin(Some(name)),
+            );
+        }
+        (
+            format!(
+                "{url}/api/v2/write?org={}&bucket={}&precision=s",
+                percent_encode(org.as_deref().unwrap_or("")),
+                percent_encode(bucket.as_deref().unwrap_or(""))
+            ),
+            token.map(|t| format!("Token {t}")),
+        )
+    } else {
+        let db = r.text("influxdb_db").unwrap_or_else(|| "pmacct".into());
+        let mut u = format!("{url}/write?db={}&precision=s", percent_encode(&db));
+        if let Some(rp) = r.text("influxdb_rp") {
+            u.push_str(&format!("&rp={}", percent_encode(&rp)));
+        }
+        let auth = r.text("influxdb_user").map(|user| {
+            let password = r.text("influxdb_password").unwrap_or_default();
+            format!("Basic {}", base64(format!("{user}:{password}").as_bytes()))
+        });
+        (u, auth)
+    };
+    InfluxConfig {
+        write_url,
+        authorization,
+        measurement: r
+            .text("influxdb_measurement")
+            .unwrap_or_else(|| "pmacct".into()),
+        spool: r
+            .path("influxdb_spool_file")
+            .unwrap_or_else(|| PathBuf::from(format!("/var/lib/pmacct-rs/influxdb-{name}.spool"))),
+    }
 }
 
 /// `ADDR:PORT` for an endpoint.
@@ -553,6 +665,9 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
                 memory_bound_is_default: !explicit,
             })
         }
+        PluginKind::Influxdb => {
+            PluginOptions::Influxdb(build_influx(&mut r, &p.name, &p.declared_at))
+        }
         PluginKind::Prometheus => {
             let listen = r.typed("prometheus_listen", parse_listen);
             if listen.is_none() && r.settings.get("prometheus_listen").is_none() {
@@ -621,7 +736,7 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
             r.errors.push(
                 ConfigError::new(
                     p.declared_at.clone(),
-                    format!("plugin type '{other}' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus)"),
+                    format!("plugin type '{other}' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus, influxdb)"),
                 )
                 .key("plugins")
                 .plugin(Some(&p.name)),
@@ -843,7 +958,7 @@ mod tests {
         );
         assert_eq!(
             errors("plugins: nfprobe[foo]\n"),
-            vec!["b.conf:1: key 'plugins' of plugin 'foo': plugin type 'nfprobe' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus)"]
+            vec!["b.conf:1: key 'plugins' of plugin 'foo': plugin type 'nfprobe' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus, influxdb)"]
         );
     }
 }

@@ -162,6 +162,16 @@ keys! {
     "prometheus_listen": Plugin, V::Text, "", Yes, "pmacct-rs, prometheus plugin: ADDRESS:PORT of its HTTP endpoint (`/metrics`): pmacct_bytes_total, pmacct_packets_total, pmacct_flows_total labelled with the aggregate's primitives and `plugin`, plus the daemon's pmacct_daemon_* metrics (docs/prometheus.md).";
     "prometheus_max_series": Plugin, V::Uint(1, 10_000_000), "10000", Yes, "pmacct-rs, prometheus plugin: series per metric: the top ones by bytes, plus one series whose labels are all `other` carrying the rest exactly.";
     "prometheus_expire": Plugin, V::Uint(0, 31_536_000), "3600", Yes, "pmacct-rs, prometheus plugin: seconds a series may stay unchanged before it is dropped (0: never).";
+    "influxdb_url": Plugin, V::Text, "http://127.0.0.1:8086", Yes, "pmacct-rs, influxdb plugin: the server (http://HOST:PORT); each purge is written as line protocol, gzip'd, timestamps = the time bin (docs/influxdb.md).";
+    "influxdb_db": Plugin, V::Text, "pmacct", Yes, "pmacct-rs, influxdb plugin, InfluxDB 1.x: the database.";
+    "influxdb_rp": Plugin, V::Text, "", Yes, "pmacct-rs, influxdb plugin, 1.x: the retention policy (default: the database's).";
+    "influxdb_user": Plugin, V::Text, "", Yes, "pmacct-rs, influxdb plugin, 1.x: the user (HTTP basic authentication).";
+    "influxdb_password": Plugin, V::Text, "", Yes, "pmacct-rs, influxdb plugin, 1.x: the password.";
+    "influxdb_org": Plugin, V::Text, "", Yes, "pmacct-rs, influxdb plugin, InfluxDB 2.x: the organisation (setting any 2.x key selects /api/v2/write).";
+    "influxdb_bucket": Plugin, V::Text, "", Yes, "pmacct-rs, influxdb plugin, 2.x: the bucket.";
+    "influxdb_token": Plugin, V::Text, "", Yes, "pmacct-rs, influxdb plugin, 2.x: the API token.";
+    "influxdb_measurement": Plugin, V::Text, "pmacct", Yes, "pmacct-rs, influxdb plugin: the measurement; tags are the aggregate's primitives, fields bytes, packets, flows.";
+    "influxdb_spool_file": Plugin, V::Path, "", Yes, "pmacct-rs, influxdb plugin: where unsent batches wait across a restart when the server is down at exit (default /var/lib/pmacct-rs/influxdb-NAME.spool).";
     "quota_map": Plugin, V::Path, "", Yes, "pmacct-rs, quota plugin: the caps file (one cap per line: name=, device= or net=, limit=, period=day|week|month, reset=, direction=down|up|both, alerts=80,100; docs/caps.md).";
     "quota_state": Plugin, V::Path, "", Yes, "pmacct-rs, quota plugin: SQLite file holding usage per cap and period and the alerts fired, so a restart neither forgets nor repeats (default /var/lib/pmacct-rs/quota-NAME.db). `pmacct caps --state FILE` shows it.";
     "quota_local_net": Plugin, V::Text, "", Yes, "pmacct-rs, quota plugin: the local networks, comma-separated (default 10/8, 172.16/12, 192.168/16, fc00::/7): traffic from them is upload, to them download.";

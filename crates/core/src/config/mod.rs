@@ -24,9 +24,9 @@ use std::sync::Arc;
 
 pub use build::{
     default_sql_table, safe_table_name, CoreConfig, DaemonConfig, FilesOwner, IfindexMode,
-    MemoryConfig, PluginConfig, PluginOptions, PrintConfig, PrintFormat, PrometheusConfig,
-    QueuePolicy, QuotaConfig, RunAs, SettingAt, SqlBackend, SqlConfig, TagFilters, TriggerSettings,
-    DEFAULT_MEMORY_BOUND,
+    InfluxConfig, MemoryConfig, PluginConfig, PluginOptions, PrintConfig, PrintFormat,
+    PrometheusConfig, QueuePolicy, QuotaConfig, RunAs, SettingAt, SqlBackend, SqlConfig,
+    TagFilters, TriggerSettings, DEFAULT_MEMORY_BOUND,
 };
 pub use lexer::Directive;
 pub use resolve::{PluginKind, ResolvedConfig, Settings};

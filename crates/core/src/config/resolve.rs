@@ -25,6 +25,8 @@ pub enum PluginKind {
     Quota,
     /// pmacct-rs: a Prometheus endpoint (`prometheus[name]`).
     Prometheus,
+    /// pmacct-rs: writes to InfluxDB (`influxdb[name]`).
+    Influxdb,
 }
 
 impl PluginKind {
@@ -42,6 +44,7 @@ impl PluginKind {
             "kafka" => PluginKind::Kafka,
             "quota" => PluginKind::Quota,
             "prometheus" => PluginKind::Prometheus,
+            "influxdb" => PluginKind::Influxdb,
             _ => return None,
         })
     }
@@ -60,6 +63,7 @@ impl PluginKind {
             PluginKind::Kafka => "kafka",
             PluginKind::Quota => "quota",
             PluginKind::Prometheus => "prometheus",
+            PluginKind::Influxdb => "influxdb",
         }
     }
 }
@@ -265,7 +269,7 @@ fn declare_plugins(
                 ConfigError::new(
                     first.origin.clone(),
                     format!(
-                        "unknown plugin type '{}' (known: memory, print, sqlite3, mysql, pgsql, quota, prometheus, nfprobe, sfprobe, tee, amqp, kafka)",
+                        "unknown plugin type '{}' (known: memory, print, sqlite3, mysql, pgsql, quota, prometheus, influxdb, nfprobe, sfprobe, tee, amqp, kafka)",
                         decl.kind
                     ),
                 )

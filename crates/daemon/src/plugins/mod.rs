@@ -5,6 +5,7 @@
 //! capture or the other plugins.
 
 pub mod cache;
+pub mod influxdb;
 pub mod memory;
 pub mod print;
 pub mod prometheus;
@@ -133,6 +134,9 @@ pub fn start(
             }
             PluginOptions::Memory(m) => Box::new(
                 memory::MemoryPlugin::new(config, m).map_err(|e| format!("( {label} ): {e}"))?,
+            ),
+            PluginOptions::Influxdb(i) => Box::new(
+                influxdb::start(config, i, clock).map_err(|e| format!("( {label} ): {e}"))?,
             ),
             PluginOptions::Prometheus(p) => Box::new(
                 prometheus::PrometheusPlugin::new(config, p)

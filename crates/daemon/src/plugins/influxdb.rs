@@ -1,0 +1,277 @@
+//! The `influxdb` plugin: each purge written as InfluxDB line protocol over HTTP (1.x
+//! `/write`, 2.x `/api/v2/write`), gzip'd, one point per key and time bin. While the server is
+//! unavailable the batches are kept and retried, in order; at exit what could not be sent
+//! goes to the spool file, sent first at the next start (docs/influxdb.md).
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::time::Duration;
+
+use pmacct_core::config::{InfluxConfig, PluginConfig};
+use pmacct_core::format::{Format, RowFormat};
+use pmacct_core::primitive::Primitive;
+
+use super::cache::{Purge, PurgeSink, PurgingCache};
+use super::{Clock, PluginError};
+
+/// Batches kept in memory beyond this go to the spool file.
+const MAX_PENDING_BYTES: usize = 64 << 20;
+const RETRY_EVERY: Duration = Duration::from_secs(2);
+
+pub struct InfluxSink {
+    label: String,
+    cfg: InfluxConfig,
+    columns: Vec<Primitive>,
+    format: RowFormat,
+    bins: bool,
+    /// Line-protocol batches not yet accepted, oldest first.
+    pending: VecDeque<String>,
+    pending_bytes: usize,
+    /// The spool file's contents are the first pending batch: remove the file once it is sent.
+    spool_loaded: bool,
+    /// The last failure logged (a failure is logged once per change of state).
+    failing: Option<String>,
+}
+
+/// Escapes a tag key or value (commas, spaces, equals signs).
+fn tag(out: &mut String, v: &str) {
+    for c in v.chars() {
+        if matches!(c, ',' | ' ' | '=') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+impl InfluxSink {
+    fn new(config: &PluginConfig, cfg: &InfluxConfig) -> InfluxSink {
+        let columns: Vec<Primitive> = config.aggregate.columns.iter().copied().collect();
+        let mut format = RowFormat::new(Format::Csv, columns.iter().copied());
+        format.separator = "\u{1f}".into();
+        format.num_protos = config.num_protos;
+        let mut sink = InfluxSink {
+            label: format!("{}/{}", config.name, config.kind),
+            cfg: cfg.clone(),
+            columns,
+            format,
+            bins: config.bins.is_some(),
+            pending: VecDeque::new(),
+            pending_bytes: 0,
+            spool_loaded: false,
+            failing: None,
+        };
+        if let Ok(text) = std::fs::read_to_string(&cfg.spool) {
+            if !text.is_empty() {
+                tracing::info!(
+                    "( {} ): spool file '{}' holds {} points from an earlier run: sending them first",
+                    sink.label,
+                    cfg.spool.display(),
+                    text.lines().count()
+                );
+                sink.pending_bytes += text.len();
+                sink.pending.push_back(text);
+                sink.spool_loaded = true;
+            }
+        }
+        sink
+    }
+
+    /// One purge as line protocol.
+    fn lines(&self, purge: &Purge) -> String {
+        let rows = purge.table.sorted_rows();
+        let mut out = String::with_capacity(rows.len() * 96);
+        let mut fields = Vec::new();
+        for i in 0..rows.len() {
+            let (key, c) = rows.row(i);
+            fields.clear();
+            let _ = self.format.write_row(&mut fields, &key, &c, None);
+            let text = String::from_utf8_lossy(&fields);
+            let values: Vec<&str> = text.trim_end_matches('\n').split('\u{1f}').collect();
+            for ch in self.cfg.measurement.chars() {
+                if matches!(ch, ',' | ' ') {
+                    out.push('\\');
+                }
+                out.push(ch);
+            }
+            for (p, v) in self.columns.iter().zip(&values) {
+                if v.is_empty() {
+                    continue;
+                }
+                out.push(',');
+                tag(&mut out, p.name());
+                out.push('=');
+                tag(&mut out, v);
+            }
+            let t = if self.bins {
+                rows.bin(i)
+            } else {
+                purge.now.data
+            };
+            let _ = writeln!(
+                out,
+                " bytes={}i,packets={}i,flows={}i {t}",
+                c.bytes, c.packets, c.flows
+            );
+        }
+        out
+    }
+
+    fn send(&self, batch: &str) -> Result<(), (bool, String)> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let body = gz
+            .write_all(batch.as_bytes())
+            .and_then(|()| gz.finish())
+            .map_err(|e| (true, e.to_string()))?;
+        let mut headers = vec![
+            ("Content-Type", "text/plain; charset=utf-8".to_string()),
+            ("Content-Encoding", "gzip".to_string()),
+        ];
+        if let Some(a) = &self.cfg.authorization {
+            headers.push(("Authorization", a.clone()));
+        }
+        match crate::http::post(&self.cfg.write_url, &headers, &body) {
+            Ok((200..=299, _)) => Ok(()),
+            // The points themselves are refused: retrying cannot help.
+            Ok((400, text)) => Err((false, format!("refused the points (400): {}", text.trim()))),
+            Ok((code @ (401 | 403), _)) => Err((
+                true,
+                format!("answered {code}: check influxdb_user/influxdb_password or influxdb_token"),
+            )),
+            Ok((code, text)) => Err((true, format!("answered {code}: {}", text.trim()))),
+            Err(e) => Err((true, e)),
+        }
+    }
+
+    /// Sends what is pending, oldest first, until one fails.
+    fn flush(&mut self) {
+        while let Some(batch) = self.pending.front() {
+            match self.send(batch) {
+                Ok(()) => {
+                    if self.failing.take().is_some() {
+                        tracing::info!("( {} ): InfluxDB accepts writes again", self.label);
+                    }
+                    if let Some(b) = self.pending.pop_front() {
+                        self.pending_bytes -= b.len();
+                    }
+                    if std::mem::take(&mut self.spool_loaded) {
+                        let _ = std::fs::remove_file(&self.cfg.spool);
+                    }
+                }
+                Err((false, e)) => {
+                    tracing::error!(
+                        "( {} ): {}: {e}; batch dropped",
+                        self.label,
+                        self.cfg.write_url
+                    );
+                    if let Some(b) = self.pending.pop_front() {
+                        self.pending_bytes -= b.len();
+                    }
+                }
+                Err((true, e)) => {
+                    if self.failing.as_deref() != Some(e.as_str()) {
+                        tracing::error!(
+                            "( {} ): {}: {e}; {} points kept, retried every {} s",
+                            self.label,
+                            self.cfg.write_url,
+                            self.pending
+                                .iter()
+                                .map(|b| b.lines().count())
+                                .sum::<usize>(),
+                            RETRY_EVERY.as_secs()
+                        );
+                        self.failing = Some(e);
+                    }
+                    break;
+                }
+            }
+        }
+        while self.pending_bytes > MAX_PENDING_BYTES && self.pending.len() > 1 {
+            if let Some(b) = self.pending.pop_back() {
+                self.pending_bytes -= b.len();
+                self.spool(&b);
+            }
+        }
+    }
+
+    fn spool(&self, batch: &str) {
+        if let Some(dir) = self.cfg.spool.parent() {
+            let _ = crate::process::create_dirs(dir);
+        }
+        let new = !self.cfg.spool.exists();
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.cfg.spool)
+            .and_then(|mut f| f.write_all(batch.as_bytes()));
+        if new {
+            crate::process::own(&self.cfg.spool);
+        }
+        if let Err(e) = written {
+            tracing::error!(
+                "( {} ): cannot write the spool file '{}': {e}; {} points lost",
+                self.label,
+                self.cfg.spool.display(),
+                batch.lines().count()
+            );
+        }
+    }
+}
+
+impl PurgeSink for InfluxSink {
+    fn write(&mut self, purge: &mut Purge) {
+        tracing::info!("( {} ): *** Purging cache - START ***", self.label);
+        let lines = self.lines(purge);
+        let points = purge.table.len();
+        if !lines.is_empty() {
+            self.pending_bytes += lines.len();
+            self.pending.push_back(lines);
+        }
+        self.flush();
+        tracing::info!(
+            "( {} ): *** Purging cache - END (QN: {points}/{points}, ET: 0) ***",
+            self.label
+        );
+    }
+
+    fn wake_in(&self) -> Option<Duration> {
+        (!self.pending.is_empty()).then_some(RETRY_EVERY)
+    }
+
+    fn tick(&mut self) {
+        self.flush();
+    }
+
+    fn finish(&mut self) {
+        self.flush();
+        if self.pending.is_empty() {
+            return;
+        }
+        // The spool file already holds the first batch when it was loaded from it.
+        let skip = usize::from(self.spool_loaded);
+        let batches: Vec<String> = self.pending.drain(..).skip(skip).collect();
+        let points: usize = batches.iter().map(|b| b.lines().count()).sum();
+        for b in &batches {
+            self.spool(b);
+        }
+        tracing::warn!(
+            "( {} ): InfluxDB unavailable at exit: {points} points kept in '{}', written at the next start",
+            self.label,
+            self.cfg.spool.display()
+        );
+    }
+
+    fn merges_split_bins(&self) -> bool {
+        // A point written twice for one bin adds nothing in InfluxDB: it replaces. So a bin
+        // must go in one purge.
+        false
+    }
+}
+
+pub fn start(
+    config: &PluginConfig,
+    cfg: &InfluxConfig,
+    clock: Clock,
+) -> Result<PurgingCache, PluginError> {
+    PurgingCache::new(config, clock, InfluxSink::new(config, cfg), false)
+}
