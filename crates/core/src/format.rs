@@ -20,6 +20,8 @@ pub enum Format {
     Formatted,
     Csv,
     Json,
+    /// InfluxDB line protocol (`pmacct,src_host=... bytes=1i,packets=2i,flows=0i TIME`).
+    Influx,
 }
 
 /// How rows are rendered.
@@ -77,7 +79,7 @@ impl RowFormat {
                 fields.push("BYTES");
                 writeln!(w, "{}", fields.join(&self.separator))
             }
-            Format::Json => Ok(()),
+            Format::Json | Format::Influx => Ok(()),
         }
     }
 
@@ -105,6 +107,9 @@ impl RowFormat {
     ) {
         if self.format == Format::Json {
             return self.push_json(line, key, counters, stamps);
+        }
+        if self.format == Format::Influx {
+            return self.push_influx(line, key, counters, stamps);
         }
         let formatted = self.format == Format::Formatted;
         for p in &self.columns {
@@ -136,9 +141,9 @@ impl RowFormat {
     ) -> Option<String> {
         let start = out.len();
         match self.format {
-            Format::Json => {
+            Format::Json | Format::Influx => {
                 let mut line = String::with_capacity(256);
-                self.push_json(&mut line, key, counters, stamps);
+                self.push_row(&mut line, key, counters, stamps);
                 out.text(&line);
             }
             _ => self.build_row(out, key, counters),
@@ -206,6 +211,49 @@ impl RowFormat {
             Primitive::Label => row.text(&label_text(k)),
             _ => row.decimal(k.number(p)),
         }
+    }
+
+    /// A line-protocol point: measurement `pmacct`, the primitives as tags (empty values left
+    /// out; commas, spaces and equals signs escaped), bytes, packets and flows as integer
+    /// fields, and the time bin's start (else the purge's time) in seconds.
+    fn push_influx(
+        &self,
+        line: &mut String,
+        key: &impl KeyFields,
+        counters: &Counters,
+        stamps: Option<(i64, i64)>,
+    ) {
+        line.push_str("pmacct");
+        let mut value = String::new();
+        for p in &self.columns {
+            value.clear();
+            self.push_value(&mut value, *p, key, counters);
+            if value.is_empty() {
+                continue;
+            }
+            line.push(',');
+            line.push_str(p.name());
+            line.push('=');
+            for c in value.chars() {
+                if matches!(c, ',' | ' ' | '=') {
+                    line.push('\\');
+                }
+                line.push(c);
+            }
+        }
+        line.push_str(" bytes=");
+        push_u64(line, counters.bytes);
+        line.push_str("i,packets=");
+        push_u64(line, counters.packets);
+        line.push_str("i,flows=");
+        push_u64(line, counters.flows);
+        line.push_str("i ");
+        let t = match (self.stamps, stamps) {
+            (true, Some((bin, _))) => bin,
+            (_, Some((_, purged))) => purged,
+            _ => 0,
+        };
+        line.push_str(&t.to_string());
     }
 
     fn push_json(

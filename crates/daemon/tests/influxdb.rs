@@ -16,6 +16,7 @@ struct Server {
     dir: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
+    auth: bool,
 }
 
 fn free_port() -> u16 {
@@ -55,6 +56,10 @@ fn encode(q: &str) -> String {
 
 impl Server {
     fn start() -> Option<Server> {
+        Server::start_with(false)
+    }
+
+    fn start_with(auth: bool) -> Option<Server> {
         let ok = Command::new("sh")
             .args(["-c", "command -v influxd"])
             .output()
@@ -67,6 +72,7 @@ impl Server {
             dir,
             port: free_port(),
             child: None,
+            auth,
         };
         s.run();
         Some(s)
@@ -80,9 +86,10 @@ impl Server {
             format!(
                 "reporting-disabled = true\nbind-address = \"127.0.0.1:{}\"\n[meta]\n  dir = \"{d}/meta\"\n\
                  [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
-                 [http]\n  bind-address = \"127.0.0.1:{}\"\n  log-enabled = false\n[monitor]\n  store-enabled = false\n",
+                 [http]\n  bind-address = \"127.0.0.1:{}\"\n  log-enabled = false\n  auth-enabled = {}\n[monitor]\n  store-enabled = false\n",
                 free_port(),
-                self.port
+                self.port,
+                self.auth
             ),
         )
         .expect("conf");
@@ -113,15 +120,25 @@ impl Server {
     }
 
     fn query(&self, q: &str) -> serde_json::Value {
-        let path = format!("/query?db=pmacct&epoch=s&q={}", encode(q));
+        self.query_db("pmacct", q)
+    }
+
+    fn query_db(&self, db: &str, q: &str) -> serde_json::Value {
+        let path = format!("/query?db={db}&epoch=s&q={}", encode(q));
         let (_, body) = http(self.port, "POST", &path, "").expect("query");
         serde_json::from_str(&body).unwrap_or_default()
     }
 
     /// Bytes per bin start.
     fn per_bin(&self) -> BTreeMap<i64, u64> {
-        let v = self
-            .query("SELECT sum(bytes) FROM pmacct WHERE time >= 0 GROUP BY time(1m) fill(none)");
+        self.per_bin_in("pmacct")
+    }
+
+    fn per_bin_in(&self, db: &str) -> BTreeMap<i64, u64> {
+        let v = self.query_db(
+            db,
+            "SELECT sum(bytes) FROM pmacct WHERE time >= 0 GROUP BY time(1m) fill(none)",
+        );
         v["results"][0]["series"][0]["values"]
             .as_array()
             .map(|rows| {
@@ -144,14 +161,16 @@ fn config(dir: &Path, pcap: &Path, server: &Server, extra: &str) -> PathBuf {
     std::fs::write(
         &cfg,
         format!(
-            "pcap_savefile: {}\nplugins: influxdb[i], print[p]\naggregate: src_host, dst_host\n\
+            "pcap_savefile: {}\nplugins: influxdb[i], print[p], print[l]\naggregate: src_host, dst_host\n\
              sql_history: 1m\nsql_history_roundoff: m\nsql_refresh_time: 60\n\
              influxdb_url[i]: http://127.0.0.1:{}\ninfluxdb_spool_file[i]: {}\n\
-             print_output[p]: json\nprint_output_file[p]: {}\nprint_output_file_append[p]: true\n{extra}",
+             print_output[p]: json\nprint_output_file[p]: {}\nprint_output_file_append[p]: true\n\
+             print_output[l]: influx\nprint_output_file[l]: {}\nprint_output_file_append[l]: true\n{extra}",
             pcap.display(),
             server.port,
             dir.join("i.spool").display(),
-            dir.join("p.json").display()
+            dir.join("p.json").display(),
+            dir.join("l.lp").display()
         ),
     )
     .expect("config");
@@ -212,6 +231,29 @@ fn influxdb_bins_equal_the_print_plugins_and_outages_lose_nothing() {
     let printed = print_per_bin(&d.join("p.json"));
     assert!(printed.len() >= 5, "{printed:?}");
     assert_eq!(server.per_bin(), printed);
+    // `print_output: influx` files are line protocol InfluxDB accepts, with the same bins.
+    assert_eq!(
+        http(
+            server.port,
+            "POST",
+            "/query",
+            "q=CREATE%20DATABASE%20fromfile"
+        )
+        .map(|r| r.0),
+        Some(200)
+    );
+    let lines = std::fs::read_to_string(d.join("l.lp")).expect("line protocol");
+    assert_eq!(
+        http(
+            server.port,
+            "POST",
+            "/write?db=fromfile&precision=s",
+            &lines
+        )
+        .map(|r| r.0),
+        Some(204)
+    );
+    assert_eq!(server.per_bin_in("fromfile"), printed);
 
     // Part two: the server is down for a whole run: its points wait in the spool file, and
     // the next run sends them first.
@@ -271,4 +313,97 @@ fn influxdb_bins_equal_the_print_plugins_and_outages_lose_nothing() {
     assert!(common::sh(&["kill", "-TERM", &daemon.id().to_string()]));
     assert!(daemon.wait().expect("wait").success());
     assert_eq!(server.per_bin(), print_per_bin(&d.join("p.json")));
+}
+
+/// A wrong password: InfluxDB answers 401; that is logged once (not once per purge), the
+/// points are kept (spooled at exit), and the next run with the right password sends them.
+#[test]
+fn a_refused_login_is_logged_once_and_loses_nothing() {
+    let Some(server) = Server::start_with(true) else {
+        return common::skipped("influxd (apt-get install influxdb)");
+    };
+    let admin =
+        "q=CREATE%20USER%20admin%20WITH%20PASSWORD%20%27secret%27%20WITH%20ALL%20PRIVILEGES";
+    assert_eq!(
+        http(server.port, "POST", "/query", admin).map(|r| r.0),
+        Some(200)
+    );
+    assert_eq!(
+        http(
+            server.port,
+            "POST",
+            "/query?u=admin&p=secret",
+            "q=CREATE%20DATABASE%20pmacct"
+        )
+        .map(|r| r.0),
+        Some(200)
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let pcap = d.join("a.pcap");
+    pmacct_daemon::synth::write_pcap(&pcap, 8_000, 20, 300, 1_700_000_000).expect("pcap");
+    let wrong = config(
+        d,
+        &pcap,
+        &server,
+        "influxdb_user[i]: admin\ninfluxdb_password[i]: wrong\n",
+    );
+    let log = run(&wrong);
+    assert_eq!(log.matches("answered 401").count(), 1, "{log}");
+    assert!(
+        log.contains("check influxdb_user/influxdb_password or influxdb_token"),
+        "{log}"
+    );
+    assert!(log.contains("written at the next start"), "{log}");
+    let printed = print_per_bin(&d.join("p.json"));
+    std::fs::remove_file(d.join("p.json")).expect("rm");
+    let empty = d.join("empty.pcap");
+    pmacct_daemon::synth::write_pcap(&empty, 0, 1, 1, 1_700_000_000).expect("pcap");
+    let right = config(
+        d,
+        &empty,
+        &server,
+        "influxdb_user[i]: admin\ninfluxdb_password[i]: secret\n",
+    );
+    run(&right);
+    let v = {
+        let path = format!(
+            "/query?db=pmacct&epoch=s&u=admin&p=secret&q={}",
+            encode("SELECT sum(bytes) FROM pmacct WHERE time >= 0 GROUP BY time(1m) fill(none)")
+        );
+        let (_, body) = http(server.port, "POST", &path, "").expect("query");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default()
+    };
+    let got: BTreeMap<i64, u64> = v["results"][0]["series"][0]["values"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| Some((r[0].as_i64()?, r[1].as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(got, printed);
+}
+
+/// An InfluxDB URL that does not parse is an error at its line.
+#[test]
+fn a_bad_influxdb_url_is_an_error_at_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("x.conf");
+    std::fs::write(
+        &cfg,
+        "plugins: influxdb[i]\ninfluxdb_url[i]: 127.0.0.1:8086\n",
+    )
+    .expect("config");
+    let out = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+        .args(["-T", "config", "-f"])
+        .arg(&cfg)
+        .output()
+        .expect("pmacctd");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("x.conf:2: key 'influxdb_url' of plugin 'i': invalid value: '127.0.0.1:8086' is not an http:// URL (such as http://127.0.0.1:8086)"),
+        "{err}"
+    );
 }

@@ -109,6 +109,8 @@ pub enum PrintFormat {
     Formatted,
     Csv,
     Json,
+    /// pmacct-rs: InfluxDB line protocol files (for Telegraf).
+    Influx,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -630,8 +632,9 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
                 None | Some("formatted") => PrintFormat::Formatted,
                 Some("csv") => PrintFormat::Csv,
                 Some("json") => PrintFormat::Json,
+                Some("influx") => PrintFormat::Influx,
                 Some(other) => {
-                    r.error("print_output", format!("'{other}' output is not supported by pmacct-rs yet (use formatted, csv or json)"));
+                    r.error("print_output", format!("'{other}' output is not supported by pmacct-rs yet (use formatted, csv, json or influx)"));
                     PrintFormat::Formatted
                 }
             };

@@ -153,7 +153,7 @@ keys! {
     "sql_preprocess" ["print_preprocess", "amqp_preprocess", "kafka_preprocess"]: Plugin, V::Text, "", NotYet, "Checks applied before writing.";
     "sql_preprocess_type" ["print_preprocess_type", "amqp_preprocess_type", "kafka_preprocess_type"]: Plugin, V::Choice(&["any", "all"]), "any", NotYet, "How preprocess checks combine.";
     "sql_table" ["print_output_file"]: Plugin, V::Path, "", Yes, "print: output file, default stdout; SQL: table name, default from sql_table_version (letters, digits, `_`, `.` and time variables only). Time variables `%Y %m %d %H %M %S %s %w %W %j %z` expand from the bin start. `-o`.";
-    "print_output": Plugin, V::Choice(&["formatted", "csv", "json", "event_formatted", "event_csv", "avro", "avro_json", "custom"]), "formatted", Yes, "Output format of print: formatted, csv or json. `-O`.";
+    "print_output": Plugin, V::Choice(&["formatted", "csv", "json", "influx", "event_formatted", "event_csv", "avro", "avro_json", "custom"]), "formatted", Yes, "Output format of print: formatted, csv, json, or (pmacct-rs) influx, InfluxDB line protocol for Telegraf's file inputs. `-O`.";
     "print_output_file_append": Plugin, V::Bool, "false", Yes, "Append to the output file instead of replacing it. `-A`.";
     "print_output_separator": Plugin, V::Separator, ",", Yes, "CSV separator. `-E`.";
     "print_output_lock_file": Plugin, V::Path, "", NoEffect, "Purges are serialised inside the process.";

@@ -40,6 +40,7 @@ impl Writer {
             PrintFormat::Formatted => Format::Formatted,
             PrintFormat::Csv => Format::Csv,
             PrintFormat::Json => Format::Json,
+            PrintFormat::Influx => Format::Influx,
         };
         let mut rows = RowFormat::new(format, config.aggregate.columns.iter().copied());
         rows.separator = options.separator.clone();
