@@ -119,10 +119,6 @@ impl Server {
         }
     }
 
-    fn query(&self, q: &str) -> serde_json::Value {
-        self.query_db("pmacct", q)
-    }
-
     fn query_db(&self, db: &str, q: &str) -> serde_json::Value {
         let path = format!("/query?db={db}&epoch=s&q={}", encode(q));
         let (_, body) = http(self.port, "POST", &path, "").expect("query");
