@@ -121,6 +121,37 @@ pub fn render() -> String {
     );
     counter(
         &mut out,
+        "pmacct_daemon_plugin_purges_total",
+        "Purges written (print, SQL, InfluxDB).",
+        "counter",
+        &per(|s| s.purges.load(Relaxed)),
+    );
+    let seconds = |v: u64| format!("{}.{:06}", v / 1_000_000, v % 1_000_000);
+    for (name, help, kind, pick) in [
+        (
+            "pmacct_daemon_plugin_purge_seconds_total",
+            "Time spent writing purges.",
+            "counter",
+            0,
+        ),
+        (
+            "pmacct_daemon_plugin_last_purge_seconds",
+            "How long the last purge took to write.",
+            "gauge",
+            1,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (l, s) in &r.plugins {
+            let v = [
+                s.purge_micros_total.load(Relaxed),
+                s.last_purge_micros.load(Relaxed),
+            ][pick];
+            let _ = writeln!(out, "{name}{{plugin=\"{}\"}} {}", escape(l), seconds(v));
+        }
+    }
+    counter(
+        &mut out,
         "pmacct_daemon_sql_write_retries_total",
         "SQL writes that failed and will be retried.",
         "counter",
@@ -141,4 +172,31 @@ pub fn render() -> String {
         &per(|s| s.spooled_rows.load(Relaxed)),
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_counters_and_purge_times_are_exported() {
+        let core = Arc::new(CoreStats::default());
+        core.received.store(42, Relaxed);
+        let p = Arc::new(PluginStats::default());
+        p.records.store(7, Relaxed);
+        p.record_purge(std::time::Duration::from_micros(1_500));
+        p.record_purge(std::time::Duration::from_micros(2_000_250));
+        register(core, vec![("x/print".into(), p)]);
+        let text = render();
+        for line in [
+            "pmacct_daemon_received_packets_total 42",
+            "pmacct_daemon_plugin_records_total{plugin=\"x/print\"} 7",
+            "pmacct_daemon_plugin_purges_total{plugin=\"x/print\"} 2",
+            "pmacct_daemon_plugin_purge_seconds_total{plugin=\"x/print\"} 2.001750",
+            "pmacct_daemon_plugin_last_purge_seconds{plugin=\"x/print\"} 2.000250",
+            "# TYPE pmacct_daemon_plugin_last_purge_seconds gauge",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+    }
 }

@@ -31,6 +31,10 @@ pub struct PluginStats {
     pub spooled_rows: AtomicU64,
     /// Aggregates in the plugin's tables and not yet written (print, SQL).
     pub held: AtomicU64,
+    /// Purges written, their total and last duration (microseconds).
+    pub purges: AtomicU64,
+    pub purge_micros_total: AtomicU64,
+    pub last_purge_micros: AtomicU64,
 }
 
 /// Counts kept by one input thread and published in bulk (no shared writes per packet).
@@ -85,6 +89,13 @@ impl CoreStats {
 }
 
 impl PluginStats {
+    pub fn record_purge(&self, took: std::time::Duration) {
+        let us = took.as_micros().min(u128::from(u64::MAX)) as u64;
+        self.purges.fetch_add(1, Relaxed);
+        self.purge_micros_total.fetch_add(us, Relaxed);
+        self.last_purge_micros.store(us, Relaxed);
+    }
+
     pub fn line(&self) -> String {
         let mut line = format!(
             "records={} dropped_records={}",

@@ -211,6 +211,10 @@ fn the_series_bound_keeps_other_exact() {
         own.contains("pmacct_daemon_malformed_packets_total{reason=\"truncated_ip_header\"} 0"),
         "{own}"
     );
+    assert!(
+        own.contains("\npmacct_daemon_plugin_records_total{plugin=\"p/prometheus\"} 30000\n"),
+        "{own}"
+    );
     assert!(!own.contains("pmacct_bytes_total"), "{own}");
 }
 
@@ -254,4 +258,38 @@ fn bad_listen_addresses_are_clear_errors() {
         err.contains(&format!("( p/prometheus ): prometheus_listen: cannot listen on 127.0.0.1:{port}: Address already in use")),
         "{err}"
     );
+}
+
+/// `prometheus_expire`: series that stopped changing are dropped (a host that went away).
+#[test]
+fn idle_series_expire() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("t.pcap");
+    common::generate(&pcap, 1_000, 5, 10);
+    let total: u64 = bytes_by_source(&pcap).values().sum();
+    let port = free_port();
+    let _d = daemon(
+        dir.path(),
+        &pcap,
+        &format!("plugins: prometheus[p]\naggregate: src_host\nprometheus_listen[p]: 127.0.0.1:{port}\nprometheus_expire[p]: 1\n"),
+    );
+    let addr = format!("127.0.0.1:{port}");
+    let start = Instant::now();
+    while samples(&get(&addr, "/metrics")).values().sum::<u64>() != total {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the capture was not counted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Unchanged for a second, then checked again a second later: gone.
+    let start = Instant::now();
+    while !samples(&get(&addr, "/metrics")).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "idle series stayed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(get(&addr, "/metrics").contains("\npmacct_daemon_received_packets_total 1000\n"));
 }

@@ -55,6 +55,7 @@ fn run_writer(
     purges: Receiver<Purge>,
     give_back: Sender<AggregateTable>,
     unwritten: Arc<AtomicU64>,
+    stats: Arc<crate::stats::PluginStats>,
 ) {
     loop {
         let next = match sink.wake_in() {
@@ -63,7 +64,9 @@ fn run_writer(
         };
         match next {
             Ok(mut purge) => {
+                let started = std::time::Instant::now();
                 sink.write(&mut purge);
+                stats.record_purge(started.elapsed());
                 unwritten.fetch_sub(purge.table.len() as u64, Relaxed);
                 purge.table.clear();
                 // The plugin keeps one spare; a second is freed.
@@ -109,6 +112,7 @@ impl PurgingCache {
         clock: Clock,
         sink: impl PurgeSink,
         write_empty: bool,
+        stats: Arc<crate::stats::PluginStats>,
     ) -> Result<Self, PluginError> {
         let tz = pmacct_core::bins::time_zone(config.timestamps_utc);
         let layout = Arc::new(config.key_layout());
@@ -124,7 +128,7 @@ impl PurgingCache {
             .name(format!("write-{}", config.name))
             .spawn(move || {
                 crate::process::set_plugin_nice(nice, &who);
-                run_writer(sink, purges, give_back, counter)
+                run_writer(sink, purges, give_back, counter, stats)
             })
             .map_err(|e| PluginError::Io(format!("cannot start the writer thread: {e}")))?;
         Ok(PurgingCache {

@@ -272,6 +272,7 @@ pub fn start(
     config: &PluginConfig,
     cfg: &InfluxConfig,
     clock: Clock,
+    stats: std::sync::Arc<crate::stats::PluginStats>,
 ) -> Result<PurgingCache, PluginError> {
-    PurgingCache::new(config, clock, InfluxSink::new(config, cfg), false)
+    PurgingCache::new(config, clock, InfluxSink::new(config, cfg), false, stats)
 }

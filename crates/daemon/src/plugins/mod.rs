@@ -129,14 +129,16 @@ pub fn start(
         let label = format!("{}/{}", config.name, config.kind);
         let stats = Arc::new(PluginStats::default());
         let plugin: Box<dyn Plugin> = match &config.options {
-            PluginOptions::Print(p) => {
-                Box::new(print::start(config, p, clock).map_err(|e| format!("( {label} ): {e}"))?)
-            }
+            PluginOptions::Print(p) => Box::new(
+                print::start(config, p, clock, stats.clone())
+                    .map_err(|e| format!("( {label} ): {e}"))?,
+            ),
             PluginOptions::Memory(m) => Box::new(
                 memory::MemoryPlugin::new(config, m).map_err(|e| format!("( {label} ): {e}"))?,
             ),
             PluginOptions::Influxdb(i) => Box::new(
-                influxdb::start(config, i, clock).map_err(|e| format!("( {label} ): {e}"))?,
+                influxdb::start(config, i, clock, stats.clone())
+                    .map_err(|e| format!("( {label} ): {e}"))?,
             ),
             PluginOptions::Prometheus(p) => Box::new(
                 prometheus::PrometheusPlugin::new(config, p)

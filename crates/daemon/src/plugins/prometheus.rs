@@ -21,6 +21,8 @@ const KEPT_PER_SERIES: u64 = 4;
 
 struct State {
     table: AggregateTable,
+    expire: Option<Duration>,
+    last_expiry: Instant,
     /// Bytes of each key at the last expiry check (unchanged since: dropped).
     seen: HashMap<Vec<u64>, u64>,
     /// Counted into `other` besides the table's overflow (kept at zero: expired series end).
@@ -29,9 +31,6 @@ struct State {
 
 pub struct PrometheusPlugin {
     state: Arc<Mutex<State>>,
-    expire: Option<Duration>,
-    last_expiry: Instant,
-    label: String,
 }
 
 /// Renders the plugin's series and the daemon's metrics.
@@ -120,6 +119,8 @@ impl PrometheusPlugin {
             .saturating_mul(entry);
         let state = Arc::new(Mutex::new(State {
             table: AggregateTable::bounded(layout, bound),
+            expire: (p.expire_secs > 0).then(|| Duration::from_secs(p.expire_secs)),
+            last_expiry: Instant::now(),
             seen: HashMap::new(),
             expired: Counters::default(),
         }));
@@ -137,7 +138,9 @@ impl PrometheusPlugin {
         let handler: crate::http::Handler = Arc::new(move |path: &str| {
             (path == "/metrics").then(|| {
                 let mut body = {
-                    let s = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    // Also here: reading a file, no packet or tick may come any more.
+                    s.expire_idle();
                     exposition.render(&s)
                 };
                 body.push_str(&crate::metrics::render());
@@ -150,14 +153,18 @@ impl PrometheusPlugin {
             "( {label} ): serving http://{bound_to}/metrics (at most {} series per metric)",
             p.max_series
         );
-        Ok(PrometheusPlugin {
-            state,
-            expire: (p.expire_secs > 0).then(|| Duration::from_secs(p.expire_secs)),
-            last_expiry: Instant::now(),
-            label,
-        })
+        Ok(PrometheusPlugin { state })
     }
 
+    fn expire_idle(&mut self) {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .expire_idle();
+    }
+}
+
+impl State {
     /// Drops the series unchanged since the last check: a counter that stopped; Prometheus
     /// sees the series end (and a later one start from 0, which `rate()` handles).
     fn expire_idle(&mut self) {
@@ -168,7 +175,7 @@ impl PrometheusPlugin {
             return;
         }
         self.last_expiry = Instant::now();
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let s = self;
         let rows = s.table.sorted_rows();
         let mut idle = Vec::new();
         let mut seen = HashMap::with_capacity(rows.len());
@@ -184,9 +191,6 @@ impl PrometheusPlugin {
             s.table.remove(key);
         }
         s.seen = seen;
-        if !idle.is_empty() {
-            tracing::debug!("( {} ): {} idle series expired", self.label, idle.len());
-        }
     }
 }
 

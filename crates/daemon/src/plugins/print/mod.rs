@@ -18,9 +18,10 @@ pub fn start(
     config: &PluginConfig,
     options: &PrintConfig,
     clock: Clock,
+    stats: std::sync::Arc<crate::stats::PluginStats>,
 ) -> Result<PurgingCache, PluginError> {
     let label = format!("{}/{}", config.name, config.kind);
     let tz = pmacct_core::bins::time_zone(config.timestamps_utc);
     let writer = writer::Writer::new(config, options, &label, tz);
-    PurgingCache::new(config, clock, writer, options.write_empty_file)
+    PurgingCache::new(config, clock, writer, options.write_empty_file, stats)
 }

@@ -135,8 +135,8 @@ pub fn start(
     stats: Arc<PluginStats>,
 ) -> Result<PurgingCache, PluginError> {
     check(config, sql).map_err(PluginError::Io)?;
-    let writer = SqlWriter::new(config, sql, stats).map_err(PluginError::Io)?;
-    PurgingCache::new(config, clock, writer, false)
+    let writer = SqlWriter::new(config, sql, stats.clone()).map_err(PluginError::Io)?;
+    PurgingCache::new(config, clock, writer, false, stats)
 }
 
 /// The backend of `sql`, at `host` (the backup host) or where `sql` says; nothing connects
