@@ -16,6 +16,17 @@ struct Registry {
 
 static REGISTRY: OnceLock<Mutex<Option<Registry>>> = OnceLock::new();
 
+/// Trigger runs that failed (exit status not 0, killed, or could not start), per plugin.
+static TRIGGER_FAILURES: OnceLock<Mutex<std::collections::BTreeMap<String, u64>>> = OnceLock::new();
+
+pub fn trigger_failed(plugin: &str) {
+    let map = TRIGGER_FAILURES.get_or_init(Default::default);
+    *map.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(plugin.to_string())
+        .or_insert(0) += 1;
+}
+
 /// Makes a run's counters visible to the endpoints.
 pub fn register(core: Arc<CoreStats>, plugins: Vec<(String, Arc<PluginStats>)>) {
     let slot = REGISTRY.get_or_init(|| Mutex::new(None));
@@ -126,6 +137,24 @@ pub fn render() -> String {
         "counter",
         &per(|s| s.purges.load(Relaxed)),
     );
+    let failures: Vec<(String, u64)> = r
+        .plugins
+        .iter()
+        .map(|(l, _)| {
+            let n = TRIGGER_FAILURES
+                .get()
+                .and_then(|m| m.lock().ok().and_then(|m| m.get(l).copied()))
+                .unwrap_or(0);
+            (format!("{{plugin=\"{}\"}}", escape(l)), n)
+        })
+        .collect();
+    counter(
+        &mut out,
+        "pmacct_daemon_trigger_failures_total",
+        "Trigger runs that did not exit with 0 (failed, killed at the timeout, or could not start).",
+        "counter",
+        &failures,
+    );
     let seconds = |v: u64| format!("{}.{:06}", v / 1_000_000, v % 1_000_000);
     for (name, help, kind, pick) in [
         (
@@ -186,15 +215,17 @@ mod tests {
         p.records.store(7, Relaxed);
         p.record_purge(std::time::Duration::from_micros(1_500));
         p.record_purge(std::time::Duration::from_micros(2_000_250));
-        register(core, vec![("x/print".into(), p)]);
+        register(core, vec![("metrics-test/print".into(), p)]);
+        trigger_failed("metrics-test/print");
         let text = render();
         for line in [
             "pmacct_daemon_received_packets_total 42",
-            "pmacct_daemon_plugin_records_total{plugin=\"x/print\"} 7",
-            "pmacct_daemon_plugin_purges_total{plugin=\"x/print\"} 2",
-            "pmacct_daemon_plugin_purge_seconds_total{plugin=\"x/print\"} 2.001750",
-            "pmacct_daemon_plugin_last_purge_seconds{plugin=\"x/print\"} 2.000250",
+            "pmacct_daemon_plugin_records_total{plugin=\"metrics-test/print\"} 7",
+            "pmacct_daemon_plugin_purges_total{plugin=\"metrics-test/print\"} 2",
+            "pmacct_daemon_plugin_purge_seconds_total{plugin=\"metrics-test/print\"} 2.001750",
+            "pmacct_daemon_plugin_last_purge_seconds{plugin=\"metrics-test/print\"} 2.000250",
             "# TYPE pmacct_daemon_plugin_last_purge_seconds gauge",
+            "pmacct_daemon_trigger_failures_total{plugin=\"metrics-test/print\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }

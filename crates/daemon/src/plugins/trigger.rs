@@ -181,8 +181,17 @@ fn print_env(files: &[String], entries: usize, bin: Option<i64>) -> Vec<(String,
 }
 
 impl Inner {
-    /// One run to its end (or its timeout), logged; the exit status.
+    /// One run to its end (or its timeout), logged; the exit status. A run that does not
+    /// exit with 0 counts in `pmacct_daemon_trigger_failures_total`.
     fn run(&self, job: &Job) -> Option<i32> {
+        let status = self.execute(job);
+        if status != Some(0) {
+            crate::metrics::trigger_failed(&self.label);
+        }
+        status
+    }
+
+    fn execute(&self, job: &Job) -> Option<i32> {
         if self.program.is_empty() {
             tracing::error!("( {} ): the trigger command is empty", self.label);
             return None;
