@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// One InfluxDB at a time: two starting together could be given the same free port.
+static ONE_SERVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 struct Server {
     dir: tempfile::TempDir,
     port: u16,
@@ -98,15 +101,24 @@ impl Server {
                 .arg("-config")
                 .arg(&conf)
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(
+                    std::fs::File::create(self.dir.path().join("influxd.log"))
+                        .map(Stdio::from)
+                        .unwrap_or_else(|_| Stdio::null()),
+                )
                 .spawn()
                 .expect("influxd"),
         );
         let start = Instant::now();
         while http(self.port, "GET", "/ping", "").map(|r| r.0) != Some(204) {
+            let exited = self
+                .child
+                .as_mut()
+                .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
             assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "influxd did not start"
+                start.elapsed() < Duration::from_secs(30) && !exited,
+                "influxd did not start: {}",
+                std::fs::read_to_string(self.dir.path().join("influxd.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -204,6 +216,7 @@ fn run(cfg: &Path) -> String {
 
 #[test]
 fn influxdb_bins_equal_the_print_plugins_and_outages_lose_nothing() {
+    let _one = ONE_SERVER.lock().unwrap_or_else(|e| e.into_inner());
     let Some(mut server) = Server::start() else {
         return common::skipped("influxd (apt-get install influxdb)");
     };
@@ -315,6 +328,7 @@ fn influxdb_bins_equal_the_print_plugins_and_outages_lose_nothing() {
 /// points are kept (spooled at exit), and the next run with the right password sends them.
 #[test]
 fn a_refused_login_is_logged_once_and_loses_nothing() {
+    let _one = ONE_SERVER.lock().unwrap_or_else(|e| e.into_inner());
     let Some(server) = Server::start_with(true) else {
         return common::skipped("influxd (apt-get install influxdb)");
     };
