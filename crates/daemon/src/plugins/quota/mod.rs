@@ -63,6 +63,21 @@ fn iso(t: i64, tz: &TimeZone) -> String {
         .unwrap_or_default()
 }
 
+impl CapState {
+    /// What the state file records of this cap's current period.
+    fn usage(&self) -> Usage<'_> {
+        Usage {
+            cap: &self.id,
+            name: &self.cap.name,
+            device: self.cap.device(),
+            direction: direction_name(self.cap.direction),
+            limit: self.cap.limit,
+            period: self.period.unwrap_or((0, 0)),
+            used: self.used,
+        }
+    }
+}
+
 impl QuotaPlugin {
     pub fn new(config: &PluginConfig, q: &QuotaConfig) -> Result<QuotaPlugin, String> {
         let file = q.caps_file.display().to_string();
@@ -104,19 +119,6 @@ impl QuotaPlugin {
         })
     }
 
-    fn usage<'a>(&self, s: &'a CapState) -> Usage<'a> {
-        let _ = self;
-        Usage {
-            cap: &s.id,
-            name: &s.cap.name,
-            device: s.cap.device(),
-            direction: direction_name(s.cap.direction),
-            limit: s.cap.limit,
-            period: s.period.unwrap_or((0, 0)),
-            used: s.used,
-        }
-    }
-
     /// Moves cap `i` to the period holding `t` (saving the old one, loading the new one).
     fn enter_period(&mut self, i: usize, t: i64) {
         let inside = self.caps[i].period.is_some_and(|(s, e)| t >= s && t < e);
@@ -143,7 +145,7 @@ impl QuotaPlugin {
             return;
         }
         let now = crate::plugins::wall_now();
-        let result = self.store.save(&self.usage(&self.caps[i]), now);
+        let result = self.store.save(&self.caps[i].usage(), now);
         match result {
             Ok(()) => self.caps[i].dirty = false,
             Err(e) => tracing::error!("( {} ): quota_state: {e}", self.label),
@@ -177,7 +179,7 @@ impl QuotaPlugin {
 
     fn fire(&mut self, i: usize, threshold: u32, at: i64) {
         self.caps[i].fired.push(threshold);
-        let usage = self.usage(&self.caps[i]);
+        let usage = self.caps[i].usage();
         let saved = self.store.fired(&usage, threshold, at);
         match saved {
             Err(e) => tracing::error!("( {} ): quota_state: {e}", self.label),
