@@ -4,10 +4,15 @@
 /// (at most 2 edits, or a quarter of the candidate's length for long names, and fewer edits than
 /// half of `name`, so a short unrelated word suggests nothing).
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let len = name.chars().count();
+    let limit = |c: &str| 2.max(c.len() / 4);
     candidates
         .into_iter()
+        // The distance is at least the difference in length: skip what cannot be close (a
+        // long stranger costs nothing then).
+        .filter(|c| len.abs_diff(c.chars().count()) <= limit(c))
         .map(|candidate| (edit_distance(name, candidate), candidate))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 4) && d * 2 < name.chars().count())
+        .filter(|(d, c)| *d <= limit(c) && d * 2 < len)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
