@@ -40,6 +40,8 @@ pub struct RowFormat {
     /// The `event_type` JSON objects start with (`"purge"` for the print plugin); `None` leaves
     /// the key out, as the `pmacct` client's JSON does.
     pub event_type: Option<&'static str>,
+    /// The line-protocol measurement (`Format::Influx`).
+    pub measurement: String,
 }
 
 const PACKETS_WIDTH: usize = 22;
@@ -56,6 +58,7 @@ impl RowFormat {
             timestamps_since_epoch: false,
             stamps: false,
             event_type: Some("purge"),
+            measurement: "pmacct".into(),
         }
     }
 
@@ -213,7 +216,7 @@ impl RowFormat {
         }
     }
 
-    /// A line-protocol point: measurement `pmacct`, the primitives as tags (empty values left
+    /// A line-protocol point: the measurement, the primitives as tags (empty values left
     /// out; commas, spaces and equals signs escaped), bytes, packets and flows as integer
     /// fields, and the time bin's start (else the purge's time) in seconds.
     fn push_influx(
@@ -223,7 +226,12 @@ impl RowFormat {
         counters: &Counters,
         stamps: Option<(i64, i64)>,
     ) {
-        line.push_str("pmacct");
+        for c in self.measurement.chars() {
+            if matches!(c, ',' | ' ') {
+                line.push('\\');
+            }
+            line.push(c);
+        }
         let mut value = String::new();
         for p in &self.columns {
             value.clear();

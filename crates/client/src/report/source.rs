@@ -167,6 +167,22 @@ fn flow(
     })
 }
 
+/// One row read in [`Columns::select`]'s order (`text` and `num` read a column by index):
+/// its flow, unless its addresses do not parse.
+fn emit(
+    cols: &Columns,
+    zone: &StampZone,
+    text: &dyn Fn(usize) -> String,
+    num: &dyn Fn(usize) -> u64,
+    each: &mut dyn FnMut(Flow),
+) {
+    let stamp = parse_stamp(&text(4), zone);
+    let macs = cols.mac.then(|| (text(5), text(6)));
+    if let Some(f) = flow(&text(0), &text(1), num(2), num(3), stamp, macs) {
+        each(f);
+    }
+}
+
 fn sqlite(
     path: &str,
     table: &str,
@@ -209,11 +225,7 @@ fn sqlite(
             }
         };
         let num = |i: usize| r.get::<_, i64>(i).map_or(0, |n| n.max(0) as u64);
-        let stamp = parse_stamp(&text(4), zone);
-        let macs = cols.mac.then(|| (text(5), text(6)));
-        if let Some(f) = flow(&text(0), &text(1), num(2), num(3), stamp, macs) {
-            each(f);
-        }
+        emit(&cols, zone, &text, &num, each);
     }
     Ok(())
 }
@@ -260,11 +272,7 @@ fn pgsql(
     while let Some(r) = rows.next().map_err(read_err)? {
         let text = |i: usize| r.get::<_, Option<String>>(i).unwrap_or_default();
         let num = |i: usize| r.get::<_, Option<i64>>(i).unwrap_or(0).max(0) as u64;
-        let macs = cols.mac.then(|| (text(5), text(6)));
-        let stamp = parse_stamp(&text(4), zone);
-        if let Some(f) = flow(&text(0), &text(1), num(2), num(3), stamp, macs) {
-            each(f);
-        }
+        emit(&cols, zone, &text, &num, each);
     }
     Ok(())
 }
@@ -311,11 +319,7 @@ fn mysql(
             }
         };
         let num = |i: usize| text(i).parse::<u64>().unwrap_or(0);
-        let macs = cols.mac.then(|| (text(5), text(6)));
-        let stamp = parse_stamp(&text(4), zone);
-        if let Some(f) = flow(&text(0), &text(1), num(2), num(3), stamp, macs) {
-            each(f);
-        }
+        emit(&cols, zone, &text, &num, each);
     }
     Ok(())
 }

@@ -4,13 +4,11 @@
 //! goes to the spool file, sent first at the next start (docs/influxdb.md).
 
 use std::collections::VecDeque;
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::Duration;
 
 use pmacct_core::config::{InfluxConfig, PluginConfig};
 use pmacct_core::format::{Format, RowFormat};
-use pmacct_core::primitive::Primitive;
 
 use super::cache::{Purge, PurgeSink, PurgingCache};
 use super::{Clock, PluginError};
@@ -22,9 +20,8 @@ const RETRY_EVERY: Duration = Duration::from_secs(2);
 pub struct InfluxSink {
     label: String,
     cfg: InfluxConfig,
-    columns: Vec<Primitive>,
+    /// Line protocol (the print plugin's `influx` format, with this plugin's measurement).
     format: RowFormat,
-    bins: bool,
     /// Line-protocol batches not yet accepted, oldest first.
     pending: VecDeque<String>,
     pending_bytes: usize,
@@ -34,28 +31,17 @@ pub struct InfluxSink {
     failing: Option<String>,
 }
 
-/// Escapes a tag key or value (commas, spaces, equals signs).
-fn tag(out: &mut String, v: &str) {
-    for c in v.chars() {
-        if matches!(c, ',' | ' ' | '=') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-}
-
 impl InfluxSink {
     fn new(config: &PluginConfig, cfg: &InfluxConfig) -> InfluxSink {
-        let columns: Vec<Primitive> = config.aggregate.columns.iter().copied().collect();
-        let mut format = RowFormat::new(Format::Csv, columns.iter().copied());
-        format.separator = "\u{1f}".into();
+        let mut format = RowFormat::new(Format::Influx, config.aggregate.columns.iter().copied());
         format.num_protos = config.num_protos;
+        format.measurement = cfg.measurement.clone();
+        // Points carry their bin's start, else the purge's time.
+        format.stamps = config.bins.is_some();
         let mut sink = InfluxSink {
             label: format!("{}/{}", config.name, config.kind),
             cfg: cfg.clone(),
-            columns,
             format,
-            bins: config.bins.is_some(),
             pending: VecDeque::new(),
             pending_bytes: 0,
             spool_loaded: false,
@@ -81,38 +67,11 @@ impl InfluxSink {
     fn lines(&self, purge: &Purge) -> String {
         let rows = purge.table.sorted_rows();
         let mut out = String::with_capacity(rows.len() * 96);
-        let mut fields = Vec::new();
         for i in 0..rows.len() {
             let (key, c) = rows.row(i);
-            fields.clear();
-            let _ = self.format.write_row(&mut fields, &key, &c, None);
-            let text = String::from_utf8_lossy(&fields);
-            let values: Vec<&str> = text.trim_end_matches('\n').split('\u{1f}').collect();
-            for ch in self.cfg.measurement.chars() {
-                if matches!(ch, ',' | ' ') {
-                    out.push('\\');
-                }
-                out.push(ch);
-            }
-            for (p, v) in self.columns.iter().zip(&values) {
-                if v.is_empty() {
-                    continue;
-                }
-                out.push(',');
-                tag(&mut out, p.name());
-                out.push('=');
-                tag(&mut out, v);
-            }
-            let t = if self.bins {
-                rows.bin(i)
-            } else {
-                purge.now.data
-            };
-            let _ = writeln!(
-                out,
-                " bytes={}i,packets={}i,flows={}i {t}",
-                c.bytes, c.packets, c.flows
-            );
+            self.format
+                .push_row(&mut out, &key, &c, Some((rows.bin(i), purge.now.data)));
+            out.push('\n');
         }
         out
     }

@@ -42,10 +42,14 @@ struct Exposition {
 }
 
 impl Exposition {
-    fn labels(&self, values: &[&str]) -> String {
+    /// `{src_host="...",...,plugin="..."}`; `value(p)` gives a primitive's text.
+    fn labels(&self, mut value: impl FnMut(Primitive, &mut String)) -> String {
         let mut l = String::from("{");
-        for (p, v) in self.columns.iter().zip(values) {
-            let _ = write!(l, "{}=\"{}\",", p.name(), escape(v));
+        let mut v = String::new();
+        for p in &self.columns {
+            v.clear();
+            value(*p, &mut v);
+            let _ = write!(l, "{}=\"{}\",", p.name(), escape(&v));
         }
         let _ = write!(l, "plugin=\"{}\"}}", escape(&self.name));
         l
@@ -56,14 +60,8 @@ impl Exposition {
         let mut series: Vec<(Counters, String)> = Vec::with_capacity(rows.len());
         for i in 0..rows.len() {
             let (key, c) = rows.row(i);
-            let mut line = Vec::new();
-            let _ = self.format.write_row(&mut line, &key, &c, None);
-            let text = String::from_utf8_lossy(&line);
-            let fields: Vec<&str> = text.trim_end_matches('\n').split('\u{1f}').collect();
-            series.push((
-                c,
-                self.labels(&fields[..self.columns.len().min(fields.len())]),
-            ));
+            let labels = self.labels(|p, out| self.format.push_value(out, p, &key, &c));
+            series.push((c, labels));
         }
         series.sort_by(|a, b| b.0.bytes.cmp(&a.0.bytes).then_with(|| a.1.cmp(&b.1)));
         let mut other = state.expired;
@@ -79,8 +77,7 @@ impl Exposition {
             has_other = true;
         }
         if has_other {
-            let others: Vec<&str> = self.columns.iter().map(|_| "other").collect();
-            series.push((other, self.labels(&others)));
+            series.push((other, self.labels(|_, out| out.push_str("other"))));
         }
         let mut out = String::with_capacity(series.len() * 3 * 96);
         for (metric, help, pick) in [
@@ -126,8 +123,7 @@ impl PrometheusPlugin {
         }));
         let label = format!("{}/{}", config.name, config.kind);
         let mut format = RowFormat::new(Format::Csv, config.aggregate.columns.iter().copied());
-        format.separator = "\u{1f}".into();
-        format.tz = jiff::tz::TimeZone::UTC;
+        format.num_protos = config.num_protos;
         let exposition = Arc::new(Exposition {
             name: config.name.clone(),
             columns: config.aggregate.columns.iter().copied().collect(),
