@@ -6,7 +6,9 @@
 //! [`FLUSH_INTERVAL`] on a quiet live link; reading a file never drops (sends block), live
 //! capture drops per plugin by its policy and counts every dropped record.
 
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -157,6 +159,70 @@ pub struct Dispatcher {
     facts: InputFacts,
 }
 
+/// After a stop, a live capture is read on for what the kernel captured before the stop: it
+/// hands a partly filled ring block to libpcap only when its read timeout expires, so a stop
+/// right after a burst would otherwise lose the burst's tail, and a capture behind the traffic
+/// would lose what its buffer holds. It ends at the first packet captured after the stop, once
+/// idle a read timeout after it, or [`STOP_DRAIN_MAX`] after it (a flood cannot hold it up).
+const STOP_SETTLE: Duration = Duration::from_millis(crate::input::READ_TIMEOUT_MS as u64 + 50);
+const STOP_DRAIN_MAX: Duration = Duration::from_secs(5);
+
+/// A request to stop reading one input, and when it was made.
+#[derive(Default)]
+pub struct StopFlag {
+    requested: AtomicBool,
+    /// Wall-clock microseconds of the request (packet time).
+    at_micros: AtomicI64,
+}
+
+impl StopFlag {
+    pub fn request(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64);
+        self.at_micros.store(now, Relaxed);
+        self.requested.store(true, Release);
+    }
+
+    pub fn is_requested(&self) -> bool {
+        self.requested.load(Acquire)
+    }
+
+    /// The flag alone, for loops that only need to know (waiting for an interface).
+    pub fn as_bool(&self) -> &AtomicBool {
+        &self.requested
+    }
+}
+
+#[derive(Default)]
+struct StopDrain {
+    /// When the stop was seen, and when it was requested (wall-clock microseconds).
+    since: Option<(Instant, i64)>,
+}
+
+impl StopDrain {
+    /// Whether a reading loop should end: at once for files.
+    fn should_end(&mut self, stop: &StopFlag, live: bool, idle: bool) -> bool {
+        if !stop.is_requested() {
+            return false;
+        }
+        if !live {
+            return true;
+        }
+        let (since, _) = *self
+            .since
+            .get_or_insert_with(|| (Instant::now(), stop.at_micros.load(Relaxed)));
+        (idle && since.elapsed() >= STOP_SETTLE) || since.elapsed() >= STOP_DRAIN_MAX
+    }
+
+    /// Whether a packet stamped `ts` was captured after the stop was requested (and ends the
+    /// reading).
+    fn is_after_stop(&self, ts: pmacct_core::key::Timestamp) -> bool {
+        self.since
+            .is_some_and(|(_, at)| ts.secs * 1_000_000 + i64::from(ts.micros) >= at)
+    }
+}
+
 impl Dispatcher {
     pub fn new(lanes: Vec<Lane>, stats: Arc<CoreStats>, facts: InputFacts) -> Self {
         Dispatcher {
@@ -179,12 +245,14 @@ impl Dispatcher {
     pub fn run(
         &mut self,
         source: &mut dyn PacketSource,
-        stop: &AtomicBool,
+        stop: &StopFlag,
     ) -> Result<(), InputError> {
         let live = source.is_live();
         let mut last_flush = Instant::now();
         let mut last_expire = i64::MIN;
         let mut since_check = 0u32;
+        let mut drain = StopDrain::default();
+        let mut idle = false;
         let mut latest_ts = 0i64;
         let mut facts = PacketFacts {
             ts: Default::default(),
@@ -198,7 +266,7 @@ impl Dispatcher {
         let result = loop {
             if since_check >= 256 {
                 since_check = 0;
-                if stop.load(Relaxed) {
+                if drain.should_end(stop, live, idle) {
                     break Ok(());
                 }
                 if live && last_flush.elapsed() >= FLUSH_INTERVAL {
@@ -207,10 +275,12 @@ impl Dispatcher {
                 }
             }
             since_check += 1;
+            idle = false;
             let packet = match source.next_packet() {
                 Ok(Next::Packet(p)) => p,
                 Ok(Next::Idle) => {
                     since_check = 256;
+                    idle = true;
                     if live {
                         self.tick_all(crate::plugins::wall_now());
                         last_flush = Instant::now();
@@ -223,6 +293,9 @@ impl Dispatcher {
                 Ok(Next::End) => break Ok(()),
                 Err(e) => break Err(e),
             };
+            if drain.is_after_stop(packet.ts) {
+                break Ok(());
+            }
             self.local.received += 1;
             latest_ts = latest_ts.max(packet.ts.secs);
             // One packet reused for every frame: decoded in place, never copied on this path.

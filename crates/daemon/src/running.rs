@@ -2,12 +2,12 @@
 //! pcap_interfaces_map can stop the captures it no longer lists (their records are flushed to
 //! the plugins first: nothing counted is lost) and start the new ones, while the others go on.
 
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::input::{LiveCapture, LiveSpec, PacketSource};
-use crate::pipeline::{Dispatcher, InputFacts};
+use crate::pipeline::{Dispatcher, InputFacts, StopFlag};
 use crate::stats::CoreStats;
 use crate::tagging::MapStore;
 use crate::{direction_of, lanes_for, tagger_for, DaemonError, InputPlan, LaneTemplate, Opened};
@@ -43,7 +43,7 @@ impl Listed {
 
 struct Running {
     listed: Option<Listed>,
-    stop: Arc<AtomicBool>,
+    stop: Arc<StopFlag>,
     thread: JoinHandle<Result<(), DaemonError>>,
 }
 
@@ -97,7 +97,7 @@ impl InputThreads {
             link.name()
         );
         let (stats, facts) = (shared.stats.clone(), self.facts(in_iface, out_iface));
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(StopFlag::default());
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
             Dispatcher::new(lanes, stats, facts)
@@ -117,14 +117,14 @@ impl InputThreads {
     /// going down), what was read is flushed and the thread waits for it to come back.
     pub fn start_waiting(&mut self, spec: LiveSpec, in_iface: u32, out_iface: u32) {
         let (shared, facts) = (self.shared.clone(), self.facts(in_iface, out_iface));
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(StopFlag::default());
         let flag = stop.clone();
         let listed = Listed::of(&spec, in_iface, out_iface);
         let thread = std::thread::spawn(move || loop {
-            let mut source = match LiveCapture::open(&spec, &flag) {
+            let mut source = match LiveCapture::open(&spec, flag.as_bool()) {
                 Ok(s) => s,
                 // Stopped while waiting: nothing to report.
-                Err(_) if flag.load(Relaxed) => return Ok(()),
+                Err(_) if flag.is_requested() => return Ok(()),
                 Err(e) => return Err(e.into()),
             };
             let link = source.link();
@@ -140,7 +140,7 @@ impl InputThreads {
                 .with_tagger(tagger)
                 .run(&mut source, &flag)
             {
-                Err(e) if !flag.load(Relaxed) => tracing::warn!(
+                Err(e) if !flag.is_requested() => tracing::warn!(
                     "( {}/core ): {e}; waiting for '{}' to come back",
                     shared.proc_name,
                     spec.device
@@ -179,7 +179,7 @@ impl InputThreads {
                         l.device,
                         l.direction
                     );
-                    r.stop.store(true, Relaxed);
+                    r.stop.request();
                 }
             }
         }
@@ -187,7 +187,7 @@ impl InputThreads {
             let known = self
                 .running
                 .iter()
-                .any(|r| r.listed.as_ref() == Some(&listed) && !r.stop.load(Relaxed));
+                .any(|r| r.listed.as_ref() == Some(&listed) && !r.stop.is_requested());
             if known {
                 continue;
             }
@@ -228,7 +228,7 @@ impl InputThreads {
     /// Stops every input, waits for them, and returns the first error one ended with.
     pub fn finish(self) -> Option<DaemonError> {
         for r in &self.running {
-            r.stop.store(true, Relaxed);
+            r.stop.request();
         }
         let mut first = self.first_error;
         for r in self.running {

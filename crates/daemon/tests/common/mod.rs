@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+pub mod netns;
+
 pub struct Outcome {
     pub ok: bool,
     pub stdout: String,
