@@ -211,11 +211,28 @@ pub fn lookup(name: &str) -> Option<&'static KeyDef> {
 
 /// The known key closest to `name`, for "did you mean" hints.
 pub fn suggest(name: &str) -> Option<&'static str> {
-    crate::suggest::closest(
+    // Remembered per thread: a reloaded configuration asks again for the same names (and so
+    // does a fuzzer, thousands of times a second).
+    thread_local! {
+        static SEEN: std::cell::RefCell<std::collections::HashMap<String, Option<&'static str>>> =
+            Default::default();
+    }
+    if let Some(hit) = SEEN.with(|s| s.borrow().get(name).copied()) {
+        return hit;
+    }
+    let found = crate::suggest::closest(
         name,
         KEYS.iter()
             .flat_map(|k| std::iter::once(k.name).chain(k.aliases.iter().copied())),
-    )
+    );
+    SEEN.with(|s| {
+        let mut seen = s.borrow_mut();
+        if seen.len() >= 4096 {
+            seen.clear();
+        }
+        seen.insert(name.to_string(), found);
+    });
+    found
 }
 
 /// The key table as a Markdown table (docs/config-keys.md is generated from it).

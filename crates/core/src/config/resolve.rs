@@ -117,6 +117,9 @@ pub struct ResolvedConfig {
     pub plugins: Vec<PluginSettings>,
 }
 
+/// Unknown keys that get a "did you mean" hint, per configuration.
+const MAX_HINTS: usize = 16;
+
 pub fn resolve(
     directives: &[Directive],
     errors: &mut Vec<ConfigError>,
@@ -127,10 +130,15 @@ pub fn resolve(
         plugins: declare_plugins(directives, errors, warnings),
     };
     let mut warned_not_yet = std::collections::HashSet::new();
+    let mut unknown = 0usize;
 
     for d in directives.iter().filter(|d| d.key != "plugins") {
         let Some(def) = keys::lookup(&d.key) else {
-            let hint = keys::suggest(&d.key)
+            // Hints for the first few: a file of hundreds of unknown keys is not a typo.
+            unknown += 1;
+            let hint = (unknown <= MAX_HINTS)
+                .then(|| keys::suggest(&d.key))
+                .flatten()
                 .map(|s| format!("; did you mean '{s}'?"))
                 .unwrap_or_default();
             warnings.push(
