@@ -282,6 +282,8 @@ impl Dispatcher {
                     since_check = 256;
                     idle = true;
                     if live {
+                        // Quiet: the shared counters catch up (SIGUSR1, metrics).
+                        self.local.publish(&self.stats);
                         self.tick_all(crate::plugins::wall_now());
                         last_flush = Instant::now();
                         if let Some(d) = source.kernel_drops() {

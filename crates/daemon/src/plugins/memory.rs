@@ -74,6 +74,15 @@ impl MemoryPlugin {
         })
     }
 
+    /// Entries held now.
+    pub fn entries(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn layout(&self) -> &std::sync::Arc<pmacct_core::layout::KeyLayout> {
+        &self.layout
+    }
+
     fn status(&self, now: Now) -> TableStatus {
         let since = self
             .erased_at
@@ -263,16 +272,22 @@ pub fn serve_with_mode(
         .map_err(|e| format!("cannot set mode of {}: {e}", path.display()))?;
     crate::process::own(path);
     let label = label.to_string();
+    let clients = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     std::thread::Builder::new()
         .name("imt-listener".into())
         .spawn(move || {
             for conn in listener.incoming() {
                 let Ok(stream) = conn else { continue };
+                let Some(slot) = ClientSlot::take(&clients) else {
+                    refuse_busy(stream, &label);
+                    continue;
+                };
                 let control = control.clone();
                 let label = label.clone();
                 let _ = std::thread::Builder::new()
                     .name("imt-client".into())
                     .spawn(move || {
+                        let _slot = slot;
                         if let Err(e) = handle_client(stream, &control) {
                             tracing::debug!("( {label} ): client: {e}");
                         }
@@ -283,12 +298,52 @@ pub fn serve_with_mode(
     Ok(())
 }
 
+/// Clients served at once; one more is answered "busy" and closed, so a flood of connections
+/// cannot exhaust the daemon's threads (each stuck client lets go within its timeouts).
+const MAX_CLIENTS: usize = 512;
+
+/// One of the [`MAX_CLIENTS`] places, given back when dropped.
+struct ClientSlot(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl ClientSlot {
+    fn take(count: &std::sync::Arc<std::sync::atomic::AtomicUsize>) -> Option<ClientSlot> {
+        use std::sync::atomic::Ordering::{AcqRel, Acquire};
+        let taken = count
+            .fetch_update(AcqRel, Acquire, |n| (n < MAX_CLIENTS).then_some(n + 1))
+            .is_ok();
+        taken.then(|| ClientSlot(count.clone()))
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+fn refuse_busy(stream: UnixStream, label: &str) {
+    static REFUSED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = REFUSED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    if n == 1 || n % 1000 == 0 {
+        tracing::warn!(
+            "( {label} ): {MAX_CLIENTS} clients at once already; {n} connections refused so far"
+        );
+    }
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let busy = refusal(format!(
+        "the daemon serves {MAX_CLIENTS} clients at once; try again"
+    ));
+    let _ = pmacct_core::query::write_response(&mut &stream, &busy);
+}
+
 fn handle_client(stream: UnixStream, control: &Sender<Control>) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(30)))?;
-    let mut line = String::new();
-    BufReader::new(&stream).take(1 << 24).read_line(&mut line)?;
-    let response = match serde_json::from_str::<Request>(&line) {
+    let mut line = Vec::new();
+    BufReader::new(&stream)
+        .take(MAX_REQUEST_BYTES)
+        .read_until(b'\n', &mut line)?;
+    let response = match parse_request(&line) {
         Ok(request) => {
             let (tx, rx) = crossbeam_channel::bounded(1);
             if control.send(Control::Query(request, tx)).is_err() {
@@ -299,18 +354,47 @@ fn handle_client(stream: UnixStream, control: &Sender<Control>) -> std::io::Resu
                 Err(_) => return Ok(()),
             }
         }
-        Err(e) => Response {
-            protocol: PROTOCOL_VERSION,
-            columns: Vec::new(),
-            results: Vec::new(),
-            status: TableStatus::default(),
-            error: Some(format!("malformed request: {e}")),
-            packed: None,
-            dump: None,
-            bins: false,
-        },
+        Err(why) => refusal(why),
     };
     let mut w = std::io::BufWriter::new(&stream);
     pmacct_core::query::write_response(&mut w, &response)?;
     w.flush()
+}
+
+/// The longest request line read; a longer one is cut there and refused as malformed.
+const MAX_REQUEST_BYTES: u64 = 1 << 24;
+
+/// A request line, or why it is refused.
+fn parse_request(line: &[u8]) -> Result<Request, String> {
+    serde_json::from_slice::<Request>(line).map_err(|e| format!("malformed request: {e}"))
+}
+
+/// The answer to a request that is not served.
+fn refusal(error: String) -> Response {
+    Response {
+        protocol: PROTOCOL_VERSION,
+        columns: Vec::new(),
+        results: Vec::new(),
+        status: TableStatus::default(),
+        error: Some(error),
+        packed: None,
+        dump: None,
+        bins: false,
+    }
+}
+
+/// One request line answered as a client connection gets it, without the socket and the
+/// plugin thread: the bytes written back (the fuzz target `socket`).
+#[doc(hidden)]
+pub fn respond(plugin: &mut MemoryPlugin, line: &[u8], now: Now) -> Vec<u8> {
+    let line = &line[..line.len().min(MAX_REQUEST_BYTES as usize)];
+    let line = line.split(|&b| b == b'\n').next().unwrap_or(line);
+    let response = match parse_request(line) {
+        Ok(request) => plugin.answer(&request, now),
+        Err(why) => refusal(why),
+    };
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = pmacct_core::query::write_response(&mut out, &response);
+    out
 }
