@@ -1,9 +1,4 @@
-//! The configuration language: lexer, resolution and typed build, as from a file.
+//! Fuzz target `config`: its body is `pmacct_daemon::fuzzing::config` (documented there), which
+//! tests/fuzz_corpus.rs also replays on stable.
 #![no_main]
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let text = String::from_utf8_lossy(data);
-    let mut warnings = Vec::new();
-    let _ = pmacct_core::config::load("fuzz.conf", &text, Vec::new(), &mut warnings);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| pmacct_daemon::fuzzing::config(data));

@@ -7,6 +7,7 @@
 
 pub mod bpf;
 pub mod daemonize;
+pub mod fuzzing;
 pub mod http;
 pub mod input;
 pub mod interfaces;
