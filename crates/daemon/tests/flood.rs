@@ -19,6 +19,21 @@ use common::{write_udp_pcap, Udp};
 const PACKETS: u64 = 300_000;
 /// imt_mem_pools_number x imt_mem_pools_size.
 const TABLE_BOUND: u64 = 8 * 131_072;
+/// print_cache_entries of the print plugin, which sees every source.
+const PRINT_CACHE: u64 = 20_000;
+
+/// The texts of the print plugin's files.
+fn print_files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("dir").flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("p-") && name.ends_with(".csv") {
+            out.push(std::fs::read_to_string(e.path()).expect("print file"));
+        }
+    }
+    assert!(!out.is_empty(), "no print files in {}", dir.display());
+    out
+}
 
 fn flood_pcap(path: &Path) {
     let mut x = 0x2545_f491_4f6c_dd1du64;
@@ -149,10 +164,11 @@ fn a_flood_stays_within_the_bounds_and_every_packet_is_accounted_for() {
             "pcap_interface: cap0\nplugins: memory[m], print[p]\n\
              aggregate[m]: src_host, src_port\nimt_path[m]: {}\n\
              imt_mem_pools_number[m]: 8\nimt_mem_pools_size[m]: 131072\n\
-             aggregate[p]: dst_host, proto\nprint_output[p]: csv\nprint_history[p]: 1m\n\
-             print_refresh_time[p]: 5\nprint_output_file_append[p]: true\n\
-             print_output_file[p]: {}/p.csv\n",
+             aggregate[p]: src_host, dst_host, proto\nprint_output[p]: csv\n\
+             print_history[p]: 1m\nprint_refresh_time[p]: 60\nprint_cache_entries[p]: {}\n\
+             print_output_file[p]: {}/p-%Y%m%d-%H%M.csv\n",
             sock.display(),
+            PRINT_CACHE,
             d.display()
         ),
     )
@@ -198,7 +214,10 @@ fn a_flood_stays_within_the_bounds_and_every_packet_is_accounted_for() {
     );
     let stored = csv_packets(&client(&["-s", "-O", "csv"], &sock));
     let log = daemon.stop();
-    let print = csv_packets(&std::fs::read_to_string(d.join("p.csv")).expect("print output"));
+    let print: u64 = print_files(d).iter().map(|t| csv_packets(t)).sum();
+    let early = log
+        .matches("( p/print ): *** Purging cache - START")
+        .count();
     let final_stats = stats(&log);
     let get = |m: &BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
     let kernel = get(&st, "default/core kernel_dropped_packets");
@@ -208,7 +227,7 @@ fn a_flood_stays_within_the_bounds_and_every_packet_is_accounted_for() {
     let figures = format!(
         "sent {sent}, wire drops {wire_drops}, kernel drops {kernel}, accounted {accounted}, \
          memory: {entries} of {max_entries} entries, stored {stored}, overflow {overflow}, queue \
-         drops {m_dropped}; print: {print} written, queue drops {p_dropped}; RSS {baseline} KiB \
+         drops {m_dropped}; print: {print} written ({early} purges), queue drops {p_dropped}; RSS {baseline} KiB \
          at start, max {} KiB",
         samples.iter().max().copied().unwrap_or(0)
     );
@@ -219,11 +238,19 @@ fn a_flood_stays_within_the_bounds_and_every_packet_is_accounted_for() {
     assert_eq!(accounted + kernel + wire_drops, sent, "{figures}");
     assert_eq!(stored + overflow + m_dropped, accounted, "{figures}");
     assert_eq!(print + p_dropped, accounted, "{figures}");
+    // Nearly every packet is a new source: the cache fills every PRINT_CACHE packets.
+    assert!(
+        early as u64 + 1 >= accounted / PRINT_CACHE,
+        "the print cache was not written early: {figures}"
+    );
 
-    // Memory: the table bound, two plugin queues (plugin_pipe_size: 64 batches of 4,096
-    // 56-byte records each), the 8 MiB capture ring, and 16 MiB for the program itself.
+    // Memory: the table bound, the print cache (two tables of PRINT_CACHE entries plus a
+    // batch, 12 words each, and their sorted copy), two plugin queues (plugin_pipe_size: 64
+    // batches of 4,096 56-byte records each), the 8 MiB capture ring, and 16 MiB for the
+    // program itself.
     let queues = 2 * 64 * 4_096 * 56 / 1024;
-    let bound = baseline + TABLE_BOUND / 1024 + queues + 8 * 1024 + 16 * 1024;
+    let print_cache = 3 * (PRINT_CACHE + 4_096) * 12 * 8 / 1024;
+    let bound = baseline + TABLE_BOUND / 1024 + print_cache + queues + 8 * 1024 + 16 * 1024;
     let max = samples.iter().max().copied().unwrap_or(0);
     assert!(
         max <= bound,
@@ -367,4 +394,69 @@ fn many_clients_and_stuck_ones_do_not_stall_ingestion_or_each_other() {
     });
     let log = daemon.stop();
     assert!(log.contains("connections refused so far"), "{log}");
+}
+
+/// `print_cache_entries` and `sql_cache_entries` on file input: 60,000 sources over three
+/// 1-minute bins through caches of 1,000 aggregates are written early 60 times, and each
+/// bin's file (not appended to by configuration: the early parts are kept) and the SQL table
+/// still hold every packet exactly once.
+#[test]
+fn a_full_cache_is_written_early_and_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let pcap = d.join("sources.pcap");
+    let packets: Vec<Udp> = (0..60_000u32)
+        .map(|i| Udp {
+            ts: 1_700_000_000 + i64::from(i / 500),
+            src: std::net::Ipv4Addr::from(0x0a00_0000 | i).into(),
+            dst: std::net::Ipv4Addr::new(192, 0, 2, 1).into(),
+            src_mac: [2, 0, 0, 0, 0, 1],
+            dst_mac: [2, 0, 0, 0, 0, 2],
+            payload: 10 + (i % 7) as usize,
+        })
+        .collect();
+    let bytes: u64 = packets.iter().map(Udp::ip_bytes).sum();
+    write_udp_pcap(&pcap, &packets.iter().collect::<Vec<_>>());
+    let db = d.join("c.db");
+    let out = common::run_ours(&format!(
+        "pcap_savefile: {}\nplugins: print[p], sqlite3[s]\naggregate: src_host\n\
+         print_output[p]: csv\nprint_history[p]: 1m\nprint_refresh_time[p]: 60\n\
+         print_output_file[p]: {}/p-%H%M.csv\nsql_db[s]: {}\nsql_history[s]: 1m\n\
+         sql_refresh_time[s]: 60\nsql_optimize_clauses[s]: true\n\
+         print_cache_entries: 1000\n",
+        pcap.display(),
+        d.display(),
+        db.display()
+    ));
+    assert!(out.ok, "{}", out.stderr);
+    // 1700000000 is 22:13:20 UTC: 20,000 packets in the 22:13 bin, 30,000 in 22:14, 10,000
+    // in 22:15, each from its own source.
+    for (file, want) in [
+        ("p-2213.csv", 20_000),
+        ("p-2214.csv", 30_000),
+        ("p-2215.csv", 10_000),
+    ] {
+        let text = std::fs::read_to_string(d.join(file)).expect(file);
+        assert_eq!(csv_packets(&text), want, "{file}");
+        assert_eq!(
+            text.lines().count() as u64,
+            want + 1,
+            "{file}: one header, a row per source"
+        );
+    }
+    let purges = out
+        .stderr
+        .matches("( p/print ): *** Purging cache - START")
+        .count();
+    assert!(purges >= 60, "{purges} purges");
+    assert!(out.stderr.contains("written early"), "{}", out.stderr);
+    let sql = rusqlite::Connection::open(&db).expect("db");
+    let (rows, sum_packets, sum_bytes): (u64, u64, u64) = sql
+        .query_row(
+            "SELECT count(*), sum(packets), sum(bytes) FROM acct",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("query");
+    assert_eq!((rows, sum_packets, sum_bytes), (60_000, 60_000, bytes));
 }

@@ -358,6 +358,8 @@ pub struct PluginConfig {
     pub refresh_time: u64,
     /// Seconds the first purge is delayed by (`sql_startup_delay`).
     pub startup_delay: u64,
+    /// `print_cache_entries` / `sql_cache_entries`: aggregates held before an early purge.
+    pub cache_entries: Option<u64>,
     pub networks_file: Option<PathBuf>,
     pub networks_mask: Option<u8>,
     pub networks_file_filter: bool,
@@ -770,6 +772,7 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
         bins,
         refresh_time: r.uint("sql_refresh_time", 60).max(1),
         startup_delay: r.uint("sql_startup_delay", 0),
+        cache_entries: r.typed("sql_cache_entries", |v| parse_uint(v, 1, u64::MAX)),
         networks_file,
         networks_mask,
         networks_file_filter: r.bool("networks_file_filter", false),
@@ -865,6 +868,13 @@ fn build_sql(r: &mut Reader, kind: PluginKind, name: &str, bin: Option<History>)
         r.error(
             "sql_dont_try_update",
             "needs sql_history no longer than sql_refresh_time (each purge must write each bin once, or rows would be duplicated)"
+                .into(),
+        );
+    }
+    if dont_try_update && r.settings.get("sql_cache_entries").is_some() {
+        r.error(
+            "sql_cache_entries",
+            "cannot go with sql_dont_try_update: a cache written early would insert the rest of its bins a second time"
                 .into(),
         );
     }

@@ -572,6 +572,10 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
     ),
     ("pcap_savefile_wait", "no double counting at SIGINT (9)"),
     (
+        "sql_cache_entries",
+        "a bound on the aggregates held, not a hash size; an early write is continued by the next purge of its bins (52)",
+    ),
+    (
         "aggregate_filter",
         "applies to files too; compiled with the interface's netmask (11, 43)",
     ),

@@ -28,6 +28,9 @@ pub struct Purge {
     pub now: Now,
     /// The bin an empty purge is named after (its file or table name).
     pub empty_bin: i64,
+    /// Written early, the cache being full (`*_cache_entries`): the next purge may hold
+    /// more rows of the same bins.
+    pub early: bool,
 }
 
 /// The output side of a purging plugin, run on its own thread.
@@ -46,6 +49,11 @@ pub trait PurgeSink: Send + 'static {
     /// purge later than its deadline instead of waiting for a busy writer.
     fn merges_split_bins(&self) -> bool {
         false
+    }
+    /// Whether a bin may be written in parts by early purges (print appends to the files an
+    /// early purge wrote, SQL adds to its rows); InfluxDB would keep only the last part.
+    fn takes_early_purges(&self) -> bool {
+        true
     }
 }
 
@@ -102,6 +110,10 @@ pub struct PurgingCache {
     writer: Option<JoinHandle<()>>,
     /// Aggregates handed to the writer and not yet written.
     unwritten: Arc<AtomicU64>,
+    /// `*_cache_entries`: the table is written early once it holds this many.
+    max_entries: Option<usize>,
+    early_purges: u64,
+    label: String,
 }
 
 impl PurgingCache {
@@ -119,6 +131,17 @@ impl PurgingCache {
         // Reading a file, the plugin always waits (the input waits for it in turn); live, a
         // busy writer (a database timing out) must not stall capture when the sink merges.
         let wait_for_writer = clock == Clock::Packets || !sink.merges_split_bins();
+        let label = format!("{}/{}", config.name, config.kind);
+        let max_entries = match config.cache_entries {
+            Some(n) if sink.takes_early_purges() => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+            Some(_) => {
+                tracing::warn!(
+                    "( {label} ): print_cache_entries/sql_cache_entries ignored: this plugin cannot write a time bin in parts"
+                );
+                None
+            }
+            None => None,
+        };
         let (to_writer, purges) = crossbeam_channel::bounded(0);
         let (give_back, spare) = crossbeam_channel::bounded(1);
         let unwritten = Arc::new(AtomicU64::new(0));
@@ -148,6 +171,9 @@ impl PurgingCache {
             spare,
             writer: Some(writer),
             unwritten,
+            max_entries,
+            early_purges: 0,
+            label,
         })
     }
 
@@ -189,6 +215,51 @@ impl PurgingCache {
     /// Hands the table over; with `wait` false, only if the writer is idle (returns false and
     /// keeps the table otherwise).
     fn purge(&mut self, now: Now, wait: bool) -> Result<bool, PluginError> {
+        self.hand_over(now, wait, false)
+    }
+
+    /// Adds records to the table; with `max_entries`, never more than fit (a record adds at
+    /// most one entry), writing the table early each time it is full.
+    fn add_range(
+        &mut self,
+        records: &RecordBatch,
+        range: std::ops::Range<usize>,
+        wall: i64,
+    ) -> Result<(), PluginError> {
+        let Some(max) = self.max_entries else {
+            self.table.add_records(records, range);
+            return Ok(());
+        };
+        let mut at = range.start;
+        while at < range.end {
+            let room = max.saturating_sub(self.table.len()).max(1);
+            let to = (at + room).min(range.end);
+            self.table.add_records(records, at..to);
+            at = to;
+            if self.table.len() >= max {
+                let data = records.meta()[to - 1].ts;
+                self.purge_full(Now { data, wall })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the full table now, waiting for the writer: the bound holds even when the output
+    /// is slow (a full plugin queue then drops and counts records).
+    fn purge_full(&mut self, now: Now) -> Result<(), PluginError> {
+        self.early_purges += 1;
+        if self.early_purges == 1 || self.early_purges.is_multiple_of(100) {
+            tracing::warn!(
+                "( {} ): cache full ({} aggregates, print_cache_entries/sql_cache_entries): written early ({} times so far)",
+                self.label,
+                self.table.len(),
+                self.early_purges
+            );
+        }
+        self.hand_over(now, true, true).map(|_| ())
+    }
+
+    fn hand_over(&mut self, now: Now, wait: bool, early: bool) -> Result<bool, PluginError> {
         let Some(to_writer) = &self.to_writer else {
             return Err(PluginError::Io("the writer thread has stopped".into()));
         };
@@ -205,6 +276,7 @@ impl PurgingCache {
             table,
             now,
             empty_bin,
+            early,
         };
         let sent = if wait {
             to_writer.send(purge).map_err(|_| ())
@@ -266,7 +338,7 @@ impl Plugin for PurgingCache {
                 break;
             };
             let at = from + due;
-            self.table.add_records(records, from..at);
+            self.add_range(records, from..at, now.wall)?;
             let ts = records.meta()[at].ts;
             let purge_at = Now {
                 data: ts,
@@ -283,7 +355,7 @@ impl Plugin for PurgingCache {
             }
             from = at;
         }
-        self.table.add_records(records, from..records.len());
+        self.add_range(records, from..records.len(), now.wall)?;
         result
     }
 

@@ -178,6 +178,11 @@ impl InfluxSink {
 }
 
 impl PurgeSink for InfluxSink {
+    /// InfluxDB keeps the last point of a series and time: a bin written in parts would keep
+    /// only its last part.
+    fn takes_early_purges(&self) -> bool {
+        false
+    }
     fn write(&mut self, purge: &mut Purge) {
         tracing::info!("( {} ): *** Purging cache - START ***", self.label);
         let lines = self.lines(purge);

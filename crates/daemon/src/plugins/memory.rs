@@ -324,7 +324,7 @@ impl Drop for ClientSlot {
 fn refuse_busy(stream: UnixStream, label: &str) {
     static REFUSED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = REFUSED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-    if n == 1 || n % 1000 == 0 {
+    if n == 1 || n.is_multiple_of(1000) {
         tracing::warn!(
             "( {label} ): {MAX_CLIENTS} clients at once already; {n} connections refused so far"
         );

@@ -32,6 +32,9 @@ pub struct Writer {
     /// name expands to the same file (a local hour repeated when DST ends, or a template coarser
     /// than the bins) is appended to it, not written over it.
     last_file: Option<(String, i64)>,
+    /// Files written by early purges (the cache full) since the last regular one: the next
+    /// purge appends to them, so a file still holds its whole bin.
+    early_files: Vec<String>,
 }
 
 impl Writer {
@@ -61,6 +64,7 @@ impl Writer {
             purged: SortedRows::default(),
             tz,
             last_file: None,
+            early_files: Vec::new(),
         }
     }
 
@@ -156,16 +160,24 @@ impl Writer {
                 last_bin: t,
             });
         }
+        let mut written = Vec::new();
         for run in runs {
-            let continues = dynamic
+            let continues = (dynamic
                 && self
                     .last_file
                     .as_ref()
-                    .is_some_and(|(name, bin)| *name == run.name && *bin != run.first_bin);
+                    .is_some_and(|(name, bin)| *name == run.name && *bin != run.first_bin))
+                || self.early_files.contains(&run.name);
             let path = PathBuf::from(&run.name);
             self.write_file(&path, entries, run.from..run.to, now, continues)?;
             files.push(path);
+            written.push(run.name.clone());
             self.last_file = Some((run.name, run.last_bin));
+        }
+        if purge.early {
+            self.early_files.extend(written);
+        } else {
+            self.early_files.clear();
         }
         if let (Some(latest), Some(newest)) = (&self.options.latest_file, files.iter().max()) {
             point_symlink(latest, newest)?;
