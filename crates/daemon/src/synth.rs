@@ -7,17 +7,18 @@
 
 use std::io::{BufWriter, Write};
 
-/// xorshift64*: small, fast, deterministic.
-struct Rng(u64);
+/// xorshift64*: small, fast, deterministic (also the tests' source of reproducible choices).
+pub struct Rng(pub u64);
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+    /// Below `n` (0 for an `n` of 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
     }
 }
 

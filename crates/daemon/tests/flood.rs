@@ -36,16 +36,10 @@ fn print_files(dir: &Path) -> Vec<String> {
 }
 
 fn flood_pcap(path: &Path) {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = pmacct_daemon::synth::Rng(0x2545_f491_4f6c_dd1d);
     let packets: Vec<Udp> = (0..PACKETS)
         .map(|i| {
-            let r = next();
+            let r = rng.next_u64();
             Udp {
                 ts: 1_700_000_000 + (i / 10_000) as i64,
                 src: std::net::Ipv4Addr::from((r >> 32) as u32 | 0x0100_0000).into(),
@@ -119,8 +113,9 @@ fn csv_packets(text: &str) -> u64 {
     sum
 }
 
-/// Asks for stats (SIGUSR1) until the daemon has seen every packet the wire delivered.
-fn settle(daemon: &Daemon, delivered: u64) -> BTreeMap<String, u64> {
+/// Asks for stats (SIGUSR1: a line for the core and one per plugin) until the daemon has seen
+/// every packet the wire delivered.
+fn settle(daemon: &Daemon, plugins: usize, delivered: u64) -> BTreeMap<String, u64> {
     let mut last = BTreeMap::new();
     wait_until(
         60,
@@ -128,10 +123,9 @@ fn settle(daemon: &Daemon, delivered: u64) -> BTreeMap<String, u64> {
         || {
             let before = daemon.log().matches("): stats ").count();
             daemon.signal("-USR1");
-            wait_until(10, "a stats line", || {
-                daemon.log().matches("): stats ").count() > before
+            wait_until(10, "the stats lines", || {
+                daemon.log().matches("): stats ").count() >= before + 1 + plugins
             });
-            std::thread::sleep(std::time::Duration::from_millis(100));
             last = stats(&daemon.log());
             let seen = last
                 .get("default/core received_packets")
@@ -196,7 +190,7 @@ fn a_flood_stays_within_the_bounds_and_every_packet_is_accounted_for() {
     // As fast as tcpreplay goes: the capture may fall behind and drop.
     let sent = wire.replay(&pcap, 0);
     let wire_drops = wire.wire_drops();
-    let st = settle(&daemon, sent - wire_drops);
+    let st = settle(&daemon, 2, sent - wire_drops);
     sampling.store(false, Ordering::Relaxed);
     let samples = sampler.join().expect("sampler");
 
@@ -318,7 +312,7 @@ fn many_clients_and_stuck_ones_do_not_stall_ingestion_or_each_other() {
     daemon.wait_log("reading from 'cap0'", 10);
     wait_until(10, "the memory socket", || sock.exists());
     assert_eq!(wire.replay(&base, 0), 10_000);
-    settle(&daemon, 10_000);
+    settle(&daemon, 1, 10_000);
 
     // The stuck ones.
     let mut dumper = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
@@ -359,7 +353,7 @@ fn many_clients_and_stuck_ones_do_not_stall_ingestion_or_each_other() {
     // Ingestion while the stuck clients still hang on.
     let started = std::time::Instant::now();
     assert_eq!(wire.replay(&more, 0), 20_000);
-    let st = settle(&daemon, 30_000);
+    let st = settle(&daemon, 1, 30_000);
     let ingest = started.elapsed();
     assert_eq!(st.get("m/memory dropped_records").copied(), Some(0));
     assert_eq!(csv_packets(&client(&["-s", "-O", "csv"], &sock)), 30_000);

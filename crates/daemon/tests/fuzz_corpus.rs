@@ -37,18 +37,15 @@ fn inputs(target: &str) -> Vec<Vec<u8>> {
     out
 }
 
-/// xorshift64*: the same mutations on every run.
-struct Rng(u64);
+/// The same mutations on every run.
+struct Rng(pmacct_daemon::synth::Rng);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.0.next_u64()
     }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        self.0.below(n as u64) as usize
     }
 }
 
@@ -113,7 +110,9 @@ fn every_target_survives_its_corpus_and_mutations_of_it() {
         for (i, input) in inputs.iter().enumerate() {
             run(target, body, input, &format!("committed input {i}"));
         }
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ target.len() as u64);
+        let mut rng = Rng(pmacct_daemon::synth::Rng(
+            0x9e37_79b9_7f4a_7c15 ^ target.len() as u64,
+        ));
         for m in 0..MUTATIONS {
             let base = &inputs[rng.below(inputs.len())];
             let other = &inputs[rng.below(inputs.len())];

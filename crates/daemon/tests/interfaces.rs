@@ -4,12 +4,11 @@
 //! between the test's namespaces. Needs root (ip netns); elsewhere it says it was skipped.
 
 mod common;
+use common::netns::Daemon;
 use common::sh;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The router (`r`), green LAN (`g`), blue LAN (`b`) and red side (`d`) namespaces.
@@ -114,92 +113,7 @@ impl Net {
 
     /// Starts our pmacctd in the router namespace through `wrapper` (e.g. setpriv).
     fn daemon_with(&self, wrapper: &[&str], config: &Path) -> Daemon {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.r])
-            .args(wrapper)
-            .args([env!("CARGO_BIN_EXE_pmacctd"), "-f"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn pmacctd");
-        // The log, read as it is written, so a test can wait for a line.
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().expect("stderr");
-        let sink = log.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut l = sink.lock().unwrap_or_else(|e| e.into_inner());
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        Daemon {
-            child: Some(child),
-            log,
-            reader: Some(reader),
-        }
-    }
-}
-
-/// Kills the daemon if the test fails before stopping it.
-struct Daemon {
-    child: Option<Child>,
-    log: Arc<Mutex<String>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Daemon {
-    fn signal(&self, sig: &str) {
-        let pid = self.child.as_ref().expect("running").id().to_string();
-        assert!(sh(&["kill", sig, &pid]));
-    }
-
-    /// Waits (at most 10 s) until the log has a line containing `text`.
-    fn wait_log(&self, text: &str) {
-        let start = Instant::now();
-        loop {
-            if self
-                .log
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(text)
-            {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "no '{text}' in the log"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// How many lines of the log so far contain `text`.
-    fn count_log(&self, text: &str) -> usize {
-        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        log.lines().filter(|l| l.contains(text)).count()
-    }
-
-    /// SIGTERM, then its log.
-    fn stop(mut self) -> String {
-        self.signal("-TERM");
-        let status = self.child.take().expect("running").wait().expect("wait");
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-        let log = self.log.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        assert!(status.success(), "pmacctd: {log}");
-        log
+        common::netns::spawn_in(&self.r, wrapper, env!("CARGO_BIN_EXE_pmacctd"), config)
     }
 }
 
@@ -426,7 +340,7 @@ fn per_plugin_filters_and_tags_by_interface() {
     std::fs::write(&tags, "set_tag=2 ifname=red0 direction=in filter='icmp'\n").expect("map");
     daemon.signal("-USR2");
     // Once reloaded, the next packet is tagged by the new map.
-    daemon.wait_log("map reloaded: 1 rules");
+    daemon.wait_log("map reloaded: 1 rules", 10);
     net.ping(&net.g, "10.99.12.2", 2);
     let want_red = format!(
         "{header}{}{}\nFor a total of: 2 entries\n",
@@ -512,7 +426,7 @@ fn reloading_the_interfaces_map_adds_and_removes_captures() {
     std::fs::write(&map, "ifindex=200 ifname=red0 direction=in\n").expect("map");
     daemon.signal("-USR2");
     // The new capture is open once it says it reads.
-    daemon.wait_log("reading from 'red0'");
+    daemon.wait_log("reading from 'red0'", 10);
     net.ping(&net.g, "10.99.12.2", 3);
     let red = "200         0           192.168.60.2                                   3                     252\n";
     let want = format!("{header}{green}{red}\nFor a total of: 2 entries\n");
@@ -542,7 +456,7 @@ fn an_interface_that_comes_and_goes_is_captured_again() {
     let daemon = net.daemon(&cfg);
     let sock = dir.path().join("m.pipe");
     wait_for(&sock);
-    daemon.wait_log("reading from 'green0'");
+    daemon.wait_log("reading from 'green0'", 10);
     net.ping(&net.g, "10.99.12.2", 2);
     let row = |n: u32| {
         format!(
@@ -555,7 +469,7 @@ fn an_interface_that_comes_and_goes_is_captured_again() {
     assert_eq!(table_until(&sock, &row(2)), row(2));
     // The link goes down (the veth pair is deleted), then comes back.
     assert!(net.exec(&net.r, &["ip", "link", "del", "green0"]));
-    daemon.wait_log("waiting for 'green0' to come back");
+    daemon.wait_log("waiting for 'green0' to come back", 10);
     net.link("green0", &net.g, "192.168.60");
     let start = Instant::now();
     while daemon.count_log("reading from 'green0'") < 2 {
@@ -689,7 +603,7 @@ fn seed_trigger_config_runs_its_script() {
         let text = text.replace("syslog: daemon", "");
         std::fs::write(&cfg, format!("{text}\n{extra}")).expect("config");
         let daemon = net.daemon(&cfg);
-        daemon.wait_log("reading from 'green0'");
+        daemon.wait_log("reading from 'green0'", 10);
         net.ping(&net.g, "10.99.12.2", 2);
         daemon.stop()
     };
@@ -851,8 +765,8 @@ fn privileges_are_dropped_and_capture_goes_on() {
         ),
     );
     let daemon = net.daemon(&cfg);
-    daemon.wait_log("running as user 'nobody' (uid 65534, gid 65534)");
-    let pid = daemon.child.as_ref().expect("running").id();
+    daemon.wait_log("running as user 'nobody' (uid 65534, gid 65534)", 10);
+    let pid = daemon.pid();
     let want = [
         "Uid: 65534 65534 65534 65534",
         "Gid: 65534 65534 65534 65534",
@@ -874,7 +788,7 @@ fn privileges_are_dropped_and_capture_goes_on() {
     )
     .expect("map");
     daemon.signal("-USR2");
-    daemon.wait_log("reading from 'red0'");
+    daemon.wait_log("reading from 'red0'", 10);
     net.ping(&net.g, "10.99.12.2", 3);
     let green = "0           100         192.168.60.2                                   5                     420\n";
     let red = "200         0           192.168.60.2                                   3                     252\n";
@@ -917,13 +831,8 @@ fn an_output_folder_the_user_cannot_write_stops_the_start() {
             "drop_privileges_user: nobody\nplugins: print[p]\nprint_output_file[p]: {d}/out/%Y.csv\n"
         ),
     );
-    let mut daemon = net.daemon(&cfg);
-    let status = daemon.child.take().expect("running").wait().expect("wait");
-    if let Some(r) = daemon.reader.take() {
-        let _ = r.join();
-    }
+    let (status, log) = net.daemon(&cfg).wait_exit();
     assert_eq!(status.code(), Some(1));
-    let log = daemon.log.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let want = format!(
         "cannot drop privileges: print_output_file[p]: '{d}' is not writable by user 'nobody' (drop_privileges_user): give it to them (chown nobody '{d}') or write elsewhere"
     );
@@ -1004,7 +913,7 @@ fn an_unprivileged_user_with_the_units_capabilities_captures() {
     let daemon = net.daemon_with(&wrapper, &cfg);
     let sock = run.join("m.pipe");
     wait_for(&sock);
-    let pid = daemon.child.as_ref().expect("running").id();
+    let pid = daemon.pid();
     let creds = credentials(pid);
     assert_eq!(creds[0], "Uid: 65534 65534 65534 65534");
     assert_eq!(creds[4], "CapEff: 0000000000003000");

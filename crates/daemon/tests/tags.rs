@@ -88,13 +88,7 @@ fn tags_labels_and_tag_filters_match_pmacct() {
     // The chain, by hand (columns tag, dst_port, proto): TCP to port 80 is 1 + 4, to port
     // 443 1 | 16, other TCP 1; behind a VLAN tag 'tcp' does not match the raw frame: 200.
     let rows = rows_csv(&results[0].0.stdout, 3);
-    for key in [
-        "5,80,tcp",
-        "17,443,tcp",
-        "1,22,tcp",
-        "200,80,tcp",
-        "100,53,udp",
-    ] {
+    for key in TAG_CHAIN_ROWS {
         assert!(rows.contains_key(key), "{key}: {rows:?}");
     }
     for key in ["1,80,tcp", "4,80,tcp", "1,443,tcp", "16,443,tcp"] {

@@ -66,7 +66,9 @@ fn start_pmacct(wire: &Wire, dir: &Path, case: &Case) -> common::netns::Daemon {
 fn stop_pmacct(daemons: Vec<common::netns::Daemon>) {
     std::thread::sleep(std::time::Duration::from_millis(1_500));
     for theirs in daemons {
-        theirs.stop_with("-INT");
+        // Its exit status says little: 1 at times after a clean flush. Its rows are judged.
+        theirs.signal("-INT");
+        let _ = theirs.wait_exit();
     }
 }
 
@@ -213,13 +215,7 @@ fn tags_and_sampling_rows_equal_pmacct_on_live_traffic() {
         &std::fs::read_to_string(d.join("ours-tags-t.csv")).expect("tags"),
         3,
     );
-    for key in [
-        "5,80,tcp",
-        "17,443,tcp",
-        "1,22,tcp",
-        "200,80,tcp",
-        "100,53,udp",
-    ] {
+    for key in TAG_CHAIN_ROWS {
         assert!(tags.contains_key(key), "{key}: {tags:?}");
     }
     assert_eq!(tags.values().map(|v| v.0).sum::<u64>(), PACKETS);

@@ -405,3 +405,14 @@ pub fn write_udp_pcap(path: &Path, packets: &[&Udp]) {
     }
     std::fs::write(path, b).expect("pcap");
 }
+
+/// The rows the pre_tag_map chain of tests/tags.rs and tests/tags_live.rs must give (columns
+/// tag, dst_port, proto): TCP to port 80 is 1 + 4, to port 443 1 | 16, other TCP 1; behind a
+/// VLAN tag 'tcp' does not match the raw frame: 200; UDP 100.
+pub const TAG_CHAIN_ROWS: [&str; 5] = [
+    "5,80,tcp",
+    "17,443,tcp",
+    "1,22,tcp",
+    "200,80,tcp",
+    "100,53,udp",
+];

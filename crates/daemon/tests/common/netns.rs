@@ -108,28 +108,36 @@ impl Wire {
 
     /// Starts `program -f config` in the capture namespace, its stderr collected.
     pub fn daemon(&self, program: &str, config: &Path) -> Daemon {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.cap, program, "-f"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn daemon");
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().expect("stderr");
-        let sink = log.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut l = sink.lock().unwrap_or_else(|e| e.into_inner());
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        Daemon {
-            child: Some(child),
-            log,
-            reader: Some(reader),
+        spawn_in(&self.cap, &[], program, config)
+    }
+}
+
+/// Starts `program -f config` in namespace `ns` through `wrapper` (e.g. setpriv, or nothing),
+/// its stderr collected as it is written so a test can wait for a line.
+pub fn spawn_in(ns: &str, wrapper: &[&str], program: &str, config: &Path) -> Daemon {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(wrapper)
+        .args([program, "-f"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn daemon");
+    let log = Arc::new(Mutex::new(String::new()));
+    let stderr = child.stderr.take().expect("stderr");
+    let sink = log.clone();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut l = sink.lock().unwrap_or_else(|e| e.into_inner());
+            l.push_str(&line);
+            l.push('\n');
         }
+    });
+    Daemon {
+        child: Some(child),
+        log,
+        reader: Some(reader),
     }
 }
 
@@ -170,14 +178,24 @@ impl Daemon {
         });
     }
 
-    /// SIGTERM (or `sig`), waits for the exit; its log. The exit must be a success.
-    pub fn stop_with(mut self, sig: &str) -> String {
-        self.signal(sig);
+    /// How many lines of the log so far contain `text`.
+    pub fn count_log(&self, text: &str) -> usize {
+        self.log().lines().filter(|l| l.contains(text)).count()
+    }
+
+    /// Waits for the daemon to exit on its own; its status and log.
+    pub fn wait_exit(mut self) -> (std::process::ExitStatus, String) {
         let status = self.child.take().expect("running").wait().expect("wait");
         if let Some(r) = self.reader.take() {
             let _ = r.join();
         }
-        let log = self.log();
+        (status, self.log())
+    }
+
+    /// SIGTERM (or `sig`), waits for the exit; its log. The exit must be a success.
+    pub fn stop_with(self, sig: &str) -> String {
+        self.signal(sig);
+        let (status, log) = self.wait_exit();
         assert!(status.success(), "daemon exited with {status}: {log}");
         log
     }
