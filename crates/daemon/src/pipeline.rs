@@ -402,3 +402,42 @@ fn dispatch_facts(lanes: &mut [Lane], facts: &PacketFacts, plugins: u64) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pmacct_core::key::Timestamp;
+
+    #[test]
+    fn a_stopped_file_ends_at_once_and_a_live_capture_reads_what_came_before() {
+        let stop = StopFlag::default();
+        let mut drain = StopDrain::default();
+        assert!(!drain.should_end(&stop, true, true), "not stopped");
+        stop.request();
+        assert!(
+            StopDrain::default().should_end(&stop, false, false),
+            "a file"
+        );
+        // Live: an idle read right after the stop does not end it (the kernel may still hold
+        // a partly filled block), nor does traffic.
+        assert!(!drain.should_end(&stop, true, true));
+        assert!(!drain.should_end(&stop, true, false));
+        let at = stop.at_micros.load(Relaxed);
+        let before = Timestamp {
+            secs: (at - 1) / 1_000_000,
+            micros: ((at - 1) % 1_000_000) as u32,
+        };
+        let after = Timestamp {
+            secs: (at + 1) / 1_000_000,
+            micros: ((at + 1) % 1_000_000) as u32,
+        };
+        assert!(!drain.is_after_stop(before));
+        assert!(drain.is_after_stop(after));
+        std::thread::sleep(STOP_SETTLE);
+        assert!(!drain.should_end(&stop, true, false), "packets still come");
+        assert!(
+            drain.should_end(&stop, true, true),
+            "idle after the settle time"
+        );
+    }
+}
