@@ -275,11 +275,7 @@ fn a_bad_caps_file_stops_the_start() {
         ),
     )
     .expect("config");
-    let out = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
-        .arg("-f")
-        .arg(&cfg)
-        .output()
-        .expect("pmacctd");
+    let out = common::run_file(&cfg);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     let map = format!("{}/caps.map", d.display());

@@ -553,11 +553,7 @@ fn per_interface_shares_from_a_pcapng_file() {
         ),
     )
     .expect("config");
-    let out = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
-        .arg("-f")
-        .arg(&cfg)
-        .output()
-        .expect("pmacctd");
+    let out = common::run_file(&cfg);
     assert!(
         out.status.success(),
         "{}",

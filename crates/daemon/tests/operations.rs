@@ -112,11 +112,7 @@ fn a_pidfile_held_by_a_running_daemon_is_refused() {
     let cfg = config(dir.path(), &format!("pidfile: {}\n", pidfile.display()));
     let mut first = Daemon::start(&cfg);
     wait_for_text(&pidfile, &format!("{}\n", first.0.id()));
-    let second = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
-        .arg("-f")
-        .arg(&cfg)
-        .output()
-        .expect("pmacctd");
+    let second = common::run_file(&cfg);
     assert!(!second.status.success());
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(

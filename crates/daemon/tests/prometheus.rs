@@ -234,11 +234,7 @@ fn bad_listen_addresses_are_clear_errors() {
             ),
         )
         .expect("config");
-        let out = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
-            .arg("-f")
-            .arg(&cfg)
-            .output()
-            .expect("pmacctd");
+        let out = common::run_file(&cfg);
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stderr).into_owned(),

@@ -53,6 +53,15 @@ pub fn run_ours(config_text: &str) -> Outcome {
     run_with(env!("CARGO_BIN_EXE_pmacctd"), config_text)
 }
 
+/// Runs our pmacctd on the configuration file `cfg` (no TZ set); its output.
+pub fn run_file(cfg: &Path) -> std::process::Output {
+    Command::new(OURS)
+        .arg("-f")
+        .arg(cfg)
+        .output()
+        .expect("pmacctd")
+}
+
 /// Debian's pmacctd 1.7.7.
 pub fn run_pmacct(config_text: &str) -> Outcome {
     run_with("/usr/sbin/pmacctd", config_text)
