@@ -125,15 +125,7 @@ fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
 }
 
 fn run(cfg: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
-        .arg("-f")
-        .arg(cfg)
-        .env("TZ", ZONE)
-        .output()
-        .expect("pmacctd");
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{log}");
-    log
+    common::run_file_ok(cfg, ZONE)
 }
 
 #[test]

@@ -203,15 +203,7 @@ fn print_per_bin(path: &Path) -> BTreeMap<i64, u64> {
 }
 
 fn run(cfg: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
-        .arg("-f")
-        .arg(cfg)
-        .env("TZ", "UTC")
-        .output()
-        .expect("pmacctd");
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{log}");
-    log
+    common::run_file_ok(cfg, "UTC")
 }
 
 #[test]
@@ -405,11 +397,7 @@ fn a_bad_influxdb_url_is_an_error_at_its_line() {
         "plugins: influxdb[i]\ninfluxdb_url[i]: 127.0.0.1:8086\n",
     )
     .expect("config");
-    let out = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
-        .args(["-T", "config", "-f"])
-        .arg(&cfg)
-        .output()
-        .expect("pmacctd");
+    let out = common::check_config(&cfg);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -384,11 +384,7 @@ fn version_and_primitive_lists() {
             format!("plugins: print[p]\naggregate: {name}\nnetworks_mask: 24\n"),
         )
         .expect("config");
-        let out = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
-            .args(["-T", "config", "-f"])
-            .arg(&cfg)
-            .output()
-            .expect("pmacctd");
+        let out = common::check_config(&cfg);
         assert!(
             out.status.success(),
             "{name}: {}",

@@ -62,6 +62,28 @@ pub fn run_file(cfg: &Path) -> std::process::Output {
         .expect("pmacctd")
 }
 
+/// Runs our pmacctd on `cfg` with `TZ` set to `zone`; the run must succeed; its log.
+pub fn run_file_ok(cfg: &Path, zone: &str) -> String {
+    let out = Command::new(OURS)
+        .arg("-f")
+        .arg(cfg)
+        .env("TZ", zone)
+        .output()
+        .expect("pmacctd");
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{log}");
+    log
+}
+
+/// `pmacctd -T config -f cfg`: the check alone; its output.
+pub fn check_config(cfg: &Path) -> std::process::Output {
+    Command::new(OURS)
+        .args(["-T", "config", "-f"])
+        .arg(cfg)
+        .output()
+        .expect("pmacctd")
+}
+
 /// Debian's pmacctd 1.7.7.
 pub fn run_pmacct(config_text: &str) -> Outcome {
     run_with("/usr/sbin/pmacctd", config_text)
