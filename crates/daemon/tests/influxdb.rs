@@ -405,3 +405,51 @@ fn a_bad_influxdb_url_is_an_error_at_its_line() {
         "{err}"
     );
 }
+
+/// The capture of tests/print_files.rs (held and orphan fragments, packets stamped minutes
+/// back), purged every 20 s into 1-minute bins: InfluxDB replaces a point of the same series and
+/// time, so each bin must be written whole each time. Every bin's sum equals the model's, and
+/// a bin written by three purges still has one point per key.
+#[test]
+fn late_records_and_a_refresh_shorter_than_the_bin_lose_nothing() {
+    use common::late::Capture;
+    let _one = ONE_SERVER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(server) = Server::start() else {
+        return common::skipped("influxd (apt-get install influxdb)");
+    };
+    assert_eq!(
+        http(server.port, "POST", "/query", "q=CREATE%20DATABASE%20late").map(|r| r.0),
+        Some(200)
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("late.pcap");
+    let capture = Capture::generate();
+    capture.write(&pcap);
+    let cfg = dir.path().join("late.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\nplugins: influxdb[i]\naggregate: src_host, dst_host, src_port, dst_port, proto\n\
+             sql_history: 1m\nsql_history_roundoff: m\nsql_refresh_time: 20\n\
+             influxdb_url[i]: http://127.0.0.1:{}\ninfluxdb_db[i]: late\ninfluxdb_spool_file[i]: {}\n",
+            pcap.display(),
+            server.port,
+            dir.path().join("i.spool").display()
+        ),
+    )
+    .expect("config");
+    let log = run(&cfg);
+    let expected = capture.expected();
+    let want: BTreeMap<i64, u64> = expected
+        .iter()
+        .map(|(bin, rows)| (*bin, rows.iter().map(|r| r.2).sum()))
+        .collect();
+    assert_eq!(server.per_bin_in("late"), want, "{log}");
+    let points = server.query_db("late", "SELECT count(bytes) FROM pmacct WHERE time >= 0");
+    let rows: usize = expected.values().map(Vec::len).sum();
+    assert_eq!(
+        points["results"][0]["series"][0]["values"][0][1].as_u64(),
+        Some(rows as u64),
+        "one point per key and bin: {points}"
+    );
+}

@@ -20,6 +20,7 @@ use pmacct_core::key::RecordBatch;
 use pmacct_core::layout::KeyLayout;
 use pmacct_core::table::AggregateTable;
 
+use super::open_bins::LATE_GRACE_SECS;
 use super::{Clock, Now, Plugin, PluginError};
 
 /// A purged table on its way to the writer.
@@ -31,6 +32,9 @@ pub struct Purge {
     /// Written early, the cache being full (`*_cache_entries`): the next purge may hold
     /// more rows of the same bins.
     pub early: bool,
+    /// With bins: bins starting before this are closed, the data clock being
+    /// [`LATE_GRACE_SECS`] past their end (records for them now are late).
+    pub closed_before: Option<i64>,
 }
 
 /// The output side of a purging plugin, run on its own thread.
@@ -45,8 +49,8 @@ pub trait PurgeSink: Send + 'static {
     }
     fn tick(&mut self) {}
     /// Whether a bin written by two purges still ends up right (SQL adds to existing rows;
-    /// print would rewrite the file with the second part only). Only then may a live capture
-    /// purge later than its deadline instead of waiting for a busy writer.
+    /// print and InfluxDB rewrite an open bin whole). Only then may a live capture purge later
+    /// than its deadline instead of waiting for a busy writer.
     fn merges_split_bins(&self) -> bool {
         false
     }
@@ -270,6 +274,10 @@ impl PurgingCache {
             .bins
             .as_ref()
             .map_or(now.data, |b| b.bins().start_of(now.data));
+        let closed_before = self
+            .bins
+            .as_ref()
+            .map(|b| b.bins().start_of(now.data.saturating_sub(LATE_GRACE_SECS)));
         let rows = table.len() as u64;
         self.unwritten.fetch_add(rows, Relaxed);
         let purge = Purge {
@@ -277,6 +285,7 @@ impl PurgingCache {
             now,
             empty_bin,
             early,
+            closed_before,
         };
         let sent = if wait {
             to_writer.send(purge).map_err(|_| ())

@@ -3,14 +3,17 @@
 //! unavailable the batches are kept and retried, in order; at exit what could not be sent
 //! goes to the spool file, sent first at the next start (docs/influxdb.md).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use pmacct_core::config::{InfluxConfig, PluginConfig};
 use pmacct_core::format::{Format, RowFormat};
+use pmacct_core::table::SortedRows;
 
 use super::cache::{Purge, PurgeSink, PurgingCache};
+use super::open_bins::{Merged, OpenBins, CLOSED_REMEMBERED, DEFAULT_MAX_OPEN_ROWS};
 use super::{Clock, PluginError};
 
 /// Batches kept in memory beyond this go to the spool file.
@@ -29,6 +32,10 @@ pub struct InfluxSink {
     spool_loaded: bool,
     /// The last failure logged (a failure is logged once per change of state).
     failing: Option<String>,
+    /// With bins: the bins still open, with every row counted for them so far.
+    open: Option<OpenBins<i64>>,
+    /// Late writes so far per closed bin.
+    late_writes: BTreeMap<i64, i64>,
 }
 
 impl InfluxSink {
@@ -46,6 +53,11 @@ impl InfluxSink {
             pending_bytes: 0,
             spool_loaded: false,
             failing: None,
+            open: config
+                .bins
+                .is_some()
+                .then(|| OpenBins::new(Arc::new(config.key_layout()), DEFAULT_MAX_OPEN_ROWS)),
+            late_writes: BTreeMap::new(),
         };
         if let Ok(text) = std::fs::read_to_string(&cfg.spool) {
             if !text.is_empty() {
@@ -63,17 +75,57 @@ impl InfluxSink {
         sink
     }
 
-    /// One purge as line protocol.
-    fn lines(&self, purge: &Purge) -> String {
+    /// One purge as line protocol. With bins, a bin still open is written whole (every row
+    /// counted for it so far: InfluxDB replaces a point of the same series and time, so a
+    /// bin's later refresh or late records must carry the sums); rows for a bin already closed
+    /// go in as points one second further into the bin each time, which `sum()` over the bin
+    /// adds up.
+    fn lines(&mut self, purge: &Purge) -> String {
         let rows = purge.table.sorted_rows();
         let mut out = String::with_capacity(rows.len() * 96);
-        for i in 0..rows.len() {
-            let (key, c) = rows.row(i);
-            self.format
-                .push_row(&mut out, &key, &c, Some((rows.bin(i), purge.now.data)));
-            out.push('\n');
+        let now = purge.now.data;
+        let Some(mut open) = self.open.take() else {
+            push_rows(&self.format, &mut out, &rows, 0..rows.len(), now, 0);
+            return out;
+        };
+        let mut from = 0;
+        while from < rows.len() {
+            let bin = rows.bin(from);
+            let to = (from..rows.len())
+                .find(|&i| rows.bin(i) != bin)
+                .unwrap_or(rows.len());
+            match open.merge(&bin, &rows, from..to) {
+                Merged::Open => {
+                    let whole = open.take_sorted(&bin);
+                    push_rows(&self.format, &mut out, &whole, 0..whole.len(), now, 0);
+                    open.give_back(whole);
+                }
+                Merged::Late => {
+                    let shift = self.late_shift(bin);
+                    tracing::info!(
+                        "( {} ): {} points for the bin at {bin} came after it was closed: written {shift} s into it",
+                        self.label,
+                        to - from
+                    );
+                    push_rows(&self.format, &mut out, &rows, from..to, now, shift);
+                }
+            }
+            from = to;
         }
+        open.close(purge.closed_before);
+        self.open = Some(open);
         out
+    }
+
+    /// Seconds into a closed bin its next late points go: 1, 2, ... for each late write.
+    fn late_shift(&mut self, bin: i64) -> i64 {
+        let n = self.late_writes.entry(bin).or_insert(0);
+        *n += 1;
+        let shift = *n;
+        while self.late_writes.len() > CLOSED_REMEMBERED {
+            self.late_writes.pop_first();
+        }
+        shift
     }
 
     fn send(&self, batch: &str) -> Result<(), (bool, String)> {
@@ -226,9 +278,25 @@ impl PurgeSink for InfluxSink {
     }
 
     fn merges_split_bins(&self) -> bool {
-        // A point written twice for one bin adds nothing in InfluxDB: it replaces. So a bin
-        // must go in one purge.
-        false
+        // A bin written by two purges is written whole the second time (open bins), and
+        // without bins each purge is a point of its own time.
+        true
+    }
+}
+
+/// Appends rows `range` as points, each at its bin's start plus `shift` seconds.
+fn push_rows(
+    format: &RowFormat,
+    out: &mut String,
+    rows: &SortedRows,
+    range: std::ops::Range<usize>,
+    now: i64,
+    shift: i64,
+) {
+    for i in range {
+        let (key, c) = rows.row(i);
+        format.push_row(out, &key, &c, Some((rows.bin(i) + shift, now)));
+        out.push('\n');
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod influxdb;
 pub mod memory;
+pub mod open_bins;
 pub mod print;
 pub mod prometheus;
 pub mod quota;

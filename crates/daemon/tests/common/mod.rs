@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+pub mod late;
 pub mod netns;
 
 pub struct Outcome {

@@ -22,6 +22,6 @@ pub fn start(
 ) -> Result<PurgingCache, PluginError> {
     let label = format!("{}/{}", config.name, config.kind);
     let tz = pmacct_core::bins::time_zone(config.timestamps_utc);
-    let writer = writer::Writer::new(config, options, &label, tz);
+    let writer = writer::Writer::new(config, options, &label, tz, clock);
     PurgingCache::new(config, clock, writer, options.write_empty_file, stats)
 }

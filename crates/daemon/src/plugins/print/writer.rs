@@ -4,6 +4,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use jiff::tz::TimeZone;
 use pmacct_core::bins::expand_time_variables;
@@ -12,8 +13,9 @@ use pmacct_core::format::{Format, RowBuffer, RowFormat};
 use pmacct_core::table::SortedRows;
 
 use crate::plugins::cache::{Purge, PurgeSink};
+use crate::plugins::open_bins::{Merged, OpenBins, DEFAULT_MAX_OPEN_ROWS};
 use crate::plugins::trigger::Trigger;
-use crate::plugins::Now;
+use crate::plugins::{Clock, Now};
 use crate::process;
 
 /// The print plugin's output side: sorts each purged table and writes it to stdout or files,
@@ -28,17 +30,24 @@ pub struct Writer {
     trigger: Option<Trigger>,
     /// The plugin has time bins (`print_history`).
     bins: bool,
-    /// The dynamic file the last purge wrote last, and the newest bin in it: a later bin whose
-    /// name expands to the same file (a local hour repeated when DST ends, or a template coarser
-    /// than the bins) is appended to it, not written over it.
-    last_file: Option<(String, i64)>,
-    /// Files written by early purges (the cache full) since the last regular one: the next
-    /// purge appends to them, so a file still holds its whole bin.
-    early_files: Vec<String>,
+    /// The files still open, with every row counted for them so far: a purge adds to them and
+    /// rewrites the file whole (a later refresh of a bin, a late record, a local hour repeated
+    /// when DST ends, a template coarser than the bins, an early purge).
+    open: OpenBins<String>,
+    /// Capturing live (a file left by an earlier run is added to, not written over).
+    live: bool,
+    /// Rows appended to files already closed.
+    late_rows: u64,
 }
 
 impl Writer {
-    pub fn new(config: &PluginConfig, options: &PrintConfig, label: &str, tz: TimeZone) -> Self {
+    pub fn new(
+        config: &PluginConfig,
+        options: &PrintConfig,
+        label: &str,
+        tz: TimeZone,
+        clock: Clock,
+    ) -> Self {
         let format = match options.format {
             PrintFormat::Formatted => Format::Formatted,
             PrintFormat::Csv => Format::Csv,
@@ -63,8 +72,9 @@ impl Writer {
             rows,
             purged: SortedRows::default(),
             tz,
-            last_file: None,
-            early_files: Vec::new(),
+            open: OpenBins::new(Arc::new(config.key_layout()), max_open_rows(config)),
+            live: clock == Clock::Live,
+            late_rows: 0,
         }
     }
 
@@ -106,7 +116,7 @@ impl Writer {
         files: &mut Vec<PathBuf>,
     ) -> io::Result<()> {
         let now = purge.now;
-        let Some(template) = &self.options.output_file else {
+        let Some(template) = self.options.output_file.clone() else {
             if entries.is_empty() && !self.options.write_empty_file {
                 return Ok(());
             }
@@ -115,74 +125,123 @@ impl Writer {
             self.write_block(&mut out, entries, 0..entries.len(), now, true)?;
             return out.flush();
         };
-        // Rows are sorted by bin first and names only move forward in time, so each file's rows
-        // are one contiguous run: write slices, no copy.
+        let mut result = Ok(());
+        // Without bins a regular purge ends the period: its files are complete.
+        let period_ends = !self.bins && !purge.early;
+        for run in self.file_runs(&template, entries, purge) {
+            let path = PathBuf::from(&run.name);
+            if let Err(e) = self.write_run(&path, &run, entries, now, period_ends) {
+                result = Err(e);
+                continue;
+            }
+            files.push(path);
+        }
+        if self.bins {
+            self.open.close(purge.closed_before);
+        } else if period_ends {
+            self.open.end_period();
+        }
+        result?;
+        if let (Some(latest), Some(newest)) = (&self.options.latest_file, files.iter().max()) {
+            point_symlink(latest, newest)?;
+        }
+        Ok(())
+    }
+
+    /// The purge cut into the runs of rows that go to one file each. Rows are sorted by bin
+    /// first and names only move forward in time, so each file's rows are one contiguous run.
+    fn file_runs(&self, template: &str, entries: &SortedRows, purge: &Purge) -> Vec<FileRun> {
         let dynamic = template.contains('%');
         // Without bins, time variables are the purge's wall-clock time, as pmacct's.
         let name_of = |bin: i64| {
             if dynamic {
-                let t = if self.bins { bin } else { now.wall };
+                let t = if self.bins { bin } else { purge.now.wall };
                 expand_time_variables(template, t, &self.tz)
             } else {
-                template.clone()
+                template.to_string()
             }
         };
         let mut runs: Vec<FileRun> = Vec::new();
         let mut last_bin = None;
         for i in 0..entries.len() {
             let bin = entries.bin(i);
-            if last_bin != Some(bin) {
-                last_bin = Some(bin);
-                let name = name_of(bin);
-                if let Some(r) = runs.last_mut() {
-                    if r.name == name {
-                        r.last_bin = bin;
-                        continue;
-                    }
-                    r.to = i;
-                }
-                runs.push(FileRun {
-                    name,
-                    from: i,
-                    to: entries.len(),
-                    first_bin: bin,
-                    last_bin: bin,
-                });
+            if last_bin == Some(bin) {
+                continue;
             }
-        }
-        if runs.is_empty() && self.options.write_empty_file {
-            let t = purge.empty_bin;
+            last_bin = Some(bin);
+            let name = name_of(bin);
+            if let Some(r) = runs.last_mut() {
+                if r.name == name {
+                    continue;
+                }
+                r.to = i;
+            }
             runs.push(FileRun {
-                name: name_of(t),
-                from: 0,
-                to: 0,
-                first_bin: t,
-                last_bin: t,
+                name,
+                from: i,
+                to: entries.len(),
             });
         }
-        let mut written = Vec::new();
-        for run in runs {
-            let continues = (dynamic
-                && self
-                    .last_file
-                    .as_ref()
-                    .is_some_and(|(name, bin)| *name == run.name && *bin != run.first_bin))
-                || self.early_files.contains(&run.name);
-            let path = PathBuf::from(&run.name);
-            self.write_file(&path, entries, run.from..run.to, now, continues)?;
-            files.push(path);
-            written.push(run.name.clone());
-            self.last_file = Some((run.name, run.last_bin));
+        if runs.is_empty() && self.options.write_empty_file {
+            runs.push(FileRun {
+                name: name_of(purge.empty_bin),
+                from: 0,
+                to: 0,
+            });
         }
-        if purge.early {
-            self.early_files.extend(written);
-        } else {
-            self.early_files.clear();
+        runs
+    }
+
+    /// Writes one file's rows. Append mode appends them (pmacct's way); otherwise they are
+    /// added to the file's open aggregates and the whole file rewritten, so it holds every row
+    /// of its bins counted so far, one per key. Rows for a file already closed are appended
+    /// (their keys then add up); so are a live run's first rows for a file an earlier run left.
+    /// `period_ends`: no bins, and this purge ends the period (a file not open is written
+    /// from the purge as it is).
+    fn write_run(
+        &mut self,
+        path: &Path,
+        run: &FileRun,
+        entries: &SortedRows,
+        now: Now,
+        period_ends: bool,
+    ) -> io::Result<()> {
+        let rows = run.from..run.to;
+        if self.options.append {
+            return self.write_file(path, entries, rows, now, true);
         }
-        if let (Some(latest), Some(newest)) = (&self.options.latest_file, files.iter().max()) {
-            point_symlink(latest, newest)?;
+        if period_ends && !self.open.is_known(&run.name) {
+            return self.write_file(path, entries, rows, now, false);
         }
-        Ok(())
+        if self.bins && self.live && !self.open.is_known(&run.name) && path.exists() {
+            tracing::info!(
+                "( {} ): '{}' exists (an earlier run?): this run's rows are appended to it",
+                self.label,
+                run.name
+            );
+            self.open.mark_closed(&run.name);
+        }
+        match self.open.merge(&run.name, entries, rows.clone()) {
+            Merged::Late => {
+                if !rows.is_empty() {
+                    self.late_rows += rows.len() as u64;
+                    tracing::info!(
+                        "( {} ): {} rows for '{}' came after it was closed: appended (rows of one key add up; {} late rows so far)",
+                        self.label,
+                        rows.len(),
+                        run.name,
+                        self.late_rows
+                    );
+                }
+                self.write_file(path, entries, rows, now, true)
+            }
+            Merged::Open => {
+                let whole = self.open.take_sorted(&run.name);
+                let written = self.write_file(path, &whole, 0..whole.len(), now, false);
+                self.open.give_back(whole);
+                written
+            }
+        }
     }
 
     fn write_file(
@@ -191,12 +250,12 @@ impl Writer {
         entries: &SortedRows,
         rows: Range<usize>,
         now: Now,
-        continues: bool,
+        append: bool,
     ) -> io::Result<()> {
         if let Some(dir) = path.parent() {
             process::create_dirs(dir)?;
         }
-        if self.options.append || continues {
+        if append {
             let new = !path.exists();
             let file = OpenOptions::new().create(true).append(true).open(path)?;
             if new {
@@ -273,13 +332,18 @@ impl Writer {
 
 const ROWS_BUFFER: usize = 64 << 10;
 
+/// Rows the open files hold at most: `print_cache_entries` bounds them as it bounds the cache.
+fn max_open_rows(config: &PluginConfig) -> usize {
+    config.cache_entries.map_or(DEFAULT_MAX_OPEN_ROWS, |n| {
+        usize::try_from(n).unwrap_or(usize::MAX)
+    })
+}
+
 /// The rows of one purge that go to one file.
 struct FileRun {
     name: String,
     from: usize,
     to: usize,
-    first_bin: i64,
-    last_bin: i64,
 }
 
 fn temp_name(path: &Path) -> PathBuf {
@@ -311,5 +375,10 @@ impl PurgeSink for Writer {
         if let Some(t) = &self.trigger {
             t.wait();
         }
+    }
+
+    /// A bin written by two purges is rewritten whole (open files) or, appended, adds up.
+    fn merges_split_bins(&self) -> bool {
+        true
     }
 }
