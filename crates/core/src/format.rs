@@ -186,16 +186,14 @@ impl RowFormat {
     #[inline]
     fn build_value(&self, row: &mut RowBuffer, p: Primitive, k: &impl KeyFields, c: &Counters) {
         match p {
-            Primitive::SrcHost | Primitive::SrcNet | Primitive::DstHost | Primitive::DstNet => {
-                match k.addr(p).0 {
-                    std::net::IpAddr::V4(v4) => row.ipv4(v4.octets()),
-                    std::net::IpAddr::V6(v6) => {
-                        let mut text = String::with_capacity(40);
-                        push_ipv6(&mut text, v6);
-                        row.text(&text);
-                    }
+            p if p.is_address() => match k.addr(p).0 {
+                std::net::IpAddr::V4(v4) => row.ipv4(v4.octets()),
+                std::net::IpAddr::V6(v6) => {
+                    let mut text = String::with_capacity(40);
+                    push_ipv6(&mut text, v6);
+                    row.text(&text);
                 }
-            }
+            },
             Primitive::Proto => {
                 let proto = k.number(p);
                 match (
@@ -207,10 +205,10 @@ impl RowFormat {
                 }
             }
             Primitive::TcpFlags => row.decimal(u64::from(c.tcp_flags)),
-            Primitive::SrcMac
-            | Primitive::DstMac
-            | Primitive::Etype
-            | Primitive::TimestampArrival => row.text(&self.value(p, k, c)),
+            Primitive::SrcMac | Primitive::DstMac | Primitive::Etype | Primitive::MplsVpnRd => {
+                row.text(&self.value(p, k, c))
+            }
+            p if p.is_timestamp() => row.text(&self.value(p, k, c)),
             Primitive::Label => row.text(&label_text(k)),
             _ => row.decimal(k.number(p)),
         }
@@ -345,9 +343,8 @@ impl RowFormat {
     ) {
         match p {
             Primitive::SrcMac | Primitive::DstMac => push_display(out, k.mac(p)),
-            Primitive::SrcHost | Primitive::SrcNet | Primitive::DstHost | Primitive::DstNet => {
-                push_addr(out, k.addr(p))
-            }
+            p if p.is_address() => push_addr(out, k.addr(p)),
+            Primitive::MplsVpnRd => push_rd(out, k.number(p)),
             Primitive::Etype => {
                 let _ = write!(out, "{:x}", k.number(p));
             }
@@ -362,11 +359,27 @@ impl RowFormat {
                     _ => push_u64(out, proto),
                 }
             }
-            Primitive::TimestampArrival => out.push_str(&self.timestamp(k.timestamp())),
+            p if p.is_timestamp() => out.push_str(&self.timestamp(k.timestamp(p))),
             Primitive::Label => out.push_str(&label_text(k)),
             _ => push_u64(out, k.number(p)),
         }
     }
+}
+
+/// A route distinguisher as pmacct prints it: `type:administrator:assigned` (type 0: 2-byte AS
+/// and 4-byte number; 1: IPv4 address and 2-byte number; 2: 4-byte AS and 2-byte number).
+pub fn push_rd(out: &mut String, rd: u64) {
+    let kind = rd >> 48;
+    let _ = match kind {
+        0 => write!(out, "0:{}:{}", (rd >> 32) & 0xffff, rd & 0xffff_ffff),
+        1 => write!(
+            out,
+            "1:{}:{}",
+            std::net::Ipv4Addr::from(((rd >> 16) & 0xffff_ffff) as u32),
+            rd & 0xffff
+        ),
+        _ => write!(out, "{kind}:{}:{}", (rd >> 16) & 0xffff_ffff, rd & 0xffff),
+    };
 }
 
 /// A key's label, as text.

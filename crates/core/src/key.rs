@@ -92,8 +92,8 @@ pub trait KeyFields {
     fn addr(&self, p: Primitive) -> Addr;
     /// A MAC primitive.
     fn mac(&self, p: Primitive) -> Mac;
-    /// `timestamp_arrival`.
-    fn timestamp(&self) -> Timestamp;
+    /// `timestamp_arrival`, `timestamp_start`, `timestamp_end`.
+    fn timestamp(&self, p: Primitive) -> Timestamp;
 }
 
 impl KeyFields for FlowKey {
@@ -115,6 +115,18 @@ impl KeyFields for FlowKey {
             Primitive::Tag2 => self.tag2,
             Primitive::Label => u64::from(self.label.0),
             Primitive::SamplingRate => u64::from(self.sampling_rate),
+            Primitive::SrcAs => u64::from(self.src_as),
+            Primitive::DstAs => u64::from(self.dst_as),
+            Primitive::MplsVpnRd => self.mpls_vpn_rd,
+            Primitive::FwdStatus => u64::from(self.fwd_status),
+            Primitive::PostNatSrcPort => u64::from(self.post_nat_src_port),
+            Primitive::PostNatDstPort => u64::from(self.post_nat_dst_port),
+            Primitive::NatEvent => u64::from(self.nat_event),
+            Primitive::MplsLabelTop => u64::from(self.mpls_label_top),
+            Primitive::MplsLabelBottom => u64::from(self.mpls_label_bottom),
+            Primitive::ExportProtoSeqno => u64::from(self.export_proto_seqno),
+            Primitive::ExportProtoVersion => u64::from(self.export_proto_version),
+            Primitive::ExportProtoSysid => u64::from(self.export_proto_sysid),
             _ => 0,
         }
     }
@@ -124,6 +136,10 @@ impl KeyFields for FlowKey {
             Primitive::SrcNet => self.src_net,
             Primitive::DstHost => self.dst_host,
             Primitive::DstNet => self.dst_net,
+            Primitive::PeerSrcIp => self.peer_src_ip,
+            Primitive::PeerDstIp => self.peer_dst_ip,
+            Primitive::PostNatSrcHost => self.post_nat_src_host,
+            Primitive::PostNatDstHost => self.post_nat_dst_host,
             _ => Addr::default(),
         }
     }
@@ -134,8 +150,13 @@ impl KeyFields for FlowKey {
             _ => Mac::default(),
         }
     }
-    fn timestamp(&self) -> Timestamp {
-        self.timestamp_arrival
+    fn timestamp(&self, p: Primitive) -> Timestamp {
+        match p {
+            Primitive::TimestampStart => self.timestamp_start,
+            Primitive::TimestampEnd => self.timestamp_end,
+            Primitive::TimestampArrival => self.timestamp_arrival,
+            _ => Timestamp::default(),
+        }
     }
 }
 
@@ -192,6 +213,43 @@ pub struct FlowKey {
     pub sampling_rate: u32,
     #[serde(default, skip_serializing_if = "is_default")]
     pub timestamp_arrival: Timestamp,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub src_as: u32,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub dst_as: u32,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub peer_src_ip: Addr,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub peer_dst_ip: Addr,
+    /// The route distinguisher's 8 bytes, big-endian (type, administrator, assigned number).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub mpls_vpn_rd: u64,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub fwd_status: u8,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub post_nat_src_host: Addr,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub post_nat_dst_host: Addr,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub post_nat_src_port: u16,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub post_nat_dst_port: u16,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub nat_event: u8,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub mpls_label_top: u32,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub mpls_label_bottom: u32,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub timestamp_start: Timestamp,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub timestamp_end: Timestamp,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub export_proto_seqno: u32,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub export_proto_version: u16,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub export_proto_sysid: u32,
 }
 
 /// Labels travel as their text (ids mean something only in one process).
@@ -335,13 +393,15 @@ pub struct Record {
     pub ts: i64,
 }
 
-/// What one packet adds to its key, and when.
+/// What one packet or flow record adds to its key, and when.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RecordMeta {
-    /// The packet's time, seconds (the plugin's clock and time bin).
+    /// The record's time, seconds (the plugin's clock and time bin).
     pub ts: i64,
-    pub bytes: u32,
-    pub packets: u16,
+    pub bytes: u64,
+    pub packets: u32,
+    /// Flows the record stands for (0 for a packet; a flow record counts its flows).
+    pub flows: u16,
     pub tcp_flags: u8,
 }
 
@@ -366,8 +426,8 @@ impl RecordMeta {
     pub fn counters(&self) -> Counters {
         Counters {
             packets: u64::from(self.packets),
-            bytes: u64::from(self.bytes),
-            flows: 0,
+            bytes: self.bytes,
+            flows: u64::from(self.flows),
             tcp_flags: self.tcp_flags,
         }
     }
@@ -548,11 +608,40 @@ impl KeyExtractor {
     pub fn extract(&self, pkt: &PacketFacts, out: &mut RecordBatch) {
         let meta = RecordMeta {
             ts: pkt.ts.secs,
-            bytes: pkt.bytes,
+            bytes: u64::from(pkt.bytes),
             packets: 1,
+            flows: 0,
             tcp_flags: pkt.ip.map_or(0, |ip| ip.tcp_flags),
         };
         let full = self.full_key(pkt);
+        self.emit(full, meta, out);
+    }
+
+    /// Appends a record whose every field an input already set (a flow record's), with this
+    /// plugin's own steps applied: ports_file, networks, post_tag, sampling_rate, sum_*.
+    #[inline]
+    pub fn extract_key(&self, mut key: FlowKey, meta: RecordMeta, out: &mut RecordBatch) {
+        if let Some(tag) = self.post_tag {
+            key.tag = tag;
+        }
+        if let Some(tag2) = self.post_tag2 {
+            key.tag2 = tag2;
+        }
+        // The exporter's rate (0: unknown, as pmacct reports it) times this plugin's own.
+        key.sampling_rate = key.sampling_rate.saturating_mul(self.sampling_rate);
+        self.filter_ports(&mut key);
+        if self.networks.is_some() || self.networks_mask.is_some() {
+            self.apply_networks(&mut key);
+        } else if self.needs_networks() {
+            // The record's own masks (nfacctd_net: netflow).
+            key.src_net = key.src_host.masked(key.src_mask);
+            key.dst_net = key.dst_host.masked(key.dst_mask);
+        }
+        self.emit(key, meta, out);
+    }
+
+    #[inline]
+    fn emit(&self, full: FlowKey, meta: RecordMeta, out: &mut RecordBatch) {
         match self.sum {
             None => self.layout.encode(&full, out.push(meta)),
             Some(sum) => {
@@ -588,43 +677,61 @@ impl KeyExtractor {
             if let Ports::Found { src, dst } = ip.ports {
                 k.src_port = src;
                 k.dst_port = dst;
-                if let Some(ports) = &self.ports {
-                    if !ports.contains(k.src_port) {
-                        k.src_port = 0;
-                    }
-                    if !ports.contains(k.dst_port) {
-                        k.dst_port = 0;
-                    }
-                }
+                self.filter_ports(&mut k);
             }
-            let net_needed = self.sum == Some(Sum::Net)
-                || self.networks_filter
-                || [
-                    Primitive::SrcNet,
-                    Primitive::DstNet,
-                    Primitive::SrcMask,
-                    Primitive::DstMask,
-                ]
-                .iter()
-                .any(|p| self.wants(*p));
-            if net_needed {
-                let (sn, sm, s_in) = self.net_of(k.src_host);
-                let (dn, dm, d_in) = self.net_of(k.dst_host);
-                k.src_net = sn;
-                k.src_mask = sm;
-                k.dst_net = dn;
-                k.dst_mask = dm;
-                if self.networks_filter {
-                    if !s_in {
-                        k.src_host = k.src_host.zero_like();
-                    }
-                    if !d_in {
-                        k.dst_host = k.dst_host.zero_like();
-                    }
-                }
-            }
+            self.apply_networks(&mut k);
         }
         k
+    }
+
+    /// ports_file: ports not listed count as 0.
+    #[inline]
+    fn filter_ports(&self, k: &mut FlowKey) {
+        if let Some(ports) = &self.ports {
+            if !ports.contains(k.src_port) {
+                k.src_port = 0;
+            }
+            if !ports.contains(k.dst_port) {
+                k.dst_port = 0;
+            }
+        }
+    }
+
+    /// Whether the plugin's key needs networks or masks.
+    #[inline]
+    fn needs_networks(&self) -> bool {
+        self.sum == Some(Sum::Net)
+            || self.networks_filter
+            || [
+                Primitive::SrcNet,
+                Primitive::DstNet,
+                Primitive::SrcMask,
+                Primitive::DstMask,
+            ]
+            .iter()
+            .any(|p| self.wants(*p))
+    }
+
+    /// Networks and masks from networks_file / networks_mask, when the plugin needs them.
+    #[inline]
+    fn apply_networks(&self, k: &mut FlowKey) {
+        if !self.needs_networks() {
+            return;
+        }
+        let (sn, sm, s_in) = self.net_of(k.src_host);
+        let (dn, dm, d_in) = self.net_of(k.dst_host);
+        k.src_net = sn;
+        k.src_mask = sm;
+        k.dst_net = dn;
+        k.dst_mask = dm;
+        if self.networks_filter {
+            if !s_in {
+                k.src_host = k.src_host.zero_like();
+            }
+            if !d_in {
+                k.dst_host = k.dst_host.zero_like();
+            }
+        }
     }
 
     /// The network and mask of an address, and whether a networks_file entry matched.

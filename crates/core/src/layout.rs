@@ -48,10 +48,18 @@ impl Kind {
     fn of(p: Primitive) -> Kind {
         match p {
             Primitive::SrcMac | Primitive::DstMac => Kind::Mac,
-            Primitive::SrcHost | Primitive::SrcNet | Primitive::DstHost | Primitive::DstNet => {
-                Kind::Addr
-            }
-            Primitive::TimestampArrival | Primitive::TcpFlags => Kind::Other,
+            Primitive::SrcHost
+            | Primitive::SrcNet
+            | Primitive::DstHost
+            | Primitive::DstNet
+            | Primitive::PeerSrcIp
+            | Primitive::PeerDstIp
+            | Primitive::PostNatSrcHost
+            | Primitive::PostNatDstHost => Kind::Addr,
+            Primitive::TimestampArrival
+            | Primitive::TimestampStart
+            | Primitive::TimestampEnd
+            | Primitive::TcpFlags => Kind::Other,
             _ => Kind::Number,
         }
     }
@@ -71,10 +79,24 @@ fn width(p: Primitive) -> usize {
         // The label's id (see `labels`).
         Primitive::Label => 4,
         Primitive::SamplingRate => 4,
+        Primitive::SrcAs | Primitive::DstAs => 4,
+        Primitive::MplsVpnRd => 8,
+        Primitive::FwdStatus | Primitive::NatEvent => 1,
+        Primitive::PostNatSrcPort | Primitive::PostNatDstPort => 2,
+        Primitive::MplsLabelTop | Primitive::MplsLabelBottom => 4,
+        Primitive::ExportProtoSeqno | Primitive::ExportProtoSysid => 4,
+        Primitive::ExportProtoVersion => 2,
         // A family byte (0 IPv4, 1 IPv6), then 16 address bytes (IPv4 in the first four).
-        Primitive::SrcHost | Primitive::SrcNet | Primitive::DstHost | Primitive::DstNet => 17,
+        Primitive::SrcHost
+        | Primitive::SrcNet
+        | Primitive::DstHost
+        | Primitive::DstNet
+        | Primitive::PeerSrcIp
+        | Primitive::PeerDstIp
+        | Primitive::PostNatSrcHost
+        | Primitive::PostNatDstHost => 17,
         // Seconds (sign-flipped, 8 bytes) and microseconds (4).
-        Primitive::TimestampArrival => 12,
+        Primitive::TimestampArrival | Primitive::TimestampStart | Primitive::TimestampEnd => 12,
         Primitive::TcpFlags => 0,
     }
 }
@@ -213,8 +235,8 @@ impl KeyFields for PackedKey<'_> {
             _ => Mac::default(),
         }
     }
-    fn timestamp(&self) -> Timestamp {
-        match self.offset(Primitive::TimestampArrival) {
+    fn timestamp(&self, p: Primitive) -> Timestamp {
+        match self.offset(p).filter(|_| Kind::of(p) == Kind::Other) {
             Some(at) => Timestamp {
                 secs: unorder_i64(get_be(self.words, at, 8)),
                 micros: get_be(self.words, at + 8, 4) as u32,
@@ -296,11 +318,29 @@ fn put(p: Primitive, k: &FlowKey, out: &mut [u64], at: usize) {
         Primitive::Tag2 => put_be(out, at, k.tag2, 8),
         Primitive::Label => put_be(out, at, u64::from(k.label.0), 4),
         Primitive::SamplingRate => put_be(out, at, u64::from(k.sampling_rate), 4),
-        Primitive::TimestampArrival => {
-            put_be(out, at, order_i64(k.timestamp_arrival.secs), 8);
-            put_be(out, at + 8, u64::from(k.timestamp_arrival.micros), 4);
-        }
+        Primitive::PeerSrcIp => put_addr(k.peer_src_ip, out, at),
+        Primitive::PeerDstIp => put_addr(k.peer_dst_ip, out, at),
+        Primitive::PostNatSrcHost => put_addr(k.post_nat_src_host, out, at),
+        Primitive::PostNatDstHost => put_addr(k.post_nat_dst_host, out, at),
+        Primitive::TimestampArrival => put_time(k.timestamp_arrival, out, at),
+        Primitive::TimestampStart => put_time(k.timestamp_start, out, at),
+        Primitive::TimestampEnd => put_time(k.timestamp_end, out, at),
         Primitive::TcpFlags => {}
+        // Numbers: their value in their width.
+        _ => put_be(out, at, k.number(p), width(p)),
+    }
+}
+
+#[inline]
+fn put_time(t: Timestamp, out: &mut [u64], at: usize) {
+    put_be(out, at, order_i64(t.secs), 8);
+    put_be(out, at + 8, u64::from(t.micros), 4);
+}
+
+fn get_time(words: &[u64], at: usize) -> Timestamp {
+    Timestamp {
+        secs: unorder_i64(get_be(words, at, 8)),
+        micros: get_be(words, at + 8, 4) as u32,
     }
 }
 
@@ -360,12 +400,25 @@ fn get(p: Primitive, words: &[u64], at: usize, k: &mut FlowKey) {
         Primitive::Tag2 => k.tag2 = n(8),
         Primitive::Label => k.label = crate::labels::LabelId(n(4) as u32),
         Primitive::SamplingRate => k.sampling_rate = n(4) as u32,
-        Primitive::TimestampArrival => {
-            k.timestamp_arrival = Timestamp {
-                secs: unorder_i64(n(8)),
-                micros: get_be(words, at + 8, 4) as u32,
-            }
-        }
+        Primitive::TimestampArrival => k.timestamp_arrival = get_time(words, at),
+        Primitive::TimestampStart => k.timestamp_start = get_time(words, at),
+        Primitive::TimestampEnd => k.timestamp_end = get_time(words, at),
+        Primitive::PeerSrcIp => k.peer_src_ip = get_addr(words, at),
+        Primitive::PeerDstIp => k.peer_dst_ip = get_addr(words, at),
+        Primitive::PostNatSrcHost => k.post_nat_src_host = get_addr(words, at),
+        Primitive::PostNatDstHost => k.post_nat_dst_host = get_addr(words, at),
+        Primitive::SrcAs => k.src_as = n(4) as u32,
+        Primitive::DstAs => k.dst_as = n(4) as u32,
+        Primitive::MplsVpnRd => k.mpls_vpn_rd = n(8),
+        Primitive::FwdStatus => k.fwd_status = n(1) as u8,
+        Primitive::PostNatSrcPort => k.post_nat_src_port = n(2) as u16,
+        Primitive::PostNatDstPort => k.post_nat_dst_port = n(2) as u16,
+        Primitive::NatEvent => k.nat_event = n(1) as u8,
+        Primitive::MplsLabelTop => k.mpls_label_top = n(4) as u32,
+        Primitive::MplsLabelBottom => k.mpls_label_bottom = n(4) as u32,
+        Primitive::ExportProtoSeqno => k.export_proto_seqno = n(4) as u32,
+        Primitive::ExportProtoVersion => k.export_proto_version = n(2) as u16,
+        Primitive::ExportProtoSysid => k.export_proto_sysid = n(4) as u32,
         Primitive::TcpFlags => {}
     }
 }
@@ -406,7 +459,7 @@ mod tests {
     fn every_primitive_round_trips() {
         let all: Vec<&str> = Primitive::ALL.iter().map(|p| p.name()).collect();
         let l = KeyLayout::new(&Aggregate::parse(&all.join(",")).unwrap(), true);
-        assert_eq!(l.words(), 19);
+        assert_eq!(l.words(), 35);
         let k = FlowKey {
             bin: -5,
             tag: u64::MAX,
@@ -435,6 +488,30 @@ mod tests {
                 secs: 1_700_000_000,
                 micros: 999_999,
             },
+            src_as: 65_000,
+            dst_as: u32::MAX,
+            peer_src_ip: Addr("192.0.2.1".parse().unwrap()),
+            peer_dst_ip: Addr("2001:db8::2".parse().unwrap()),
+            mpls_vpn_rd: 0x0000_fde8_0000_00cb,
+            fwd_status: 66,
+            post_nat_src_host: Addr("198.51.100.1".parse().unwrap()),
+            post_nat_dst_host: Addr("198.51.100.2".parse().unwrap()),
+            post_nat_src_port: 1024,
+            post_nat_dst_port: 443,
+            nat_event: 1,
+            mpls_label_top: 0xfffff,
+            mpls_label_bottom: 16,
+            timestamp_start: Timestamp {
+                secs: -1,
+                micros: 1,
+            },
+            timestamp_end: Timestamp {
+                secs: 1_700_000_001,
+                micros: 0,
+            },
+            export_proto_seqno: 123_456,
+            export_proto_version: 10,
+            export_proto_sysid: 7,
         };
         assert_eq!(l.decode(&l.encoded(&k)), k);
     }
@@ -498,7 +575,13 @@ mod tests {
         let words = l.encoded(&k);
         let v = l.view(&words);
         assert_eq!(v.bin(), -5);
-        assert_eq!(v.timestamp(), k.timestamp());
+        for p in [
+            Primitive::TimestampArrival,
+            Primitive::TimestampStart,
+            Primitive::TimestampEnd,
+        ] {
+            assert_eq!(v.timestamp(p), k.timestamp(p));
+        }
         for p in Primitive::ALL {
             assert_eq!(v.number(p), k.number(p), "{p:?}");
             assert_eq!(v.addr(p), k.addr(p), "{p:?}");

@@ -18,8 +18,13 @@ pub enum Primitive {
     InCvlan,
     Cos,
     Etype,
+    SrcAs,
+    DstAs,
+    PeerSrcIp,
+    PeerDstIp,
     InIface,
     OutIface,
+    MplsVpnRd,
     SrcHost,
     SrcNet,
     DstHost,
@@ -29,10 +34,23 @@ pub enum Primitive {
     SrcPort,
     DstPort,
     TcpFlags,
+    FwdStatus,
     Proto,
     Tos,
     SamplingRate,
+    PostNatSrcHost,
+    PostNatDstHost,
+    PostNatSrcPort,
+    PostNatDstPort,
+    NatEvent,
+    MplsLabelTop,
+    MplsLabelBottom,
+    TimestampStart,
+    TimestampEnd,
     TimestampArrival,
+    ExportProtoSeqno,
+    ExportProtoVersion,
+    ExportProtoSysid,
 }
 
 /// How a primitive is printed.
@@ -49,7 +67,7 @@ pub struct Column {
 }
 
 impl Primitive {
-    pub const ALL: [Primitive; 24] = [
+    pub const ALL: [Primitive; 42] = [
         Primitive::Tag,
         Primitive::Tag2,
         Primitive::Label,
@@ -59,8 +77,13 @@ impl Primitive {
         Primitive::InCvlan,
         Primitive::Cos,
         Primitive::Etype,
+        Primitive::SrcAs,
+        Primitive::DstAs,
+        Primitive::PeerSrcIp,
+        Primitive::PeerDstIp,
         Primitive::InIface,
         Primitive::OutIface,
+        Primitive::MplsVpnRd,
         Primitive::SrcHost,
         Primitive::SrcNet,
         Primitive::DstHost,
@@ -70,10 +93,23 @@ impl Primitive {
         Primitive::SrcPort,
         Primitive::DstPort,
         Primitive::TcpFlags,
+        Primitive::FwdStatus,
         Primitive::Proto,
         Primitive::Tos,
         Primitive::SamplingRate,
+        Primitive::PostNatSrcHost,
+        Primitive::PostNatDstHost,
+        Primitive::PostNatSrcPort,
+        Primitive::PostNatDstPort,
+        Primitive::NatEvent,
+        Primitive::MplsLabelTop,
+        Primitive::MplsLabelBottom,
+        Primitive::TimestampStart,
+        Primitive::TimestampEnd,
         Primitive::TimestampArrival,
+        Primitive::ExportProtoSeqno,
+        Primitive::ExportProtoVersion,
+        Primitive::ExportProtoSysid,
     ];
 
     /// The name used in `aggregate` and by the client's `-c`.
@@ -103,6 +139,24 @@ impl Primitive {
             Primitive::Tos => "tos",
             Primitive::SamplingRate => "sampling_rate",
             Primitive::TimestampArrival => "timestamp_arrival",
+            Primitive::SrcAs => "src_as",
+            Primitive::DstAs => "dst_as",
+            Primitive::PeerSrcIp => "peer_src_ip",
+            Primitive::PeerDstIp => "peer_dst_ip",
+            Primitive::MplsVpnRd => "mpls_vpn_rd",
+            Primitive::FwdStatus => "fwd_status",
+            Primitive::PostNatSrcHost => "post_nat_src_host",
+            Primitive::PostNatDstHost => "post_nat_dst_host",
+            Primitive::PostNatSrcPort => "post_nat_src_port",
+            Primitive::PostNatDstPort => "post_nat_dst_port",
+            Primitive::NatEvent => "nat_event",
+            Primitive::MplsLabelTop => "mpls_label_top",
+            Primitive::MplsLabelBottom => "mpls_label_bottom",
+            Primitive::TimestampStart => "timestamp_start",
+            Primitive::TimestampEnd => "timestamp_end",
+            Primitive::ExportProtoSeqno => "export_proto_seqno",
+            Primitive::ExportProtoVersion => "export_proto_version",
+            Primitive::ExportProtoSysid => "export_proto_sysid",
         }
     }
 
@@ -138,6 +192,26 @@ impl Primitive {
             Primitive::Tos => c("TOS", "tos", 7, false),
             Primitive::SamplingRate => c("SAMPLING_RATE", "sampling_rate", 14, false),
             Primitive::TimestampArrival => c("TIMESTAMP_ARRIVAL", "timestamp_arrival", 31, true),
+            Primitive::SrcAs => c("SRC_AS", "as_src", 12, false),
+            Primitive::DstAs => c("DST_AS", "as_dst", 12, false),
+            Primitive::PeerSrcIp => c("PEER_SRC_IP", "peer_ip_src", 47, true),
+            Primitive::PeerDstIp => c("PEER_DST_IP", "peer_ip_dst", 47, true),
+            Primitive::MplsVpnRd => c("MPLS_VPN_RD", "mpls_vpn_rd", 19, true),
+            Primitive::FwdStatus => c("FWD_STATUS", "fwd_status", 12, false),
+            Primitive::PostNatSrcHost => c("POST_NAT_SRC_IP", "post_nat_ip_src", 47, true),
+            Primitive::PostNatDstHost => c("POST_NAT_DST_IP", "post_nat_ip_dst", 47, true),
+            Primitive::PostNatSrcPort => c("POST_NAT_SRC_PORT", "post_nat_port_src", 19, false),
+            Primitive::PostNatDstPort => c("POST_NAT_DST_PORT", "post_nat_port_dst", 19, false),
+            Primitive::NatEvent => c("NAT_EVENT", "nat_event", 11, false),
+            Primitive::MplsLabelTop => c("MPLS_LABEL_TOP", "mpls_label_top", 16, false),
+            Primitive::MplsLabelBottom => c("MPLS_LABEL_BOTTOM", "mpls_label_bottom", 19, false),
+            Primitive::TimestampStart => c("TIMESTAMP_START", "timestamp_start", 31, true),
+            Primitive::TimestampEnd => c("TIMESTAMP_END", "timestamp_end", 31, true),
+            Primitive::ExportProtoSeqno => c("EXPORT_PROTO_SEQNO", "export_proto_seqno", 20, false),
+            Primitive::ExportProtoVersion => {
+                c("EXPORT_PROTO_VERSION", "export_proto_version", 22, false)
+            }
+            Primitive::ExportProtoSysid => c("EXPORT_PROTO_SYSID", "export_proto_sysid", 20, false),
         }
     }
 
@@ -181,7 +255,63 @@ impl Primitive {
             Primitive::Tos => ("L3", "IP ToS / DSCP byte"),
             Primitive::SamplingRate => ("MISC", "Sampling rate the counters were taken at"),
             Primitive::TimestampArrival => ("TIME", "Time the packet was captured"),
+            Primitive::SrcAs => (
+                "L3",
+                "Source AS number (from the flow, or networks_file with nfacctd_as)",
+            ),
+            Primitive::DstAs => (
+                "L3",
+                "Destination AS number (from the flow, or networks_file with nfacctd_as)",
+            ),
+            Primitive::PeerSrcIp => (
+                "MISC",
+                "Address of the exporter that sent the flow (NetFlow/IPFIX)",
+            ),
+            Primitive::PeerDstIp => ("MISC", "BGP next hop of the flow"),
+            Primitive::MplsVpnRd => ("L3", "MPLS VPN route distinguisher"),
+            Primitive::FwdStatus => (
+                "MISC",
+                "Forwarding status of the flow (NetFlow/IPFIX IE 89)",
+            ),
+            Primitive::PostNatSrcHost => ("NAT", "Source address after NAT (NSEL/NEL)"),
+            Primitive::PostNatDstHost => ("NAT", "Destination address after NAT (NSEL/NEL)"),
+            Primitive::PostNatSrcPort => ("NAT", "Source port after NAT (NSEL/NEL)"),
+            Primitive::PostNatDstPort => ("NAT", "Destination port after NAT (NSEL/NEL)"),
+            Primitive::NatEvent => ("NAT", "NAT event (NSEL/NEL)"),
+            Primitive::MplsLabelTop => ("L3", "Top MPLS label"),
+            Primitive::MplsLabelBottom => ("L3", "Bottom MPLS label"),
+            Primitive::TimestampStart => ("TIME", "Start time of the flow"),
+            Primitive::TimestampEnd => ("TIME", "End time of the flow"),
+            Primitive::ExportProtoSeqno => ("MISC", "Sequence number of the export datagram"),
+            Primitive::ExportProtoVersion => ("MISC", "Version of the export protocol (5, 9, 10)"),
+            Primitive::ExportProtoSysid => (
+                "MISC",
+                "Source id (v9), observation domain (IPFIX) or engine (v5) of the export",
+            ),
         }
+    }
+
+    /// Holds an IP address.
+    pub fn is_address(self) -> bool {
+        matches!(
+            self,
+            Primitive::SrcHost
+                | Primitive::SrcNet
+                | Primitive::DstHost
+                | Primitive::DstNet
+                | Primitive::PeerSrcIp
+                | Primitive::PeerDstIp
+                | Primitive::PostNatSrcHost
+                | Primitive::PostNatDstHost
+        )
+    }
+
+    /// Holds a time with microseconds.
+    pub fn is_timestamp(self) -> bool {
+        matches!(
+            self,
+            Primitive::TimestampArrival | Primitive::TimestampStart | Primitive::TimestampEnd
+        )
     }
 
     /// Needs a networks source (networks_file or networks_mask).
@@ -250,20 +380,12 @@ impl Default for Aggregate {
 const NOT_YET: &[&str] = &[
     "flows",
     "class",
-    "src_as",
-    "dst_as",
     "sum_as",
     "peer_src_as",
     "peer_dst_as",
-    "peer_src_ip",
-    "peer_dst_ip",
     "sampling_direction",
-    "mpls_label_top",
-    "mpls_label_bottom",
     "mpls_stack_depth",
     "mpls_label_stack",
-    "timestamp_start",
-    "timestamp_end",
     "timestamp_export",
     "tunnel_src_mac",
     "tunnel_dst_mac",
@@ -283,9 +405,6 @@ const NOT_YET: &[&str] = &[
     "med",
     "src_host_country",
     "dst_host_country",
-    "export_proto_seqno",
-    "export_proto_version",
-    "export_proto_sysid",
     "in_vlan",
     "out_vlan",
     "out_cvlan",
@@ -426,8 +545,8 @@ mod tests {
             Err("unknown primitive 'bananas'".into())
         );
         assert_eq!(
-            Aggregate::parse("src_as"),
-            Err("primitive 'src_as' is not supported by pmacct-rs yet".into())
+            Aggregate::parse("as_path"),
+            Err("primitive 'as_path' is not supported by pmacct-rs yet".into())
         );
     }
 }

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use crate::labels::LabelId;
 use serde::{Deserialize, Serialize};
 
-use crate::key::{Addr, Counters, FlowKey, Mac};
+use crate::key::{Addr, Counters, FlowKey, KeyFields, Mac};
 use crate::layout::KeyLayout;
 use crate::primitive::{Aggregate, Primitive};
 use crate::protocols::protocol_number;
@@ -309,13 +309,17 @@ impl Matcher {
                         k.dst_mac = Mac(m)
                     }
                 }
-                Primitive::SrcHost | Primitive::SrcNet | Primitive::DstHost | Primitive::DstNet => {
+                p if p.is_address() => {
                     let a = Addr(value.parse().map_err(|_| bad())?);
                     match p {
                         Primitive::SrcHost => k.src_host = a,
                         Primitive::SrcNet => k.src_net = a,
                         Primitive::DstHost => k.dst_host = a,
-                        _ => k.dst_net = a,
+                        Primitive::DstNet => k.dst_net = a,
+                        Primitive::PeerSrcIp => k.peer_src_ip = a,
+                        Primitive::PeerDstIp => k.peer_dst_ip = a,
+                        Primitive::PostNatSrcHost => k.post_nat_src_host = a,
+                        _ => k.post_nat_dst_host = a,
                     }
                 }
                 Primitive::Proto => k.proto = protocol_number(value).ok_or_else(bad)?,
@@ -327,14 +331,43 @@ impl Matcher {
                 Primitive::Tag2 => k.tag2 = value.parse().map_err(|_| bad())?,
                 Primitive::SamplingRate => k.sampling_rate = value.parse().map_err(|_| bad())?,
                 Primitive::Etype => k.etype = u16::from_str_radix(value, 16).map_err(|_| bad())?,
-                Primitive::TimestampArrival | Primitive::TcpFlags => {
+                p if p.is_timestamp() || p == Primitive::TcpFlags || p == Primitive::MplsVpnRd => {
                     return Err(format!("matching on {name} is not supported"))
                 }
                 _ => {
                     let n: u64 = value.parse().map_err(|_| bad())?;
-                    let n16 = u16::try_from(n).map_err(|_| bad())?;
+                    let n32 = u32::try_from(n).map_err(|_| bad())?;
+                    let n16 = u16::try_from(n);
                     let n8 = u8::try_from(n).unwrap_or(u8::MAX);
                     match p {
+                        Primitive::SrcAs => k.src_as = n32,
+                        Primitive::DstAs => k.dst_as = n32,
+                        Primitive::MplsLabelTop => k.mpls_label_top = n32,
+                        Primitive::MplsLabelBottom => k.mpls_label_bottom = n32,
+                        Primitive::ExportProtoSeqno => k.export_proto_seqno = n32,
+                        Primitive::ExportProtoSysid => k.export_proto_sysid = n32,
+                        Primitive::FwdStatus => k.fwd_status = n8,
+                        Primitive::NatEvent => k.nat_event = n8,
+                        _ => {}
+                    }
+                    let n16 = match p {
+                        Primitive::SrcAs
+                        | Primitive::DstAs
+                        | Primitive::MplsLabelTop
+                        | Primitive::MplsLabelBottom
+                        | Primitive::ExportProtoSeqno
+                        | Primitive::ExportProtoSysid
+                        | Primitive::FwdStatus
+                        | Primitive::NatEvent => {
+                            fields.push((p, k));
+                            continue;
+                        }
+                        _ => n16.map_err(|_| bad())?,
+                    };
+                    match p {
+                        Primitive::PostNatSrcPort => k.post_nat_src_port = n16,
+                        Primitive::PostNatDstPort => k.post_nat_dst_port = n16,
+                        Primitive::ExportProtoVersion => k.export_proto_version = n16,
                         Primitive::Vlan => k.vlan = n16,
                         Primitive::InCvlan => k.cvlan = n16,
                         Primitive::Cos => k.cos = n8,
@@ -356,29 +389,11 @@ impl Matcher {
 
     pub fn matches(&self, key: &FlowKey) -> bool {
         self.fields.iter().all(|(p, want)| match p {
-            Primitive::SrcMac => key.src_mac == want.src_mac,
-            Primitive::DstMac => key.dst_mac == want.dst_mac,
-            Primitive::Vlan => key.vlan == want.vlan,
-            Primitive::InCvlan => key.cvlan == want.cvlan,
-            Primitive::Cos => key.cos == want.cos,
-            Primitive::Etype => key.etype == want.etype,
-            Primitive::InIface => key.in_iface == want.in_iface,
-            Primitive::OutIface => key.out_iface == want.out_iface,
-            Primitive::SrcHost => key.src_host == want.src_host,
-            Primitive::SrcNet => key.src_net == want.src_net,
-            Primitive::DstHost => key.dst_host == want.dst_host,
-            Primitive::DstNet => key.dst_net == want.dst_net,
-            Primitive::SrcMask => key.src_mask == want.src_mask,
-            Primitive::DstMask => key.dst_mask == want.dst_mask,
-            Primitive::SrcPort => key.src_port == want.src_port,
-            Primitive::DstPort => key.dst_port == want.dst_port,
-            Primitive::Proto => key.proto == want.proto,
-            Primitive::Tos => key.tos == want.tos,
-            Primitive::Tag => key.tag == want.tag,
-            Primitive::Tag2 => key.tag2 == want.tag2,
-            Primitive::Label => key.label == want.label,
-            Primitive::SamplingRate => key.sampling_rate == want.sampling_rate,
-            Primitive::TcpFlags | Primitive::TimestampArrival => true,
+            Primitive::TcpFlags => true,
+            Primitive::SrcMac | Primitive::DstMac => key.mac(*p) == want.mac(*p),
+            p if p.is_address() => key.addr(*p) == want.addr(*p),
+            p if p.is_timestamp() => true,
+            p => key.number(*p) == want.number(*p),
         })
     }
 }

@@ -158,8 +158,9 @@ fn fill(plugin: &mut MemoryPlugin, now: Now) {
         };
         let meta = RecordMeta {
             ts: now.data,
-            bytes: 100 + i,
+            bytes: u64::from(100 + i),
             packets: 1,
+            flows: 0,
             tcp_flags: 0,
         };
         layout.encode(&key, batch.push(meta));

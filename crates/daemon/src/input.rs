@@ -62,6 +62,8 @@ pub enum InputError {
     },
     #[error("reading '{source_name}': {reason}")]
     Read { source_name: String, reason: String },
+    #[error("cannot listen for flows on {addr} (nfacctd_ip, nfacctd_port): {reason}")]
+    Listen { addr: String, reason: String },
 }
 
 /// A source of packets.

@@ -6,6 +6,7 @@
 //! batches) → bounded queue → plugin thread ([`plugins`]).
 
 pub mod bpf;
+pub mod collector;
 pub mod daemonize;
 pub mod fuzzing;
 pub mod http;
@@ -89,6 +90,22 @@ pub enum InputPlan {
         origin: Option<String>,
     },
     Memory(Box<input::MemorySource>),
+    /// nfacctd: export datagrams.
+    Flows(FlowPlan),
+}
+
+/// Where nfacctd's export datagrams come from.
+pub enum FlowPlan {
+    Socket {
+        ip: Option<std::net::IpAddr>,
+        port: u16,
+        pipe_size: Option<u64>,
+    },
+    File {
+        path: std::path::PathBuf,
+        /// Only datagrams to this port (`nfacctd_port` given).
+        port: Option<u16>,
+    },
 }
 
 /// An input opened: its packets, and what its packets are matched and keyed on.
@@ -183,6 +200,20 @@ fn plan_plugin(p: &PluginConfig, core: &CoreConfig) -> Result<PluginPlan, Daemon
 /// The inputs a configuration asks for.
 pub fn plan_inputs(config: &DaemonConfig) -> Result<Vec<InputPlan>, DaemonError> {
     let core = &config.core;
+    if core.program == pmacct_core::config::Program::Nfacctd {
+        let c = &core.collector;
+        return Ok(vec![InputPlan::Flows(match &core.savefile {
+            Some(path) => FlowPlan::File {
+                path: path.clone(),
+                port: c.port_set.then_some(c.port),
+            },
+            None => FlowPlan::Socket {
+                ip: c.ip,
+                port: c.port,
+                pipe_size: c.pipe_size,
+            },
+        })]);
+    }
     if let Some(path) = &core.savefile {
         return Ok(vec![InputPlan::File {
             path: path.clone(),
@@ -307,6 +338,26 @@ fn open(plan: InputPlan, stop: &AtomicBool) -> Result<Opened, DaemonError> {
             }
         }
         InputPlan::Memory(m) => unnamed(m),
+        InputPlan::Flows(_) => {
+            return Err(DaemonError::Plugin(
+                "internal: flow inputs are opened by open_flows".into(),
+            ))
+        }
+    })
+}
+
+/// Opens nfacctd's datagram source: its socket bound, or its capture file open.
+fn open_flows(plan: FlowPlan) -> Result<Box<dyn collector::DatagramSource>, DaemonError> {
+    Ok(match plan {
+        FlowPlan::Socket {
+            ip,
+            port,
+            pipe_size,
+        } => Box::new(collector::UdpSource::bind(ip, port, pipe_size)?),
+        FlowPlan::File { path, port } => {
+            let packets = CaptureFile::open(&path, None, 1, Duration::ZERO)?;
+            Box::new(collector::DatagramFile::new(Box::new(packets), port))
+        }
     })
 }
 
@@ -338,6 +389,7 @@ struct LaneTemplate {
     policy: pmacct_core::config::QueuePolicy,
     stats: Arc<stats::PluginStats>,
     batch_records: usize,
+    renormalize: bool,
 }
 
 /// One lane per plugin, with each plugin's filter compiled for the input's link type and its
@@ -363,6 +415,7 @@ fn lanes_for(
                     .sampling_rate
                     .map(|rate| pipeline::Sampler::new(rate, sampler_seed())),
                 extractor: t.extractor.clone(),
+                renormalize: t.renormalize,
                 out: Batcher {
                     label: t.label.clone(),
                     batch: pmacct_core::key::RecordBatch::with_capacity(
@@ -462,7 +515,12 @@ pub fn run(
         .map(|p| plan_plugin(p, &config.core))
         .collect::<Result<_, _>>()?;
     let store = load_pre_tag_map(&config.core)?;
-    let live = inputs.iter().any(|i| matches!(i, InputPlan::Live { .. }));
+    let live = inputs.iter().any(|i| {
+        matches!(
+            i,
+            InputPlan::Live { .. } | InputPlan::Flows(FlowPlan::Socket { .. })
+        )
+    });
     let stats = Arc::new(CoreStats::default());
 
     // Open inputs that need no waiting before anything else, so a bad file fails fast. Of
@@ -471,24 +529,34 @@ pub fn run(
     let several = inputs.len() > 1;
     let mut opened = Vec::new();
     let mut deferred = Vec::new();
+    let mut flow_sources = Vec::new();
     let mut open_error = None;
     for plan in inputs {
-        match &plan {
-            InputPlan::Live { spec, .. } if spec.wait_for_interface => deferred.push(plan),
-            _ => match (live_spec(&plan), open(plan, &control.stop)) {
-                (spec, Ok(o)) => opened.push((o, spec)),
-                (_, Err(e)) if several => {
-                    tracing::error!(
-                        "( {}/core ): {e}; capturing on the others",
-                        config.core.proc_name
-                    );
-                    open_error.get_or_insert(e);
-                }
-                (_, Err(e)) => return Err(e),
+        match plan {
+            InputPlan::Flows(f) => {
+                flow_sources.push(open_flows(f)?);
+                continue;
+            }
+            plan => match &plan {
+                InputPlan::Live { spec, .. } if spec.wait_for_interface => deferred.push(plan),
+                _ => match (live_spec(&plan), open(plan, &control.stop)) {
+                    (spec, Ok(o)) => opened.push((o, spec)),
+                    (_, Err(e)) if several => {
+                        tracing::error!(
+                            "( {}/core ): {e}; capturing on the others",
+                            config.core.proc_name
+                        );
+                        open_error.get_or_insert(e);
+                    }
+                    (_, Err(e)) => return Err(e),
+                },
             },
         }
     }
-    if let (true, true, Some(e)) = (opened.is_empty(), deferred.is_empty(), open_error) {
+    let no_flows = flow_sources.is_empty();
+    if let (true, true, true, Some(e)) =
+        (opened.is_empty(), deferred.is_empty(), no_flows, open_error)
+    {
         return Err(e);
     }
     let clock = if live {
@@ -544,6 +612,7 @@ pub fn run(
             policy: h.policy(live),
             stats: h.stats.clone(),
             batch_records: h.config.batch_records,
+            renormalize: h.config.renormalize,
         })
         .collect();
 
@@ -559,6 +628,18 @@ pub fn run(
         if inputs.failed() {
             break;
         }
+    }
+    let flow_settings = collector::FlowSettings {
+        clock: if config.core.collector.time_new {
+            collector::FlowClock::Arrival
+        } else {
+            collector::FlowClock::Start
+        },
+        templates_file: config.core.collector.templates_file.clone(),
+        proc_name: config.core.proc_name.clone(),
+    };
+    for source in flow_sources {
+        inputs.start_flows(source, flow_settings.clone());
     }
     if let (false, Some(r)) = (inputs.failed(), &control.readiness) {
         r.ready();

@@ -39,12 +39,14 @@ pub struct Lane {
     pub sampler: Option<Sampler>,
     pub extractor: KeyExtractor,
     pub out: Batcher,
+    /// Flow records: counters multiplied by each record's sampling rate (nfacctd_renormalize).
+    pub renormalize: bool,
 }
 
 impl Lane {
     /// Whether the plugin takes this packet: its filters pass it and its sampling keeps it.
     #[inline]
-    fn takes(&mut self, link: LinkType, frame: &[u8], tags: &Tags) -> bool {
+    pub(crate) fn takes(&mut self, link: LinkType, frame: &[u8], tags: &Tags) -> bool {
         self.filter.as_mut().is_none_or(|f| f.matches(link, frame))
             && self.tags.as_ref().is_none_or(|t| t.pass(tags))
             && self.sampler.as_mut().is_none_or(Sampler::keep)
@@ -92,13 +94,13 @@ pub struct Batcher {
 impl Batcher {
     /// Sends the batch once it is full.
     #[inline]
-    fn filled(&mut self) {
+    pub(crate) fn filled(&mut self) {
         if self.batch.len() >= self.batch_records {
             self.flush();
         }
     }
 
-    fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         let Some(now) = self.batch.last_ts() else {
             return;
         };
@@ -135,7 +137,7 @@ impl Batcher {
         }
     }
 
-    fn tick(&mut self, now: i64) {
+    pub(crate) fn tick(&mut self, now: i64) {
         self.flush();
         let _ = self.tx.try_send(PluginMsg::Tick { now });
     }

@@ -112,6 +112,40 @@ impl InputThreads {
         });
     }
 
+    /// Starts reading export datagrams (nfacctd).
+    pub fn start_flows(
+        &mut self,
+        mut source: Box<dyn crate::collector::DatagramSource>,
+        settings: crate::collector::FlowSettings,
+    ) {
+        let shared = &self.shared;
+        let lanes = match lanes_for(&shared.templates, pmacct_wire::LinkType::Raw, "") {
+            Ok(l) => l,
+            Err(e) => {
+                self.first_error.get_or_insert(e);
+                return;
+            }
+        };
+        tracing::info!(
+            "( {}/core ): collecting NetFlow/IPFIX from '{}'",
+            shared.proc_name,
+            source.name()
+        );
+        let stats = shared.stats.clone();
+        let stop = Arc::new(StopFlag::default());
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            crate::collector::FlowDispatcher::new(lanes, stats, settings)
+                .run(source.as_mut(), &flag)
+                .map_err(DaemonError::from)
+        });
+        self.running.push(Running {
+            listed: None,
+            stop,
+            thread,
+        });
+    }
+
     /// Starts a live input that may not exist yet (`pcap_interface_wait`): its thread waits
     /// for the interface, then reads it; when the interface goes away (a PPP or VPN link
     /// going down), what was read is flushed and the thread waits for it to come back.

@@ -14,6 +14,46 @@ pub struct CoreStats {
     pub truncated_ports: AtomicU64,
     pub fragments_orphaned: AtomicU64,
     pub malformed: [AtomicU64; Malformed::ALL.len()],
+    /// The flow collector's counts (nfacctd).
+    pub flows: FlowStats,
+}
+
+/// What the flow collector counted (published by its input threads).
+#[derive(Debug, Default)]
+pub struct FlowStats {
+    pub datagrams: AtomicU64,
+    /// Datagrams refused whole (their header unusable), and sets or records skipped.
+    pub malformed: AtomicU64,
+    pub records: AtomicU64,
+    /// Units the exporters' sequence numbers say were lost (v5 flows, v9 datagrams, IPFIX
+    /// records).
+    pub lost: AtomicU64,
+    pub templates_refused: AtomicU64,
+    /// Data sets dropped because their template never came.
+    pub pending_dropped: AtomicU64,
+    pub records_without_sampling_rate: AtomicU64,
+    /// Frames of a capture file that are not export datagrams (not UDP, another port).
+    pub skipped_frames: AtomicU64,
+}
+
+impl FlowStats {
+    fn any(&self) -> bool {
+        self.datagrams.load(Relaxed) + self.skipped_frames.load(Relaxed) > 0
+    }
+
+    pub fn line(&self) -> String {
+        format!(
+            "datagrams={} malformed_datagrams={} flow_records={} lost_flows={} templates_refused={} pending_dropped={} records_without_sampling_rate={} skipped_frames={}",
+            self.datagrams.load(Relaxed),
+            self.malformed.load(Relaxed),
+            self.records.load(Relaxed),
+            self.lost.load(Relaxed),
+            self.templates_refused.load(Relaxed),
+            self.pending_dropped.load(Relaxed),
+            self.records_without_sampling_rate.load(Relaxed),
+            self.skipped_frames.load(Relaxed),
+        )
+    }
 }
 
 /// What one plugin's lane counted.
@@ -65,8 +105,12 @@ impl CoreStats {
         self.malformed.iter().map(|m| m.load(Relaxed)).sum()
     }
 
-    /// One line: `received=… kernel_dropped=… accounted=… non_ip=… malformed=… (reason=n …)`.
+    /// One line: `received=… kernel_dropped=… accounted=… non_ip=… malformed=… (reason=n …)`;
+    /// a flow collector's counts instead when it has any.
     pub fn line(&self) -> String {
+        if self.flows.any() {
+            return self.flows.line();
+        }
         let reasons: Vec<String> = Malformed::ALL
             .iter()
             .filter_map(|m| {

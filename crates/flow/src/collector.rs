@@ -290,7 +290,6 @@ impl Collector {
                     seqno: u32_at(d, 12).ok_or(short)?,
                     source_id: u32_at(d, 16).ok_or(short)?,
                     time: TimeBase {
-                        export_ms: i64::from(unix_secs) * 1000,
                         export_secs: i64::from(unix_secs),
                         uptime_ms: Some(uptime_ms),
                     },
@@ -314,7 +313,6 @@ impl Collector {
                     seqno: u32_at(d, 8).ok_or(short)?,
                     source_id: u32_at(d, 12).ok_or(short)?,
                     time: TimeBase {
-                        export_ms: i64::from(export_time) * 1000,
                         export_secs: i64::from(export_time),
                         uptime_ms: None,
                     },

@@ -132,10 +132,11 @@ pub(crate) struct Template {
 }
 
 /// The header facts record times are relative to.
+/// IPFIX dataLinkFrameSection: always kept in [`FlowRecord::custom`].
+pub const DATALINK_FRAME: CustomKey = CustomKey { pen: 0, id: 315 };
+
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct TimeBase {
-    /// Export time in milliseconds (v5 adds the header's nanoseconds).
-    pub(crate) export_ms: i64,
     pub(crate) export_secs: i64,
     /// v5/v9 header sysUptime.
     pub(crate) uptime_ms: Option<u32>,
@@ -146,9 +147,15 @@ impl TimeBase {
     /// header carries no uptime (IPFIX).
     pub(crate) fn switched(&self, value: u32, system_init_ms: Option<u64>) -> Option<FlowTime> {
         if let Some(up) = self.uptime_ms {
-            // The distance is signed and modulo 2^32, so a wrapped uptime still works.
+            // The distance is signed and modulo 2^32, so a wrapped uptime still works. Whole
+            // seconds before the header's export second, as pmacct computes them: the header
+            // gives the export time to the second (v9), so finer figures would be made up, and
+            // time bins then match pmacct's.
             let ago = i64::from(up.wrapping_sub(value) as i32);
-            return Some(FlowTime::from_millis(self.export_ms.saturating_sub(ago)));
+            return Some(FlowTime {
+                secs: self.export_secs.saturating_sub(ago / 1000),
+                micros: 0,
+            });
         }
         let init = i64::try_from(system_init_ms?).ok()?;
         Some(FlowTime::from_millis(init.saturating_add(i64::from(value))))
@@ -207,6 +214,14 @@ impl Scratch {
         if let Some(v) = self.last_switched {
             r.end = t.switched(v, init);
         }
+        // A record without a start time started, as far as anyone knows, when it was exported
+        // (pmacct's timestamp_start for it, and so its time bin).
+        if r.start.is_none() {
+            r.start = Some(FlowTime {
+                secs: t.export_secs,
+                micros: 0,
+            });
+        }
         let icmp = self.icmp.or(match (self.icmp_type, self.icmp_code) {
             (None, None) => None,
             (ty, code) => Some(u16::from(ty.unwrap_or(0)) << 8 | u16::from(code.unwrap_or(0))),
@@ -262,7 +277,8 @@ impl Template {
         let first_of = |ids: &[u16]| ids.iter().copied().find(|&id| has(id));
         let choice = Choice {
             version,
-            start: first_of(&[156, 154, 152, 150, 158, 22]),
+            // NSEL/NEL events carry only an observation time (323, 322): it starts them.
+            start: first_of(&[156, 154, 152, 150, 158, 22, 323, 322]),
             end: first_of(&[157, 155, 153, 151, 159, 21]),
             bytes: first_of(&[1, 85, 231, 232, 23]),
             packets: first_of(&[2, 86, 298, 299, 24]),
@@ -286,7 +302,9 @@ impl Template {
             } else {
                 choice.target(f.pen, f.id)
             };
-            if target == Target::Skip && keep.contains(&key) {
+            // dataLinkFrameSection: the sampled frame itself, decoded by the collector's user
+            // when the record has no addresses of its own (as pmacct does).
+            if target == Target::Skip && (keep.contains(&key) || key == DATALINK_FRAME) {
                 target = Target::Custom;
             }
             if f.len == VARIABLE {
@@ -470,7 +488,9 @@ impl Choice {
             40002 if self.version == 9 => Target::PostNatDst,
             40003 if self.version == 9 => Target::PostNatSrcPort,
             40004 if self.version == 9 => Target::PostNatDstPort,
-            150 | 152 | 154 | 156 | 158 | 22 => chosen(self.start, Target::Start(time_kind(id))),
+            150 | 152 | 154 | 156 | 158 | 22 | 322 | 323 => {
+                chosen(self.start, Target::Start(time_kind(id)))
+            }
             151 | 153 | 155 | 157 | 159 | 21 => chosen(self.end, Target::End(time_kind(id))),
             _ => Target::Skip,
         }
@@ -479,8 +499,8 @@ impl Choice {
 
 fn time_kind(id: u16) -> TimeKind {
     match id {
-        150 | 151 => TimeKind::Seconds,
-        152 | 153 => TimeKind::Millis,
+        150 | 151 | 322 => TimeKind::Seconds,
+        152 | 153 | 323 => TimeKind::Millis,
         154..=157 => TimeKind::Ntp,
         158 | 159 => TimeKind::DeltaMicros,
         _ => TimeKind::Switched,
@@ -688,7 +708,6 @@ mod tests {
     #[test]
     fn uptime_relative_times_survive_a_wrapped_uptime() {
         let t = TimeBase {
-            export_ms: 1_000_000_000_000,
             export_secs: 1_000_000_000,
             uptime_ms: Some(500),
         };

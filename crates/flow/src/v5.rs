@@ -53,7 +53,6 @@ impl Header {
 
     pub(crate) fn time_base(&self) -> TimeBase {
         TimeBase {
-            export_ms: i64::from(self.unix_secs) * 1000 + i64::from(self.unix_nsecs / 1_000_000),
             export_secs: i64::from(self.unix_secs),
             uptime_ms: Some(self.uptime_ms),
         }

@@ -57,6 +57,33 @@ pub struct CoreConfig {
     pub run_as: Option<RunAs>,
     /// `metrics_listen`: an endpoint for the daemon's own metrics.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Which daemon runs the configuration (set by the binary, not by a key).
+    pub program: Program,
+    /// nfacctd's `nfacctd_*` keys.
+    pub collector: CollectorConfig,
+}
+
+/// The daemon a configuration is run by: it decides what the inputs are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Program {
+    /// Packets: live interfaces or capture files.
+    #[default]
+    Pmacctd,
+    /// NetFlow v5/v9 and IPFIX: a UDP socket, or a capture file of export datagrams.
+    Nfacctd,
+}
+
+/// nfacctd's settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CollectorConfig {
+    pub ip: Option<std::net::IpAddr>,
+    pub port: u16,
+    /// `nfacctd_port` was given (a capture file then reads only datagrams to it).
+    pub port_set: bool,
+    pub pipe_size: Option<u64>,
+    pub time_new: bool,
+    pub templates_file: Option<PathBuf>,
+    pub disable_checks: bool,
 }
 
 /// Owner and group for the files the daemon creates (`None`: left as created).
@@ -513,6 +540,20 @@ fn build_core(settings: &Settings, errors: &mut Vec<ConfigError>) -> CoreConfig 
         },
         run_as: None,
         metrics_listen: r.typed("metrics_listen", parse_listen),
+        program: Program::Pmacctd,
+        collector: CollectorConfig {
+            ip: r.typed("nfacctd_ip", |v| {
+                v.trim()
+                    .parse::<std::net::IpAddr>()
+                    .map_err(|_| format!("expected an IPv4 or IPv6 address, got '{v}'"))
+            }),
+            port: r.uint("nfacctd_port", 2100) as u16,
+            port_set: settings.get("nfacctd_port").is_some(),
+            pipe_size: r.typed("nfacctd_pipe_size", |v| parse_uint(v, 0, 2_147_483_647)),
+            time_new: r.bool("nfacctd_time_new", false),
+            templates_file: r.path("nfacctd_templates_file"),
+            disable_checks: r.bool("nfacctd_disable_checks", false),
+        },
     };
     let drop_user = r.typed("drop_privileges_user", accounts::user);
     let drop_group = r.typed("drop_privileges_group", accounts::group);

@@ -1,4 +1,5 @@
-//! pmacctd's command line: switches become configuration lines appended after the file's.
+//! pmacctd's and nfacctd's command lines: switches become configuration lines appended after
+//! the file's.
 
 use super::lexer::Directive;
 
@@ -111,8 +112,32 @@ pmacct-rs extensions:
   --list-migration\tPrint what pmacct-rs does with each pmacct 1.7.7 key (Markdown)
 ";
 
+/// nfacctd's switches that differ from pmacctd's (`-L` is the address, not the snaplen).
+const NFACCTD_VALUED: &[(char, &str)] = &[('L', "nfacctd_ip"), ('l', "nfacctd_port")];
+
+pub const NFACCTD_USAGE: &str = "\
+Usage: nfacctd [ -D | -d ] [ -L host ] [ -l port ] [ -c primitive [ , ... ] ] [ -P plugin [ , ... ] ]
+       nfacctd [ -f config_file ]
+       nfacctd [ -h ]
+
+nfacctd takes pmacctd's options (see pmacctd -h), except:
+  -L  \tBind to the specified IP address (DEFAULT: all IPv4 and IPv6 addresses)
+  -l  \tListen on the specified UDP port (DEFAULT: 2100)
+  -I  \tRead export datagrams from the specified savefile
+  -R  \tRenormalize sampled data
+";
+
 /// Parses pmacctd's arguments (without the program name).
 pub fn parse(args: &[String]) -> Result<CommandLine, String> {
+    parse_as(super::Program::Pmacctd, args)
+}
+
+/// Parses the arguments of `program` (without the program name).
+pub fn parse_as(program: super::Program, args: &[String]) -> Result<CommandLine, String> {
+    let own: &[(char, &str)] = match program {
+        super::Program::Nfacctd => NFACCTD_VALUED,
+        super::Program::Pmacctd => &[],
+    };
     let mut out = CommandLine {
         action: Action::Run,
         config_file: None,
@@ -144,8 +169,9 @@ pub fn parse(args: &[String]) -> Result<CommandLine, String> {
             continue;
         };
         for (pos, c) in switches.char_indices() {
-            if let Some((_, key)) = VALUED
+            if let Some((_, key)) = own
                 .iter()
+                .chain(VALUED)
                 .find(|(f, _)| *f == c)
                 .copied()
                 .or(if c == 'f' { Some(('f', "")) } else { None })

@@ -99,6 +99,13 @@ keys! {
     "pcap_savefile_wait": Core, V::Bool, "false", Yes, "After the file, keep running (plugins keep serving) until signalled. `-W`.";
     "pcap_savefile_delay": Core, V::Uint(0, 86400), "0", Yes, "Seconds to wait before reading the file. `-Z`.";
     "pcap_savefile_replay": Core, V::Uint(1, u64::MAX), "1", Yes, "Read the file this many times. `-Y`.";
+    // --- nfacctd ---
+    "nfacctd_ip": Core, V::Text, "", Yes, "nfacctd: the address to listen on for NetFlow/IPFIX (all IPv4 and IPv6 addresses when unset). `-L`.";
+    "nfacctd_port": Core, V::Uint(0, 65535), "2100", Yes, "nfacctd: the UDP port to listen on. `-l`. With pcap_savefile, only datagrams to this port are read when it is set (pmacct refuses the two together).";
+    "nfacctd_pipe_size": Core, V::Uint(0, 2147483647), "", Yes, "nfacctd: the socket's receive buffer in bytes (SO_RCVBUF); a warning says when net.core.rmem_max caps it.";
+    "nfacctd_time_new": Core, V::Bool, "false", Yes, "nfacctd: bin flows by their arrival instead of their start time.";
+    "nfacctd_templates_file": Core, V::Path, "", Yes, "nfacctd: templates are read from this file at start and written to it at exit, so data after a restart decodes before the exporters resend their templates.";
+    "nfacctd_disable_checks" ["nfacctd_disable_sanity_checks"]: Core, V::Bool, "false", Yes, "nfacctd: no log lines about sequence gaps (they are still counted in the stats line and metrics). `nfacctd_disable_sanity_checks` is the newer pmacct spelling.";
     "promisc": Core, V::Bool, "true", Yes, "Put the interface in promiscuous mode. `-N` sets false.";
     "snaplen": Core, V::Uint(64, 262144), "128", Yes, "Bytes captured per packet. `-L`.";
     "aggregate_unknown_etype": Core, V::Bool, "false", Yes, "Account non-IP frames too (L2 primitives only).";

@@ -567,6 +567,10 @@ pub const PMACCT_KEYS: &[&str] = &[
 /// Keys pmacct-rs implements on purpose differently, with the items of docs/differences.md.
 pub const DIFFERENCES: &[(&str, &str)] = &[
     (
+        "nfacctd_port",
+        "with pcap_savefile, only datagrams to this port are read (pmacct refuses the two together) (55)",
+    ),
+    (
         "pcap_savefile",
         "every packet once; purges follow the packets' clock (9, 10)",
     ),
@@ -757,7 +761,8 @@ mod tests {
         assert!(matches!(fate("print_refresh_time"), Fate::Same));
         assert!(matches!(fate("print_output_file"), Fate::Differs(_)));
         assert!(matches!(fate("propagate_signals"), Fate::NoEffect(_)));
-        assert_eq!(fate("nfacctd_port"), Fate::Unknown);
+        assert!(matches!(fate("nfacctd_port"), Fate::Differs(_)));
+        assert_eq!(fate("nfacctd_allow_file"), Fate::Unknown);
         assert_eq!(PMACCT_KEYS.len(), 557);
     }
 

@@ -23,9 +23,9 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use build::{
-    default_sql_table, safe_table_name, CoreConfig, DaemonConfig, FilesOwner, IfindexMode,
-    InfluxConfig, MemoryConfig, PluginConfig, PluginOptions, PrintConfig, PrintFormat,
-    PrometheusConfig, QueuePolicy, QuotaConfig, RunAs, SettingAt, SqlBackend, SqlConfig,
+    default_sql_table, safe_table_name, CollectorConfig, CoreConfig, DaemonConfig, FilesOwner,
+    IfindexMode, InfluxConfig, MemoryConfig, PluginConfig, PluginOptions, PrintConfig, PrintFormat,
+    Program, PrometheusConfig, QueuePolicy, QuotaConfig, RunAs, SettingAt, SqlBackend, SqlConfig,
     TagFilters, TriggerSettings, DEFAULT_MEMORY_BOUND,
 };
 pub use lexer::Directive;

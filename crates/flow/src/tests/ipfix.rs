@@ -90,9 +90,10 @@ fn every_time_encoding() {
         &[(1_699_000_000_000, 8), (1_500, 4), (2_000, 4)],
     );
     assert_eq!(got, (t(1_699_000_001, 500_000), t(1_699_000_002, 0)));
-    // FIRST/LAST_SWITCHED alone: unknown until options data gives systemInitTimeMilliseconds.
+    // FIRST/LAST_SWITCHED alone: unknown until options data gives systemInitTimeMilliseconds;
+    // the start is then the export time (as pmacct's timestamp_start), the end unknown.
     let got = times(&mut c, 262, &[(22, 4), (21, 4)], &[(1_500, 4), (2_000, 4)]);
-    assert_eq!(got, (None, None));
+    assert_eq!(got, (t(1_700_000_000, 0), None));
     let ot = ipfix_options_template(300, 1, &[(149, 4), (160, 8)]);
     let d = ipfix(
         EXPORT,

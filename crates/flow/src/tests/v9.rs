@@ -103,19 +103,20 @@ fn template_then_data_fills_every_mapped_field() {
     );
     assert_eq!((r.bytes, r.packets, r.flows), (1000, 3, 1));
     assert_eq!((r.in_iface, r.out_iface), (7, 8));
-    // Export at SECS with 100 s of uptime: 95.5 s and 99.25 s of uptime.
+    // Export at SECS with 100 s of uptime: 95.5 s and 99.25 s of uptime were 4.5 s and
+    // 0.75 s before, whole seconds before the export second as pmacct counts them: 4 and 0.
     assert_eq!(
         r.start,
         Some(FlowTime {
-            secs: i64::from(SECS) - 5,
-            micros: 500_000
+            secs: i64::from(SECS) - 4,
+            micros: 0
         })
     );
     assert_eq!(
         r.end,
         Some(FlowTime {
-            secs: i64::from(SECS) - 1,
-            micros: 250_000
+            secs: i64::from(SECS),
+            micros: 0
         })
     );
     assert_eq!(r.next_hop, Some(ip("10.0.0.254")));

@@ -110,12 +110,7 @@ impl RowMaker {
                         false => s.push_str("0:0:0:0:0:0"),
                     }
                 }
-                Source::Key(
-                    p @ (Primitive::SrcHost
-                    | Primitive::DstHost
-                    | Primitive::SrcNet
-                    | Primitive::DstNet),
-                ) => {
+                Source::Key(p) if p.is_address() => {
                     let s = row.text(i);
                     match on {
                         true => {
@@ -139,13 +134,22 @@ impl RowMaker {
                     let v = if on { key.number(Primitive::Etype) } else { 0 };
                     let _ = write!(row.text(i), "{v:x}");
                 }
-                Source::Key(Primitive::TimestampArrival) => {
-                    let t = if on { key.timestamp().secs } else { 0 };
+                Source::Key(p) if p.is_timestamp() => {
+                    let t = if on { key.timestamp(p).secs } else { 0 };
                     self.stamp(row, i, t);
                 }
                 Source::ArrivalResidual => {
-                    let micros = if on { key.timestamp().micros } else { 0 };
+                    let at = Primitive::TimestampArrival;
+                    let micros = if on { key.timestamp(at).micros } else { 0 };
                     row.int(i, i64::from(micros));
+                }
+                Source::Key(Primitive::MplsVpnRd) => {
+                    let rd = if on {
+                        key.number(Primitive::MplsVpnRd)
+                    } else {
+                        0
+                    };
+                    pmacct_core::format::push_rd(row.text(i), rd);
                 }
                 Source::Key(Primitive::Label) => {
                     if on {
@@ -154,7 +158,6 @@ impl RowMaker {
                     }
                 }
                 Source::Key(p) => row.int(i, if on { key.number(p) as i64 } else { 0 }),
-                Source::AsSrc | Source::AsDst => row.int(i, 0),
                 Source::ClassId => row.text(i).push_str("unknown"),
                 Source::Packets => row.int(i, c.packets as i64),
                 Source::Bytes => row.int(i, c.bytes as i64),
@@ -188,17 +191,15 @@ fn placeholder(backend: SqlBackend, n: usize, c: &Column, maker: &RowMaker) -> S
         SqlBackend::Pgsql => {
             let cast = match c.source {
                 Source::Key(Primitive::SrcMac | Primitive::DstMac) => "::text::macaddr",
-                Source::Key(
-                    Primitive::SrcHost | Primitive::DstHost | Primitive::SrcNet | Primitive::DstNet,
-                ) => "::text::inet",
-                Source::StampInserted
-                | Source::StampUpdated
-                | Source::Key(Primitive::TimestampArrival)
-                    if !maker.epoch_stamps =>
-                {
+                Source::Key(p) if p.is_address() => "::text::inet",
+                Source::StampInserted | Source::StampUpdated if !maker.epoch_stamps => {
                     "::text::timestamp"
                 }
-                Source::ClassId | Source::Key(Primitive::Etype | Primitive::Label) => "::text",
+                Source::Key(p) if p.is_timestamp() && !maker.epoch_stamps => "::text::timestamp",
+                Source::ClassId
+                | Source::Key(Primitive::Etype | Primitive::Label | Primitive::MplsVpnRd) => {
+                    "::text"
+                }
                 _ => "::bigint",
             };
             format!("${n}{cast}")

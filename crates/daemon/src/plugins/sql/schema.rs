@@ -12,8 +12,6 @@ pub enum Source {
     Key(Primitive),
     /// Primitives pmacct-rs does not have yet: always their placeholder.
     ClassId,
-    AsSrc,
-    AsDst,
     /// `timestamp_arrival`'s microseconds.
     ArrivalResidual,
     Packets,
@@ -66,8 +64,8 @@ fn version_columns(v: u8, backend: SqlBackend) -> Vec<Column> {
         c.push(col("vlan", Key(P::Vlan)));
     }
     if v >= 6 {
-        c.push(col("as_src", AsSrc));
-        c.push(col("as_dst", AsDst));
+        c.push(col("as_src", Key(P::SrcAs)));
+        c.push(col("as_dst", Key(P::DstAs)));
     }
     c.push(col("ip_src", Key(P::SrcHost)));
     c.push(col("ip_dst", Key(P::DstHost)));
@@ -134,6 +132,24 @@ fn extra_column(p: Primitive, v: u8, backend: SqlBackend) -> Option<Column> {
         P::Proto => "ip_proto",
         P::Tos => "tos",
         P::Vlan => "vlan",
+        P::SrcAs => "as_src",
+        P::DstAs => "as_dst",
+        P::PeerSrcIp => "peer_ip_src",
+        P::PeerDstIp => "peer_ip_dst",
+        P::MplsVpnRd => "mpls_vpn_rd",
+        P::FwdStatus => "fwd_status",
+        P::PostNatSrcHost => "post_nat_ip_src",
+        P::PostNatDstHost => "post_nat_ip_dst",
+        P::PostNatSrcPort => "post_nat_port_src",
+        P::PostNatDstPort => "post_nat_port_dst",
+        P::NatEvent => "nat_event",
+        P::MplsLabelTop => "mpls_label_top",
+        P::MplsLabelBottom => "mpls_label_bottom",
+        P::TimestampStart => "timestamp_start",
+        P::TimestampEnd => "timestamp_end",
+        P::ExportProtoSeqno => "export_proto_seqno",
+        P::ExportProtoVersion => "export_proto_version",
+        P::ExportProtoSysid => "export_proto_sysid",
         P::TcpFlags => return Some(col("tcp_flags", Source::TcpFlags)),
     };
     Some(col(name, Source::Key(p)))
@@ -155,6 +171,8 @@ fn in_default_schemas(p: Primitive) -> bool {
             | P::Proto
             | P::Tos
             | P::TcpFlags
+            | P::SrcAs
+            | P::DstAs
     )
 }
 
@@ -245,13 +263,13 @@ fn column_type(c: &Column, backend: SqlBackend, epoch_stamps: bool, version: u8)
         (Flows, Mysql) => "INT UNSIGNED NOT NULL DEFAULT 0",
         (Flows, _) => "INT NOT NULL DEFAULT 0",
         (ClassId, _) => "CHAR(16) NOT NULL DEFAULT ' '",
-        (Key(Primitive::Tag | Primitive::Tag2) | AsSrc | AsDst, Pgsql) => {
+        (Key(Primitive::Tag | Primitive::Tag2 | Primitive::SrcAs | Primitive::DstAs), Pgsql) => {
             "BIGINT NOT NULL DEFAULT 0"
         }
-        (Key(Primitive::Tag | Primitive::Tag2) | AsSrc | AsDst, Sqlite3) => {
+        (Key(Primitive::Tag | Primitive::Tag2 | Primitive::SrcAs | Primitive::DstAs), Sqlite3) => {
             "INT(8) NOT NULL DEFAULT 0"
         }
-        (Key(Primitive::Tag | Primitive::Tag2) | AsSrc | AsDst, Mysql) => {
+        (Key(Primitive::Tag | Primitive::Tag2 | Primitive::SrcAs | Primitive::DstAs), Mysql) => {
             "INT(4) UNSIGNED NOT NULL DEFAULT 0"
         }
         (Key(Primitive::Label), Pgsql) => "varchar(255) NOT NULL DEFAULT ''",
@@ -263,22 +281,17 @@ fn column_type(c: &Column, backend: SqlBackend, epoch_stamps: bool, version: u8)
         (Key(Primitive::SrcMac | Primitive::DstMac), _) => {
             "CHAR(17) NOT NULL DEFAULT '0:0:0:0:0:0'"
         }
-        (
-            Key(Primitive::SrcHost | Primitive::DstHost | Primitive::SrcNet | Primitive::DstNet),
-            Pgsql,
-        ) => "inet NOT NULL DEFAULT '0.0.0.0'",
-        (
-            Key(Primitive::SrcHost | Primitive::DstHost | Primitive::SrcNet | Primitive::DstNet),
-            _,
-        ) => "CHAR(45) NOT NULL DEFAULT '0.0.0.0'",
+        (Key(p), Pgsql) if p.is_address() => "inet NOT NULL DEFAULT '0.0.0.0'",
+        (Key(p), _) if p.is_address() => "CHAR(45) NOT NULL DEFAULT '0.0.0.0'",
+        (Key(Primitive::MplsVpnRd), _) => "CHAR(18) NOT NULL DEFAULT '0:0:0'",
         (Key(Primitive::Proto), Pgsql) => "SMALLINT NOT NULL DEFAULT 0",
         (Key(Primitive::Proto), Mysql) => "CHAR(6) NOT NULL",
         (Key(Primitive::Proto), Sqlite3) => "CHAR(6) NOT NULL DEFAULT 0",
         (Key(Primitive::Etype), _) => "CHAR(5) NOT NULL DEFAULT '0'",
-        (Key(Primitive::TimestampArrival), Pgsql) => {
+        (Key(p), Pgsql) if p.is_timestamp() => {
             "timestamp without time zone NOT NULL DEFAULT '0001-01-01 00:00:00'"
         }
-        (Key(Primitive::TimestampArrival), _) => "DATETIME NOT NULL DEFAULT '0000-00-00 00:00:00'",
+        (Key(p), _) if p.is_timestamp() => "DATETIME NOT NULL DEFAULT '0000-00-00 00:00:00'",
         (_, Mysql) => "INT UNSIGNED NOT NULL DEFAULT 0",
         (_, Pgsql) => "INT NOT NULL DEFAULT 0",
         (_, Sqlite3) => "INT(4) NOT NULL DEFAULT 0",

@@ -1,0 +1,233 @@
+//! A decoded flow record as the pipeline sees it: the base key every plugin starts from, the
+//! counters and time it adds, and a made-up packet header for `aggregate_filter`.
+
+use std::net::IpAddr;
+
+use pmacct_core::key::{Addr, FlowKey, Mac, RecordMeta, Timestamp};
+use pmacct_flow::{FlowRecord, FlowTime, DATALINK_FRAME};
+
+/// Which time bins a flow: its start (pmacct's default) or its arrival (`nfacctd_time_new`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowClock {
+    Start,
+    Arrival,
+}
+
+fn stamp(t: Option<FlowTime>) -> Timestamp {
+    t.map_or_else(Timestamp::default, |t| Timestamp {
+        secs: t.secs,
+        micros: t.micros,
+    })
+}
+
+fn addr(a: Option<IpAddr>) -> Addr {
+    a.map_or_else(Addr::default, Addr)
+}
+
+/// The key a flow record gives before any plugin's own steps, and, for a record that carries
+/// a sampled frame instead of addresses (IPFIX dataLinkFrameSection), the frame's IP length.
+pub fn base_key(r: &FlowRecord, arrival: Timestamp) -> (FlowKey, Option<u64>) {
+    let mut key = record_key(r, arrival);
+    let mut frame_bytes = None;
+    if r.src_addr.is_none() {
+        if let Some((_, frame)) = r.custom.iter().find(|(k, _)| *k == DATALINK_FRAME) {
+            frame_bytes = from_frame(frame, &mut key);
+        }
+    }
+    (key, frame_bytes)
+}
+
+/// A sampled frame's headers into the key, as pmacct reads them; its IP length.
+fn from_frame(frame: &[u8], key: &mut FlowKey) -> Option<u64> {
+    let mut ip = pmacct_wire::IpPacket::new(pmacct_wire::L2Info::default());
+    let wire_len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+    let outcome =
+        pmacct_wire::decode_into(pmacct_wire::LinkType::Ethernet, frame, wire_len, &mut ip);
+    if outcome == pmacct_wire::Outcome::Malformed(pmacct_wire::Malformed::TruncatedLinkHeader) {
+        return None;
+    }
+    key.src_mac = Mac(ip.l2.src_mac);
+    key.dst_mac = Mac(ip.l2.dst_mac);
+    key.vlan = ip.l2.vlan;
+    if outcome != pmacct_wire::Outcome::Ip {
+        return None;
+    }
+    key.src_host = Addr(ip.src);
+    key.dst_host = Addr(ip.dst);
+    key.proto = ip.proto;
+    key.tos = ip.tos;
+    if let pmacct_wire::Ports::Found { src, dst } = ip.ports {
+        key.src_port = src;
+        key.dst_port = dst;
+    }
+    Some(u64::from(ip.length))
+}
+
+fn record_key(r: &FlowRecord, arrival: Timestamp) -> FlowKey {
+    FlowKey {
+        src_mac: Mac(r.src_mac),
+        dst_mac: Mac(r.dst_mac),
+        vlan: r.vlan,
+        in_iface: r.in_iface,
+        out_iface: r.out_iface,
+        src_host: addr(r.src_addr),
+        dst_host: addr(r.dst_addr),
+        src_mask: r.src_mask,
+        dst_mask: r.dst_mask,
+        src_port: r.src_port,
+        dst_port: r.dst_port,
+        proto: r.proto,
+        tos: r.tos,
+        sampling_rate: r.sampling_rate,
+        timestamp_arrival: arrival,
+        src_as: r.src_as,
+        dst_as: r.dst_as,
+        peer_src_ip: Addr(r.exporter),
+        peer_dst_ip: addr(r.bgp_next_hop),
+        mpls_vpn_rd: r.mpls_vpn_rd.map_or(0, u64::from_be_bytes),
+        fwd_status: r.fwd_status,
+        post_nat_src_host: addr(r.post_nat_src),
+        post_nat_dst_host: addr(r.post_nat_dst),
+        post_nat_src_port: r.post_nat_src_port,
+        post_nat_dst_port: r.post_nat_dst_port,
+        nat_event: r.nat_event,
+        mpls_label_top: r.mpls_label_top,
+        mpls_label_bottom: r.mpls_label_bottom,
+        timestamp_start: stamp(r.start),
+        timestamp_end: stamp(r.end),
+        export_proto_seqno: r.seqno,
+        export_proto_version: r.version,
+        export_proto_sysid: r.source_id,
+        ..FlowKey::default()
+    }
+}
+
+/// What the record adds, and when: `scale` multiplies packets and bytes (renormalization);
+/// `frame_bytes`: a sampled frame's IP length, for a record without counters (one packet).
+pub fn meta(
+    r: &FlowRecord,
+    clock: FlowClock,
+    arrival: Timestamp,
+    scale: u64,
+    frame_bytes: Option<u64>,
+) -> RecordMeta {
+    let ts = match (clock, r.start) {
+        (FlowClock::Start, Some(t)) => t.secs,
+        _ => arrival.secs,
+    };
+    let (bytes, packets) = match (r.bytes, r.packets, frame_bytes) {
+        (0, 0, Some(b)) => (b, 1),
+        (b, p, _) => (b, p),
+    };
+    RecordMeta {
+        ts,
+        bytes: bytes.saturating_mul(scale.max(1)),
+        packets: u32::try_from(packets.saturating_mul(scale.max(1))).unwrap_or(u32::MAX),
+        flows: u16::try_from(r.flows).unwrap_or(u16::MAX),
+        tcp_flags: r.tcp_flags,
+    }
+}
+
+/// A bare IP packet standing for the flow (addresses, protocol, ToS, ports and TCP flags), so
+/// that `aggregate_filter` expressions compiled for raw IP match flows as they match packets.
+pub fn filter_header(r: &FlowRecord, out: &mut Vec<u8>) {
+    out.clear();
+    let l4_len: u16 = match r.proto {
+        6 => 20,
+        17 => 8,
+        _ => 0,
+    };
+    match (r.src_addr, r.dst_addr) {
+        (Some(IpAddr::V6(s)), d) => {
+            let d = match d {
+                Some(IpAddr::V6(d)) => d,
+                _ => std::net::Ipv6Addr::UNSPECIFIED,
+            };
+            out.extend_from_slice(&[0x60 | (r.tos >> 4), r.tos << 4, 0, 0]);
+            out.extend_from_slice(&l4_len.to_be_bytes());
+            out.extend_from_slice(&[r.proto, 64]);
+            out.extend_from_slice(&s.octets());
+            out.extend_from_slice(&d.octets());
+        }
+        (s, d) => {
+            let v4 = |a: Option<IpAddr>| match a {
+                Some(IpAddr::V4(a)) => a.octets(),
+                _ => [0; 4],
+            };
+            out.extend_from_slice(&[0x45, r.tos]);
+            out.extend_from_slice(&(20 + l4_len).to_be_bytes());
+            out.extend_from_slice(&[0, 0, 0, 0, 64, r.proto, 0, 0]);
+            out.extend_from_slice(&v4(s));
+            out.extend_from_slice(&v4(d));
+        }
+    }
+    if l4_len > 0 {
+        out.extend_from_slice(&r.src_port.to_be_bytes());
+        out.extend_from_slice(&r.dst_port.to_be_bytes());
+        if r.proto == 6 {
+            out.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0x50, r.tcp_flags, 0, 0, 0, 0, 0, 0]);
+        } else {
+            out.extend_from_slice(&[0, 8, 0, 0]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> FlowRecord {
+        FlowRecord {
+            exporter: "192.0.2.1".parse().unwrap(),
+            version: 9,
+            src_addr: Some("10.0.0.1".parse().unwrap()),
+            dst_addr: Some("10.0.0.2".parse().unwrap()),
+            src_port: 1234,
+            dst_port: 80,
+            proto: 6,
+            tcp_flags: 0x12,
+            bytes: 1500,
+            packets: 3,
+            flows: 1,
+            start: Some(FlowTime {
+                secs: 1_700_000_000,
+                micros: 5,
+            }),
+            sampling_rate: 10,
+            ..FlowRecord::default()
+        }
+    }
+
+    #[test]
+    fn a_record_keys_and_counts_as_pmacct_does() {
+        let arrival = Timestamp {
+            secs: 1_700_000_100,
+            micros: 0,
+        };
+        let r = record();
+        let (k, frame) = base_key(&r, arrival);
+        assert_eq!(frame, None);
+        assert_eq!(k.peer_src_ip.to_string(), "192.0.2.1");
+        assert_eq!((k.src_port, k.dst_port, k.proto), (1234, 80, 6));
+        assert_eq!(k.export_proto_version, 9);
+        let m = meta(&r, FlowClock::Start, arrival, 1, None);
+        assert_eq!(
+            (m.ts, m.bytes, m.packets, m.flows),
+            (1_700_000_000, 1500, 3, 1)
+        );
+        let m = meta(&r, FlowClock::Arrival, arrival, 10, None);
+        assert_eq!((m.ts, m.bytes, m.packets), (1_700_000_100, 15_000, 30));
+    }
+
+    #[test]
+    fn the_filter_header_decodes_as_the_flow() {
+        let mut h = Vec::new();
+        filter_header(&record(), &mut h);
+        let mut ip = pmacct_wire::IpPacket::new(pmacct_wire::L2Info::default());
+        let out = pmacct_wire::decode_into(pmacct_wire::LinkType::Raw, &h, h.len() as u32, &mut ip);
+        assert_eq!(out, pmacct_wire::Outcome::Ip);
+        assert_eq!(ip.src.to_string(), "10.0.0.1");
+        assert_eq!(ip.tcp_flags, 0x12);
+        assert_eq!(ip.ports, pmacct_wire::Ports::Found { src: 1234, dst: 80 });
+    }
+}
