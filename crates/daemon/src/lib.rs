@@ -105,6 +105,9 @@ pub enum FlowPlan {
         path: std::path::PathBuf,
         /// Only datagrams to this port (`nfacctd_port` given).
         port: Option<u16>,
+        /// `pcap_savefile_replay`, `pcap_savefile_delay`.
+        replay: u64,
+        delay: Duration,
     },
 }
 
@@ -206,6 +209,8 @@ pub fn plan_inputs(config: &DaemonConfig) -> Result<Vec<InputPlan>, DaemonError>
             Some(path) => FlowPlan::File {
                 path: path.clone(),
                 port: c.port_set.then_some(c.port),
+                replay: core.savefile_replay,
+                delay: Duration::from_secs(core.savefile_delay),
             },
             None => FlowPlan::Socket {
                 ip: c.ip,
@@ -354,8 +359,13 @@ fn open_flows(plan: FlowPlan) -> Result<Box<dyn collector::DatagramSource>, Daem
             port,
             pipe_size,
         } => Box::new(collector::UdpSource::bind(ip, port, pipe_size)?),
-        FlowPlan::File { path, port } => {
-            let packets = CaptureFile::open(&path, None, 1, Duration::ZERO)?;
+        FlowPlan::File {
+            path,
+            port,
+            replay,
+            delay,
+        } => {
+            let packets = CaptureFile::open(&path, None, replay, delay)?;
             Box::new(collector::DatagramFile::new(Box::new(packets), port))
         }
     })
@@ -476,6 +486,14 @@ pub fn check_setup(config: &DaemonConfig) -> Result<(), DaemonError> {
     let store = load_pre_tag_map(&config.core)?;
     let stop = AtomicBool::new(true);
     for input in plan_inputs(config)? {
+        let input = match input {
+            InputPlan::Flows(f) => {
+                // The socket binds (or the file opens), and is closed again.
+                open_flows(f)?;
+                continue;
+            }
+            other => other,
+        };
         let Opened { source, ifname, .. } = open(input, &stop)?;
         if let Some(store) = &store {
             tagging::Tagger::new(store.clone(), source.link(), &ifname, None)?;

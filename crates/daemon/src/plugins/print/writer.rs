@@ -126,17 +126,20 @@ impl Writer {
             return out.flush();
         };
         let mut result = Ok(());
-        // Without bins a regular purge ends the period: its files are complete.
-        let period_ends = !self.bins && !purge.early;
+        // Without bins, or to a file whose name names no bin (no time variables: it holds the
+        // last purge, as pmacct's, and trigger scripts read it so), a regular purge ends the
+        // period: its files are complete.
+        let per_purge = !self.bins || !template.contains('%');
+        let period_ends = per_purge && !purge.early;
         for run in self.file_runs(&template, entries, purge) {
             let path = PathBuf::from(&run.name);
-            if let Err(e) = self.write_run(&path, &run, entries, now, period_ends) {
+            if let Err(e) = self.write_run(&path, &run, entries, now, (per_purge, period_ends)) {
                 result = Err(e);
                 continue;
             }
             files.push(path);
         }
-        if self.bins {
+        if !per_purge {
             self.open.close(purge.closed_before);
         } else if period_ends {
             self.open.end_period();
@@ -196,15 +199,15 @@ impl Writer {
     /// added to the file's open aggregates and the whole file rewritten, so it holds every row
     /// of its bins counted so far, one per key. Rows for a file already closed are appended
     /// (their keys then add up); so are a live run's first rows for a file an earlier run left.
-    /// `period_ends`: no bins, and this purge ends the period (a file not open is written
-    /// from the purge as it is).
+    /// `(per_purge, period_ends)`: the file holds one purge (no bins, or no time variables in
+    /// its name), and this purge ends it (a file not open is written from the purge as it is).
     fn write_run(
         &mut self,
         path: &Path,
         run: &FileRun,
         entries: &SortedRows,
         now: Now,
-        period_ends: bool,
+        (per_purge, period_ends): (bool, bool),
     ) -> io::Result<()> {
         let rows = run.from..run.to;
         if self.options.append {
@@ -213,7 +216,7 @@ impl Writer {
         if period_ends && !self.open.is_known(&run.name) {
             return self.write_file(path, entries, rows, now, false);
         }
-        if self.bins && self.live && !self.open.is_known(&run.name) && path.exists() {
+        if !per_purge && self.live && !self.open.is_known(&run.name) && path.exists() {
             tracing::info!(
                 "( {} ): '{}' exists (an earlier run?): this run's rows are appended to it",
                 self.label,

@@ -14,11 +14,17 @@ use pmacct_wire::LinkType;
 use crate::plugins::memory::MemoryPlugin;
 use crate::plugins::{Now, Plugin};
 
+mod flows;
+
+pub use flows::{datagrams, structured as flows};
+
 /// A target's body.
 pub type Target = fn(&[u8]);
 
 /// The targets by name, as `fuzz/` and `scripts/fuzz.sh` name them.
-pub const TARGETS: [(&str, Target); 8] = [
+pub const TARGETS: [(&str, Target); 10] = [
+    ("datagrams", datagrams),
+    ("flows", flows),
     ("decode", decode),
     ("frames", frames),
     ("savefile", savefile),
