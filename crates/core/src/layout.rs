@@ -48,18 +48,9 @@ impl Kind {
     fn of(p: Primitive) -> Kind {
         match p {
             Primitive::SrcMac | Primitive::DstMac => Kind::Mac,
-            Primitive::SrcHost
-            | Primitive::SrcNet
-            | Primitive::DstHost
-            | Primitive::DstNet
-            | Primitive::PeerSrcIp
-            | Primitive::PeerDstIp
-            | Primitive::PostNatSrcHost
-            | Primitive::PostNatDstHost => Kind::Addr,
-            Primitive::TimestampArrival
-            | Primitive::TimestampStart
-            | Primitive::TimestampEnd
-            | Primitive::TcpFlags => Kind::Other,
+            p if p.is_address() => Kind::Addr,
+            p if p.is_timestamp() => Kind::Other,
+            Primitive::TcpFlags => Kind::Other,
             _ => Kind::Number,
         }
     }

@@ -209,6 +209,19 @@ fn real_main(program: Program) -> anyhow::Result<ExitCode> {
     }
     // Before any thread starts, so every thread inherits it.
     process::set_process_nice(config.core.proc_priority);
+    // Signals are ours before the pidfile names this process: a SIGTERM sent as soon as the
+    // pidfile appears asks for a clean stop instead of killing it outright.
+    let control = Control {
+        readiness,
+        ..Control::default()
+    };
+    count_stop_signals(&control)?;
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, control.dump_stats.clone())
+        .context("cannot install signal handler")?;
+    signal_hook::flag::register(signal_hook::consts::SIGUSR2, control.reload_maps.clone())
+        .context("cannot install signal handler")?;
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, control.reopen_log.clone())
+        .context("cannot install signal handler")?;
     if let Some(pidfile) = &config.core.pidfile {
         if let Some(pid) = running_daemon(pidfile, program) {
             anyhow::bail!(
@@ -225,18 +238,6 @@ fn real_main(program: Program) -> anyhow::Result<ExitCode> {
         config.core.proc_name,
         pmacct_core::VERSION
     );
-
-    let control = Control {
-        readiness,
-        ..Control::default()
-    };
-    count_stop_signals(&control)?;
-    signal_hook::flag::register(signal_hook::consts::SIGUSR1, control.dump_stats.clone())
-        .context("cannot install signal handler")?;
-    signal_hook::flag::register(signal_hook::consts::SIGUSR2, control.reload_maps.clone())
-        .context("cannot install signal handler")?;
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, control.reopen_log.clone())
-        .context("cannot install signal handler")?;
 
     let inputs = pmacct_daemon::plan_inputs(&config)?;
     let result = pmacct_daemon::run(&config, inputs, &control);
