@@ -24,6 +24,9 @@ use crate::stats::CoreStats;
 pub use records::FlowClock;
 pub use sources::{DatagramFile, DatagramSource, NextDatagram, UdpSource};
 
+/// Longest a stopping collector reads on for datagrams the kernel already received.
+const STOP_DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How one collector input turns records into plugin records.
 #[derive(Clone, Debug)]
 pub struct FlowSettings {
@@ -76,9 +79,15 @@ impl FlowDispatcher {
     ) -> Result<(), InputError> {
         let live = source.is_live();
         let mut last_tick = Instant::now();
+        // After a stop, a socket is read on until it is idle (what the kernel already received
+        // is accounted), for at most STOP_DRAIN_MAX; a file ends at once.
+        let mut stopping: Option<Instant> = None;
         let result = loop {
             if stop.is_requested() {
-                break Ok(());
+                let since = *stopping.get_or_insert_with(Instant::now);
+                if !live || since.elapsed() >= STOP_DRAIN_MAX {
+                    break Ok(());
+                }
             }
             match source.next_datagram() {
                 Ok(NextDatagram::Datagram(d)) => {
@@ -99,6 +108,7 @@ impl FlowDispatcher {
                     }
                 }
                 Ok(NextDatagram::Skipped) => self.skipped += 1,
+                Ok(NextDatagram::Idle) if stopping.is_some() => break Ok(()),
                 Ok(NextDatagram::Idle) => {
                     self.publish();
                     self.collector.expire(crate::plugins::wall_now());
