@@ -8,6 +8,9 @@
 # tcpdump), pmacct, tcpdump and GNU time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+for tool in tcpdump /usr/sbin/pmacctd /usr/sbin/nfacctd /usr/bin/time bc; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y tcpdump pmacct time bc" >&2; exit 1; }
+done
 packets="${1:-2000000}"
 replay="${2:-60}"
 work="${BENCH_DIR:-target/bench-nfacctd}"
