@@ -336,50 +336,7 @@ impl Matcher {
                 }
                 _ => {
                     let n: u64 = value.parse().map_err(|_| bad())?;
-                    let n32 = u32::try_from(n).map_err(|_| bad())?;
-                    let n16 = u16::try_from(n);
-                    let n8 = u8::try_from(n).unwrap_or(u8::MAX);
-                    match p {
-                        Primitive::SrcAs => k.src_as = n32,
-                        Primitive::DstAs => k.dst_as = n32,
-                        Primitive::MplsLabelTop => k.mpls_label_top = n32,
-                        Primitive::MplsLabelBottom => k.mpls_label_bottom = n32,
-                        Primitive::ExportProtoSeqno => k.export_proto_seqno = n32,
-                        Primitive::ExportProtoSysid => k.export_proto_sysid = n32,
-                        Primitive::FwdStatus => k.fwd_status = n8,
-                        Primitive::NatEvent => k.nat_event = n8,
-                        _ => {}
-                    }
-                    let n16 = match p {
-                        Primitive::SrcAs
-                        | Primitive::DstAs
-                        | Primitive::MplsLabelTop
-                        | Primitive::MplsLabelBottom
-                        | Primitive::ExportProtoSeqno
-                        | Primitive::ExportProtoSysid
-                        | Primitive::FwdStatus
-                        | Primitive::NatEvent => {
-                            fields.push((p, k));
-                            continue;
-                        }
-                        _ => n16.map_err(|_| bad())?,
-                    };
-                    match p {
-                        Primitive::PostNatSrcPort => k.post_nat_src_port = n16,
-                        Primitive::PostNatDstPort => k.post_nat_dst_port = n16,
-                        Primitive::ExportProtoVersion => k.export_proto_version = n16,
-                        Primitive::Vlan => k.vlan = n16,
-                        Primitive::InCvlan => k.cvlan = n16,
-                        Primitive::Cos => k.cos = n8,
-                        Primitive::InIface => k.in_iface = n as u32,
-                        Primitive::OutIface => k.out_iface = n as u32,
-                        Primitive::SrcMask => k.src_mask = n8,
-                        Primitive::DstMask => k.dst_mask = n8,
-                        Primitive::SrcPort => k.src_port = n16,
-                        Primitive::DstPort => k.dst_port = n16,
-                        Primitive::Tos => k.tos = n8,
-                        _ => return Err(bad()),
-                    }
+                    set_number(&mut k, p, n).ok_or_else(bad)?;
                 }
             }
             fields.push((p, k));
@@ -396,6 +353,39 @@ impl Matcher {
             p => key.number(*p) == want.number(*p),
         })
     }
+}
+
+/// Sets the numeric primitive `p` of `k` to `n`; `None` when `n` does not fit its field (a
+/// one-byte field takes its largest value instead) or `p` is not a number.
+fn set_number(k: &mut FlowKey, p: Primitive, n: u64) -> Option<()> {
+    let n8 = u8::try_from(n).unwrap_or(u8::MAX);
+    let n16 = || u16::try_from(n).ok();
+    let n32 = || u32::try_from(n).ok();
+    match p {
+        Primitive::Vlan => k.vlan = n16()?,
+        Primitive::InCvlan => k.cvlan = n16()?,
+        Primitive::Cos => k.cos = n8,
+        Primitive::InIface => k.in_iface = n32()?,
+        Primitive::OutIface => k.out_iface = n32()?,
+        Primitive::SrcMask => k.src_mask = n8,
+        Primitive::DstMask => k.dst_mask = n8,
+        Primitive::SrcPort => k.src_port = n16()?,
+        Primitive::DstPort => k.dst_port = n16()?,
+        Primitive::Tos => k.tos = n8,
+        Primitive::SrcAs => k.src_as = n32()?,
+        Primitive::DstAs => k.dst_as = n32()?,
+        Primitive::FwdStatus => k.fwd_status = n8,
+        Primitive::NatEvent => k.nat_event = n8,
+        Primitive::PostNatSrcPort => k.post_nat_src_port = n16()?,
+        Primitive::PostNatDstPort => k.post_nat_dst_port = n16()?,
+        Primitive::MplsLabelTop => k.mpls_label_top = n32()?,
+        Primitive::MplsLabelBottom => k.mpls_label_bottom = n32()?,
+        Primitive::ExportProtoSeqno => k.export_proto_seqno = n32()?,
+        Primitive::ExportProtoVersion => k.export_proto_version = n16()?,
+        Primitive::ExportProtoSysid => k.export_proto_sysid = n32()?,
+        _ => return None,
+    }
+    Some(())
 }
 
 #[cfg(test)]
