@@ -187,7 +187,8 @@ fn seed_memory_sum_host_config_counts_live_traffic() {
             .expect("run pmacct client");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    // The socket appears once the plugin is up; the capture opens before it.
+    // The socket appears once the plugin is up (the capture opens before it), already listening
+    // and with its final mode: the plugin binds a temporary name and renames it into place.
     let start = std::time::Instant::now();
     while !sock.exists() {
         assert!(start.elapsed() < Duration::from_secs(10), "no socket");

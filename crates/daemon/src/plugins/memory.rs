@@ -240,6 +240,38 @@ pub fn serve(path: &Path, control: Sender<Control>, label: &str) -> Result<(), S
     serve_with_mode(path, control, label, 0o600)
 }
 
+/// Binds `path` so that it appears with its final mode and owner: the socket is bound under a
+/// temporary name in the same folder, given its mode and owner, then renamed into place. A client
+/// (or a test) that sees the path can connect, and never sees the umask's mode.
+fn bind_in_place(path: &Path, mode: u32) -> Result<UnixListener, String> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let temporary = dir.join(format!(".imt-{}", std::process::id()));
+    match std::fs::remove_file(&temporary) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot remove {}: {e}", temporary.display())),
+    }
+    let listener = UnixListener::bind(&temporary)
+        .map_err(|e| format!("cannot listen on {}: {e}", temporary.display()))?;
+    let placed = std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("cannot set mode of {}: {e}", temporary.display()))
+        .and_then(|()| {
+            crate::process::own(&temporary);
+            std::fs::rename(&temporary, path).map_err(|e| {
+                format!(
+                    "cannot move {} to {}: {e}",
+                    temporary.display(),
+                    path.display()
+                )
+            })
+        });
+    if let Err(e) = placed {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(e);
+    }
+    Ok(listener)
+}
+
 pub fn serve_with_mode(
     path: &Path,
     control: Sender<Control>,
@@ -266,11 +298,7 @@ pub fn serve_with_mode(
         crate::process::create_dirs(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    let listener = UnixListener::bind(path)
-        .map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("cannot set mode of {}: {e}", path.display()))?;
-    crate::process::own(path);
+    let listener = bind_in_place(path, mode)?;
     let label = label.to_string();
     let clients = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     std::thread::Builder::new()
@@ -397,4 +425,35 @@ pub fn respond(plugin: &mut MemoryPlugin, line: &[u8], now: Now) -> Vec<u8> {
     // Writing into a Vec cannot fail.
     let _ = pmacct_core::query::write_response(&mut out, &response);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_socket_appears_with_its_final_mode_and_no_temporary_is_left() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("plugin1.pipe");
+        let listener = bind_in_place(&path, 0o640).expect("bind");
+        let meta = std::fs::symlink_metadata(&path).expect("socket");
+        assert!(meta.file_type().is_socket());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("plugin1.pipe")]);
+        // The renamed socket still takes connections.
+        let _client = UnixStream::connect(&path).expect("connect");
+        let (_server, _) = listener.accept().expect("accept");
+    }
+
+    #[test]
+    fn a_folder_that_refuses_the_temporary_is_an_error_naming_it() {
+        let path = Path::new("/proc/no-such-folder/plugin1.pipe");
+        let err = bind_in_place(path, 0o600).expect_err("cannot bind there");
+        assert!(err.contains("/proc/no-such-folder/.imt-"), "{err}");
+    }
 }
