@@ -40,6 +40,14 @@ impl Cidr {
         }
     }
 
+    /// The unspecified address of the network's family (`0.0.0.0` or `::`).
+    pub fn unspecified(&self) -> IpAddr {
+        match self.addr {
+            IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        }
+    }
+
     pub fn contains(&self, addr: IpAddr) -> bool {
         if addr.is_ipv4() != self.addr.is_ipv4() {
             return false;

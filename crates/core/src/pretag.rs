@@ -5,6 +5,12 @@
 //! raw frame, as pmacct), `direction=in|out` (the capture's direction, from the
 //! pcap_interfaces_map or `pcap_direction`), and, as pmacct-rs extensions, `ifname=<interface>`
 //! (the capturing interface) and `in=<id>` / `out=<id>` (the packet's in_iface / out_iface).
+//! nfacctd's flow keys match a flow record (they never match a packet, and pmacctd refuses a map
+//! that uses them): `ip` (the exporter, an address or prefix), `engine_type`, `engine_id` (v5's
+//! engine id; v9's source id and IPFIX's observation domain) and its alias `source_id`,
+//! `nexthop`, `bgp_nexthop`, `src_net`, `dst_net` (prefixes), `src_as`, `dst_as`, `src_mac`,
+//! `dst_mac`, `vlan`, `nat_event`, `fwdstatus`, `is_multicast` (the destination MAC's group bit)
+//! and `direction=0|1` (the record's flowDirection, IE 61).
 //! Every match key but `filter` takes a leading `-` to negate its value. Set keys: `set_tag`,
 //! `set_tag2`, `set_label` (any of them on one line; pmacct 1.7.7 takes only one). Flow keys:
 //! `label=<name>` names a rule, `jeq=<name>` continues evaluation at that later rule after a
@@ -15,6 +21,9 @@
 //!
 //! The libpcap part is the caller's: evaluation asks it whether rule `i`'s filter matches.
 
+use std::net::IpAddr;
+
+use crate::cidr::Cidr;
 use crate::key::Tags;
 use crate::labels::{self, LabelId};
 
@@ -42,6 +51,50 @@ pub enum Match {
     Ifname(String),
     InIface(u32),
     OutIface(u32),
+    Flow(FlowMatch),
+}
+
+/// nfacctd's keys: what a flow record says of itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowMatch {
+    Exporter(Cidr),
+    EngineType(u8),
+    EngineId(u32),
+    Nexthop(Cidr),
+    BgpNexthop(Cidr),
+    SrcNet(Cidr),
+    DstNet(Cidr),
+    SrcAs(u32),
+    DstAs(u32),
+    SrcMac([u8; 6]),
+    DstMac([u8; 6]),
+    Vlan(u16),
+    NatEvent(u8),
+    FwdStatus(u8),
+    IsMulticast(bool),
+    Direction(u8),
+}
+
+/// What a flow record offers to the flow keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowFacts {
+    pub exporter: IpAddr,
+    pub engine_type: u8,
+    /// v5's engine id; v9's source id, IPFIX's observation domain.
+    pub engine_id: u32,
+    pub nexthop: Option<IpAddr>,
+    pub bgp_nexthop: Option<IpAddr>,
+    pub src_addr: Option<IpAddr>,
+    pub dst_addr: Option<IpAddr>,
+    pub src_as: u32,
+    pub dst_as: u32,
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
+    pub vlan: u16,
+    pub nat_event: u8,
+    pub fwd_status: u8,
+    /// flowDirection (IE 61): 0 ingress, 1 egress, when the exporter says.
+    pub direction: Option<u8>,
 }
 
 /// How tags set along a `jeq` chain combine.
@@ -89,10 +142,13 @@ pub struct PacketContext<'a> {
     pub direction: Option<Direction>,
     pub in_iface: u32,
     pub out_iface: u32,
+    /// A flow record's own facts (nfacctd); `None` for a packet.
+    pub flow: Option<&'a FlowFacts>,
 }
 
-const KEYS: &str =
-    "set_tag, set_tag2, set_label, filter, direction, ifname, in, out, label, jeq, stack";
+const KEYS: &str = "set_tag, set_tag2, set_label, filter, direction, ifname, in, out, label, \
+jeq, stack; nfacctd: ip, engine_type, engine_id, source_id, nexthop, bgp_nexthop, src_net, \
+dst_net, src_as, dst_as, src_mac, dst_mac, vlan, nat_event, fwdstatus, is_multicast";
 
 impl PreTagMap {
     /// Parses a map; errors name the file, the line and the key.
@@ -120,6 +176,21 @@ impl PreTagMap {
             rules.push((rule, jeq));
         }
         resolve_jumps(file, rules)
+    }
+
+    /// The first flow key (nfacctd's) of the map, with its line: such a map is for flows.
+    pub fn first_flow_key(&self) -> Option<(usize, &'static str)> {
+        self.rules.iter().find_map(|r| {
+            r.matches.iter().find_map(|(m, _)| match m {
+                Match::Flow(f) => Some((r.line, f.key())),
+                _ => None,
+            })
+        })
+    }
+
+    /// Whether any rule has a `filter` (the caller then has a frame to match).
+    pub fn has_filters(&self) -> bool {
+        self.rules.iter().any(|r| r.filter.is_some())
     }
 
     /// The tags of a packet: `filter(i)` says whether rule `i`'s filter matches its frame.
@@ -183,8 +254,98 @@ impl Match {
             Match::Ifname(n) => ctx.ifname == n,
             Match::InIface(id) => ctx.in_iface == *id,
             Match::OutIface(id) => ctx.out_iface == *id,
+            Match::Flow(f) => ctx.flow.is_some_and(|facts| f.holds(facts)),
         }
     }
+}
+
+impl FlowMatch {
+    fn holds(&self, f: &FlowFacts) -> bool {
+        // As pmacct: an address the record does not carry is the unspecified one.
+        let within = |net: &Cidr, a: Option<IpAddr>| net.contains(a.unwrap_or(net.unspecified()));
+        match self {
+            FlowMatch::Exporter(net) => net.contains(f.exporter),
+            FlowMatch::EngineType(v) => f.engine_type == *v,
+            FlowMatch::EngineId(v) => f.engine_id == *v,
+            FlowMatch::Nexthop(net) => within(net, f.nexthop),
+            FlowMatch::BgpNexthop(net) => within(net, f.bgp_nexthop),
+            FlowMatch::SrcNet(net) => within(net, f.src_addr),
+            FlowMatch::DstNet(net) => within(net, f.dst_addr),
+            FlowMatch::SrcAs(v) => f.src_as == *v,
+            FlowMatch::DstAs(v) => f.dst_as == *v,
+            FlowMatch::SrcMac(v) => f.src_mac == *v,
+            FlowMatch::DstMac(v) => f.dst_mac == *v,
+            FlowMatch::Vlan(v) => f.vlan == *v,
+            FlowMatch::NatEvent(v) => f.nat_event == *v,
+            FlowMatch::FwdStatus(v) => f.fwd_status == *v,
+            FlowMatch::IsMulticast(v) => (f.dst_mac[0] & 1 == 1) == *v,
+            FlowMatch::Direction(v) => f.direction == Some(*v),
+        }
+    }
+
+    /// The map key that writes this match.
+    pub fn key(&self) -> &'static str {
+        match self {
+            FlowMatch::Exporter(_) => "ip",
+            FlowMatch::EngineType(_) => "engine_type",
+            FlowMatch::EngineId(_) => "engine_id",
+            FlowMatch::Nexthop(_) => "nexthop",
+            FlowMatch::BgpNexthop(_) => "bgp_nexthop",
+            FlowMatch::SrcNet(_) => "src_net",
+            FlowMatch::DstNet(_) => "dst_net",
+            FlowMatch::SrcAs(_) => "src_as",
+            FlowMatch::DstAs(_) => "dst_as",
+            FlowMatch::SrcMac(_) => "src_mac",
+            FlowMatch::DstMac(_) => "dst_mac",
+            FlowMatch::Vlan(_) => "vlan",
+            FlowMatch::NatEvent(_) => "nat_event",
+            FlowMatch::FwdStatus(_) => "fwdstatus",
+            FlowMatch::IsMulticast(_) => "is_multicast",
+            FlowMatch::Direction(_) => "direction",
+        }
+    }
+
+    /// Parses one of nfacctd's keys (`None`: not one of them).
+    fn parse(key: &str, value: &str) -> Option<Result<FlowMatch, String>> {
+        fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
+            v.parse::<T>()
+                .map_err(|_| format!("{key}: invalid number '{v}'"))
+        }
+        let net = |v: &str| Cidr::parse(v).map_err(|e| format!("{key}: {e}"));
+        let mac = |v: &str| parse_mac(v).ok_or_else(|| format!("{key}: invalid MAC address '{v}'"));
+        Some(match key {
+            "ip" => net(value).map(FlowMatch::Exporter),
+            "engine_type" => num(key, value).map(FlowMatch::EngineType),
+            "engine_id" | "source_id" => num(key, value).map(FlowMatch::EngineId),
+            "nexthop" => net(value).map(FlowMatch::Nexthop),
+            "bgp_nexthop" => net(value).map(FlowMatch::BgpNexthop),
+            "src_net" => net(value).map(FlowMatch::SrcNet),
+            "dst_net" => net(value).map(FlowMatch::DstNet),
+            "src_as" => num(key, value).map(FlowMatch::SrcAs),
+            "dst_as" => num(key, value).map(FlowMatch::DstAs),
+            "src_mac" => mac(value).map(FlowMatch::SrcMac),
+            "dst_mac" => mac(value).map(FlowMatch::DstMac),
+            "vlan" => num(key, value).map(FlowMatch::Vlan),
+            "nat_event" => num(key, value).map(FlowMatch::NatEvent),
+            "fwdstatus" => num(key, value).map(FlowMatch::FwdStatus),
+            "is_multicast" => match value.to_ascii_lowercase().as_str() {
+                "true" => Ok(FlowMatch::IsMulticast(true)),
+                "false" => Ok(FlowMatch::IsMulticast(false)),
+                _ => Err(format!("is_multicast: '{value}' is not true or false")),
+            },
+            _ => return None,
+        })
+    }
+}
+
+/// `00:11:22:33:44:55` (or with dashes).
+fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = text.split([':', '-']);
+    for byte in &mut mac {
+        *byte = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
 }
 
 /// One key of a rule.
@@ -230,9 +391,16 @@ fn rule_key(
         }
         "filter" => rule.filter = Some(value.to_string()),
         "direction" => {
-            let d = Direction::parse(bare)
-                .ok_or_else(|| format!("direction: '{value}' is not in or out"))?;
-            rule.matches.push((Match::Direction(d), negated));
+            let m = match (Direction::parse(bare), bare) {
+                (Some(d), _) => Match::Direction(d),
+                (None, "0" | "1") => Match::Flow(FlowMatch::Direction(u8::from(bare == "1"))),
+                _ => {
+                    return Err(format!(
+                        "direction: '{value}' is not in or out (pmacctd) or 0 or 1 (nfacctd)"
+                    ))
+                }
+            };
+            rule.matches.push((m, negated));
         }
         "ifname" => rule
             .matches
@@ -248,7 +416,11 @@ fn rule_key(
                 _ => return Err(format!("stack: '{value}' is not sum or or")),
             }
         }
-        _ => return Err(format!("unknown key '{key}' ({KEYS})")),
+        "set_tos" => return Err("set_tos is not supported".into()),
+        _ => match FlowMatch::parse(key, bare) {
+            Some(m) => rule.matches.push((Match::Flow(m?), negated)),
+            None => return Err(format!("unknown key '{key}' ({KEYS})")),
+        },
     }
     Ok(())
 }
@@ -432,7 +604,84 @@ mod tests {
             direction,
             in_iface: 200,
             out_iface: 0,
+            flow: None,
         }
+    }
+
+    fn flow_facts() -> FlowFacts {
+        FlowFacts {
+            exporter: "192.168.100.1".parse().expect("addr"),
+            engine_type: 1,
+            engine_id: 256,
+            nexthop: Some("10.0.0.1".parse().expect("addr")),
+            bgp_nexthop: None,
+            src_addr: Some("10.1.2.3".parse().expect("addr")),
+            dst_addr: Some("2001:db8::1".parse().expect("addr")),
+            src_as: 65000,
+            dst_as: 0,
+            src_mac: [0, 0x11, 0x22, 0x33, 0x44, 0x55],
+            dst_mac: [1, 0, 0x5e, 0, 0, 1],
+            vlan: 10,
+            nat_event: 0,
+            fwd_status: 64,
+            direction: Some(1),
+        }
+    }
+
+    #[test]
+    fn flow_keys_match_the_record_and_never_a_packet() {
+        let m = map(
+            "set_tag=1 ip=192.168.100.0/24 engine_id=256 src_as=65000 direction=1\n\
+                     set_tag=2 ip=-192.168.100.1 vlan=10\n\
+                     set_tag=3 src_net=10.1.0.0/16 dst_net=2001:db8::/32 nexthop=10.0.0.1\n\
+                     set_tag=4 bgp_nexthop=0.0.0.0\n\
+                     set_tag=5 is_multicast=true src_mac=00-11-22-33-44-55 fwdstatus=64\n",
+        );
+        assert_eq!(m.first_flow_key(), Some((1, "ip")));
+        let tag = |facts: &FlowFacts| {
+            let mut c = ctx("", None);
+            c.flow = Some(facts);
+            m.evaluate(&c, |_| true).tag
+        };
+        let mut facts = flow_facts();
+        assert_eq!(tag(&facts), 1);
+        facts.direction = Some(0);
+        // Rule 2's exporter is negated: the same exporter does not match it.
+        assert_eq!(tag(&facts), 3);
+        facts.nexthop = None;
+        // No bgp_nexthop in the record: it is 0.0.0.0, as pmacct compares it.
+        assert_eq!(tag(&facts), 4);
+        facts.bgp_nexthop = Some("2001:db8::2".parse().expect("addr"));
+        assert_eq!(tag(&facts), 5);
+        facts.dst_mac[0] = 0;
+        assert_eq!(tag(&facts), 0);
+        // A packet has no flow facts: flow keys never match it.
+        assert_eq!(m.evaluate(&ctx("eth0", None), |_| true).tag, 0);
+    }
+
+    #[test]
+    fn bad_flow_values_name_the_key() {
+        for (line, want) in [
+            ("set_tag=1 ip=300.1.1.1", "ip: '300.1.1.1' is not a network"),
+            (
+                "set_tag=1 engine_type=256",
+                "engine_type: invalid number '256'",
+            ),
+            (
+                "set_tag=1 src_mac=00:11",
+                "src_mac: invalid MAC address '00:11'",
+            ),
+            (
+                "set_tag=1 is_multicast=yes",
+                "is_multicast: 'yes' is not true or false",
+            ),
+            ("set_tag=1 direction=2", "direction: '2' is not in or out"),
+            ("set_tos=4 ip=10.0.0.1", "set_tos is not supported"),
+        ] {
+            let err = PreTagMap::parse("f.map", line).expect_err(line);
+            assert!(err.starts_with("f.map:1: ") && err.contains(want), "{err}");
+        }
+        assert_eq!(map("set_tag=1 direction=in").first_flow_key(), None);
     }
 
     #[test]
@@ -487,7 +736,10 @@ mod tests {
         );
         assert_eq!(e("set_tag=1 filter='tcp"), "m:1: a quote (') is not closed");
         assert_eq!(e("set_tag=1 set_tag=2"), "m:1: key 'set_tag' given twice");
-        assert_eq!(e("direction=up"), "m:1: direction: 'up' is not in or out");
+        assert_eq!(
+            e("direction=up"),
+            "m:1: direction: 'up' is not in or out (pmacctd) or 0 or 1 (nfacctd)"
+        );
         assert_eq!(
             e("set_tag=5++"),
             "m:1: set_tag: auto-increment (N++) is not supported"

@@ -134,7 +134,7 @@ fn load_pre_tag_map(
     core: &pmacct_core::config::CoreConfig,
 ) -> Result<Option<Arc<tagging::MapStore>>, DaemonError> {
     match &core.pre_tag_map {
-        Some(path) => Ok(Some(Arc::new(tagging::MapStore::load(path)?))),
+        Some(path) => Ok(Some(Arc::new(tagging::MapStore::load(path, core.program)?))),
         None => Ok(None),
     }
 }

@@ -131,11 +131,28 @@ impl InputThreads {
             shared.proc_name,
             source.name()
         );
+        let tagger = match &shared.store {
+            Some(store) => {
+                match crate::tagging::Tagger::new(
+                    store.clone(),
+                    pmacct_wire::LinkType::Raw,
+                    "",
+                    None,
+                ) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        self.first_error.get_or_insert(e);
+                        return;
+                    }
+                }
+            }
+            None => None,
+        };
         let stats = shared.stats.clone();
         let stop = Arc::new(StopFlag::default());
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
-            crate::collector::FlowDispatcher::new(lanes, stats, settings)
+            crate::collector::FlowDispatcher::new(lanes, stats, settings, tagger)
                 .run(source.as_mut(), &flag)
                 .map_err(DaemonError::from)
         });

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use pmacct_core::config::Program;
 use pmacct_core::key::Tags;
-use pmacct_core::pretag::{Direction, PacketContext, PreTagMap};
+use pmacct_core::pretag::{Direction, FlowFacts, PacketContext, PreTagMap};
 use pmacct_wire::LinkType;
 
 use crate::input::{Captured, LinkFilter};
@@ -16,15 +17,17 @@ use crate::DaemonError;
 /// The map as last loaded; SIGUSR2 (with `maps_refresh`) loads it again.
 pub struct MapStore {
     path: PathBuf,
+    program: Program,
     current: Mutex<Arc<PreTagMap>>,
     generation: AtomicU64,
 }
 
 impl MapStore {
-    pub fn load(path: &Path) -> Result<MapStore, DaemonError> {
-        let map = read(path).map_err(DaemonError::Map)?;
+    pub fn load(path: &Path, program: Program) -> Result<MapStore, DaemonError> {
+        let map = read(path, program).map_err(DaemonError::Map)?;
         Ok(MapStore {
             path: path.to_path_buf(),
+            program,
             current: Mutex::new(Arc::new(map)),
             generation: AtomicU64::new(0),
         })
@@ -33,7 +36,7 @@ impl MapStore {
     /// Reads the file again; the running map stays when the new one does not parse. The
     /// input threads pick the new map up within a few hundred packets (or an idle tick).
     pub fn reload(&self) -> Result<usize, String> {
-        let map = read(&self.path)?;
+        let map = read(&self.path, self.program)?;
         let rules = map.rules.len();
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
         self.generation.fetch_add(1, Ordering::Release);
@@ -55,10 +58,19 @@ impl MapStore {
     }
 }
 
-fn read(path: &Path) -> Result<PreTagMap, String> {
+/// Reads and parses the map; pmacctd refuses nfacctd's flow keys (they would never match).
+fn read(path: &Path, program: Program) -> Result<PreTagMap, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read pre_tag_map '{}': {e}", path.display()))?;
-    PreTagMap::parse(&path.display().to_string(), &text)
+    let map = PreTagMap::parse(&path.display().to_string(), &text)?;
+    if let (Program::Pmacctd, Some((line, key))) = (program, map.first_flow_key()) {
+        return Err(format!(
+            "{}:{line}: {key}: a key of nfacctd's flow records; pmacctd matches packets \
+             (filter, direction=in|out, ifname, in, out)",
+            path.display()
+        ));
+    }
+    Ok(map)
 }
 
 /// One input's view of the map.
@@ -132,15 +144,44 @@ impl Tagger {
             direction: captured.map_or(self.direction, |c| c.direction),
             in_iface,
             out_iface,
+            flow: None,
         };
-        let filters = &mut self.filters;
-        self.map.evaluate(&ctx, |i| {
-            filters
-                .get_mut(i)
-                .and_then(Option::as_mut)
-                .is_some_and(|f| f.matches(link, frame))
-        })
+        evaluate(&self.map, &mut self.filters, link, frame, &ctx)
     }
+
+    /// The tags of one flow record: its own facts, and for `filter` rules the packet header
+    /// made up from it (`header`, raw IP; empty when the map has no filter).
+    pub fn flow_tags(&mut self, header: &[u8], ids: (u32, u32), facts: &FlowFacts) -> Tags {
+        self.refresh(LinkType::Raw);
+        let ctx = PacketContext {
+            ifname: "",
+            direction: None,
+            in_iface: ids.0,
+            out_iface: ids.1,
+            flow: Some(facts),
+        };
+        evaluate(&self.map, &mut self.filters, LinkType::Raw, header, &ctx)
+    }
+
+    /// Whether the map has `filter` rules (they need a frame to match).
+    pub fn has_filters(&self) -> bool {
+        self.map.has_filters()
+    }
+}
+
+fn evaluate(
+    map: &PreTagMap,
+    filters: &mut [Option<LinkFilter>],
+    link: LinkType,
+    frame: &[u8],
+    ctx: &PacketContext,
+) -> Tags {
+    map.evaluate(ctx, |i| {
+        filters
+            .get_mut(i)
+            .and_then(Option::as_mut)
+            .is_some_and(|f| f.matches(link, frame))
+    })
 }
 
 fn compile(

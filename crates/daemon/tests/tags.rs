@@ -150,6 +150,11 @@ fn bad_maps_name_file_line_and_key() {
             "set_tag=1 jeq=later\n",
             ":1: jeq: no later rule has label=later",
         ),
+        // nfacctd's flow keys never match a packet: pmacctd says so.
+        (
+            "set_tag=1 filter='tcp'\nset_tag=2 ip=10.0.0.1\n",
+            ":2: ip: a key of nfacctd's flow records; pmacctd matches packets",
+        ),
     ];
     for (text, want) in cases {
         let map = write(dir.path(), "bad.map", text);

@@ -21,6 +21,7 @@ use crate::input::InputError;
 use crate::pipeline::{Lane, StopFlag, FLUSH_INTERVAL};
 use crate::plugins::PluginMsg;
 use crate::stats::CoreStats;
+use crate::tagging::Tagger;
 pub use records::FlowClock;
 pub use sources::{DatagramFile, DatagramSource, NextDatagram, UdpSource};
 
@@ -49,10 +50,17 @@ pub struct FlowDispatcher {
     datagrams: u64,
     skipped: u64,
     warned_unsampled: bool,
+    /// The pre_tag_map, when there is one.
+    tagger: Option<Tagger>,
 }
 
 impl FlowDispatcher {
-    pub fn new(lanes: Vec<Lane>, stats: Arc<CoreStats>, settings: FlowSettings) -> Self {
+    pub fn new(
+        lanes: Vec<Lane>,
+        stats: Arc<CoreStats>,
+        settings: FlowSettings,
+        tagger: Option<Tagger>,
+    ) -> Self {
         let mut collector = Collector::new(Limits::default());
         if let Some(path) = &settings.templates_file {
             load_templates(&mut collector, path, &settings.proc_name);
@@ -68,6 +76,7 @@ impl FlowDispatcher {
             datagrams: 0,
             skipped: 0,
             warned_unsampled: false,
+            tagger,
         }
     }
 
@@ -148,12 +157,18 @@ impl FlowDispatcher {
 
     /// Hands the decoded records to the lanes whose filters take them.
     fn dispatch_records(&mut self, arrival: pmacct_core::key::Timestamp) {
-        let filtered = self.lanes.iter().any(|l| l.filter.is_some());
-        let tags = Tags::default();
+        let needs_header = self.lanes.iter().any(|l| l.filter.is_some())
+            || self.tagger.as_ref().is_some_and(Tagger::has_filters);
         for r in self.records.drain(..) {
-            if filtered {
+            if needs_header {
                 records::filter_header(&r, &mut self.header);
             }
+            let tags = match &mut self.tagger {
+                Some(t) => {
+                    t.flow_tags(&self.header, (r.in_iface, r.out_iface), &records::facts(&r))
+                }
+                None => Tags::default(),
+            };
             if r.sampling_rate == 0 && !self.warned_unsampled {
                 self.warned_unsampled = true;
                 tracing::info!(
@@ -162,7 +177,8 @@ impl FlowDispatcher {
                     r.exporter
                 );
             }
-            let (key, frame_bytes) = records::base_key(&r, arrival);
+            let (mut key, frame_bytes) = records::base_key(&r, arrival);
+            (key.tag, key.tag2, key.label) = (tags.tag, tags.tag2, tags.label);
             for lane in &mut self.lanes {
                 if !lane.takes(LinkType::Raw, &self.header, &tags) {
                     continue;

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use pmacct_core::key::{Addr, FlowKey, Mac, RecordMeta, Timestamp};
+use pmacct_core::pretag::FlowFacts;
 use pmacct_flow::{FlowRecord, FlowTime, DATALINK_FRAME};
 
 /// Which time bins a flow: its start (pmacct's default) or its arrival (`nfacctd_time_new`).
@@ -99,6 +100,30 @@ fn record_key(r: &FlowRecord, arrival: Timestamp) -> FlowKey {
         export_proto_version: r.version,
         export_proto_sysid: r.source_id,
         ..FlowKey::default()
+    }
+}
+
+/// What the record says of itself to the pre_tag_map's flow keys.
+pub fn facts(r: &FlowRecord) -> FlowFacts {
+    FlowFacts {
+        exporter: r.exporter,
+        engine_type: r.engine_type,
+        engine_id: match r.version {
+            5 => u32::from(r.engine_id),
+            _ => r.source_id,
+        },
+        nexthop: r.next_hop,
+        bgp_nexthop: r.bgp_next_hop,
+        src_addr: r.src_addr,
+        dst_addr: r.dst_addr,
+        src_as: r.src_as,
+        dst_as: r.dst_as,
+        src_mac: r.src_mac,
+        dst_mac: r.dst_mac,
+        vlan: r.vlan,
+        nat_event: r.nat_event,
+        fwd_status: r.fwd_status,
+        direction: r.direction,
     }
 }
 
