@@ -456,7 +456,7 @@ fn resolve_jumps(file: &str, rules: Vec<(Rule, Option<String>)>) -> Result<PreTa
 
 /// Lines without comments and blanks, a trailing `\` joining a line to the next; each with
 /// the number of its first line.
-fn logical_lines(text: &str) -> Vec<(usize, String)> {
+pub(crate) fn logical_lines(text: &str) -> Vec<(usize, String)> {
     let mut out: Vec<(usize, String)> = Vec::new();
     let mut pending: Option<(usize, String)> = None;
     for (n, raw) in text.lines().enumerate() {
@@ -483,7 +483,7 @@ fn logical_lines(text: &str) -> Vec<(usize, String)> {
 }
 
 /// Splits on blanks outside single quotes; quotes are removed.
-fn split_words(line: &str) -> Result<Vec<String>, String> {
+pub(crate) fn split_words(line: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
     let (mut word, mut quoted) = (String::new(), false);
     for c in line.chars() {

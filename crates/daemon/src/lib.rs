@@ -484,6 +484,7 @@ pub fn check_setup(config: &DaemonConfig) -> Result<(), DaemonError> {
         .map(|p| plan_plugin(p, &config.core))
         .collect::<Result<_, _>>()?;
     let store = load_pre_tag_map(&config.core)?;
+    collector::FlowMaps::load(&config.core.collector)?;
     let stop = AtomicBool::new(true);
     for input in plan_inputs(config)? {
         let input = match input {
@@ -533,6 +534,19 @@ pub fn run(
         .map(|p| plan_plugin(p, &config.core))
         .collect::<Result<_, _>>()?;
     let store = load_pre_tag_map(&config.core)?;
+    let flow_maps = match config.core.program {
+        pmacct_core::config::Program::Nfacctd => collector::FlowMaps::load(&config.core.collector)?,
+        pmacct_core::config::Program::Pmacctd => {
+            let c = &config.core.collector;
+            if c.allow_file.is_some() || c.sampling_map.is_some() {
+                tracing::warn!(
+                    "( {}/core ): nfacctd_allow_file and sampling_map apply to nfacctd's flows; pmacctd ignores them",
+                    config.core.proc_name
+                );
+            }
+            collector::FlowMaps::default()
+        }
+    };
     let live = inputs.iter().any(|i| {
         matches!(
             i,
@@ -655,6 +669,8 @@ pub fn run(
         },
         templates_file: config.core.collector.templates_file.clone(),
         proc_name: config.core.proc_name.clone(),
+        maps: flow_maps.clone(),
+        log_gaps: !config.core.collector.disable_checks,
     };
     for source in flow_sources {
         inputs.start_flows(source, flow_settings.clone());
@@ -683,7 +699,7 @@ pub fn run(
             log_stats(&config.core.proc_name, &stats, &plugin_stats);
         }
         if control.reload_maps.swap(false, Relaxed) {
-            reload_maps(config, store.as_deref(), &mut inputs);
+            reload_maps(config, store.as_deref(), &flow_maps, &mut inputs);
         }
         if control.reopen_log.swap(false, Relaxed) {
             match logging::reopen() {
@@ -784,13 +800,21 @@ fn join_plugins(
 fn reload_maps(
     config: &DaemonConfig,
     store: Option<&tagging::MapStore>,
+    flow_maps: &collector::FlowMaps,
     inputs: &mut running::InputThreads,
 ) {
     let core = &config.core;
     let name = &core.proc_name;
-    if core.interfaces_map.is_none() && store.is_none() {
-        tracing::info!("( {name}/core ): SIGUSR2: no pcap_interfaces_map or pre_tag_map to reload");
+    if core.interfaces_map.is_none() && store.is_none() && flow_maps.is_empty() {
+        tracing::info!("( {name}/core ): SIGUSR2: no map to reload");
         return;
+    }
+    match (flow_maps.is_empty(), core.maps_refresh) {
+        (true, _) => {}
+        (false, false) => tracing::info!(
+            "( {name}/core ): SIGUSR2: maps_refresh is off; nfacctd_allow_file and sampling_map not reloaded"
+        ),
+        (false, true) => flow_maps.reload(name),
     }
     if core.interfaces_map.is_some() {
         match plan_inputs(config) {

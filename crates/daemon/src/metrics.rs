@@ -48,6 +48,76 @@ fn counter(out: &mut String, name: &str, help: &str, kind: &str, rows: &[(String
 }
 
 /// The `pmacct_daemon_*` metrics (empty before the daemon has started its plugins).
+/// nfacctd's counters.
+fn flow_counters(out: &mut String, f: &crate::stats::FlowStats) {
+    let one = |v: &std::sync::atomic::AtomicU64| vec![(String::new(), v.load(Relaxed))];
+    for (name, help, value) in [
+        (
+            "pmacct_daemon_flow_datagrams_total",
+            "Export datagrams received (denied ones included).",
+            &f.datagrams,
+        ),
+        (
+            "pmacct_daemon_flow_denied_datagrams_total",
+            "Datagrams from exporters nfacctd_allow_file does not list (dropped).",
+            &f.denied,
+        ),
+        (
+            "pmacct_daemon_flow_records_total",
+            "Flow records decoded.",
+            &f.records,
+        ),
+        (
+            "pmacct_daemon_flow_sequence_gaps_total",
+            "Sequence gaps seen in the exporters' datagrams.",
+            &f.sequence_gaps,
+        ),
+        (
+            "pmacct_daemon_flow_lost_total",
+            "Units the sequence gaps lost (v5 flows, v9 datagrams, IPFIX records).",
+            &f.lost,
+        ),
+        (
+            "pmacct_daemon_flow_templates_refused_total",
+            "Templates refused (an exporter's template limit reached).",
+            &f.templates_refused,
+        ),
+        (
+            "pmacct_daemon_flow_pending_dropped_total",
+            "Data sets dropped because their template never came.",
+            &f.pending_dropped,
+        ),
+        (
+            "pmacct_daemon_flow_records_without_sampling_rate_total",
+            "Flow records with no known sampling rate.",
+            &f.records_without_sampling_rate,
+        ),
+        (
+            "pmacct_daemon_flow_skipped_frames_total",
+            "Frames of a capture file that are not export datagrams.",
+            &f.skipped_frames,
+        ),
+    ] {
+        counter(out, name, help, "counter", &one(value));
+    }
+    let malformed: Vec<(String, u64)> = pmacct_flow::Malformed::ALL
+        .iter()
+        .map(|m| {
+            (
+                format!("{{reason=\"{}\"}}", m.name()),
+                f.malformed[m.index()].load(Relaxed),
+            )
+        })
+        .collect();
+    counter(
+        out,
+        "pmacct_daemon_flow_malformed_total",
+        "Malformed datagrams, sets, templates and records, counted and skipped, by reason.",
+        "counter",
+        &malformed,
+    );
+}
+
 pub fn render() -> String {
     let mut out = String::new();
     let Some(slot) = REGISTRY.get() else {
@@ -103,6 +173,9 @@ pub fn render() -> String {
         "counter",
         &malformed,
     );
+    if c.flows.collecting.load(Relaxed) {
+        flow_counters(&mut out, &c.flows);
+    }
     let per = |f: fn(&PluginStats) -> u64| -> Vec<(String, u64)> {
         r.plugins
             .iter()

@@ -149,6 +149,10 @@ impl InputThreads {
             None => None,
         };
         let stats = shared.stats.clone();
+        stats
+            .flows
+            .collecting
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let stop = Arc::new(StopFlag::default());
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {

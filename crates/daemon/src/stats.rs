@@ -21,13 +21,20 @@ pub struct CoreStats {
 /// What the flow collector counted (published by its input threads).
 #[derive(Debug, Default)]
 pub struct FlowStats {
+    /// A collector input runs (the stats line and metrics are the collector's).
+    pub collecting: std::sync::atomic::AtomicBool,
     pub datagrams: AtomicU64,
-    /// Datagrams refused whole (their header unusable), and sets or records skipped.
-    pub malformed: AtomicU64,
+    /// Datagrams from exporters the allow file does not list (dropped).
+    pub denied: AtomicU64,
+    /// Datagrams refused whole (their header unusable), and sets or records skipped, by
+    /// reason ([`pmacct_flow::Malformed::index`]).
+    pub malformed: [AtomicU64; pmacct_flow::Malformed::ALL.len()],
     pub records: AtomicU64,
     /// Units the exporters' sequence numbers say were lost (v5 flows, v9 datagrams, IPFIX
     /// records).
     pub lost: AtomicU64,
+    /// Sequence gaps seen (each may lose several units).
+    pub sequence_gaps: AtomicU64,
     pub templates_refused: AtomicU64,
     /// Data sets dropped because their template never came.
     pub pending_dropped: AtomicU64,
@@ -38,14 +45,19 @@ pub struct FlowStats {
 
 impl FlowStats {
     fn any(&self) -> bool {
-        self.datagrams.load(Relaxed) + self.skipped_frames.load(Relaxed) > 0
+        self.collecting.load(Relaxed)
+    }
+
+    pub fn malformed_total(&self) -> u64 {
+        self.malformed.iter().map(|m| m.load(Relaxed)).sum()
     }
 
     pub fn line(&self) -> String {
         format!(
-            "datagrams={} malformed_datagrams={} flow_records={} lost_flows={} templates_refused={} pending_dropped={} records_without_sampling_rate={} skipped_frames={}",
+            "datagrams={} denied_datagrams={} malformed_datagrams={} flow_records={} lost_flows={} templates_refused={} pending_dropped={} records_without_sampling_rate={} skipped_frames={}",
             self.datagrams.load(Relaxed),
-            self.malformed.load(Relaxed),
+            self.denied.load(Relaxed),
+            self.malformed_total(),
             self.records.load(Relaxed),
             self.lost.load(Relaxed),
             self.templates_refused.load(Relaxed),

@@ -142,6 +142,34 @@ fn options_data(sampler: u8, interval: u32) -> Vec<u8> {
     r
 }
 
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The daemon's /metrics, once it contains `until` (the collector publishes when idle).
+fn metrics_once(addr: &str, until: &str) -> String {
+    use std::io::{Read, Write};
+    let start = Instant::now();
+    loop {
+        let mut text = String::new();
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            let _ = write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+            let _ = s.read_to_string(&mut text);
+        }
+        if text.contains(until) {
+            return text;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no '{until}' in the metrics: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 struct Daemon {
     child: Child,
     log: std::path::PathBuf,
@@ -188,13 +216,14 @@ fn rows(path: &std::path::Path) -> Vec<String> {
 fn known_datagrams_over_loopback_give_every_row_and_counter() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_udp_port();
+    let metrics = format!("127.0.0.1:{}", free_tcp_port());
     let (plain, renorm) = (dir.path().join("plain.csv"), dir.path().join("renorm.csv"));
     let cfg = dir.path().join("nfacctd.conf");
     let log = dir.path().join("nfacctd.log");
     std::fs::write(
         &cfg,
         format!(
-            "nfacctd_ip: 127.0.0.1\nnfacctd_port: {port}\nlogfile: {}\n\
+            "nfacctd_ip: 127.0.0.1\nnfacctd_port: {port}\nlogfile: {}\nmetrics_listen: {metrics}\n\
              plugins: print[plain], print[renorm]\n\
              aggregate: peer_src_ip, in_iface, src_host, dst_host, src_port, dst_port, proto, sampling_rate\n\
              print_output: csv\nprint_refresh_time: 3600\n\
@@ -284,8 +313,26 @@ fn known_datagrams_over_loopback_give_every_row_and_counter() {
     // Garbage: counted, and the daemon goes on.
     send(&a, vec![0, 10, 0, 3]);
     send(&b, vec![0xff; 40]);
-    std::thread::sleep(Duration::from_millis(300));
+    let own = metrics_once(&metrics, "pmacct_daemon_flow_datagrams_total 10\n");
     let log = daemon.stop();
+    for line in [
+        "pmacct_daemon_flow_records_total 5",
+        "pmacct_daemon_flow_sequence_gaps_total 1",
+        "pmacct_daemon_flow_lost_total 3",
+        "pmacct_daemon_flow_denied_datagrams_total 0",
+        "pmacct_daemon_flow_records_without_sampling_rate_total 2",
+        "pmacct_daemon_flow_malformed_total{reason=\"too_short\"} 1",
+        "pmacct_daemon_flow_malformed_total{reason=\"bad_version\"} 1",
+    ] {
+        assert!(own.contains(&format!("{line}\n")), "{line}: {own}");
+    }
+    // The gap: v9 datagrams 3, 4 and 5 of exporter b never came.
+    assert!(
+        log.contains(
+            "expecting flow '3' but received '6' agent=127.0.0.2 version=9 source_id=1: 3 datagrams lost"
+        ),
+        "{log}"
+    );
 
     assert_eq!(
         rows(&plain),
@@ -311,8 +358,133 @@ fn known_datagrams_over_loopback_give_every_row_and_counter() {
     );
     assert!(
         log.contains(
-            "stats datagrams=10 malformed_datagrams=2 flow_records=5 lost_flows=3 templates_refused=0 pending_dropped=0 records_without_sampling_rate=2"
+            "stats datagrams=10 denied_datagrams=0 malformed_datagrams=2 flow_records=5 lost_flows=3 templates_refused=0 pending_dropped=0 records_without_sampling_rate=2"
         ),
         "{log}"
     );
+}
+
+#[test]
+fn allow_file_and_sampling_map_apply_and_reload_on_sigusr2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_udp_port();
+    let (plain, renorm) = (dir.path().join("plain.csv"), dir.path().join("renorm.csv"));
+    let (allow, sampling) = (
+        dir.path().join("allow.lst"),
+        dir.path().join("sampling.map"),
+    );
+    std::fs::write(&allow, "! only a, at first\n127.0.0.1\n").expect("allow file");
+    std::fs::write(&sampling, "id=50 ip=127.0.0.1/32 in=7\nid=4 ip=127.0.0.2\n").expect("map");
+    let cfg = dir.path().join("nfacctd.conf");
+    let log = dir.path().join("nfacctd.log");
+    std::fs::write(
+        &cfg,
+        format!(
+            "nfacctd_ip: 127.0.0.1\nnfacctd_port: {port}\nlogfile: {}\nnfacctd_disable_checks: true\n\
+             nfacctd_allow_file: {}\nsampling_map: {}\n\
+             plugins: print[plain], print[renorm]\n\
+             aggregate: peer_src_ip, in_iface, src_host, sampling_rate\n\
+             print_output: csv\nprint_refresh_time: 3600\n\
+             print_output_file[plain]: {}\nprint_output_file[renorm]: {}\nnfacctd_renormalize[renorm]: true\n",
+            log.display(),
+            allow.display(),
+            sampling.display(),
+            plain.display(),
+            renorm.display()
+        ),
+    )
+    .expect("config");
+    let child = Command::new(OURS)
+        .arg("-f")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nfacctd");
+    let daemon = Daemon { child, log };
+    daemon.wait_for("collecting NetFlow/IPFIX from 'udp 127.0.0.1:");
+    let a = UdpSocket::bind("127.0.0.1:0").expect("exporter a");
+    let b = UdpSocket::bind("127.0.0.2:0").expect("exporter b (127.0.0.2)");
+    let to = format!("127.0.0.1:{port}");
+    let send = |s: &UdpSocket, d: Vec<u8>| {
+        s.send_to(&d, &to).expect("send");
+    };
+    // a: no sampler; the map gives interface 7 a rate of 50 and nothing to interface 0.
+    send(
+        &a,
+        ipfix(
+            0,
+            1,
+            &[
+                (2, template(256, LAYOUT_A)),
+                (
+                    256,
+                    record_a([10, 0, 0, 1], [10, 0, 0, 2], (1234, 80), 1500, 3),
+                ),
+            ],
+        ),
+    );
+    send(
+        &a,
+        ipfix(
+            1,
+            1,
+            &[
+                (2, template(257, LAYOUT_B)),
+                (257, record_b(7, [10, 0, 0, 3], [10, 0, 0, 4], 200, 2)),
+            ],
+        ),
+    );
+    // b is not allowed yet: its template is dropped with the datagram.
+    send(&b, v9(0, 1, 1, &[(0, template(256, LAYOUT_V9))]));
+    daemon.wait_for("datagrams from 127.0.0.2 dropped: not in nfacctd_allow_file");
+    std::fs::write(&allow, "127.0.0.0/24\n").expect("allow file");
+    let pid = daemon.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-USR2", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    daemon.wait_for("nfacctd_allow_file reloaded");
+    // Now b is taken: its sampler says 1 in 100, the map says 4, and the map wins.
+    send(&b, v9(1, 1, 1, &[(0, template(256, LAYOUT_V9))]));
+    send(
+        &b,
+        v9(
+            2,
+            1,
+            2,
+            &[(1, options_template()), (300, options_data(1, 100))],
+        ),
+    );
+    // A gap of four datagrams: counted, not logged (nfacctd_disable_checks).
+    send(
+        &b,
+        v9(7, 1, 1, &[(256, record_v9([10, 1, 0, 1], 64, 1, 1))]),
+    );
+    let log = daemon.stop();
+    assert!(!log.contains("expecting flow"), "{log}");
+    assert_eq!(
+        rows(&plain),
+        vec![
+            "127.0.0.1,0,10.0.0.1,0,3,1500",
+            "127.0.0.1,7,10.0.0.3,50,2,200",
+            "127.0.0.2,0,10.1.0.1,4,1,64",
+        ],
+        "{log}"
+    );
+    assert_eq!(
+        rows(&renorm),
+        vec![
+            "127.0.0.1,0,10.0.0.1,1,3,1500",
+            "127.0.0.1,7,10.0.0.3,1,100,10000",
+            "127.0.0.2,0,10.1.0.1,1,4,256",
+        ],
+        "{log}"
+    );
+    assert!(
+        log.contains("stats datagrams=6 denied_datagrams=1 malformed_datagrams=0 flow_records=3 lost_flows=4"),
+        "{log}"
+    );
+    assert!(log.contains("sampling_map reloaded"), "{log}");
 }

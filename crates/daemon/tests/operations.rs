@@ -442,10 +442,7 @@ fn logrotate_cycles_lose_no_line() {
             wait_for_text(&log, "SIGHUP: log file reopened");
         }
         daemon.signal(libc::SIGUSR2);
-        wait_for_text(
-            &log,
-            "SIGUSR2: no pcap_interfaces_map or pre_tag_map to reload",
-        );
+        wait_for_text(&log, "SIGUSR2: no map to reload");
         daemon.signal(libc::SIGTERM);
         assert!(daemon.0.wait().expect("wait").success());
         let old = std::fs::read(d.join("pm.log.1")).expect("rotated");
@@ -577,10 +574,7 @@ fn the_sysv_script_starts_reports_and_stops() {
     );
     wait_for_text(&log, "finished reading");
     assert_eq!(init_script("reload", &cfg, &pidfile).0, 0);
-    wait_for_text(
-        &log,
-        "SIGUSR2: no pcap_interfaces_map or pre_tag_map to reload",
-    );
+    wait_for_text(&log, "SIGUSR2: no map to reload");
     assert_eq!(
         init_script("stop", &cfg, &pidfile),
         (0, format!("Stopping pmacctd (PID {pid})\n"))

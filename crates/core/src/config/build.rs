@@ -84,6 +84,9 @@ pub struct CollectorConfig {
     pub time_new: bool,
     pub templates_file: Option<PathBuf>,
     pub disable_checks: bool,
+    /// `nfacctd_allow_file`.
+    pub allow_file: Option<PathBuf>,
+    pub sampling_map: Option<PathBuf>,
 }
 
 /// Owner and group for the files the daemon creates (`None`: left as created).
@@ -527,7 +530,7 @@ fn build_core(settings: &Settings, errors: &mut Vec<ConfigError>) -> CoreConfig 
         snaplen: r.uint("snaplen", 128) as u32,
         aggregate_unknown_etype: r.bool("aggregate_unknown_etype", false),
         pre_tag_map: r.path("pre_tag_map"),
-        maps_refresh: r.bool("maps_refresh", false),
+        maps_refresh: r.bool("maps_refresh", true),
         ext_sampling_rate: r
             .typed("pmacctd_ext_sampling_rate", |v| {
                 parse_uint(v, 1, u64::from(u32::MAX))
@@ -553,6 +556,8 @@ fn build_core(settings: &Settings, errors: &mut Vec<ConfigError>) -> CoreConfig 
             time_new: r.bool("nfacctd_time_new", false),
             templates_file: r.path("nfacctd_templates_file"),
             disable_checks: r.bool("nfacctd_disable_checks", false),
+            allow_file: r.path("nfacctd_allow_file"),
+            sampling_map: r.path("sampling_map"),
         },
     };
     let drop_user = r.typed("drop_privileges_user", accounts::user);

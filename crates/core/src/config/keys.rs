@@ -105,6 +105,8 @@ keys! {
     "nfacctd_pipe_size": Core, V::Uint(0, 2147483647), "", Yes, "nfacctd: the socket's receive buffer in bytes (SO_RCVBUF); a warning says when net.core.rmem_max caps it.";
     "nfacctd_time_new": Core, V::Bool, "false", Yes, "nfacctd: bin flows by their arrival instead of their start time.";
     "nfacctd_templates_file": Core, V::Path, "", Yes, "nfacctd: templates are read from this file at start and written to it at exit, so data after a restart decodes before the exporters resend their templates.";
+    "nfacctd_allow_file": Core, V::Path, "", Yes, "nfacctd: the exporters allowed to send (one address or prefix per line; an empty file allows none). Datagrams from others are counted (denied_datagrams) and dropped. Reloaded on SIGUSR2.";
+    "sampling_map": Core, V::Path, "", Yes, "nfacctd: the sampling rate per exporter (and interface) to use instead of the advertised one: lines of id=RATE ip=ADDR[/LEN] [in=ID] [out=ID]. Reloaded on SIGUSR2 with maps_refresh.";
     "nfacctd_disable_checks" ["nfacctd_disable_sanity_checks"]: Core, V::Bool, "false", Yes, "nfacctd: no log lines about sequence gaps (they are still counted in the stats line and metrics). `nfacctd_disable_sanity_checks` is the newer pmacct spelling.";
     "promisc": Core, V::Bool, "true", Yes, "Put the interface in promiscuous mode. `-N` sets false.";
     "snaplen": Core, V::Uint(64, 262144), "128", Yes, "Bytes captured per packet. `-L`.";
@@ -130,7 +132,7 @@ keys! {
     "pmacctd_renormalize" ["sfacctd_renormalize", "nfacctd_renormalize"]: Plugin, V::Bool, "false", Yes, "Multiply sampled packets and bytes by the rate (sampling_rate times pmacctd_ext_sampling_rate); `sampling_rate` then reports 1. `-R`.";
     // --- tags ---
     "pre_tag_map": Core, V::Path, "", Yes, "Rules setting each packet's tag, tag2 and label (see docs/tags.md); pmacct-rs adds matches on the capturing interface (`ifname=`) and on in_iface/out_iface (`in=`, `out=`).";
-    "maps_refresh": Core, V::Bool, "false", Yes, "Reload the pre_tag_map on SIGUSR2 (a map that does not parse is logged and the old one kept).";
+    "maps_refresh": Core, V::Bool, "true", Yes, "Reload the pre_tag_map (nfacctd: also nfacctd_allow_file and sampling_map) on SIGUSR2; a map that does not parse is logged and the old one kept. false: SIGUSR2 leaves them as they are.";
     "maps_entries": Core, V::Uint(1, u64::MAX), "384", NoEffect, "Maps grow as needed.";
     "maps_index": Core, V::Bool, "false", NoEffect, "Rules are evaluated in order; maps are small.";
     "pre_tag_filter": NamedPlugin, V::Text, "", Yes, "Tags this plugin accounts: a comma list of tags and A-B ranges, 0 for untagged, -N to exclude.";

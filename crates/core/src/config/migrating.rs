@@ -762,7 +762,8 @@ mod tests {
         assert!(matches!(fate("print_output_file"), Fate::Differs(_)));
         assert!(matches!(fate("propagate_signals"), Fate::NoEffect(_)));
         assert!(matches!(fate("nfacctd_port"), Fate::Differs(_)));
-        assert_eq!(fate("nfacctd_allow_file"), Fate::Unknown);
+        assert_eq!(fate("nfacctd_allow_file"), Fate::Same);
+        assert_eq!(fate("nfacctd_as"), Fate::Unknown);
         assert_eq!(PMACCT_KEYS.len(), 557);
     }
 

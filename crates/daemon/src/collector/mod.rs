@@ -6,6 +6,7 @@
 //! accounted by the plugins whose filter passes it; a record's time is its flow's start
 //! (`nfacctd_time_new`: its arrival), so its time bin is where the traffic happened.
 
+pub mod maps;
 pub mod records;
 pub mod sources;
 
@@ -13,6 +14,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
+use pmacct_core::flowmaps::{AllowList, SamplingMap};
 use pmacct_core::key::Tags;
 use pmacct_flow::{Collector, CollectorStats, FlowRecord, Limits};
 use pmacct_wire::LinkType;
@@ -22,6 +24,8 @@ use crate::pipeline::{Lane, StopFlag, FLUSH_INTERVAL};
 use crate::plugins::PluginMsg;
 use crate::stats::CoreStats;
 use crate::tagging::Tagger;
+pub use maps::FlowMaps;
+use maps::View;
 pub use records::FlowClock;
 pub use sources::{DatagramFile, DatagramSource, NextDatagram, UdpSource};
 
@@ -35,7 +39,69 @@ pub struct FlowSettings {
     /// `nfacctd_templates_file`: templates read at start and written at exit.
     pub templates_file: Option<std::path::PathBuf>,
     pub proc_name: String,
+    /// `nfacctd_allow_file`, `sampling_map`.
+    pub maps: FlowMaps,
+    /// Log sequence gaps (`nfacctd_disable_checks` turns the lines off; gaps are counted).
+    pub log_gaps: bool,
 }
+
+/// At most this many gap lines per minute; the rest are summed into one line.
+const GAP_LINES_PER_MINUTE: u32 = 10;
+
+/// Sequence gap log lines, bounded so that a lossy exporter cannot flood the log.
+struct GapLog {
+    window: Instant,
+    logged: u32,
+    suppressed: u64,
+}
+
+impl GapLog {
+    fn seen(
+        &mut self,
+        settings: &FlowSettings,
+        exporter: std::net::IpAddr,
+        info: &pmacct_flow::DatagramInfo,
+    ) {
+        if !settings.log_gaps {
+            return;
+        }
+        let name = &settings.proc_name;
+        if self.window.elapsed() >= std::time::Duration::from_secs(60) {
+            if self.suppressed > 0 {
+                tracing::warn!(
+                    "( {name}/core ): {} more sequence gaps in the last minute not logged (all counted: lost_flows)",
+                    self.suppressed
+                );
+            }
+            *self = GapLog {
+                window: Instant::now(),
+                logged: 0,
+                suppressed: 0,
+            };
+        }
+        if self.logged >= GAP_LINES_PER_MINUTE {
+            self.suppressed += 1;
+            return;
+        }
+        self.logged += 1;
+        let unit = match info.version {
+            5 => "flows",
+            9 => "datagrams",
+            _ => "records",
+        };
+        tracing::warn!(
+            "( {name}/core ): expecting flow '{}' but received '{}' agent={exporter} version={} source_id={}: {} {unit} lost",
+            info.seqno.wrapping_sub(info.lost as u32),
+            info.seqno,
+            info.version,
+            info.source_id,
+            info.lost
+        );
+    }
+}
+
+/// Exporters whose first refused datagram is logged (later ones are only counted).
+const DENIED_LOGGED_MAX: usize = 1024;
 
 /// Runs one collector input to its end (or until `stop`).
 pub struct FlowDispatcher {
@@ -52,6 +118,12 @@ pub struct FlowDispatcher {
     warned_unsampled: bool,
     /// The pre_tag_map, when there is one.
     tagger: Option<Tagger>,
+    allow: Option<View<AllowList>>,
+    sampling: Option<View<SamplingMap>>,
+    gaps: GapLog,
+    /// Datagrams refused by the allow file since the last publish; exporters logged.
+    denied: u64,
+    denied_logged: std::collections::HashSet<std::net::IpAddr>,
 }
 
 impl FlowDispatcher {
@@ -72,11 +144,20 @@ impl FlowDispatcher {
             records: Vec::with_capacity(64),
             header: Vec::with_capacity(64),
             stats,
-            settings,
             datagrams: 0,
             skipped: 0,
             warned_unsampled: false,
             tagger,
+            allow: settings.maps.allow.as_ref().map(|a| a.view()),
+            sampling: settings.maps.sampling.as_ref().map(|s| s.view()),
+            denied: 0,
+            denied_logged: Default::default(),
+            gaps: GapLog {
+                window: Instant::now(),
+                logged: 0,
+                suppressed: 0,
+            },
+            settings,
         }
     }
 
@@ -99,6 +180,10 @@ impl FlowDispatcher {
                 }
             }
             match source.next_datagram() {
+                Ok(NextDatagram::Datagram(d)) if !allowed(&mut self.allow, d.exporter) => {
+                    self.datagrams += 1;
+                    self.deny(d.exporter);
+                }
                 Ok(NextDatagram::Datagram(d)) => {
                     self.datagrams += 1;
                     let decoded = self.collector.decode(
@@ -107,8 +192,12 @@ impl FlowDispatcher {
                         d.arrival.secs,
                         &mut self.records,
                     );
-                    if let Err(e) = decoded {
-                        tracing::debug!("datagram from {}: {e}", d.exporter);
+                    match decoded {
+                        Ok(info) if info.lost > 0 => {
+                            self.gaps.seen(&self.settings, d.exporter, &info)
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::debug!("datagram from {}: {e}", d.exporter),
                     }
                     let arrival = d.arrival;
                     self.dispatch_records(arrival);
@@ -148,6 +237,17 @@ impl FlowDispatcher {
         result
     }
 
+    /// Counts a datagram the allow file refuses; its exporter's first is logged.
+    fn deny(&mut self, exporter: std::net::IpAddr) {
+        self.denied += 1;
+        if self.denied_logged.len() < DENIED_LOGGED_MAX && self.denied_logged.insert(exporter) {
+            tracing::warn!(
+                "( {}/core ): datagrams from {exporter} dropped: not in nfacctd_allow_file (counted as denied_datagrams)",
+                self.settings.proc_name
+            );
+        }
+    }
+
     fn tick_all(&mut self) {
         let now = crate::plugins::wall_now();
         for lane in &mut self.lanes {
@@ -159,7 +259,14 @@ impl FlowDispatcher {
     fn dispatch_records(&mut self, arrival: pmacct_core::key::Timestamp) {
         let needs_header = self.lanes.iter().any(|l| l.filter.is_some())
             || self.tagger.as_ref().is_some_and(Tagger::has_filters);
-        for r in self.records.drain(..) {
+        for mut r in self.records.drain(..) {
+            if let Some(rate) = self
+                .sampling
+                .as_mut()
+                .and_then(|s| s.get().rate(r.exporter, r.in_iface, r.out_iface))
+            {
+                r.sampling_rate = rate;
+            }
             if needs_header {
                 records::filter_header(&r, &mut self.header);
             }
@@ -202,11 +309,14 @@ impl FlowDispatcher {
         let now = self.collector.stats();
         let was = &self.published;
         let f = &self.stats.flows;
-        let malformed = |s: &CollectorStats| s.malformed.iter().sum::<u64>();
         f.datagrams.fetch_add(self.datagrams, Relaxed);
+        f.denied.fetch_add(self.denied, Relaxed);
         f.skipped_frames.fetch_add(self.skipped, Relaxed);
-        f.malformed
-            .fetch_add(malformed(now).saturating_sub(malformed(was)), Relaxed);
+        for ((to, n), w) in f.malformed.iter().zip(&now.malformed).zip(&was.malformed) {
+            to.fetch_add(n.saturating_sub(*w), Relaxed);
+        }
+        f.sequence_gaps
+            .fetch_add(now.sequence_gaps.saturating_sub(was.sequence_gaps), Relaxed);
         f.records
             .fetch_add(now.records.saturating_sub(was.records), Relaxed);
         f.lost.fetch_add(now.lost.saturating_sub(was.lost), Relaxed);
@@ -226,7 +336,12 @@ impl FlowDispatcher {
         self.published = now.clone();
         self.datagrams = 0;
         self.skipped = 0;
+        self.denied = 0;
     }
+}
+
+fn allowed(allow: &mut Option<View<AllowList>>, exporter: std::net::IpAddr) -> bool {
+    allow.as_mut().is_none_or(|a| a.get().allows(exporter))
 }
 
 fn load_templates(collector: &mut Collector, path: &std::path::Path, name: &str) {
