@@ -151,7 +151,7 @@ fn real_main(program: Program) -> anyhow::Result<ExitCode> {
         None => ("command line".to_string(), String::new()),
     };
     let mut warnings: Vec<ConfigError> = Vec::new();
-    let loaded = config::load(&file_name, &text, cmd.directives, &mut warnings);
+    let loaded = config::load_as(program, &file_name, &text, cmd.directives, &mut warnings);
     for w in &warnings {
         logging::eprint_line(&format!("WARN ( default/core ): {w}"));
     }

@@ -595,8 +595,10 @@ fn apply(step: &Step, v: &[u8], r: &mut FlowRecord, s: &mut Scratch, t: &TimeBas
                 r.mpls_vpn_rd = Some(rd);
             }
         }
-        // Some exporters send forwardingStatus as 4 bytes: the status is the first byte.
-        Target::FwdStatus => r.fwd_status = v.first().copied().unwrap_or(0),
+        // IANA's forwardingStatus is an unsigned32 that RFC 7270's one byte encodes reduced:
+        // Cisco's 4-byte field holds the status in its last byte (pmacct's regression cases
+        // and tshark read it so).
+        Target::FwdStatus => r.fwd_status = uint(v) as u8,
         Target::Direction => r.direction = Some(uint(v) as u8),
         Target::IcmpTypeCode => s.icmp = Some(uint(v) as u16),
         Target::IcmpType => s.icmp_type = Some(uint(v) as u8),

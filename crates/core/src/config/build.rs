@@ -484,12 +484,17 @@ impl Reader<'_> {
     }
 }
 
-pub fn build(resolved: &ResolvedConfig, errors: &mut Vec<ConfigError>) -> DaemonConfig {
-    let core = build_core(&resolved.core, errors);
+pub fn build(
+    program: Program,
+    resolved: &ResolvedConfig,
+    errors: &mut Vec<ConfigError>,
+) -> DaemonConfig {
+    let mut core = build_core(&resolved.core, errors);
+    core.program = program;
     let plugins = resolved
         .plugins
         .iter()
-        .filter_map(|p| build_plugin(p, errors))
+        .filter_map(|p| build_plugin(program, p, errors))
         .collect();
     DaemonConfig { core, plugins }
 }
@@ -602,7 +607,11 @@ fn build_core(settings: &Settings, errors: &mut Vec<ConfigError>) -> CoreConfig 
     core
 }
 
-fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<PluginConfig> {
+fn build_plugin(
+    program: Program,
+    p: &PluginSettings,
+    errors: &mut Vec<ConfigError>,
+) -> Option<PluginConfig> {
     let mut r = Reader {
         settings: &p.settings,
         plugin: Some(&p.name),
@@ -638,7 +647,12 @@ fn build_plugin(p: &PluginSettings, errors: &mut Vec<ConfigError>) -> Option<Plu
     let networks_mask = r
         .typed("networks_mask", |v| parse_uint(v, 0, 128))
         .map(|m| m as u8);
-    if aggregate.needs_networks() && networks_file.is_none() && networks_mask.is_none() {
+    // nfacctd: a flow carries its own masks (pmacct's default nfacctd_net: netflow).
+    if aggregate.needs_networks()
+        && networks_file.is_none()
+        && networks_mask.is_none()
+        && program == Program::Pmacctd
+    {
         r.error(
             "aggregate",
             "network primitives (src_net, dst_net, src_mask, dst_mask, sum_net) need networks_file or networks_mask".into(),

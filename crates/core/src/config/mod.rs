@@ -122,10 +122,21 @@ pub fn load(
     cli_lines: Vec<Directive>,
     warnings: &mut Vec<ConfigError>,
 ) -> Result<DaemonConfig, ConfigErrors> {
+    load_as(Program::Pmacctd, file_name, text, cli_lines, warnings)
+}
+
+/// [`load`] for `program` (nfacctd's flows carry what pmacctd needs maps for).
+pub fn load_as(
+    program: Program,
+    file_name: &str,
+    text: &str,
+    cli_lines: Vec<Directive>,
+    warnings: &mut Vec<ConfigError>,
+) -> Result<DaemonConfig, ConfigErrors> {
     let (mut directives, mut errors) = lexer::parse(file_name, text);
     directives.extend(cli_lines);
     let resolved = resolve::resolve(&directives, &mut errors, warnings);
-    let built = build::build(&resolved, &mut errors);
+    let built = build::build(program, &resolved, &mut errors);
     if errors.is_empty() {
         Ok(built)
     } else {

@@ -400,7 +400,7 @@ fn reduced_size_and_fallback_elements() {
     values.extend(v6(4));
     values.extend([(58, 1), (0x8000, 2)]);
     values.extend([((1000 << 4), 3), ((2000 << 4) | 1, 3), (0, 3)]);
-    values.extend([(0x0000_0001_0000_0002, 8), (0x8000_0000, 4), (1, 1)]);
+    values.extend([(0x0000_0001_0000_0002, 8), (0x0000_0080, 4), (1, 1)]);
     let d = ipfix(EXPORT, 0, 1, &[set(2, &tpl), set(256, &be(&values))]);
     let (_, out) = decode(&mut c, "192.0.2.1", &d, 0);
     let r = &out[0];
