@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(decode frames savefile config maps query socket interfaces datagrams flows)
+[ ${#targets[@]} -gt 0 ] || targets=(decode frames savefile config maps query socket interfaces datagrams flows collector)
 shared=../shared
 corpus=corpus
 [ $own = 1 ] && corpus=corpus-own
@@ -47,6 +47,7 @@ seeds() {
     maps|interfaces) echo packaging/etc/pmacct
       [ $own = 0 ] && [ -d "$shared/configs" ] && echo "$shared/configs" ;;
     socket) echo fuzz/seeds/query ;;
+    collector) echo fuzz/seeds/flows ;;
   esac
   true
 }

@@ -21,6 +21,7 @@ fn inputs(target: &str) -> Vec<Vec<u8>> {
     match target {
         "socket" => dirs.push(seeds_dir().join("query")),
         "interfaces" => dirs.push(seeds_dir().join("maps")),
+        "collector" => dirs.push(seeds_dir().join("flows")),
         _ => {}
     }
     let mut out = Vec::new();

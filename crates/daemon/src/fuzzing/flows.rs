@@ -69,6 +69,83 @@ pub fn structured(data: &[u8]) {
     collect(bytes.iter().map(|(w, b)| (*w, b.as_slice())));
 }
 
+/// The collector's path past the decoder, as the socket input takes it: the structured
+/// datagrams of [`structured`], each record through the allow list, the sampling map, the
+/// pre_tag_map's flow keys and filter header, the base key and counters, and a key extractor
+/// that aggregates every primitive (networks from the flow's masks).
+pub fn collector(data: &[u8]) {
+    use pmacct_core::flowmaps::{AllowList, SamplingMap};
+    use pmacct_core::key::{KeyExtractor, RecordBatch, Timestamp};
+    use pmacct_core::layout::KeyLayout;
+    use pmacct_core::pretag::{PacketContext, PreTagMap};
+    use pmacct_core::primitive::{Aggregate, Primitive};
+    use std::sync::Arc;
+
+    static SETUP: std::sync::OnceLock<(AllowList, SamplingMap, PreTagMap, KeyExtractor)> =
+        std::sync::OnceLock::new();
+    let (allow, sampling, map, extractor) = SETUP.get_or_init(|| {
+        let names: Vec<&str> = Primitive::ALL.iter().map(|p| p.name()).collect();
+        let aggregate = Aggregate::parse(&names.join(",")).expect("every primitive");
+        let layout = Arc::new(KeyLayout::new(&aggregate, true));
+        (
+            AllowList::parse("a", "192.0.2.0/24\n::1\n").expect("allow"),
+            SamplingMap::parse("s", "id=10 ip=192.0.2.2 in=-3\n").expect("sampling"),
+            PreTagMap::parse(
+                "m",
+                "set_tag=1 ip=192.0.2.1 engine_id=0 jeq=more\nset_tag=2 src_net=10.0.0.0/8 \
+                 nexthop=0.0.0.0 direction=1\nset_label=x label=more stack=sum\n",
+            )
+            .expect("map"),
+            KeyExtractor::new(&aggregate, layout, None, None, false, None),
+        )
+    });
+    let mut u = Unstructured::new(data);
+    let Ok(messages) = Vec::<Message>::arbitrary(&mut u) else {
+        return;
+    };
+    let mut c = Collector::new(limits());
+    let mut out: Vec<FlowRecord> = Vec::new();
+    let mut header = Vec::new();
+    let mut batch = RecordBatch::with_capacity(extractor.layout().words(), 64);
+    let now = 1_700_000_000;
+    for m in &messages {
+        let who = exporter(m.exporter);
+        if !allow.allows(who) {
+            continue;
+        }
+        let _ = c.decode(who, &m.bytes(), now, &mut out);
+        for mut r in out.drain(..) {
+            if let Some(rate) = sampling.rate(r.exporter, r.in_iface, r.out_iface) {
+                r.sampling_rate = rate;
+            }
+            crate::collector::records::filter_header(&r, &mut header);
+            let facts = crate::collector::records::facts(&r);
+            let ctx = PacketContext {
+                ifname: "",
+                direction: None,
+                in_iface: r.in_iface,
+                out_iface: r.out_iface,
+                flow: Some(&facts),
+            };
+            let tags = map.evaluate(&ctx, |_| header.len() % 2 == 0);
+            let arrival = Timestamp {
+                secs: now,
+                micros: 0,
+            };
+            let (mut key, frame) = crate::collector::records::base_key(&r, arrival);
+            (key.tag, key.label) = (tags.tag, tags.label);
+            let clock = match m.seq % 2 {
+                0 => crate::collector::FlowClock::Start,
+                _ => crate::collector::FlowClock::Arrival,
+            };
+            let scale = u64::from(r.sampling_rate.max(1));
+            let meta = crate::collector::records::meta(&r, clock, arrival, scale, frame);
+            extractor.extract_key(key, meta, &mut batch);
+        }
+        batch.clear();
+    }
+}
+
 #[derive(Arbitrary, Debug)]
 struct Message {
     exporter: u8,

@@ -16,14 +16,15 @@ use crate::plugins::{Now, Plugin};
 
 mod flows;
 
-pub use flows::{datagrams, structured as flows};
+pub use flows::{collector, datagrams, structured as flows};
 
 /// A target's body.
 pub type Target = fn(&[u8]);
 
 /// The targets by name, as `fuzz/` and `scripts/fuzz.sh` name them.
-pub const TARGETS: [(&str, Target); 10] = [
+pub const TARGETS: [(&str, Target); 11] = [
     ("datagrams", datagrams),
+    ("collector", collector),
     ("flows", flows),
     ("decode", decode),
     ("frames", frames),
