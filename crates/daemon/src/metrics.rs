@@ -58,6 +58,11 @@ fn flow_counters(out: &mut String, f: &crate::stats::FlowStats) {
             &f.datagrams,
         ),
         (
+            "pmacct_daemon_flow_kernel_dropped_datagrams_total",
+            "Datagrams the kernel dropped because the socket's receive buffer was full (SO_RXQ_OVFL).",
+            &f.kernel_dropped,
+        ),
+        (
             "pmacct_daemon_flow_denied_datagrams_total",
             "Datagrams from exporters nfacctd_allow_file does not list (dropped).",
             &f.denied,

@@ -24,6 +24,8 @@ pub struct FlowStats {
     /// A collector input runs (the stats line and metrics are the collector's).
     pub collecting: std::sync::atomic::AtomicBool,
     pub datagrams: AtomicU64,
+    /// Datagrams the kernel dropped because the socket's buffer was full (SO_RXQ_OVFL).
+    pub kernel_dropped: AtomicU64,
     /// Datagrams from exporters the allow file does not list (dropped).
     pub denied: AtomicU64,
     /// Datagrams refused whole (their header unusable), and sets or records skipped, by
@@ -54,8 +56,9 @@ impl FlowStats {
 
     pub fn line(&self) -> String {
         format!(
-            "datagrams={} denied_datagrams={} malformed_datagrams={} flow_records={} lost_flows={} templates_refused={} pending_dropped={} records_without_sampling_rate={} skipped_frames={}",
+            "datagrams={} kernel_dropped_datagrams={} denied_datagrams={} malformed_datagrams={} flow_records={} lost_flows={} templates_refused={} pending_dropped={} records_without_sampling_rate={} skipped_frames={}",
             self.datagrams.load(Relaxed),
+            self.kernel_dropped.load(Relaxed),
             self.denied.load(Relaxed),
             self.malformed_total(),
             self.records.load(Relaxed),

@@ -358,7 +358,7 @@ fn known_datagrams_over_loopback_give_every_row_and_counter() {
     );
     assert!(
         log.contains(
-            "stats datagrams=10 denied_datagrams=0 malformed_datagrams=2 flow_records=5 lost_flows=3 templates_refused=0 pending_dropped=0 records_without_sampling_rate=2"
+            "stats datagrams=10 kernel_dropped_datagrams=0 denied_datagrams=0 malformed_datagrams=2 flow_records=5 lost_flows=3 templates_refused=0 pending_dropped=0 records_without_sampling_rate=2"
         ),
         "{log}"
     );
@@ -483,7 +483,7 @@ fn allow_file_and_sampling_map_apply_and_reload_on_sigusr2() {
         "{log}"
     );
     assert!(
-        log.contains("stats datagrams=6 denied_datagrams=1 malformed_datagrams=0 flow_records=3 lost_flows=4"),
+        log.contains("stats datagrams=6 kernel_dropped_datagrams=0 denied_datagrams=1 malformed_datagrams=0 flow_records=3 lost_flows=4"),
         "{log}"
     );
     assert!(log.contains("sampling_map reloaded"), "{log}");

@@ -9,6 +9,7 @@
 pub mod maps;
 pub mod records;
 pub mod sources;
+pub mod udp;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -27,7 +28,8 @@ use crate::tagging::Tagger;
 pub use maps::FlowMaps;
 use maps::View;
 pub use records::FlowClock;
-pub use sources::{DatagramFile, DatagramSource, NextDatagram, UdpSource};
+pub use sources::{DatagramFile, DatagramSource, NextDatagram};
+pub use udp::UdpSource;
 
 /// Longest a stopping collector reads on for datagrams the kernel already received.
 const STOP_DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(2);
@@ -202,13 +204,13 @@ impl FlowDispatcher {
                     let arrival = d.arrival;
                     self.dispatch_records(arrival);
                     if self.datagrams.is_multiple_of(256) {
-                        self.publish();
+                        self.publish(source.kernel_drops());
                     }
                 }
                 Ok(NextDatagram::Skipped) => self.skipped += 1,
                 Ok(NextDatagram::Idle) if stopping.is_some() => break Ok(()),
                 Ok(NextDatagram::Idle) => {
-                    self.publish();
+                    self.publish(source.kernel_drops());
                     self.collector.expire(crate::plugins::wall_now());
                     self.tick_all();
                     last_tick = Instant::now();
@@ -230,7 +232,7 @@ impl FlowDispatcher {
                 });
             }
         }
-        self.publish();
+        self.publish(source.kernel_drops());
         if let Some(path) = &self.settings.templates_file {
             save_templates(&self.collector, path, &self.settings.proc_name);
         }
@@ -305,11 +307,14 @@ impl FlowDispatcher {
     }
 
     /// Adds what the collector counted since the last call to the shared stats.
-    fn publish(&mut self) {
+    fn publish(&mut self, kernel_drops: Option<u64>) {
         let now = self.collector.stats();
         let was = &self.published;
         let f = &self.stats.flows;
         f.datagrams.fetch_add(self.datagrams, Relaxed);
+        if let Some(d) = kernel_drops {
+            f.kernel_dropped.store(d, Relaxed);
+        }
         f.denied.fetch_add(self.denied, Relaxed);
         f.skipped_frames.fetch_add(self.skipped, Relaxed);
         for ((to, n), w) in f.malformed.iter().zip(&now.malformed).zip(&was.malformed) {

@@ -1,8 +1,7 @@
-//! Where export datagrams come from: a UDP socket (`nfacctd_ip`, `nfacctd_port`) or a capture
-//! file of them (`pcap_savefile`).
+//! Where export datagrams come from: a UDP socket (`nfacctd_ip`, `nfacctd_port`, in
+//! [`super::udp`]) or a capture file of them (`pcap_savefile`).
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::time::Duration;
+use std::net::IpAddr;
 
 use pmacct_core::key::Timestamp;
 use pmacct_wire::{decode_into, IpPacket, L2Info, Outcome};
@@ -29,143 +28,18 @@ pub trait DatagramSource: Send {
     fn next_datagram(&mut self) -> Result<NextDatagram<'_>, InputError>;
     fn name(&self) -> &str;
     fn is_live(&self) -> bool;
+    /// Datagrams the kernel dropped because the socket's buffer was full (since it opened).
+    fn kernel_drops(&self) -> Option<u64> {
+        None
+    }
 }
 
-/// How long a socket read waits before the loop checks its stop flag and ticks the plugins.
-const READ_TIMEOUT: Duration = Duration::from_millis(100);
-
 /// The wall clock with microseconds.
-fn wall_now_precise() -> Timestamp {
+pub(super) fn wall_now_precise() -> Timestamp {
     let now = jiff::Timestamp::now();
     Timestamp {
         secs: now.as_second(),
         micros: now.subsec_microsecond().clamp(0, 999_999) as u32,
-    }
-}
-
-/// Datagrams from a UDP socket.
-pub struct UdpSource {
-    socket: UdpSocket,
-    buf: Vec<u8>,
-    name: String,
-}
-
-impl UdpSource {
-    /// Binds `ip` (all addresses, IPv4 and IPv6, when `None`) and `port`; `pipe_size` is the
-    /// socket's receive buffer (`nfacctd_pipe_size`).
-    pub fn bind(
-        ip: Option<IpAddr>,
-        port: u16,
-        pipe_size: Option<u64>,
-    ) -> Result<UdpSource, InputError> {
-        let addr = SocketAddr::new(ip.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)), port);
-        let socket = match UdpSocket::bind(addr) {
-            Ok(s) => s,
-            // No IPv6 on this host: all IPv4 addresses.
-            Err(_) if ip.is_none() => UdpSocket::bind(SocketAddr::new(
-                IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-                port,
-            ))
-            .map_err(|e| bind_error(addr, e))?,
-            Err(e) => return Err(bind_error(addr, e)),
-        };
-        socket
-            .set_read_timeout(Some(READ_TIMEOUT))
-            .map_err(|e| bind_error(addr, e))?;
-        if let Some(size) = pipe_size {
-            set_receive_buffer(&socket, size);
-        }
-        let name = match socket.local_addr() {
-            Ok(a) => format!("udp {a}"),
-            Err(_) => format!("udp {addr}"),
-        };
-        Ok(UdpSource {
-            socket,
-            buf: vec![0; 65_535],
-            name,
-        })
-    }
-
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.socket.local_addr().ok()
-    }
-}
-
-fn bind_error(addr: SocketAddr, e: std::io::Error) -> InputError {
-    InputError::Listen {
-        addr: addr.to_string(),
-        reason: e.to_string(),
-    }
-}
-
-/// Sets SO_RCVBUF, and warns when the kernel gives less (net.core.rmem_max).
-fn set_receive_buffer(socket: &UdpSocket, size: u64) {
-    use std::os::fd::AsRawFd;
-    let want = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
-    // SAFETY: setsockopt/getsockopt on a socket this process owns, with a c_int buffer of the
-    // size passed.
-    let got = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&want as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-        let mut got: libc::c_int = 0;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        libc::getsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&mut got as *mut libc::c_int).cast(),
-            &mut len,
-        );
-        got
-    };
-    // Linux reports twice the size it was asked for (its bookkeeping share).
-    if i64::from(got) < 2 * i64::from(want) {
-        tracing::warn!(
-            "nfacctd_pipe_size: asked for {want} bytes of socket buffer, got {} (raise net.core.rmem_max)",
-            got / 2
-        );
-    }
-}
-
-impl DatagramSource for UdpSource {
-    fn next_datagram(&mut self) -> Result<NextDatagram<'_>, InputError> {
-        match self.socket.recv_from(&mut self.buf) {
-            Ok((n, from)) => {
-                let arrival = wall_now_precise();
-                Ok(NextDatagram::Datagram(Datagram {
-                    exporter: from.ip().to_canonical(),
-                    data: &self.buf[..n],
-                    arrival,
-                }))
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                Ok(NextDatagram::Idle)
-            }
-            Err(e) => Err(InputError::Read {
-                source_name: self.name.clone(),
-                reason: e.to_string(),
-            }),
-        }
-    }
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn is_live(&self) -> bool {
-        true
     }
 }
 
