@@ -536,10 +536,28 @@ impl RecordBatch {
     }
 }
 
-/// Builds a plugin's keys from packets; compiled once from the plugin's `aggregate`.
-/// Builds a plugin's packed keys from decoded packets; compiled once per plugin.
+/// Where nfacctd takes a flow's networks and masks (`nfacctd_net`) or AS numbers
+/// (`nfacctd_as`) from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RouteSource {
+    /// The flow record's own (pmacct's `netflow`, nfacctd's default).
+    #[default]
+    Flow,
+    /// `networks_file`.
+    File,
+    /// `networks_mask` (networks only).
+    Mask,
+    /// The longer prefix of the file's and the flow's; the flow's on a tie, unless the flow's
+    /// mask is 0 (no route).
+    Longest,
+}
+
+/// Builds a plugin's packed keys from decoded packets and flow records; compiled once per
+/// plugin from its `aggregate`.
 #[derive(Clone, Debug)]
 pub struct KeyExtractor {
+    /// nfacctd: (networks, AS numbers) sources; pmacctd: `None` (files and masks as set).
+    flow_routes: Option<(RouteSource, RouteSource)>,
     layout: Arc<KeyLayout>,
     want: [bool; Primitive::ALL.len()],
     sum: Option<Sum>,
@@ -568,6 +586,7 @@ impl KeyExtractor {
             want[*p as usize] = true;
         }
         KeyExtractor {
+            flow_routes: None,
             layout,
             want,
             sum: aggregate.sum,
@@ -585,6 +604,13 @@ impl KeyExtractor {
     pub fn with_post_tags(mut self, tag: Option<u64>, tag2: Option<u64>) -> Self {
         self.post_tag = tag;
         self.post_tag2 = tag2;
+        self
+    }
+
+    /// nfacctd: where networks, masks and AS numbers come from (`None`: pmacctd's files and
+    /// masks).
+    pub fn with_flow_routes(mut self, routes: Option<(RouteSource, RouteSource)>) -> Self {
+        self.flow_routes = routes;
         self
     }
 
@@ -630,7 +656,9 @@ impl KeyExtractor {
         // The exporter's rate (0: unknown, as pmacct reports it) times this plugin's own.
         key.sampling_rate = key.sampling_rate.saturating_mul(self.sampling_rate);
         self.filter_ports(&mut key);
-        if self.networks.is_some() || self.networks_mask.is_some() {
+        if let Some((net, asn)) = self.flow_routes {
+            self.flow_networks(&mut key, net, asn);
+        } else if self.networks.is_some() || self.networks_mask.is_some() {
             self.apply_networks(&mut key);
         } else if self.needs_networks() {
             // The record's own masks (nfacctd_net: netflow).
@@ -732,6 +760,41 @@ impl KeyExtractor {
                 k.dst_host = k.dst_host.zero_like();
             }
         }
+    }
+
+    /// nfacctd's networks, masks and AS numbers, each side from `net` and `asn`.
+    fn flow_networks(&self, k: &mut FlowKey, net: RouteSource, asn: RouteSource) {
+        let wants_as = self.wants(Primitive::SrcAs) || self.wants(Primitive::DstAs);
+        if !(self.needs_networks() || wants_as && asn != RouteSource::Flow) {
+            return;
+        }
+        let sides = [
+            (k.src_host, k.src_mask, k.src_as),
+            (k.dst_host, k.dst_mask, k.dst_as),
+        ];
+        let [(sn, sm, sa), (dn, dm, da)] = sides.map(|(host, flow_mask, flow_as)| {
+            let file = self.networks.as_ref().and_then(|n| n.lookup(host.0));
+            // A flow mask of 0 says the exporter knew no route: the file's (or nothing) wins.
+            let file_wins = flow_mask == 0 || matches!(file, Some((len, _)) if len > flow_mask);
+            let len = match net {
+                RouteSource::Flow => flow_mask,
+                RouteSource::File => file.map_or(0, |(len, _)| len),
+                RouteSource::Mask => match host.0 {
+                    IpAddr::V4(_) => self.networks_mask.unwrap_or(0).min(32),
+                    IpAddr::V6(_) => self.networks_mask.unwrap_or(0),
+                },
+                RouteSource::Longest if file_wins => file.map_or(0, |(len, _)| len),
+                RouteSource::Longest => flow_mask,
+            };
+            let asn = match asn {
+                RouteSource::File => file.map_or(0, |(_, a)| a),
+                RouteSource::Longest if file_wins => file.map_or(0, |(_, a)| a),
+                _ => flow_as,
+            };
+            (host.masked(len), len, asn)
+        });
+        (k.src_net, k.src_mask, k.src_as) = (sn, sm, sa);
+        (k.dst_net, k.dst_mask, k.dst_as) = (dn, dm, da);
     }
 
     /// The network and mask of an address, and whether a networks_file entry matched.

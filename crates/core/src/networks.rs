@@ -1,7 +1,7 @@
 //! `networks_file` (longest-prefix match) and `ports_file`, parsed from text (the caller reads
 //! the file).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 /// A problem in a map file, with its line.
@@ -28,8 +28,9 @@ pub struct NetworkEntry {
 #[derive(Clone, Debug, Default)]
 pub struct Networks {
     pub entries: Vec<NetworkEntry>,
-    v4: Vec<(u8, HashSet<u32>)>,
-    v6: Vec<(u8, HashSet<u128>)>,
+    /// Per prefix length (longest first): the prefixes and their origin AS (0: none given).
+    v4: Vec<(u8, HashMap<u32, u32>)>,
+    v6: Vec<(u8, HashMap<u128, u32>)>,
 }
 
 fn mask4(bits: u32, len: u8) -> u32 {
@@ -96,19 +97,20 @@ impl Networks {
             }
             entries.push(entry);
         }
-        let mut v4: HashMap<u8, HashSet<u32>> = HashMap::new();
-        let mut v6: HashMap<u8, HashSet<u128>> = HashMap::new();
+        let mut v4: HashMap<u8, HashMap<u32, u32>> = HashMap::new();
+        let mut v6: HashMap<u8, HashMap<u128, u32>> = HashMap::new();
         for e in &entries {
+            let asn = e.origin_as.unwrap_or(0);
             match e.prefix {
                 IpAddr::V4(a) => {
                     v4.entry(e.len)
                         .or_default()
-                        .insert(mask4(u32::from(a), e.len));
+                        .insert(mask4(u32::from(a), e.len), asn);
                 }
                 IpAddr::V6(a) => {
                     v6.entry(e.len)
                         .or_default()
-                        .insert(mask6(u128::from(a), e.len));
+                        .insert(mask6(u128::from(a), e.len), asn);
                 }
             }
         }
@@ -121,20 +123,23 @@ impl Networks {
 
     /// The length of the longest listed prefix containing `addr`.
     pub fn longest_match(&self, addr: IpAddr) -> Option<u8> {
+        self.lookup(addr).map(|(len, _)| len)
+    }
+
+    /// The longest listed prefix containing `addr`: its length and origin AS (0: none given).
+    pub fn lookup(&self, addr: IpAddr) -> Option<(u8, u32)> {
         match addr {
             IpAddr::V4(a) => {
                 let bits = u32::from(a);
                 self.v4
                     .iter()
-                    .find(|(len, set)| set.contains(&mask4(bits, *len)))
-                    .map(|(l, _)| *l)
+                    .find_map(|(len, set)| set.get(&mask4(bits, *len)).map(|asn| (*len, *asn)))
             }
             IpAddr::V6(a) => {
                 let bits = u128::from(a);
                 self.v6
                     .iter()
-                    .find(|(len, set)| set.contains(&mask6(bits, *len)))
-                    .map(|(l, _)| *l)
+                    .find_map(|(len, set)| set.get(&mask6(bits, *len)).map(|asn| (*len, *asn)))
             }
         }
     }

@@ -372,3 +372,95 @@ fn pre_tag_map_filters_match_the_flow_where_debian_nfacctd_never_matches() {
     rows.sort();
     assert_eq!(rows, ["3,tcp,53,4324", "3,udp,3,176"]);
 }
+
+/// nfacctd_net and nfacctd_as: each source (the flow's, networks_file's, networks_mask, the
+/// longest of the file's and the flow's) as 1.7.7 takes them, on v5, v9 and IPFIX captures.
+#[test]
+fn networks_and_as_numbers_come_from_where_nfacctd_net_and_nfacctd_as_say() {
+    let Some(data) = common::testdata() else {
+        return common::skipped("../shared/testdata");
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let nets = work.path().join("networks.lst");
+    // Longer and shorter than the flows' own masks (pmacct__100: /20 and /30), with and
+    // without an AS.
+    std::fs::write(
+        &nets,
+        "65001,10.237.0.0/16\n65002,10.237.16.0/24\n65003,10.192.12.0/24\n138.187.0.0/16\n",
+    )
+    .expect("networks");
+    let modes = [
+        "",
+        "nfacctd_net: file\n",
+        "nfacctd_net: longest\nnfacctd_as: longest\n",
+        "nfacctd_as: file\n",
+        "nfacctd_as: longest\n",
+        "nfacctd_net: mask\nnetworks_mask: 12\n",
+    ];
+    let csv = |program: &str, cfg: &Path| {
+        let out = Command::new(program)
+            .arg("-f")
+            .arg(cfg)
+            .output()
+            .expect("run");
+        let mut rows: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        rows.sort();
+        rows
+    };
+    let captures = [
+        "ipfix/pmacct__100__traffic-00.pcap",
+        "netflow-v5/akvorado__nfv5.pcap",
+        "ipfix/pmacct__111__traffic-01.pcap",
+    ];
+    let jobs: Vec<(usize, &str, &str)> = captures
+        .iter()
+        .flat_map(|c| modes.iter().map(move |m| (*c, *m)))
+        .enumerate()
+        .map(|(i, (c, m))| (i, c, m))
+        .collect();
+    // Six at a time: each run mostly waits for the daemons to start and stop.
+    let results: Vec<(&str, Vec<String>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .chunks(3)
+            .map(|chunk| {
+                let (work, nets, data) = (work.path(), &nets, &data);
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(i, capture, mode)| {
+                            let cfg = work.join(format!("nets-{i}.conf"));
+                            std::fs::write(
+                                &cfg,
+                                format!(
+                                    "pcap_savefile: {}\nnetworks_file: {}\n{mode}plugins: print\nprint_output: csv\n\
+                                     aggregate: src_host, dst_host, src_net, dst_net, src_mask, dst_mask, src_as, dst_as\n",
+                                    data.join("flow").join(capture).display(),
+                                    nets.display()
+                                ),
+                            )
+                            .expect("config");
+                            let ours = csv(OURS, &cfg);
+                            assert!(ours.len() > 1, "{capture} {mode}");
+                            assert_eq!(ours, csv(REFERENCE, &cfg), "{capture} with {mode:?}");
+                            (*capture, ours)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let distinct: std::collections::BTreeSet<&Vec<String>> = results
+        .iter()
+        .filter(|(c, _)| c.contains("__100__"))
+        .map(|(_, rows)| rows)
+        .collect();
+    // Each mode gives other rows on the IPFIX capture: the sources really differ.
+    assert_eq!(distinct.len(), modes.len());
+}

@@ -86,6 +86,9 @@ pub struct CollectorConfig {
     pub disable_checks: bool,
     /// `nfacctd_allow_file`.
     pub allow_file: Option<PathBuf>,
+    /// `nfacctd_net`, `nfacctd_as`.
+    pub net: crate::key::RouteSource,
+    pub asn: crate::key::RouteSource,
     pub sampling_map: Option<PathBuf>,
 }
 
@@ -484,6 +487,16 @@ impl Reader<'_> {
     }
 }
 
+fn route_source(v: Option<String>) -> crate::key::RouteSource {
+    use crate::key::RouteSource;
+    match v.as_deref() {
+        Some("file") => RouteSource::File,
+        Some("mask") => RouteSource::Mask,
+        Some("longest") => RouteSource::Longest,
+        _ => RouteSource::Flow,
+    }
+}
+
 pub fn build(
     program: Program,
     resolved: &ResolvedConfig,
@@ -562,6 +575,8 @@ fn build_core(settings: &Settings, errors: &mut Vec<ConfigError>) -> CoreConfig 
             templates_file: r.path("nfacctd_templates_file"),
             disable_checks: r.bool("nfacctd_disable_checks", false),
             allow_file: r.path("nfacctd_allow_file"),
+            net: route_source(r.text("nfacctd_net")),
+            asn: route_source(r.text("nfacctd_as")),
             sampling_map: r.path("sampling_map"),
         },
     };

@@ -567,6 +567,14 @@ pub const PMACCT_KEYS: &[&str] = &[
 /// Keys pmacct-rs implements on purpose differently, with the items of docs/differences.md.
 pub const DIFFERENCES: &[(&str, &str)] = &[
     (
+        "nfacctd_net",
+        "netflow, file, mask and longest as in pmacct; igp, bgp and bmp are refused (no such daemons yet)",
+    ),
+    (
+        "nfacctd_as",
+        "netflow, file and longest as in pmacct; bgp and bmp are refused (no such daemons yet)",
+    ),
+    (
         "nfacctd_port",
         "with pcap_savefile, only datagrams to this port are read (pmacct refuses the two together) (55)",
     ),
@@ -763,7 +771,8 @@ mod tests {
         assert!(matches!(fate("propagate_signals"), Fate::NoEffect(_)));
         assert!(matches!(fate("nfacctd_port"), Fate::Differs(_)));
         assert_eq!(fate("nfacctd_allow_file"), Fate::Same);
-        assert_eq!(fate("nfacctd_as"), Fate::Unknown);
+        assert!(matches!(fate("nfacctd_as"), Fate::Differs(_)));
+        assert_eq!(fate("nfacctd_pro_rating"), Fate::Unknown);
         assert_eq!(PMACCT_KEYS.len(), 557);
     }
 
