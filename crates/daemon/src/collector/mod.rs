@@ -261,7 +261,11 @@ impl FlowDispatcher {
     fn dispatch_records(&mut self, arrival: pmacct_core::key::Timestamp) {
         let needs_header = self.lanes.iter().any(|l| l.filter.is_some())
             || self.tagger.as_ref().is_some_and(Tagger::has_filters);
-        for mut r in self.records.drain(..) {
+        // Records are read where the decoder built them (a record is a few hundred bytes: no
+        // move per record), and the buffer is kept for the next datagram.
+        let mut records = std::mem::take(&mut self.records);
+        for r in records.iter_mut() {
+            let r = &mut *r;
             if let Some(rate) = self
                 .sampling
                 .as_mut()
@@ -270,12 +274,10 @@ impl FlowDispatcher {
                 r.sampling_rate = rate;
             }
             if needs_header {
-                records::filter_header(&r, &mut self.header);
+                records::filter_header(r, &mut self.header);
             }
             let tags = match &mut self.tagger {
-                Some(t) => {
-                    t.flow_tags(&self.header, (r.in_iface, r.out_iface), &records::facts(&r))
-                }
+                Some(t) => t.flow_tags(&self.header, (r.in_iface, r.out_iface), &records::facts(r)),
                 None => Tags::default(),
             };
             if r.sampling_rate == 0 && !self.warned_unsampled {
@@ -286,8 +288,9 @@ impl FlowDispatcher {
                     r.exporter
                 );
             }
-            let (mut key, frame_bytes) = records::base_key(&r, arrival);
+            let (mut key, frame_bytes) = records::base_key(r, arrival);
             (key.tag, key.tag2, key.label) = (tags.tag, tags.tag2, tags.label);
+            let meta = records::meta(r, self.settings.clock, arrival, frame_bytes);
             for lane in &mut self.lanes {
                 if !lane.takes(LinkType::Raw, &self.header, &tags) {
                     continue;
@@ -295,15 +298,19 @@ impl FlowDispatcher {
                 // Renormalized: counters times the exporter's rate (an unknown rate, 0,
                 // counts as sent), and sampling_rate reports 1.
                 let mut key = key;
-                let scale = match lane.renormalize {
-                    true => u64::from(std::mem::replace(&mut key.sampling_rate, 1).max(1)),
-                    false => 1,
+                let meta = match lane.renormalize {
+                    true => {
+                        let rate = std::mem::replace(&mut key.sampling_rate, 1);
+                        records::scaled(meta, u64::from(rate.max(1)))
+                    }
+                    false => meta,
                 };
-                let meta = records::meta(&r, self.settings.clock, arrival, scale, frame_bytes);
                 lane.extractor.extract_key(key, meta, &mut lane.out.batch);
                 lane.out.filled();
             }
         }
+        records.clear();
+        self.records = records;
     }
 
     /// Adds what the collector counted since the last call to the shared stats.

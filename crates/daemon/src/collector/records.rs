@@ -127,13 +127,12 @@ pub fn facts(r: &FlowRecord) -> FlowFacts {
     }
 }
 
-/// What the record adds, and when: `scale` multiplies packets and bytes (renormalization);
-/// `frame_bytes`: a sampled frame's IP length, for a record without counters (one packet).
+/// What the record adds, and when; `frame_bytes`: a sampled frame's IP length, for a record
+/// without counters (one packet).
 pub fn meta(
     r: &FlowRecord,
     clock: FlowClock,
     arrival: Timestamp,
-    scale: u64,
     frame_bytes: Option<u64>,
 ) -> RecordMeta {
     let ts = match (clock, r.start) {
@@ -146,10 +145,19 @@ pub fn meta(
     };
     RecordMeta {
         ts,
-        bytes: bytes.saturating_mul(scale.max(1)),
-        packets: u32::try_from(packets.saturating_mul(scale.max(1))).unwrap_or(u32::MAX),
+        bytes,
+        packets: u32::try_from(packets).unwrap_or(u32::MAX),
         flows: u16::try_from(r.flows).unwrap_or(u16::MAX),
         tcp_flags: r.tcp_flags,
+    }
+}
+
+/// Packets and bytes times `scale` (renormalization), saturating.
+pub fn scaled(meta: RecordMeta, scale: u64) -> RecordMeta {
+    RecordMeta {
+        bytes: meta.bytes.saturating_mul(scale),
+        packets: u32::try_from(u64::from(meta.packets).saturating_mul(scale)).unwrap_or(u32::MAX),
+        ..meta
     }
 }
 
@@ -235,13 +243,15 @@ mod tests {
         assert_eq!(k.peer_src_ip.to_string(), "192.0.2.1");
         assert_eq!((k.src_port, k.dst_port, k.proto), (1234, 80, 6));
         assert_eq!(k.export_proto_version, 9);
-        let m = meta(&r, FlowClock::Start, arrival, 1, None);
+        let m = meta(&r, FlowClock::Start, arrival, None);
         assert_eq!(
             (m.ts, m.bytes, m.packets, m.flows),
             (1_700_000_000, 1500, 3, 1)
         );
-        let m = meta(&r, FlowClock::Arrival, arrival, 10, None);
+        let m = scaled(meta(&r, FlowClock::Arrival, arrival, None), 10);
         assert_eq!((m.ts, m.bytes, m.packets), (1_700_000_100, 15_000, 30));
+        let m = scaled(m, u64::MAX);
+        assert_eq!((m.bytes, m.packets), (u64::MAX, u32::MAX));
     }
 
     #[test]

@@ -139,7 +139,8 @@ pub fn collector(data: &[u8]) {
                 _ => crate::collector::FlowClock::Arrival,
             };
             let scale = u64::from(r.sampling_rate.max(1));
-            let meta = crate::collector::records::meta(&r, clock, arrival, scale, frame);
+            let meta = crate::collector::records::meta(&r, clock, arrival, frame);
+            let meta = crate::collector::records::scaled(meta, scale);
             extractor.extract_key(key, meta, &mut batch);
         }
         batch.clear();
