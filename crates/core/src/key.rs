@@ -403,6 +403,9 @@ pub struct RecordMeta {
     /// Flows the record stands for (0 for a packet; a flow record counts its flows).
     pub flows: u16,
     pub tcp_flags: u8,
+    /// A flow record timed by its start: seconds from `ts` to its end (0 for packets), for
+    /// `nfacctd_pro_rating`.
+    pub span: u32,
 }
 
 impl Counters {
@@ -500,6 +503,85 @@ impl RecordBatch {
         self.keys.resize(at + self.width, 0);
         self.meta.push(meta);
         &mut self.keys[at..]
+    }
+
+    /// Writes each record's time bin into its key; with `pro_rating`, flows spanning several
+    /// bins are first cut into them ([`RecordBatch::pro_rated`]).
+    pub fn set_bins(
+        &mut self,
+        layout: &KeyLayout,
+        bins: &mut crate::bins::BinLookup,
+        pro_rating: bool,
+    ) {
+        if pro_rating {
+            let cut = self.pro_rated(|t| {
+                let start = bins.start_of(t);
+                (start, bins.bins().next_start(start))
+            });
+            if let Some(cut) = cut {
+                *self = cut;
+            }
+        }
+        for (key, meta) in self.iter_mut() {
+            layout.set_bin(key, bins.start_of(meta.ts));
+        }
+    }
+
+    /// `nfacctd_pro_rating`: the batch with each record whose span crosses a bin boundary cut
+    /// into one record per bin it spans, its packets and bytes shared by the seconds in each
+    /// (a piece with bytes has at least one packet while there are any; the last piece takes
+    /// what rounding leaves, so totals are kept; its flows count in its first bin). `None` when no record needs cutting. `bin` gives a bin's start and the next
+    /// bin's start for an instant.
+    pub fn pro_rated(&self, mut bin: impl FnMut(i64) -> (i64, i64)) -> Option<RecordBatch> {
+        let crosses = |m: &RecordMeta| m.span > 0 && bin(m.ts).1 < m.ts + i64::from(m.span);
+        if !self.meta.iter().any(crosses) {
+            return None;
+        }
+        let mut out = RecordBatch::with_capacity(self.width, self.meta.len() * 2);
+        out.scale = self.scale;
+        for (key, m) in self.keys.chunks_exact(self.width.max(1)).zip(&self.meta) {
+            let end = m.ts + i64::from(m.span);
+            let (mut from, mut left_bytes, mut left_packets) = (m.ts, m.bytes, m.packets);
+            let mut first = true;
+            loop {
+                let next = bin(from).1.max(from + 1);
+                // A flow ending on a bin's first second ends in the bin before it.
+                let last = m.span == 0 || next >= end;
+                let piece = if last {
+                    RecordMeta {
+                        ts: from,
+                        bytes: left_bytes,
+                        packets: left_packets,
+                        span: 0,
+                        ..*m
+                    }
+                } else {
+                    let share = |total: u64| {
+                        (u128::from(total) * (next - from) as u128 / u128::from(m.span)) as u64
+                    };
+                    let bytes = share(m.bytes);
+                    // A piece with bytes has a packet, as long as there are packets left.
+                    let packets = (share(u64::from(m.packets)) as u32)
+                        .max(u32::from(bytes > 0))
+                        .min(left_packets);
+                    (left_bytes, left_packets) = (left_bytes - bytes, left_packets - packets);
+                    RecordMeta {
+                        ts: from,
+                        bytes,
+                        packets,
+                        span: 0,
+                        ..*m
+                    }
+                };
+                let flows = if first { m.flows } else { 0 };
+                out.push(RecordMeta { flows, ..piece }).copy_from_slice(key);
+                if last {
+                    break;
+                }
+                (from, first) = (next, false);
+            }
+        }
+        Some(out)
     }
 
     /// Keys and counters, in arrival order.
@@ -638,6 +720,7 @@ impl KeyExtractor {
             packets: 1,
             flows: 0,
             tcp_flags: pkt.ip.map_or(0, |ip| ip.tcp_flags),
+            span: 0,
         };
         let full = self.full_key(pkt);
         self.emit(full, meta, out);
@@ -951,6 +1034,100 @@ mod tests {
         assert_eq!(
             Addr("10.1.2.3".parse().unwrap()).masked(0).to_string(),
             "0.0.0.0"
+        );
+    }
+}
+
+#[cfg(test)]
+mod pro_rating_tests {
+    use super::*;
+
+    fn five_minutes(t: i64) -> (i64, i64) {
+        let start = t - t.rem_euclid(300);
+        (start, start + 300)
+    }
+
+    fn batch(metas: &[RecordMeta]) -> RecordBatch {
+        let mut b = RecordBatch::with_capacity(1, metas.len());
+        for (i, m) in metas.iter().enumerate() {
+            b.push(*m)[0] = i as u64;
+        }
+        b
+    }
+
+    fn pieces(b: &RecordBatch) -> Vec<(u64, i64, u64, u32, u16)> {
+        b.keys
+            .iter()
+            .zip(&b.meta)
+            .map(|(k, m)| (*k, m.ts, m.bytes, m.packets, m.flows))
+            .collect()
+    }
+
+    #[test]
+    fn a_flow_is_shared_by_the_seconds_it_spends_in_each_bin() {
+        let t0 = 1_700_000_100; // a multiple of 300
+        // pmacct's example: 1,000 s, 1,000 bytes, from a bin's start: 300, 300, 300, 100.
+        let flow = RecordMeta {
+            ts: t0,
+            bytes: 1000,
+            packets: 10,
+            flows: 1,
+            span: 1000,
+            ..RecordMeta::default()
+        };
+        // Within one bin (and a packet, span 0): nothing to cut.
+        let short = RecordMeta {
+            ts: t0 + 10,
+            span: 200,
+            ..flow
+        };
+        let packet = RecordMeta {
+            ts: t0 + 299,
+            span: 0,
+            ..flow
+        };
+        assert!(batch(&[short, packet]).pro_rated(five_minutes).is_none());
+        let cut = batch(&[flow, short]).pro_rated(five_minutes).expect("cut");
+        assert_eq!(
+            pieces(&cut),
+            vec![
+                (0, t0, 300, 3, 1),
+                (0, t0 + 300, 300, 3, 0),
+                (0, t0 + 600, 300, 3, 0),
+                (0, t0 + 900, 100, 1, 0),
+                (1, t0 + 10, 1000, 10, 1),
+            ]
+        );
+        // Mid-bin start, an end on a bin's first second, counts that do not divide evenly:
+        // the totals are kept and no empty piece is made.
+        let odd = RecordMeta {
+            ts: t0 + 200,
+            bytes: 7,
+            packets: 3,
+            span: 400,
+            ..flow
+        };
+        let cut = batch(&[odd]).pro_rated(five_minutes).expect("cut");
+        assert_eq!(
+            pieces(&cut),
+            vec![(0, t0 + 200, 1, 1, 1), (0, t0 + 300, 6, 2, 0)]
+        );
+        // One packet over three bins: the first piece has it, the others only bytes.
+        let one = RecordMeta {
+            ts: t0,
+            bytes: 900,
+            packets: 1,
+            span: 900,
+            ..flow
+        };
+        let cut = batch(&[one]).pro_rated(five_minutes).expect("cut");
+        assert_eq!(
+            pieces(&cut),
+            vec![
+                (0, t0, 300, 1, 1),
+                (0, t0 + 300, 300, 0, 0),
+                (0, t0 + 600, 300, 0, 0)
+            ]
         );
     }
 }

@@ -387,6 +387,8 @@ pub struct PluginConfig {
     /// `sampling_rate`: account 1 packet in N, at random.
     pub sampling_rate: Option<u32>,
     pub renormalize: bool,
+    /// `nfacctd_pro_rating`: flows shared among the bins they span.
+    pub pro_rating: bool,
     pub bins: Option<BinSpec>,
     pub refresh_time: u64,
     /// Seconds the first purge is delayed by (`sql_startup_delay`).
@@ -844,6 +846,7 @@ fn build_plugin(
             .typed("sampling_rate", |v| parse_uint(v, 1, u64::from(u32::MAX)))
             .map(|n| n as u32),
         renormalize: r.bool("pmacctd_renormalize", false),
+        pro_rating: r.bool("nfacctd_pro_rating", false),
         bins,
         refresh_time: r.uint("sql_refresh_time", 60).max(1),
         startup_delay: r.uint("sql_startup_delay", 0),

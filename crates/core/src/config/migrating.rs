@@ -772,7 +772,8 @@ mod tests {
         assert!(matches!(fate("nfacctd_port"), Fate::Differs(_)));
         assert_eq!(fate("nfacctd_allow_file"), Fate::Same);
         assert!(matches!(fate("nfacctd_as"), Fate::Differs(_)));
-        assert_eq!(fate("nfacctd_pro_rating"), Fate::Unknown);
+        assert_eq!(fate("nfacctd_pro_rating"), Fate::Same);
+        assert_eq!(fate("aggregate_primitives"), Fate::Unknown);
         assert_eq!(PMACCT_KEYS.len(), 557);
     }
 

@@ -143,12 +143,18 @@ pub fn meta(
         (0, 0, Some(b)) => (b, 1),
         (b, p, _) => (b, p),
     };
+    // From the start to the end, when the flow is timed by its start (nfacctd_pro_rating).
+    let span = match (clock, r.start, r.end) {
+        (FlowClock::Start, Some(s), Some(e)) => u32::try_from(e.secs - s.secs).unwrap_or(0),
+        _ => 0,
+    };
     RecordMeta {
         ts,
         bytes,
         packets: u32::try_from(packets).unwrap_or(u32::MAX),
         flows: u16::try_from(r.flows).unwrap_or(u16::MAX),
         tcp_flags: r.tcp_flags,
+        span,
     }
 }
 

@@ -167,8 +167,7 @@ fn fill(plugin: &mut MemoryPlugin, now: Now) {
             ts: now.data,
             bytes: u64::from(100 + i),
             packets: 1,
-            flows: 0,
-            tcp_flags: 0,
+            ..RecordMeta::default()
         };
         layout.encode(&key, batch.push(meta));
     }

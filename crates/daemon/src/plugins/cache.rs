@@ -118,6 +118,8 @@ pub struct PurgingCache {
     max_entries: Option<usize>,
     early_purges: u64,
     label: String,
+    /// `nfacctd_pro_rating`: flows cut into their bins.
+    pro_rating: bool,
 }
 
 impl PurgingCache {
@@ -162,6 +164,7 @@ impl PurgingCache {
             table: AggregateTable::unbounded(layout.clone()),
             layout,
             scheduled: clock == Clock::Live || config.bins.is_some(),
+            pro_rating: config.pro_rating,
             spec: config.bins.clone(),
             bins: None,
             tz,
@@ -331,9 +334,7 @@ impl Plugin for PurgingCache {
             self.start_clock(first);
         }
         if let Some(b) = &mut self.bins {
-            for (key, meta) in records.iter_mut() {
-                self.layout.set_bin(key, b.start_of(meta.ts));
-            }
+            records.set_bins(&self.layout, b, self.pro_rating);
         }
         // The records before each purge deadline go to the table being filled, the rest to
         // the next one.

@@ -26,6 +26,8 @@ pub struct MemoryPlugin {
     /// `imt_history`: each key is kept per bin.
     bins: Option<pmacct_core::bins::BinSpec>,
     lookup: Option<pmacct_core::bins::BinLookup>,
+    /// `nfacctd_pro_rating`.
+    pro_rating: bool,
     columns: Vec<String>,
     socket: PathBuf,
     table: AggregateTable,
@@ -59,6 +61,7 @@ impl MemoryPlugin {
             layout,
             bins: config.bins.clone(),
             lookup: None,
+            pro_rating: config.pro_rating,
             columns: config
                 .aggregate
                 .columns
@@ -185,9 +188,7 @@ impl Plugin for MemoryPlugin {
             let lookup = self.lookup.get_or_insert_with(|| {
                 pmacct_core::bins::BinLookup::new(spec.anchored_at(first.ts))
             });
-            for (key, meta) in records.iter_mut() {
-                self.layout.set_bin(key, lookup.start_of(meta.ts));
-            }
+            records.set_bins(&self.layout, lookup, self.pro_rating);
         }
         self.table.add_batch(records);
         self.log_overflow(now);
