@@ -15,11 +15,14 @@ work=$(realpath "$work")
 cargo build --release -q -p pmacct-daemon --bin nfacctd --bin flowsend
 bin=$(realpath target/release)
 pipe=$(sysctl -n net.core.rmem_max)
-port=23456
+port=23455
 
 run() { # daemon rate -> "daemon rate sent accounted lost loss%"
   local daemon=$1 rate=$2 out="$work/$1-$2.csv" log="$work/$1-$2.log"
   rm -f "$out" "$log"
+  # A port no earlier run still holds (1.7.7 may still be writing its last purge).
+  port=$((port + 1))
+  while ss -Hlun "sport = :$port" | grep -q .; do port=$((port + 1)); done
   cat > "$work/$daemon.conf" <<CONF
 daemonize: false
 nfacctd_ip: 127.0.0.1
@@ -41,6 +44,10 @@ CONF
   local pid=$!
   # Ready when the port is bound.
   for _ in $(seq 100); do ss -Hlun "sport = :$port" | grep -q . && break; sleep 0.1; done
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "$daemon did not start: $(tail -1 "$log")" >&2
+    return 1
+  fi
   local sent
   sent=$("$bin/flowsend" "127.0.0.1:$port" "$rate" "$seconds" | awk '{print $2}')
   sleep 1

@@ -1066,7 +1066,7 @@ mod pro_rating_tests {
     #[test]
     fn a_flow_is_shared_by_the_seconds_it_spends_in_each_bin() {
         let t0 = 1_700_000_100; // a multiple of 300
-        // pmacct's example: 1,000 s, 1,000 bytes, from a bin's start: 300, 300, 300, 100.
+                                // pmacct's example: 1,000 s, 1,000 bytes, from a bin's start: 300, 300, 300, 100.
         let flow = RecordMeta {
             ts: t0,
             bytes: 1000,
