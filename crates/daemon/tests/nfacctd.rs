@@ -575,3 +575,60 @@ fn pro_rating_shares_flows_among_their_bins_and_keeps_every_total() {
     assert_eq!(of("10.237.0.192"), Some((5, 6889)));
     assert_eq!(of("10.231.5.25"), Some((6, 660)));
 }
+
+/// IPFIX records that carry the sampled frame (dataLinkFrameSection, IE 315) and its length on
+/// the wire (dataLinkFrameSize, IE 312): each frame's first bytes are decoded as a capture
+/// cut by its snaplen is, so a truncated IPv4 packet still gives its addresses, ports and
+/// length. Values as tshark reads them; the Ethernet-over-MPLS frame (a pseudowire control
+/// word, then an inner Ethernet frame) gives its outer MACs only.
+#[test]
+fn sampled_frames_decode_with_their_wire_length() {
+    let Some(data) = common::testdata() else {
+        return common::skipped("../shared/testdata");
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = data.join("flow/ipfix");
+    let pcap = work.path().join("eompls.pcap");
+    concatenate(
+        &[
+            dir.join("akvorado__ethernet-over-mpls-with-control-word-template.pcap"),
+            dir.join("akvorado__ethernet-over-mpls-with-control-word-data.pcap"),
+        ],
+        &pcap,
+    );
+    let cfg = work.path().join("frames.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\nplugins: print\nprint_output: csv\n\
+             aggregate: src_mac, dst_mac, vlan, in_iface, src_host, dst_host, src_port, dst_port, proto\n",
+            pcap.display()
+        ),
+    )
+    .expect("config");
+    let out = Command::new(OURS)
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .expect("run");
+    let mut rows: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            "02:00:00:00:00:04,02:00:00:00:00:03,0,1022,0.0.0.0,0.0.0.0,0,0,0,0,0",
+            "02:00:00:00:00:07,02:00:00:00:00:11,1000,1091,198.51.100.19,198.51.100.20,80,43908,tcp,1,1440",
+            "02:00:00:00:00:07,02:00:00:00:00:11,1000,1091,198.51.100.5,198.51.100.6,443,10000,udp,1,965",
+            "02:00:00:00:00:09,02:00:00:00:00:0a,1610,1064,198.51.100.7,198.51.100.8,443,59706,tcp,1,1500",
+            "02:00:00:00:00:0b,02:00:00:00:00:0a,27,1051,198.51.100.15,198.51.100.16,443,6921,tcp,1,1500",
+            "02:00:00:00:00:0b,02:00:00:00:00:0c,27,1051,198.51.100.9,198.51.100.10,443,1470,tcp,1,1440",
+            "02:00:00:00:00:0b,02:00:00:00:00:0d,27,1051,198.51.100.13,198.51.100.14,8887,57478,tcp,1,1500",
+            "02:00:00:00:00:0d,02:00:00:00:00:0e,1122,1096,198.51.100.11,198.51.100.12,443,59522,tcp,1,1500",
+            "02:00:00:00:00:0f,02:00:00:00:00:10,0,1087,198.51.100.17,198.51.100.18,443,64028,tcp,1,1500",
+        ]
+    );
+}

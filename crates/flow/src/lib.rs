@@ -27,7 +27,7 @@ mod v5;
 use std::net::{IpAddr, Ipv4Addr};
 
 pub use collector::{Collector, CollectorStats};
-pub use template::DATALINK_FRAME;
+pub use template::{DATALINK_FRAME, DATALINK_FRAME_SIZE};
 
 /// Bounds on the state one collector keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

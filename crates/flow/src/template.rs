@@ -134,6 +134,9 @@ pub(crate) struct Template {
 /// The header facts record times are relative to.
 /// IPFIX dataLinkFrameSection: always kept in [`FlowRecord::custom`].
 pub const DATALINK_FRAME: CustomKey = CustomKey { pen: 0, id: 315 };
+/// dataLinkFrameSize (IE 312): the sampled frame's length on the wire (the section may hold
+/// only its first bytes).
+pub const DATALINK_FRAME_SIZE: CustomKey = CustomKey { pen: 0, id: 312 };
 
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct TimeBase {
@@ -304,7 +307,9 @@ impl Template {
             };
             // dataLinkFrameSection: the sampled frame itself, decoded by the collector's user
             // when the record has no addresses of its own (as pmacct does).
-            if target == Target::Skip && (keep.contains(&key) || key == DATALINK_FRAME) {
+            if target == Target::Skip
+                && (keep.contains(&key) || key == DATALINK_FRAME || key == DATALINK_FRAME_SIZE)
+            {
                 target = Target::Custom;
             }
             if f.len == VARIABLE {

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use pmacct_core::key::{Addr, FlowKey, Mac, RecordMeta, Timestamp};
 use pmacct_core::pretag::FlowFacts;
-use pmacct_flow::{FlowRecord, FlowTime, DATALINK_FRAME};
+use pmacct_flow::{FlowRecord, FlowTime, DATALINK_FRAME, DATALINK_FRAME_SIZE};
 
 /// Which time bins a flow: its start (pmacct's default) or its arrival (`nfacctd_time_new`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,16 +32,27 @@ pub fn base_key(r: &FlowRecord, arrival: Timestamp) -> (FlowKey, Option<u64>) {
     let mut frame_bytes = None;
     if r.src_addr.is_none() {
         if let Some((_, frame)) = r.custom.iter().find(|(k, _)| *k == DATALINK_FRAME) {
-            frame_bytes = from_frame(frame, &mut key);
+            // The frame's length on the wire, when the exporter says (the section is often
+            // only its first bytes, as a capture's snaplen cuts a packet).
+            let wire = r
+                .custom
+                .iter()
+                .find(|(k, _)| *k == DATALINK_FRAME_SIZE)
+                .map(|(_, v)| {
+                    v.iter()
+                        .fold(0u32, |n, b| n.wrapping_shl(8) | u32::from(*b))
+                });
+            frame_bytes = from_frame(frame, wire, &mut key);
         }
     }
     (key, frame_bytes)
 }
 
 /// A sampled frame's headers into the key, as pmacct reads them; its IP length.
-fn from_frame(frame: &[u8], key: &mut FlowKey) -> Option<u64> {
+fn from_frame(frame: &[u8], wire: Option<u32>, key: &mut FlowKey) -> Option<u64> {
     let mut ip = pmacct_wire::IpPacket::new(pmacct_wire::L2Info::default());
-    let wire_len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+    let captured = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+    let wire_len = wire.map_or(captured, |w| w.max(captured));
     let outcome =
         pmacct_wire::decode_into(pmacct_wire::LinkType::Ethernet, frame, wire_len, &mut ip);
     if outcome == pmacct_wire::Outcome::Malformed(pmacct_wire::Malformed::TruncatedLinkHeader) {
