@@ -488,3 +488,72 @@ fn allow_file_and_sampling_map_apply_and_reload_on_sigusr2() {
     );
     assert!(log.contains("sampling_map reloaded"), "{log}");
 }
+
+/// The daemon's resident memory, KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_template_flood_is_refused_and_memory_stays_bounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_udp_port();
+    let metrics = format!("127.0.0.1:{}", free_tcp_port());
+    let cfg = dir.path().join("nfacctd.conf");
+    let log = dir.path().join("nfacctd.log");
+    std::fs::write(
+        &cfg,
+        format!(
+            "nfacctd_ip: 127.0.0.1\nnfacctd_port: {port}\nlogfile: {}\nmetrics_listen: {metrics}\n\
+             nfacctd_pipe_size: 4194304\nplugins: print[p]\naggregate[p]: src_host\n\
+             print_output[p]: csv\nprint_refresh_time[p]: 3600\nprint_output_file[p]: {}\n",
+            log.display(),
+            dir.path().join("out.csv").display()
+        ),
+    )
+    .expect("config");
+    let child = Command::new(OURS)
+        .arg("-f")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nfacctd");
+    let pid = child.id();
+    let daemon = Daemon { child, log };
+    daemon.wait_for("collecting NetFlow/IPFIX from 'udp 127.0.0.1:");
+    let before = rss_kib(pid);
+    // 60,000 template ids (50 per datagram) from one exporter and domain: 1,024 are kept.
+    let a = UdpSocket::bind("127.0.0.1:0").expect("exporter");
+    let to = format!("127.0.0.1:{port}");
+    for d in 0..1200u32 {
+        let body: Vec<u8> = (0..50u32)
+            .flat_map(|i| template(256 + (d * 50 + i) as u16 % 65_280, LAYOUT_A))
+            .collect();
+        a.send_to(&ipfix(0, 1, &[(2, body)]), &to).expect("send");
+    }
+    let own = metrics_once(&metrics, "pmacct_daemon_flow_datagrams_total 1200\n");
+    let after = rss_kib(pid);
+    println!("RSS {before} KiB before the flood, {after} KiB after");
+    let log = daemon.stop();
+    assert!(
+        own.contains("pmacct_daemon_flow_templates_refused_total 58976\n"),
+        "{own}"
+    );
+    assert!(
+        own.contains("pmacct_daemon_flow_kernel_dropped_datagrams_total 0\n"),
+        "{own}"
+    );
+    // 1,024 templates of 7 fields are a few hundred KiB at most.
+    assert!(
+        after.saturating_sub(before) < 8 * 1024,
+        "RSS grew from {before} KiB to {after} KiB: {log}"
+    );
+}
