@@ -632,3 +632,40 @@ fn sampled_frames_decode_with_their_wire_length() {
         ]
     );
 }
+
+/// nfacctd_net / nfacctd_as name a source the plugin must have; pmacct's BGP sources are
+/// refused with the values that work.
+#[test]
+fn a_network_source_without_its_map_is_an_error() {
+    let work = tempfile::tempdir().expect("tempdir");
+    for (lines, want) in [
+        (
+            "nfacctd_net: file\n",
+            "plugin 'p': nfacctd_net/nfacctd_as 'file' and 'longest' need a networks_file",
+        ),
+        (
+            "nfacctd_as: longest\n",
+            "plugin 'p': nfacctd_net/nfacctd_as 'file' and 'longest' need a networks_file",
+        ),
+        (
+            "nfacctd_net: mask\n",
+            "plugin 'p': nfacctd_net 'mask' needs a networks_mask",
+        ),
+        ("nfacctd_as: bgp\n", "nfacctd_as"),
+    ] {
+        let cfg = work.path().join("bad.conf");
+        std::fs::write(
+            &cfg,
+            format!("nfacctd_port: 0\n{lines}plugins: print[p]\naggregate[p]: src_net, src_as\n"),
+        )
+        .expect("config");
+        let out = Command::new(OURS)
+            .arg("-f")
+            .arg(&cfg)
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{lines}: {stderr}");
+        assert!(stderr.contains(want), "{lines}: {stderr}");
+    }
+}
