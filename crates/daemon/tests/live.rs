@@ -88,7 +88,7 @@ fn live_capture_on_a_veth_counts_a_known_burst_exactly() {
     // Only what the test sends: ICMP echo, UDP to 9999, TCP to 9998 (all from 10.99.0.1).
     std::fs::write(
         &cfg,
-        format!("interface: {host_if}\npromisc: false\npcap_filter: src host 10.99.0.1 and (icmp or udp port 9999 or tcp port 9998)\nplugins: print[p]\nprint_output[p]: csv\nprint_refresh_time[p]: 3600\naggregate[p]: src_host, dst_host, dst_port, proto\n"),
+        format!("interface: {host_if}\npromisc: false\npcap_filter: src host 10.99.0.1 and (icmp or udp port 9999 or tcp port 9998)\nplugins: print[p]\nprint_output[p]: csv\nprint_refresh_time[p]: 3600\naggregate[p]: src_host, dst_host, dst_port, proto\nlogfile: {}\n", dir.path().join("live.log").display()),
     )
     .expect("write");
     let child = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
@@ -99,8 +99,18 @@ fn live_capture_on_a_veth_counts_a_known_burst_exactly() {
         .spawn()
         .expect("spawn pmacctd");
     let child = Daemon(Some(child));
-    // Wait until the capture is open: the log says so.
-    std::thread::sleep(Duration::from_millis(700));
+    // The capture is open (and sees what is sent from here on) once the log says so.
+    let log = dir.path().join("live.log");
+    let opened = format!("reading from '{host_if}'");
+    let start = std::time::Instant::now();
+    while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains(&opened)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no '{opened}' in the log: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     // 5 pings of 56 data bytes: IPv4 20 + ICMP 8 + 56 = 84 bytes each.
     assert!(sh(&[
@@ -124,7 +134,7 @@ fn live_capture_on_a_veth_counts_a_known_burst_exactly() {
         &"10.99.0.2:9998".parse().expect("addr"),
         Duration::from_secs(1),
     );
-    std::thread::sleep(Duration::from_millis(500));
+    // A stop reads on for what the kernel captured before it: no wait is needed here.
     let out = stop(child);
     drop(guard);
 
