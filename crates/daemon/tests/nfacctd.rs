@@ -669,3 +669,47 @@ fn a_network_source_without_its_map_is_an_error() {
         assert!(stderr.contains(want), "{lines}: {stderr}");
     }
 }
+
+/// docs/nfacctd.md's "Name the routers" example, as written there.
+#[test]
+fn the_docs_router_example_prints_what_the_docs_say() {
+    let Some(data) = common::testdata() else {
+        return common::skipped("../shared/testdata");
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let (routers, sampling) = (
+        work.path().join("routers.map"),
+        work.path().join("sampling.map"),
+    );
+    std::fs::write(
+        &routers,
+        "set_label=edge1 ip=10.19.144.41\nset_label=other\n",
+    )
+    .expect("map");
+    std::fs::write(&sampling, "id=100 ip=10.19.144.0/24\n").expect("map");
+    let cfg = work.path().join("nf-routers.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\npre_tag_map: {}\nsampling_map: {}\nplugins: print[p]\n\
+             aggregate[p]: label, peer_src_ip, sampling_rate\nnfacctd_renormalize[p]: true\n\
+             print_output[p]: csv\n",
+            data.join("flow/netflow-v5/akvorado__nfv5.pcap").display(),
+            routers.display(),
+            sampling.display()
+        ),
+    )
+    .expect("config");
+    let out = Command::new(OURS)
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .expect("run");
+    let doc = include_str!("../../../docs/nfacctd.md");
+    let expected =
+        "LABEL,PEER_SRC_IP,SAMPLING_RATE,PACKETS,BYTES\nedge1,10.19.144.41,1,7800,8834500\n";
+    assert!(doc.contains(
+        "   LABEL,PEER_SRC_IP,SAMPLING_RATE,PACKETS,BYTES\n   edge1,10.19.144.41,1,7800,8834500\n"
+    ));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+}
