@@ -1,5 +1,6 @@
 //! Sans-IO decoding of flow export datagrams: NetFlow v5, NetFlow v9 (RFC 3954) and IPFIX
-//! (RFC 7011, information elements of RFC 7012 and the IANA registry).
+//! (RFC 7011, information elements of RFC 7012 and the IANA registry), and sFlow v5
+//! ([`decode_sflow`], stateless).
 //!
 //! This crate owns the export formats and the state they need: templates (scoped by exporter
 //! address, version, observation domain / source id and template id), sampling rates learnt
@@ -21,12 +22,18 @@
 mod collector;
 mod persist;
 mod read;
+mod sflow;
 mod template;
 mod v5;
 
 use std::net::{IpAddr, Ipv4Addr};
 
 pub use collector::{Collector, CollectorStats};
+pub use sflow::{
+    decode_sflow, CounterSample, DataSource, ExtendedGateway, ExtendedRouter, ExtendedSwitch,
+    FlowSample, Interface, InterfaceCounters, Sample, SampledEthernet, SampledHeader, SampledIp,
+    SflowDatagram, SflowHeader,
+};
 pub use template::{DATALINK_FRAME, DATALINK_FRAME_SIZE};
 
 /// Bounds on the state one collector keeps.

@@ -5,5 +5,6 @@ mod build;
 mod ipfix;
 mod real;
 mod robust;
+mod sflow;
 mod v5;
 mod v9;

@@ -1,0 +1,514 @@
+//! Sans-IO decoding of sFlow version 5 datagrams (sflow.org, "sFlow Version 5", 2004, and its
+//! discard extension): the datagram header, flow samples (compact and expanded) with their
+//! raw packet header, Ethernet, IPv4, IPv6 and extended switch, router and gateway records,
+//! counter samples (compact and expanded) with their generic interface counters, and
+//! discarded-packet samples. sFlow needs no state: each datagram decodes on its own.
+//!
+//! Everything read borrows the datagram (a sampled header is a slice of it); nothing panics,
+//! whatever the bytes. A sample or record whose length runs past its container ends the
+//! decoding of that container (counted by the caller from the result); a record of a format
+//! this decoder does not know is skipped by its length.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::Malformed;
+
+/// The datagram header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SflowHeader {
+    pub agent: IpAddr,
+    pub sub_agent: u32,
+    /// The datagram sequence number (per agent and sub-agent).
+    pub seqno: u32,
+    /// Milliseconds since the agent booted.
+    pub uptime_ms: u32,
+    /// Samples the header announced.
+    pub samples: u32,
+}
+
+/// A data source: its type (0 ifIndex, 1 smonVlanDataSource, 2 entPhysicalEntry) and index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DataSource {
+    pub kind: u32,
+    pub index: u32,
+}
+
+/// An interface as a flow sample gives it: the format (0 an ifIndex, 1 a discard reason, 2 a
+/// count of interfaces for multicast) and its value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Interface {
+    pub format: u32,
+    pub value: u32,
+}
+
+/// The sampled packet's first bytes (flow record 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampledHeader<'a> {
+    /// 1 Ethernet, 11 IPv4, 12 IPv6, ... (sFlow's header_protocol).
+    pub protocol: u32,
+    /// The packet's length on the wire.
+    pub frame_length: u32,
+    /// Bytes removed from the end before sampling (the FCS, say).
+    pub stripped: u32,
+    pub bytes: &'a [u8],
+}
+
+/// Flow record 3 or 4: what the agent decoded of an IPv4 or IPv6 packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampledIp {
+    pub length: u32,
+    pub protocol: u32,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub src_port: u32,
+    pub dst_port: u32,
+    pub tcp_flags: u32,
+    /// ToS (IPv4) or priority (IPv6).
+    pub tos: u32,
+}
+
+/// Flow record 2: the frame's Ethernet header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampledEthernet {
+    pub length: u32,
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
+    pub ethertype: u32,
+}
+
+/// Flow record 1001.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExtendedSwitch {
+    pub src_vlan: u32,
+    pub src_priority: u32,
+    pub dst_vlan: u32,
+    pub dst_priority: u32,
+}
+
+/// Flow record 1002.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExtendedRouter {
+    pub next_hop: IpAddr,
+    pub src_mask: u32,
+    pub dst_mask: u32,
+}
+
+/// Flow record 1003 (the AS path is summed up by its last AS, the destination's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExtendedGateway {
+    pub next_hop: IpAddr,
+    pub asn: u32,
+    pub src_as: u32,
+    pub src_peer_as: u32,
+    /// The last AS of the path, 0 for an empty path.
+    pub dst_as: u32,
+    /// The first AS of the path (the neighbour the traffic goes to), 0 for an empty path.
+    pub dst_peer_as: u32,
+    pub local_pref: u32,
+}
+
+/// Counter record 1: generic interface counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InterfaceCounters {
+    pub if_index: u32,
+    pub if_type: u32,
+    pub if_speed: u64,
+    pub if_direction: u32,
+    pub if_status: u32,
+    pub in_octets: u64,
+    pub in_unicast: u32,
+    pub in_multicast: u32,
+    pub in_broadcast: u32,
+    pub in_discards: u32,
+    pub in_errors: u32,
+    pub in_unknown_protos: u32,
+    pub out_octets: u64,
+    pub out_unicast: u32,
+    pub out_multicast: u32,
+    pub out_broadcast: u32,
+    pub out_discards: u32,
+    pub out_errors: u32,
+    pub promiscuous: u32,
+}
+
+/// A flow sample (formats 1 and 3) or a discarded packet (format 5: `drops` then holds the
+/// discards, `output` the reason as sFlow encodes it).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlowSample<'a> {
+    pub seqno: u32,
+    pub source: DataSource,
+    /// One packet in `sampling_rate` was sampled (0 for a discarded packet).
+    pub sampling_rate: u32,
+    /// Packets that could have been sampled (total packets seen by the sampler).
+    pub sample_pool: u32,
+    /// Samples lost for lack of resources (discarded packets: packets discarded).
+    pub drops: u32,
+    pub input: Interface,
+    pub output: Interface,
+    /// Discarded packets only: the reason code.
+    pub reason: Option<u32>,
+    pub header: Option<SampledHeader<'a>>,
+    pub ethernet: Option<SampledEthernet>,
+    pub ip: Option<SampledIp>,
+    pub switch: Option<ExtendedSwitch>,
+    pub router: Option<ExtendedRouter>,
+    pub gateway: Option<ExtendedGateway>,
+    /// Records of formats not decoded here, skipped by their length.
+    pub other_records: u32,
+}
+
+/// A counter sample (formats 2 and 4).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CounterSample {
+    pub seqno: u32,
+    pub source: DataSource,
+    pub interface: Option<InterfaceCounters>,
+    /// Counter records of other formats (Ethernet, processor, ...), skipped by their length.
+    pub other_records: u32,
+}
+
+/// One sample of a datagram.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sample<'a> {
+    Flow(FlowSample<'a>),
+    Discard(FlowSample<'a>),
+    Counters(CounterSample),
+    /// A sample of another format (enterprise << 12 | format), skipped by its length.
+    Other(u32),
+}
+
+/// What a datagram held: its header, its samples, and whether a sample or record ran past its
+/// container (the samples before it are still given).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SflowDatagram<'a> {
+    pub header: SflowHeader,
+    pub samples: Vec<Sample<'a>>,
+    pub truncated: bool,
+}
+
+/// A bounds-checked XDR reader over a slice.
+#[derive(Clone, Copy)]
+struct Xdr<'a> {
+    d: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Xdr<'a> {
+    fn new(d: &'a [u8]) -> Self {
+        Xdr { d, at: 0 }
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        let v = crate::read::u32_at(self.d, self.at)?;
+        self.at += 4;
+        Some(v)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        let hi = self.u32()?;
+        let lo = self.u32()?;
+        Some(u64::from(hi) << 32 | u64::from(lo))
+    }
+
+    /// `n` bytes, then the padding to a multiple of 4.
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let b = self.d.get(self.at..end)?;
+        self.at = end.checked_add((4 - n % 4) % 4)?.min(self.d.len().max(end));
+        Some(b)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.bytes(N)?.try_into().ok()
+    }
+
+    /// An address: its type (1 IPv4, 2 IPv6), then 4 or 16 bytes.
+    fn address(&mut self) -> Option<IpAddr> {
+        match self.u32()? {
+            1 => Some(IpAddr::V4(Ipv4Addr::from(self.array::<4>()?))),
+            2 => Some(IpAddr::V6(Ipv6Addr::from(self.array::<16>()?))),
+            _ => None,
+        }
+    }
+
+    /// A length-prefixed part (a sample or a record): its format and a reader over its body.
+    fn part(&mut self) -> Option<(u32, Xdr<'a>)> {
+        let format = self.u32()?;
+        let len = usize::try_from(self.u32()?).ok()?;
+        let body = self.bytes(len)?;
+        Some((format, Xdr::new(body)))
+    }
+}
+
+/// The header of an sFlow v5 datagram.
+fn header(x: &mut Xdr<'_>) -> Result<SflowHeader, Malformed> {
+    let short = Malformed::TooShort;
+    if x.u32().ok_or(short)? != 5 {
+        return Err(Malformed::BadVersion);
+    }
+    let agent = x.address().ok_or(short)?;
+    Ok(SflowHeader {
+        agent,
+        sub_agent: x.u32().ok_or(short)?,
+        seqno: x.u32().ok_or(short)?,
+        uptime_ms: x.u32().ok_or(short)?,
+        samples: x.u32().ok_or(short)?,
+    })
+}
+
+/// Decodes one sFlow v5 datagram. An unusable header is an error; past it, what decodes is
+/// given, and `truncated` says whether something ran past its end.
+pub fn decode_sflow(d: &[u8]) -> Result<SflowDatagram<'_>, Malformed> {
+    let mut x = Xdr::new(d);
+    let header = header(&mut x)?;
+    let mut samples = Vec::new();
+    let mut truncated = false;
+    // Each sample takes at least 8 bytes: the count cannot make this loop long.
+    for _ in 0..header.samples {
+        let Some((format, mut body)) = x.part() else {
+            truncated = true;
+            break;
+        };
+        let sample = match format {
+            1 | 3 => flow_sample(&mut body, format == 3).map(Sample::Flow),
+            5 => discard_sample(&mut body).map(Sample::Discard),
+            2 | 4 => counter_sample(&mut body, format == 4).map(Sample::Counters),
+            other => Some(Sample::Other(other)),
+        };
+        match sample {
+            Some(s) => samples.push(s),
+            None => truncated = true,
+        }
+    }
+    Ok(SflowDatagram {
+        header,
+        samples,
+        truncated,
+    })
+}
+
+fn source(x: &mut Xdr<'_>, expanded: bool) -> Option<DataSource> {
+    if expanded {
+        Some(DataSource {
+            kind: x.u32()?,
+            index: x.u32()?,
+        })
+    } else {
+        let v = x.u32()?;
+        Some(DataSource {
+            kind: v >> 24,
+            index: v & 0x00ff_ffff,
+        })
+    }
+}
+
+fn interface(x: &mut Xdr<'_>, expanded: bool) -> Option<Interface> {
+    if expanded {
+        Some(Interface {
+            format: x.u32()?,
+            value: x.u32()?,
+        })
+    } else {
+        let v = x.u32()?;
+        Some(Interface {
+            format: v >> 30,
+            value: v & 0x3fff_ffff,
+        })
+    }
+}
+
+fn flow_sample<'a>(x: &mut Xdr<'a>, expanded: bool) -> Option<FlowSample<'a>> {
+    let mut s = FlowSample {
+        seqno: x.u32()?,
+        source: source(x, expanded)?,
+        sampling_rate: x.u32()?,
+        sample_pool: x.u32()?,
+        drops: x.u32()?,
+        input: interface(x, expanded)?,
+        output: interface(x, expanded)?,
+        ..FlowSample::default()
+    };
+    flow_records(x, &mut s)?;
+    Some(s)
+}
+
+fn discard_sample<'a>(x: &mut Xdr<'a>) -> Option<FlowSample<'a>> {
+    let mut s = FlowSample {
+        seqno: x.u32()?,
+        source: source(x, true)?,
+        drops: x.u32()?,
+        input: Interface {
+            format: 0,
+            value: x.u32()?,
+        },
+        output: Interface {
+            format: 0,
+            value: x.u32()?,
+        },
+        ..FlowSample::default()
+    };
+    s.reason = Some(x.u32()?);
+    flow_records(x, &mut s)?;
+    Some(s)
+}
+
+/// The records of a flow or discard sample; `None` when one runs past the sample.
+fn flow_records<'a>(x: &mut Xdr<'a>, s: &mut FlowSample<'a>) -> Option<()> {
+    let count = x.u32()?;
+    for _ in 0..count {
+        let (format, mut r) = x.part()?;
+        let known = match format {
+            1 => raw_header(&mut r).map(|h| s.header = Some(h)),
+            2 => ethernet(&mut r).map(|e| s.ethernet = Some(e)),
+            3 | 4 => sampled_ip(&mut r, format == 4).map(|ip| s.ip = Some(ip)),
+            1001 => switch(&mut r).map(|w| s.switch = Some(w)),
+            1002 => router(&mut r).map(|rt| s.router = Some(rt)),
+            1003 => gateway(&mut r).map(|g| s.gateway = Some(g)),
+            _ => {
+                s.other_records += 1;
+                Some(())
+            }
+        };
+        known?;
+    }
+    Some(())
+}
+
+fn raw_header<'a>(x: &mut Xdr<'a>) -> Option<SampledHeader<'a>> {
+    let protocol = x.u32()?;
+    let frame_length = x.u32()?;
+    let stripped = x.u32()?;
+    let len = usize::try_from(x.u32()?).ok()?;
+    Some(SampledHeader {
+        protocol,
+        frame_length,
+        stripped,
+        bytes: x.bytes(len)?,
+    })
+}
+
+fn ethernet(x: &mut Xdr<'_>) -> Option<SampledEthernet> {
+    Some(SampledEthernet {
+        length: x.u32()?,
+        src_mac: x.array::<6>()?,
+        dst_mac: x.array::<6>()?,
+        ethertype: x.u32()?,
+    })
+}
+
+fn sampled_ip(x: &mut Xdr<'_>, v6: bool) -> Option<SampledIp> {
+    let length = x.u32()?;
+    let protocol = x.u32()?;
+    let (src, dst) = if v6 {
+        (
+            IpAddr::V6(Ipv6Addr::from(x.array::<16>()?)),
+            IpAddr::V6(Ipv6Addr::from(x.array::<16>()?)),
+        )
+    } else {
+        (
+            IpAddr::V4(Ipv4Addr::from(x.array::<4>()?)),
+            IpAddr::V4(Ipv4Addr::from(x.array::<4>()?)),
+        )
+    };
+    Some(SampledIp {
+        length,
+        protocol,
+        src,
+        dst,
+        src_port: x.u32()?,
+        dst_port: x.u32()?,
+        tcp_flags: x.u32()?,
+        tos: x.u32()?,
+    })
+}
+
+fn switch(x: &mut Xdr<'_>) -> Option<ExtendedSwitch> {
+    Some(ExtendedSwitch {
+        src_vlan: x.u32()?,
+        src_priority: x.u32()?,
+        dst_vlan: x.u32()?,
+        dst_priority: x.u32()?,
+    })
+}
+
+fn router(x: &mut Xdr<'_>) -> Option<ExtendedRouter> {
+    Some(ExtendedRouter {
+        next_hop: x.address()?,
+        src_mask: x.u32()?,
+        dst_mask: x.u32()?,
+    })
+}
+
+/// Bounds an AS path: a record of this size holds fewer ASes anyway.
+const MAX_AS_PATH: u32 = 4096;
+
+fn gateway(x: &mut Xdr<'_>) -> Option<ExtendedGateway> {
+    let mut g = ExtendedGateway {
+        next_hop: x.address()?,
+        asn: x.u32()?,
+        src_as: x.u32()?,
+        src_peer_as: x.u32()?,
+        dst_as: 0,
+        dst_peer_as: 0,
+        local_pref: 0,
+    };
+    let segments = x.u32()?;
+    for _ in 0..segments.min(MAX_AS_PATH) {
+        let _kind = x.u32()?;
+        let n = x.u32()?;
+        for i in 0..n.min(MAX_AS_PATH) {
+            let asn = x.u32()?;
+            if g.dst_peer_as == 0 && i == 0 {
+                g.dst_peer_as = asn;
+            }
+            g.dst_as = asn;
+        }
+    }
+    let communities = x.u32()?;
+    for _ in 0..communities.min(MAX_AS_PATH) {
+        x.u32()?;
+    }
+    g.local_pref = x.u32()?;
+    Some(g)
+}
+
+fn counter_sample(x: &mut Xdr<'_>, expanded: bool) -> Option<CounterSample> {
+    let mut s = CounterSample {
+        seqno: x.u32()?,
+        source: source(x, expanded)?,
+        ..CounterSample::default()
+    };
+    let count = x.u32()?;
+    for _ in 0..count {
+        let (format, mut r) = x.part()?;
+        match format {
+            1 => s.interface = Some(interface_counters(&mut r)?),
+            _ => s.other_records += 1,
+        }
+    }
+    Some(s)
+}
+
+fn interface_counters(x: &mut Xdr<'_>) -> Option<InterfaceCounters> {
+    Some(InterfaceCounters {
+        if_index: x.u32()?,
+        if_type: x.u32()?,
+        if_speed: x.u64()?,
+        if_direction: x.u32()?,
+        if_status: x.u32()?,
+        in_octets: x.u64()?,
+        in_unicast: x.u32()?,
+        in_multicast: x.u32()?,
+        in_broadcast: x.u32()?,
+        in_discards: x.u32()?,
+        in_errors: x.u32()?,
+        in_unknown_protos: x.u32()?,
+        out_octets: x.u64()?,
+        out_unicast: x.u32()?,
+        out_multicast: x.u32()?,
+        out_broadcast: x.u32()?,
+        out_discards: x.u32()?,
+        out_errors: x.u32()?,
+        promiscuous: x.u32()?,
+    })
+}
