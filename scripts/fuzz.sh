@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(decode frames savefile config maps query socket interfaces datagrams flows collector)
+[ ${#targets[@]} -gt 0 ] || targets=(decode frames savefile config maps query socket interfaces datagrams flows collector sflow)
 shared=../shared
 corpus=corpus
 [ $own = 1 ] && corpus=corpus-own
