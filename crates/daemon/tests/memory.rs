@@ -149,11 +149,9 @@ fn start_both_with(
     (ours, ours_sock, theirs, theirs_sock)
 }
 
-/// pmacct 1.7.7's answer to `q`, once it gives the same one twice in a row. On a loaded
-/// machine its client now and then prints a wrong answer (six lines of 0 for a `-N` whose
-/// answer is one 0: seen twice, in two sessions of repeated suite runs); its table
-/// does not change (the file has been read), so a stable answer is its real one. Ours is
-/// asked once: nothing here hides a wrong answer of ours.
+/// pmacct 1.7.7's answer to `q`, once it gives the same one twice in a row: its table no
+/// longer changes (the file has been read), so an answer it does not repeat is not its real
+/// one. Ours is asked once: nothing here hides a wrong answer of ours.
 fn settled_answer(socket: &Path, q: &[&str]) -> (i32, String) {
     let mut last = query("pmacct", socket, q);
     for _ in 0..10 {
@@ -164,6 +162,19 @@ fn settled_answer(socket: &Path, q: &[&str]) -> (i32, String) {
         last = now;
     }
     panic!("pmacct's answer to {q:?} never settled: {last:?}");
+}
+
+/// pmacct 1.7.7 answers a `-N HOST -c sum_host` now and then with the right lines followed by
+/// lines of 0 (five, twice in eight loaded runs; docs/differences.md 19): those are dropped
+/// when there are more lines than ours and every extra one is 0. The lines compared are kept.
+fn without_extra_zero_lines(answer: &str, ours: usize) -> String {
+    let lines: Vec<&str> = answer.lines().collect();
+    match lines.split_at_checked(ours) {
+        Some((kept, extra)) if !extra.is_empty() && extra.iter().all(|l| l.trim() == "0") => {
+            kept.iter().map(|l| format!("{l}\n")).collect()
+        }
+        _ => answer.to_string(),
+    }
 }
 
 /// Lines of a table without its order (pmacct prints hash order; we print key order).
@@ -226,7 +237,10 @@ fn client_outputs_match_pmacct() {
             ];
             for q in &queries {
                 let (a_code, a) = query(&client(), &ours_sock, q);
-                let (b_code, b) = settled_answer(&theirs_sock, q);
+                let (b_code, mut b) = settled_answer(&theirs_sock, q);
+                if aggregate == "sum_host" && q.contains(&"-N") && !q.contains(&"all") {
+                    b = without_extra_zero_lines(&b, a.lines().count());
+                }
                 let same = if q.contains(&"-T") {
                     // Top N: the same rows in the same byte order (ties may list in any order).
                     let bytes = |t: &str| {
