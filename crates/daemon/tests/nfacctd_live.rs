@@ -176,6 +176,20 @@ struct Daemon {
 }
 
 impl Daemon {
+    /// Starts our nfacctd on `cfg` (which logs to `log`) and waits until its socket is open.
+    fn start(cfg: &std::path::Path, log: std::path::PathBuf) -> Daemon {
+        let child = Command::new(OURS)
+            .arg("-f")
+            .arg(cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nfacctd");
+        let daemon = Daemon { child, log };
+        daemon.wait_for("collecting NetFlow/IPFIX from 'udp 127.0.0.1:");
+        daemon
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -234,15 +248,7 @@ fn known_datagrams_over_loopback_give_every_row_and_counter() {
         ),
     )
     .expect("config");
-    let child = Command::new(OURS)
-        .arg("-f")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nfacctd");
-    let daemon = Daemon { child, log };
-    daemon.wait_for("collecting NetFlow/IPFIX from 'udp 127.0.0.1:");
+    let daemon = Daemon::start(&cfg, log);
 
     let a = UdpSocket::bind("127.0.0.1:0").expect("exporter a");
     let b = UdpSocket::bind("127.0.0.2:0").expect("exporter b (127.0.0.2)");
@@ -394,15 +400,7 @@ fn allow_file_and_sampling_map_apply_and_reload_on_sigusr2() {
         ),
     )
     .expect("config");
-    let child = Command::new(OURS)
-        .arg("-f")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nfacctd");
-    let daemon = Daemon { child, log };
-    daemon.wait_for("collecting NetFlow/IPFIX from 'udp 127.0.0.1:");
+    let daemon = Daemon::start(&cfg, log);
     let a = UdpSocket::bind("127.0.0.1:0").expect("exporter a");
     let b = UdpSocket::bind("127.0.0.2:0").expect("exporter b (127.0.0.2)");
     let to = format!("127.0.0.1:{port}");
@@ -519,16 +517,8 @@ fn a_template_flood_is_refused_and_memory_stays_bounded() {
         ),
     )
     .expect("config");
-    let child = Command::new(OURS)
-        .arg("-f")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nfacctd");
-    let pid = child.id();
-    let daemon = Daemon { child, log };
-    daemon.wait_for("collecting NetFlow/IPFIX from 'udp 127.0.0.1:");
+    let daemon = Daemon::start(&cfg, log);
+    let pid = daemon.child.id();
     let before = rss_kib(pid);
     // 60,000 template ids (50 per datagram) from one exporter and domain: 1,024 are kept.
     let a = UdpSocket::bind("127.0.0.1:0").expect("exporter");
