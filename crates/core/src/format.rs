@@ -119,7 +119,7 @@ impl RowFormat {
             let start = line.len();
             self.push_value(line, *p, key, counters);
             match formatted {
-                true => pad_from(line, start, p.column().width),
+                true => pad_from(line, start, column_width(*p, line.len() - start)),
                 false => line.push_str(&self.separator),
             }
         }
@@ -168,7 +168,10 @@ impl RowFormat {
             let start = row.len();
             self.build_value(row, *p, key, counters);
             match formatted {
-                true => row.pad_from(start, p.column().width),
+                true => {
+                    let n = row.len().saturating_sub(start);
+                    row.pad_from(start, column_width(*p, n))
+                }
                 false => row.text(&self.separator),
             }
         }
@@ -210,6 +213,7 @@ impl RowFormat {
             }
             p if p.is_timestamp() => row.text(&self.value(p, k, c)),
             Primitive::Label => row.text(&label_text(k)),
+            p if p.custom_slot().is_some() => row.text(&self.value(p, k, c)),
             _ => row.decimal(k.number(p)),
         }
     }
@@ -361,6 +365,7 @@ impl RowFormat {
             }
             p if p.is_timestamp() => out.push_str(&self.timestamp(k.timestamp(p))),
             Primitive::Label => out.push_str(&label_text(k)),
+            p if p.custom_slot().is_some() => push_custom(out, p, k),
             _ => push_u64(out, k.number(p)),
         }
     }
@@ -380,6 +385,16 @@ pub fn push_rd(out: &mut String, rd: u64) {
         ),
         _ => write!(out, "{kind}:{}:{}", (rd >> 16) & 0xffff_ffff, rd & 0xffff),
     };
+}
+
+/// A custom primitive's value, as text.
+pub fn push_custom(out: &mut String, p: Primitive, k: &impl KeyFields) {
+    let defs = crate::custom::defs();
+    let Some(def) = p.custom_slot().and_then(|slot| defs.get(slot)) else {
+        return;
+    };
+    let id = crate::custom::ValueId(k.number(p) as u32);
+    def.push_text(out, &crate::custom::bytes(id));
 }
 
 /// A key's label, as text.
@@ -507,6 +522,17 @@ fn push_hex(out: &mut String, x: u16) {
 
 /// Pads what was appended since `start` to `width` columns, as [`pad`] (values are ASCII, so
 /// their length in bytes is their width).
+/// The width a formatted column takes with a value of `n` bytes: its own, or the value and one
+/// space when longer (custom primitives: two spaces, as pmacct 1.7.7 prints them).
+#[inline]
+fn column_width(p: Primitive, n: usize) -> usize {
+    let width = p.column().width;
+    match p.custom_slot() {
+        Some(_) => width.max(n + 2),
+        None => width,
+    }
+}
+
 fn pad_from(line: &mut String, start: usize, width: usize) {
     let n = line.len().saturating_sub(start);
     if n < width {

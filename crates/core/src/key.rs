@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use pmacct_wire::{IpPacket, L2Info, Ports};
 
+use crate::custom::{ValueId, MAX_CUSTOM};
 use crate::labels::LabelId;
 use crate::layout::KeyLayout;
 use crate::networks::{Networks, PortSet};
@@ -98,6 +99,9 @@ pub trait KeyFields {
 
 impl KeyFields for FlowKey {
     fn number(&self, p: Primitive) -> u64 {
+        if let Some(slot) = p.custom_slot() {
+            return self.custom.get(slot).map_or(0, |id| u64::from(id.0));
+        }
         match p {
             Primitive::Vlan => u64::from(self.vlan),
             Primitive::InCvlan => u64::from(self.cvlan),
@@ -250,6 +254,28 @@ pub struct FlowKey {
     pub export_proto_version: u16,
     #[serde(default, skip_serializing_if = "is_default")]
     pub export_proto_sysid: u32,
+    /// The custom primitives' value ids, by slot (see [`crate::custom`]).
+    #[serde(default, skip_serializing_if = "is_default", with = "custom_values")]
+    pub custom: [ValueId; MAX_CUSTOM],
+}
+
+/// Custom values travel as their bytes (ids mean something only in one process).
+mod custom_values {
+    use crate::custom::{bytes, intern, ValueId, MAX_CUSTOM};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(ids: &[ValueId; MAX_CUSTOM], s: S) -> Result<S::Ok, S::Error> {
+        let values: Vec<Vec<u8>> = ids.iter().map(|id| bytes(*id).to_vec()).collect();
+        values.serialize(s)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[ValueId; MAX_CUSTOM], D::Error> {
+        let values = Vec::<Vec<u8>>::deserialize(d)?;
+        let mut ids = [ValueId(0); MAX_CUSTOM];
+        for (id, v) in ids.iter_mut().zip(&values) {
+            *id = intern(v);
+        }
+        Ok(ids)
+    }
 }
 
 /// Labels travel as their text (ids mean something only in one process).
@@ -304,6 +330,11 @@ impl Hash for FlowKey {
         h.write_i64(self.bin ^ self.timestamp_arrival.secs.rotate_left(32));
         h.write_u64(self.tag ^ self.tag2.rotate_left(32));
         h.write_u64(u64::from(self.label.0) << 32 | u64::from(self.sampling_rate));
+        h.write_u64(
+            self.custom
+                .iter()
+                .fold(0u64, |acc, id| acc.rotate_left(7) ^ u64::from(id.0)),
+        );
     }
 }
 

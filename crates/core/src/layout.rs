@@ -89,6 +89,8 @@ fn width(p: Primitive) -> usize {
         // Seconds (sign-flipped, 8 bytes) and microseconds (4).
         Primitive::TimestampArrival | Primitive::TimestampStart | Primitive::TimestampEnd => 12,
         Primitive::TcpFlags => 0,
+        // A custom primitive's value id (see `custom`).
+        _ => 4,
     }
 }
 
@@ -411,6 +413,11 @@ fn get(p: Primitive, words: &[u64], at: usize, k: &mut FlowKey) {
         Primitive::ExportProtoVersion => k.export_proto_version = n(2) as u16,
         Primitive::ExportProtoSysid => k.export_proto_sysid = n(4) as u32,
         Primitive::TcpFlags => {}
+        p => {
+            if let Some(id) = p.custom_slot().and_then(|slot| k.custom.get_mut(slot)) {
+                *id = crate::custom::ValueId(n(4) as u32);
+            }
+        }
     }
 }
 
@@ -503,8 +510,32 @@ mod tests {
             export_proto_seqno: 123_456,
             export_proto_version: 10,
             export_proto_sysid: 7,
+            custom: Default::default(),
         };
         assert_eq!(l.decode(&l.encoded(&k)), k);
+    }
+
+    #[test]
+    fn custom_primitives_pack_their_value_ids() {
+        use crate::custom::ValueId;
+        let aggregate = Aggregate {
+            columns: [Primitive::SrcPort, Primitive::Custom0, Primitive::Custom3].into(),
+            sum: None,
+        };
+        let l = KeyLayout::new(&aggregate, false);
+        // 2 + 4 + 4 bytes.
+        assert_eq!(l.words(), 2);
+        let mut k = FlowKey {
+            src_port: 80,
+            ..FlowKey::default()
+        };
+        k.custom[0] = ValueId(7);
+        k.custom[3] = ValueId(u32::MAX);
+        assert_eq!(l.decode(&l.encoded(&k)), k);
+        assert_eq!(l.view(&l.encoded(&k)).number(Primitive::Custom3), u64::from(u32::MAX));
+        // A slot outside the layout reads as the empty value.
+        k.custom[1] = ValueId(9);
+        assert_eq!(l.decode(&l.encoded(&k)).custom[1], ValueId(0));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod caps;
 pub mod cidr;
 pub mod command;
 pub mod config;
+pub mod custom;
 pub mod flowmaps;
 pub mod format;
 pub mod fragments;

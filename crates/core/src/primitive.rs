@@ -51,6 +51,23 @@ pub enum Primitive {
     ExportProtoSeqno,
     ExportProtoVersion,
     ExportProtoSysid,
+    // Custom primitives (`aggregate_primitives`), by slot; see `crate::custom`.
+    Custom0,
+    Custom1,
+    Custom2,
+    Custom3,
+    Custom4,
+    Custom5,
+    Custom6,
+    Custom7,
+    Custom8,
+    Custom9,
+    Custom10,
+    Custom11,
+    Custom12,
+    Custom13,
+    Custom14,
+    Custom15,
 }
 
 /// How a primitive is printed.
@@ -67,7 +84,7 @@ pub struct Column {
 }
 
 impl Primitive {
-    pub const ALL: [Primitive; 42] = [
+    pub const ALL: [Primitive; 58] = [
         Primitive::Tag,
         Primitive::Tag2,
         Primitive::Label,
@@ -110,10 +127,42 @@ impl Primitive {
         Primitive::ExportProtoSeqno,
         Primitive::ExportProtoVersion,
         Primitive::ExportProtoSysid,
+        Primitive::Custom0,
+        Primitive::Custom1,
+        Primitive::Custom2,
+        Primitive::Custom3,
+        Primitive::Custom4,
+        Primitive::Custom5,
+        Primitive::Custom6,
+        Primitive::Custom7,
+        Primitive::Custom8,
+        Primitive::Custom9,
+        Primitive::Custom10,
+        Primitive::Custom11,
+        Primitive::Custom12,
+        Primitive::Custom13,
+        Primitive::Custom14,
+        Primitive::Custom15,
     ];
+
+    /// The custom primitive slot (`aggregate_primitives`), for `Custom0` to `Custom15`.
+    #[inline]
+    pub fn custom_slot(self) -> Option<usize> {
+        (self as usize).checked_sub(Primitive::Custom0 as usize)
+    }
+
+    /// The custom primitive in `slot`.
+    pub fn custom(slot: usize) -> Option<Primitive> {
+        Primitive::ALL
+            .get(Primitive::Custom0 as usize + slot)
+            .copied()
+    }
 
     /// The name used in `aggregate` and by the client's `-c`.
     pub fn name(self) -> &'static str {
+        if let Some(slot) = self.custom_slot() {
+            return crate::custom::name(slot);
+        }
         match self {
             Primitive::Tag => "tag",
             Primitive::Tag2 => "tag2",
@@ -157,6 +206,7 @@ impl Primitive {
             Primitive::ExportProtoSeqno => "export_proto_seqno",
             Primitive::ExportProtoVersion => "export_proto_version",
             Primitive::ExportProtoSysid => "export_proto_sysid",
+            _ => "",
         }
     }
 
@@ -167,6 +217,11 @@ impl Primitive {
             width,
             json_string,
         };
+        if let Some(slot) = self.custom_slot() {
+            let name = crate::custom::name(slot);
+            let width = crate::custom::defs().get(slot).map_or(0, |d| d.width());
+            return c(name, name, width, true);
+        }
         match self {
             Primitive::Tag => c("TAG", "tag", 12, false),
             Primitive::Tag2 => c("TAG2", "tag2", 12, false),
@@ -212,10 +267,14 @@ impl Primitive {
                 c("EXPORT_PROTO_VERSION", "export_proto_version", 22, false)
             }
             Primitive::ExportProtoSysid => c("EXPORT_PROTO_SYSID", "export_proto_sysid", 20, false),
+            _ => c("", "", 0, true),
         }
     }
 
     pub fn parse(name: &str) -> Option<Primitive> {
+        if name.is_empty() {
+            return None;
+        }
         Primitive::ALL.into_iter().find(|p| p.name() == name)
     }
 
@@ -288,6 +347,7 @@ impl Primitive {
                 "MISC",
                 "Source id (v9), observation domain (IPFIX) or engine (v5) of the export",
             ),
+            _ => ("CUSTOM", "Defined in the aggregate_primitives file"),
         }
     }
 
@@ -417,6 +477,17 @@ fn known_names() -> impl Iterator<Item = &'static str> {
         .map(Primitive::name)
         .chain(["sum_host", "sum_net", "sum_port", "sum_mac", "none"])
         .chain(NOT_YET.iter().copied())
+}
+
+/// Whether `aggregate` already gives `name` a meaning (a custom primitive cannot take it).
+pub fn is_builtin_name(name: &str) -> bool {
+    Primitive::ALL
+        .into_iter()
+        .filter(|p| p.custom_slot().is_none())
+        .map(Primitive::name)
+        .chain(["sum", "sum_host", "sum_net", "sum_port", "sum_mac", "none"])
+        .chain(NOT_YET.iter().copied())
+        .any(|n| n == name)
 }
 
 /// `unknown primitive 'x'`, with the closest known name when there is one.

@@ -115,6 +115,8 @@ struct Step {
     offset: u32,
     len: u16,
     key: CustomKey,
+    /// Also copied into `custom` (a mapped element a custom primitive asks for too).
+    keep: bool,
 }
 
 /// A template ready to decode records.
@@ -323,6 +325,7 @@ impl Template {
                 offset: offset as u32,
                 len: f.len,
                 key,
+                keep: target != Target::Custom && target != Target::Skip && keep.contains(&key),
             });
             offset += usize::from(f.len);
         }
@@ -546,6 +549,9 @@ fn time(kind: TimeKind, v: &[u8], t: &TimeBase) -> Option<FlowTime> {
 // Inlined into the walk: a call per field costs more than the field.
 #[inline(always)]
 fn apply(step: &Step, v: &[u8], r: &mut FlowRecord, s: &mut Scratch, t: &TimeBase) {
+    if step.keep {
+        r.custom.push((step.key, v.to_vec()));
+    }
     match step.target {
         Target::Skip => {}
         Target::Custom => r.custom.push((step.key, v.to_vec())),

@@ -660,6 +660,12 @@ fn build_plugin(
             );
         }
     }
+    if program == Program::Pmacctd && aggregate.columns.iter().any(|c| c.custom_slot().is_some()) {
+        r.error(
+            "aggregate",
+            "custom primitives (aggregate_primitives) are read from NetFlow v9/IPFIX fields by nfacctd; pmacctd would need packet_ptr, which pmacct-rs does not support yet".into(),
+        );
+    }
     let networks_file = r.path("networks_file");
     let networks_mask = r
         .typed("networks_mask", |v| parse_uint(v, 0, 128))

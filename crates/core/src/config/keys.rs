@@ -134,6 +134,7 @@ keys! {
     "nfacctd_pro_rating": Plugin, V::Bool, "false", Yes, "nfacctd, plugins with time bins: a flow's packets and bytes are shared among the bins it spans, by the seconds it spends in each (its flows count in its first bin). No effect with nfacctd_time_new.";
     "pmacctd_renormalize" ["sfacctd_renormalize", "nfacctd_renormalize"]: Plugin, V::Bool, "false", Yes, "Multiply sampled packets and bytes by the rate (sampling_rate times pmacctd_ext_sampling_rate); `sampling_rate` then reports 1. `-R`.";
     // --- tags ---
+    "aggregate_primitives": Core, V::Path, "", Yes, "nfacctd: a file of custom primitives (`name=... field_type=[PEN:]id len=N|vlen semantics=u_int|hex|ip|mac|str|raw`), then named in `aggregate` like any other; read once at start-up (see docs/nfacctd.md). pmacct's packet_ptr (pmacctd) is not supported yet.";
     "pre_tag_map": Core, V::Path, "", Yes, "Rules setting each packet's tag, tag2 and label (see docs/tags.md); pmacct-rs adds matches on the capturing interface (`ifname=`) and on in_iface/out_iface (`in=`, `out=`).";
     "maps_refresh": Core, V::Bool, "true", Yes, "Reload the pre_tag_map (nfacctd: also nfacctd_allow_file and sampling_map) on SIGUSR2; a map that does not parse is logged and the old one kept. false: SIGUSR2 leaves them as they are.";
     "maps_entries": Core, V::Uint(1, u64::MAX), "384", NoEffect, "Maps grow as needed.";

@@ -135,11 +135,57 @@ pub fn load_as(
 ) -> Result<DaemonConfig, ConfigErrors> {
     let (mut directives, mut errors) = lexer::parse(file_name, text);
     directives.extend(cli_lines);
+    install_custom_primitives(&directives, &mut errors);
     let resolved = resolve::resolve(&directives, &mut errors, warnings);
     let built = build::build(program, &resolved, &mut errors);
     if errors.is_empty() {
         Ok(built)
     } else {
         Err(ConfigErrors(errors))
+    }
+}
+
+/// Reads the `aggregate_primitives` file, when set, and makes its primitives known before the
+/// `aggregate` lists are read. Its problems are reported as the file's own lines.
+fn install_custom_primitives(directives: &[Directive], errors: &mut Vec<ConfigError>) {
+    let Some(d) = directives
+        .iter()
+        .rev()
+        .find(|d| d.key == "aggregate_primitives" && d.plugin.is_none())
+    else {
+        return;
+    };
+    let text = match std::fs::read_to_string(&d.value) {
+        Ok(t) => t,
+        Err(e) => {
+            errors.push(
+                ConfigError::new(d.origin.clone(), format!("cannot read '{}': {e}", d.value))
+                    .key("aggregate_primitives"),
+            );
+            return;
+        }
+    };
+    match crate::custom::parse_file(&text, crate::primitive::is_builtin_name) {
+        Ok(defs) => {
+            let aggregates = directives
+                .iter()
+                .filter(|d| d.key == "aggregate")
+                .map(|d| d.value.as_str());
+            crate::custom::install(crate::custom::ordered_by_use(defs, aggregates));
+        }
+        Err(problems) => {
+            let file: std::sync::Arc<str> = std::sync::Arc::from(d.value.as_str());
+            for p in problems {
+                let origin = Origin {
+                    file: file.clone(),
+                    line: p.line,
+                };
+                let e = ConfigError::new(origin, p.message);
+                errors.push(match &p.key {
+                    Some(k) => e.key(k),
+                    None => e,
+                });
+            }
+        }
     }
 }

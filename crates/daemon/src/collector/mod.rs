@@ -136,6 +136,7 @@ impl FlowDispatcher {
         tagger: Option<Tagger>,
     ) -> Self {
         let mut collector = Collector::new(Limits::default());
+        collector.keep_fields(records::custom_fields());
         if let Some(path) = &settings.templates_file {
             load_templates(&mut collector, path, &settings.proc_name);
         }

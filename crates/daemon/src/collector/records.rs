@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use pmacct_core::key::{Addr, FlowKey, Mac, RecordMeta, Timestamp};
 use pmacct_core::pretag::FlowFacts;
-use pmacct_flow::{FlowRecord, FlowTime, DATALINK_FRAME, DATALINK_FRAME_SIZE};
+use pmacct_flow::{CustomKey, FlowRecord, FlowTime, DATALINK_FRAME, DATALINK_FRAME_SIZE};
 
 /// Which time bins a flow: its start (pmacct's default) or its arrival (`nfacctd_time_new`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +29,9 @@ fn addr(a: Option<IpAddr>) -> Addr {
 /// a sampled frame instead of addresses (IPFIX dataLinkFrameSection), the frame's IP length.
 pub fn base_key(r: &FlowRecord, arrival: Timestamp) -> (FlowKey, Option<u64>) {
     let mut key = record_key(r, arrival);
+    if !r.custom.is_empty() {
+        custom_values(r, &mut key);
+    }
     let mut frame_bytes = None;
     if r.src_addr.is_none() {
         if let Some((_, frame)) = r.custom.iter().find(|(k, _)| *k == DATALINK_FRAME) {
@@ -46,6 +49,34 @@ pub fn base_key(r: &FlowRecord, arrival: Timestamp) -> (FlowKey, Option<u64>) {
         }
     }
     (key, frame_bytes)
+}
+
+/// The elements the custom primitives (`aggregate_primitives`) read.
+pub fn custom_fields() -> Vec<CustomKey> {
+    pmacct_core::custom::defs()
+        .iter()
+        .map(|d| CustomKey {
+            pen: d.pen,
+            id: d.field_type,
+        })
+        .collect()
+}
+
+/// The custom primitives' values of a record (the first field of each element).
+fn custom_values(r: &FlowRecord, key: &mut FlowKey) {
+    let defs = pmacct_core::custom::defs();
+    for (slot, def) in defs.iter().enumerate() {
+        let wanted = CustomKey {
+            pen: def.pen,
+            id: def.field_type,
+        };
+        if let (Some((_, field)), Some(id)) = (
+            r.custom.iter().find(|(k, _)| *k == wanted),
+            key.custom.get_mut(slot),
+        ) {
+            *id = pmacct_core::custom::intern(def.value_of(field));
+        }
+    }
 }
 
 /// A sampled frame's headers into the key, as pmacct reads them; its IP length.

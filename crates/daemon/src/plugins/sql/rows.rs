@@ -151,6 +151,16 @@ impl RowMaker {
                     };
                     pmacct_core::format::push_rd(row.text(i), rd);
                 }
+                Source::Key(p) if p.custom_slot().is_some() => {
+                    let mut text = String::new();
+                    if on {
+                        pmacct_core::format::push_custom(&mut text, p, key);
+                    }
+                    match custom_is_number(p) {
+                        true => row.int(i, text.parse::<u64>().unwrap_or(0) as i64),
+                        false => row.text(i).push_str(&text),
+                    }
+                }
                 Source::Key(Primitive::Label) => {
                     if on {
                         let id = LabelId(key.number(Primitive::Label) as u32);
@@ -168,6 +178,13 @@ impl RowMaker {
             }
         }
     }
+}
+
+/// Whether a custom primitive's column holds a number (else text).
+fn custom_is_number(p: Primitive) -> bool {
+    p.custom_slot()
+        .and_then(|slot| pmacct_core::custom::defs().get(slot).map(|d| d.is_number()))
+        .unwrap_or(false)
 }
 
 /// A statement and, per placeholder, the column whose value it takes.
@@ -200,6 +217,7 @@ fn placeholder(backend: SqlBackend, n: usize, c: &Column, maker: &RowMaker) -> S
                 | Source::Key(Primitive::Etype | Primitive::Label | Primitive::MplsVpnRd) => {
                     "::text"
                 }
+                Source::Key(p) if p.custom_slot().is_some() && !custom_is_number(p) => "::text",
                 _ => "::bigint",
             };
             format!("${n}{cast}")

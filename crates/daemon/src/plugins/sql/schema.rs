@@ -151,6 +151,8 @@ fn extra_column(p: Primitive, v: u8, backend: SqlBackend) -> Option<Column> {
         P::ExportProtoVersion => "export_proto_version",
         P::ExportProtoSysid => "export_proto_sysid",
         P::TcpFlags => return Some(col("tcp_flags", Source::TcpFlags)),
+        // A custom primitive's column is its name (pmacct's README.custom_primitives).
+        p => p.name(),
     };
     Some(col(name, Source::Key(p)))
 }
@@ -238,6 +240,20 @@ pub fn plan(
     Ok(columns)
 }
 
+/// A custom primitive's column type: unsigned numbers as big integers, the rest as text.
+fn custom_type(p: Primitive, backend: SqlBackend) -> &'static str {
+    let number = p
+        .custom_slot()
+        .and_then(|slot| pmacct_core::custom::defs().get(slot).map(|d| d.is_number()))
+        .unwrap_or(false);
+    match (number, backend) {
+        (true, SqlBackend::Mysql) => "BIGINT UNSIGNED NOT NULL DEFAULT 0",
+        (true, _) => "BIGINT NOT NULL DEFAULT 0",
+        (false, SqlBackend::Pgsql) => "varchar(255) NOT NULL DEFAULT ''",
+        (false, _) => "VARCHAR(255) NOT NULL DEFAULT ''",
+    }
+}
+
 /// The SQL type (with its constraint and default) of a column in a backend.
 fn column_type(c: &Column, backend: SqlBackend, epoch_stamps: bool, version: u8) -> &'static str {
     use Source::*;
@@ -272,6 +288,7 @@ fn column_type(c: &Column, backend: SqlBackend, epoch_stamps: bool, version: u8)
         (Key(Primitive::Tag | Primitive::Tag2 | Primitive::SrcAs | Primitive::DstAs), Mysql) => {
             "INT(4) UNSIGNED NOT NULL DEFAULT 0"
         }
+        (Key(p), _) if p.custom_slot().is_some() => custom_type(p, backend),
         (Key(Primitive::Label), Pgsql) => "varchar(255) NOT NULL DEFAULT ''",
         (Key(Primitive::Label), _) => "VARCHAR(255) NOT NULL DEFAULT ''",
         (TcpFlags, Pgsql) => "SMALLINT NOT NULL DEFAULT 0",
