@@ -14,6 +14,7 @@ use crate::{output, queries, Failure};
 
 /// Builds the request, asks the daemon and prints the answer.
 pub fn run(options: &Options, out: &mut dyn Write) -> Result<(), Failure> {
+    learn_custom_primitives(options)?;
     let request = request(options)?;
     let response = exchange(&options.socket, &request)?;
     render(options, &request, &response, out)
@@ -33,6 +34,32 @@ pub fn request(options: &Options) -> Result<Request, Failure> {
         protocol: PROTOCOL_VERSION,
         op,
     })
+}
+
+/// When `-c` names primitives the client does not know, asks the daemon for its custom
+/// primitives (`aggregate_primitives`) first: a name neither knows is then an error.
+fn learn_custom_primitives(options: &Options) -> Result<(), Failure> {
+    let known = |c: &String| {
+        Primitive::parse(c).is_some()
+            || matches!(
+                c.as_str(),
+                "sum" | "sum_host" | "sum_net" | "sum_port" | "sum_mac"
+            )
+    };
+    let Some(unknown) = options.columns.iter().find(|c| !known(c)) else {
+        return Ok(());
+    };
+    let status = Request {
+        protocol: PROTOCOL_VERSION,
+        op: Op::Status,
+    };
+    exchange(&options.socket, &status)?;
+    match Primitive::parse(unknown) {
+        Some(_) => Ok(()),
+        None => Err(Failure::new(pmacct_core::primitive::unknown_primitive(
+            unknown,
+        ))),
+    }
 }
 
 /// Sends `request` as one JSON line and reads the response up to EOF.
@@ -208,6 +235,7 @@ mod tests {
             packed: None,
             dump: None,
             bins: false,
+            custom: Vec::new(),
         }
     }
 

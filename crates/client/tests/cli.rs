@@ -86,6 +86,7 @@ fn response(results: Vec<Vec<Entry>>, status: TableStatus) -> Vec<u8> {
             packed: None,
             dump: None,
             bins: false,
+            custom: Vec::new(),
         },
     )
     .expect("encode");

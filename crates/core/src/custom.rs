@@ -26,8 +26,10 @@ pub const MAX_CUSTOM: usize = 16;
 pub const MAX_VALUES: usize = 1 << 20;
 
 /// How a value is presented.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Semantics {
+    #[serde(rename = "u_int")]
     UInt,
     Hex,
     Ip,
@@ -66,7 +68,7 @@ impl Semantics {
 }
 
 /// One custom primitive.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CustomDef {
     pub name: String,
     /// Private enterprise number (0: an IANA element).
@@ -103,17 +105,17 @@ impl CustomDef {
     pub fn width(&self) -> usize {
         let len = usize::from(self.len.unwrap_or(0));
         let value = match self.semantics {
-            Semantics::UInt => match len {
+            // The decimal digits of the largest number (hex too, as 1.7.7 pads it).
+            Semantics::UInt | Semantics::Hex => match len {
                 1 => 3,
                 2 => 5,
                 4 => 10,
                 _ => 20,
             },
-            Semantics::Hex => 2 * len + 2,
             Semantics::Ip => 46,
-            Semantics::Mac => 17,
-            Semantics::Raw => 2 * len,
-            Semantics::Str => len,
+            Semantics::Mac => 18,
+            // `len` (a value longer than its column pushes the next one, as in 1.7.7).
+            Semantics::Raw | Semantics::Str => len,
         };
         self.name.len().max(value) + 2
     }
@@ -535,6 +537,30 @@ pub fn adopt(values: &[Vec<u8>]) -> Vec<ValueId> {
     values.iter().map(|v| intern(v)).collect()
 }
 
+/// Bytes as hex text (how values travel in the query protocol's JSON).
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .fold(String::with_capacity(2 * bytes.len()), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// The bytes of [`to_hex`]'s text (`None` if it is not).
+pub fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -664,6 +690,15 @@ mod tests {
         assert_eq!(w("name=mtla_hex field_type=47 len=4 semantics=hex"), 12);
         assert_eq!(w("name=mtla_raw field_type=47 len=4 semantics=raw"), 10);
         assert_eq!(w("name=vrf_str field_type=234 len=4 semantics=str"), 9);
+        // Observed with 1.7.7 on one-letter names.
+        assert_eq!(w("name=s field_type=82 len=16 semantics=str"), 18);
+        assert_eq!(w("name=r field_type=47 len=8 semantics=raw"), 10);
+        assert_eq!(w("name=m field_type=56 len=6 semantics=mac"), 20);
+        assert_eq!(w("name=x field_type=234 len=8 semantics=hex"), 22);
+        assert_eq!(w("name=u field_type=234 len=8 semantics=u_int"), 22);
+        assert_eq!(w("name=i field_type=27 len=16 semantics=ip"), 48);
+        assert_eq!(w("name=y field_type=91 len=1 semantics=hex"), 5);
+        assert_eq!(w("name=v field_type=91 len=2 semantics=u_int"), 7);
     }
 
     #[test]

@@ -532,7 +532,10 @@ mod tests {
         k.custom[0] = ValueId(7);
         k.custom[3] = ValueId(u32::MAX);
         assert_eq!(l.decode(&l.encoded(&k)), k);
-        assert_eq!(l.view(&l.encoded(&k)).number(Primitive::Custom3), u64::from(u32::MAX));
+        assert_eq!(
+            l.view(&l.encoded(&k)).number(Primitive::Custom3),
+            u64::from(u32::MAX)
+        );
         // A slot outside the layout reads as the empty value.
         k.custom[1] = ValueId(9);
         assert_eq!(l.decode(&l.encoded(&k)).custom[1], ValueId(0));

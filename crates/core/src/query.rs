@@ -78,6 +78,10 @@ pub struct Response {
     /// The keys carry a time bin (a memory plugin with `imt_history`): `key.bin` is its start.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub bins: bool,
+    /// The daemon's custom primitives (`aggregate_primitives`), by slot, when it has any: a
+    /// client learns their names and how to print them from here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom: Vec<crate::custom::CustomDef>,
     /// On the wire: the entries follow the JSON line packed, this many per result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packed: Option<Packed>,
@@ -97,6 +101,10 @@ pub struct Packed {
     /// The daemon's label table (index = the id in the keys), when the columns have `label`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
+    /// The daemon's custom value table in hex (index = the id in the keys), when the columns
+    /// have custom primitives.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_values: Vec<String>,
 }
 
 fn layout_of(columns: &[String], bins: bool) -> Result<KeyLayout, String> {
@@ -164,11 +172,19 @@ impl<'a> Packer<'a> {
             true => crate::labels::all(),
             false => Vec::new(),
         };
+        let custom_values = match response.custom.is_empty() {
+            false => crate::custom::all_values()
+                .iter()
+                .map(|v| crate::custom::to_hex(v))
+                .collect(),
+            true => Vec::new(),
+        };
         let header = Response {
             packed: Some(Packed {
                 key_words,
                 counts,
                 labels,
+                custom_values,
             }),
             ..response.clone_without_results()
         };
@@ -205,6 +221,9 @@ pub fn read_response(bytes: &[u8]) -> Result<Response, String> {
     };
     let mut response: Response =
         serde_json::from_slice(head).map_err(|e| format!("invalid answer from the daemon: {e}"))?;
+    if !response.custom.is_empty() {
+        crate::custom::install(response.custom.clone());
+    }
     let Some(packed) = response.packed.take() else {
         return Ok(response);
     };
@@ -225,6 +244,13 @@ pub fn read_response(bytes: &[u8]) -> Result<Response, String> {
         ));
     }
     let labels = crate::labels::adopt(&packed.labels);
+    let values: Vec<Vec<u8>> = packed
+        .custom_values
+        .iter()
+        .map(|h| crate::custom::from_hex(h))
+        .collect::<Option<_>>()
+        .ok_or("invalid answer from the daemon: a custom value is not hex")?;
+    let values = crate::custom::adopt(&values);
     let mut chunks = rest.chunks_exact(stride);
     let mut words = vec![0u64; packed.key_words + 4];
     for count in packed.counts {
@@ -239,6 +265,9 @@ pub fn read_response(bytes: &[u8]) -> Result<Response, String> {
             let mut key = layout.decode(&words[..packed.key_words]);
             if let Some(&ours) = labels.get(key.label.0 as usize) {
                 key.label = ours;
+            }
+            for id in key.custom.iter_mut().filter(|id| id.0 != 0) {
+                *id = values.get(id.0 as usize).copied().unwrap_or_default();
             }
             entries.push(Entry {
                 key,
@@ -266,6 +295,7 @@ impl Response {
             packed: None,
             dump: None,
             bins: self.bins,
+            custom: self.custom.clone(),
         }
     }
 }
@@ -331,6 +361,18 @@ impl Matcher {
                 Primitive::Tag2 => k.tag2 = value.parse().map_err(|_| bad())?,
                 Primitive::SamplingRate => k.sampling_rate = value.parse().map_err(|_| bad())?,
                 Primitive::Etype => k.etype = u16::from_str_radix(value, 16).map_err(|_| bad())?,
+                p if p.custom_slot().is_some() => {
+                    let defs = crate::custom::defs();
+                    let slot = p.custom_slot().unwrap_or(0);
+                    let def = defs.get(slot).ok_or_else(bad)?;
+                    let bytes = def.parse_text(value).ok_or_else(bad)?;
+                    // A value no record carried matches nothing.
+                    let id =
+                        crate::custom::lookup(&bytes).unwrap_or(crate::custom::ValueId(u32::MAX));
+                    if let Some(v) = k.custom.get_mut(slot) {
+                        *v = id;
+                    }
+                }
                 p if p.is_timestamp() || p == Primitive::TcpFlags || p == Primitive::MplsVpnRd => {
                     return Err(format!("matching on {name} is not supported"))
                 }
@@ -446,6 +488,7 @@ mod tests {
             packed: None,
             dump: None,
             bins: false,
+            custom: Vec::new(),
         };
         let mut wire = Vec::new();
         write_response(&mut wire, &r).unwrap();

@@ -525,3 +525,90 @@ fn readme_memory_example_holds_fifty_thousand_hosts() {
         .collect();
     assert_eq!(stored, hosts);
 }
+
+/// Custom primitives (aggregate_primitives) in the client: the dump equals the print plugin's
+/// rows, `-M` matches their values, and a name neither knows gets a "did you mean".
+#[test]
+fn custom_primitives_in_the_client() {
+    let Some(data) = common::testdata() else {
+        return common::skipped("../shared/testdata");
+    };
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = data.join("flow/netflow-v9/pmacct__101__traffic-00.pcap");
+    let map = dir.path().join("custom.map");
+    std::fs::write(
+        &map,
+        "name=mtla field_type=47 len=4 semantics=ip\nname=mtla_raw field_type=47 len=4 semantics=raw\n\
+         name=vrf field_type=234 len=4 semantics=u_int\n",
+    )
+    .expect("map");
+    let aggregate = "dst_port, mtla, mtla_raw, vrf";
+    let extra = format!("aggregate_primitives: {}\n", map.display());
+    let sock = dir.path().join("custom.pipe");
+    let cfg = dir.path().join("custom.conf");
+    std::fs::write(&cfg, memory_config(&pcap, &sock, aggregate, &extra)).expect("write");
+    let mut d = Daemon::start(env!("CARGO_BIN_EXE_nfacctd"), &cfg);
+    d.wait_for("finished reading");
+    let print_cfg = dir.path().join("print.conf");
+    std::fs::write(
+        &print_cfg,
+        format!(
+            "pcap_savefile: {}\n{extra}plugins: print[p]\nprint_output[p]: csv\naggregate[p]: {aggregate}\n",
+            pcap.display()
+        ),
+    )
+    .expect("write");
+    let printed = Command::new(env!("CARGO_BIN_EXE_nfacctd"))
+        .arg("-f")
+        .arg(&print_cfg)
+        .output()
+        .expect("print run");
+    let printed = String::from_utf8_lossy(&printed.stdout).into_owned();
+    let (code, dump) = query(&client(), &sock, &["-s", "-O", "csv"]);
+    assert_eq!(code, 0);
+    assert_eq!(unordered(&dump), unordered(&printed));
+    assert_eq!(dump.lines().count(), 51, "{dump}");
+    assert_eq!(
+        dump.lines().next(),
+        Some("DST_PORT,mtla,mtla_raw,vrf,PACKETS,BYTES")
+    );
+    let expected: Vec<String> = unordered(&dump)
+        .into_iter()
+        .filter(|l| l.contains(",138.187.57.65,8A-BB-39-41,1610612736,"))
+        .collect();
+    assert_eq!(expected.len(), 26, "{dump}");
+    let (code, matched) = query(
+        &client(),
+        &sock,
+        &[
+            "-c",
+            "mtla,vrf",
+            "-M",
+            "138.187.57.65,1610612736",
+            "-O",
+            "csv",
+        ],
+    );
+    assert_eq!(code, 0);
+    let mut want = expected.clone();
+    want.push("DST_PORT,mtla,mtla_raw,vrf,PACKETS,BYTES".into());
+    want.sort();
+    assert_eq!(unordered(&matched), want);
+    let (code, none) = query(&client(), &sock, &["-c", "mtla_raw", "-M", "01-02-03-04"]);
+    assert_eq!((code, none.lines().count()), (0, 3), "{none}");
+    let out = Command::new(client())
+        .arg("-p")
+        .arg(&sock)
+        .args(["-c", "mtla_rw", "-M", "x"])
+        .output()
+        .expect("client");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("unknown primitive 'mtla_rw'; did you mean 'mtla_raw'?")
+            || String::from_utf8_lossy(&out.stderr)
+                .contains("unknown primitive 'mtla_rw'; did you mean 'mtla_raw'?"),
+        "{out:?}"
+    );
+}

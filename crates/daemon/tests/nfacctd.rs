@@ -702,3 +702,212 @@ fn the_docs_router_example_prints_what_the_docs_say() {
     ));
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
 }
+
+/// Custom primitives of every semantics (field 47 = mplsTopLabelIPv4Address, 4 bytes; 91 =
+/// its prefix length, 1 byte; 234 = ingressVRFID, 4 bytes; 999: in no template), some with the
+/// field's length, some not, printed as Debian's nfacctd prints them in csv, json and formatted.
+const CUSTOM_MAP: &str = "name=vrf_id_ingress field_type=234 len=4 semantics=u_int\n\
+    name=mtla field_type=47 len=4 semantics=ip\n\
+    name=mtlpl field_type=91 len=1 semantics=u_int\n\
+    name=mtla_hex field_type=47 len=4 semantics=hex\n\
+    name=mtla_raw field_type=47 len=4 semantics=raw\n\
+    name=mtla_raw8 field_type=47 len=8 semantics=raw\n\
+    name=vrf_str field_type=234 len=4 semantics=str\n\
+    name=mtlpl_hex field_type=91 len=1 semantics=hex\n\
+    name=short_uint field_type=234 len=2 semantics=u_int\n\
+    name=long_mac field_type=47 len=6 semantics=mac\n\
+    name=wide_ip field_type=47 len=16 semantics=ip\n\
+    name=absent_ip field_type=999 len=4 semantics=ip\n\
+    name=absent_raw field_type=999 len=4 semantics=raw\n\
+    name=pen_uint field_type=9:234 len=4 semantics=u_int\n";
+
+fn custom_config(dir: &Path, pcap: &Path, map: &str, aggregate: &str, format: &str) -> PathBuf {
+    let map_path = dir.join(format!("custom-{format}.map"));
+    std::fs::write(&map_path, map).expect("map");
+    let cfg = dir.join(format!("custom-{format}.conf"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\naggregate_primitives: {}\nplugins: print[p]\n\
+             aggregate[p]: {aggregate}\nprint_output[p]: {format}\n",
+            pcap.display(),
+            map_path.display()
+        ),
+    )
+    .expect("config");
+    cfg
+}
+
+#[test]
+fn custom_primitives_print_as_debian_nfacctd_prints_them() {
+    let Some(data) = common::testdata() else {
+        return common::skipped("../shared/testdata");
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let pcap = data.join("flow/netflow-v9/pmacct__101__traffic-00.pcap");
+    // Custom columns print in the aggregate's order, after the standard ones.
+    let names: Vec<&str> = CUSTOM_MAP
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.strip_prefix("name="))
+        .rev()
+        .collect();
+    let aggregate = format!("{}, dst_port, src_host", names.join(", "));
+    for format in ["csv", "json", "formatted"] {
+        let cfg = custom_config(work.path(), &pcap, CUSTOM_MAP, &aggregate, format);
+        let ours = sorted_lines(OURS, &cfg);
+        let reference = sorted_lines(REFERENCE, &cfg);
+        // 50 rows and a header (csv, formatted).
+        assert_eq!(
+            ours.len(),
+            if format == "json" { 50 } else { 51 },
+            "{format}"
+        );
+        assert_eq!(ours, reference, "{format}");
+    }
+    let cfg = custom_config(work.path(), &pcap, CUSTOM_MAP, &aggregate, "csv");
+    let ours = sorted_lines(OURS, &cfg);
+    let header = ours.last().expect("header");
+    assert!(
+        header.starts_with("SRC_IP,DST_PORT,pen_uint,absent_raw,absent_ip,"),
+        "{header}"
+    );
+    assert!(ours.contains(
+        &"138.187.58.13,58779,0,,0.0.0.0,::,00:00:00:00:00:00,0,20,`,\
+          8A-BB-39-41,8A-BB-39-41,8abb3941,32,138.187.57.65,1610612736,1,60"
+            .to_string()
+    ));
+}
+
+/// docs/differences.md 64 and 65: a `raw` primitive shorter than its field has no trailing
+/// `-`; a `vlen` one takes a field the template gives a fixed length (1.7.7 leaves it empty);
+/// a `str` without a NUL and a short `mac` are the field's bytes (1.7.7 reads past them).
+#[test]
+fn custom_raw_and_vlen_primitives_differ_from_debian_nfacctd_as_documented() {
+    let Some(data) = common::testdata() else {
+        return common::skipped("../shared/testdata");
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let pcap = data.join("flow/netflow-v9/pmacct__101__traffic-00.pcap");
+    // Rows of DST_PORT,mtla,PACKETS,BYTES (sorted, the header last): ours and 1.7.7's.
+    let both = |map: &str| {
+        let cfg = custom_config(work.path(), &pcap, map, "mtla, dst_port", "csv");
+        let (ours, reference) = (sorted_lines(OURS, &cfg), sorted_lines(REFERENCE, &cfg));
+        assert_eq!(ours.last(), reference.last());
+        let split = |rows: &[String]| -> Vec<Vec<String>> {
+            rows.iter()
+                .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+                .map(|r| r.split(',').map(str::to_string).collect())
+                .collect()
+        };
+        (split(&ours), split(&reference))
+    };
+    let bytes = |rows: &[Vec<String>]| -> u64 {
+        rows.iter().map(|r| r[3].parse::<u64>().unwrap_or(0)).sum()
+    };
+    // "8A-BB" here, "8A-BB-" in 1.7.7, on the same 47 rows.
+    let (ours, reference) = both("name=mtla field_type=47 len=2 semantics=raw\n");
+    assert_eq!((ours.len(), reference.len()), (47, 47));
+    assert!(ours.iter().any(|o| o[1] == "8A-BB"), "{ours:?}");
+    for (o, r) in ours.iter().zip(&reference) {
+        assert_eq!(
+            (format!("{}-", o[1]), &o[0], &o[3]),
+            (r[1].clone(), &r[0], &r[3])
+        );
+    }
+    // The field's 4 bytes here (50 rows), nothing in 1.7.7 (47 rows); the same bytes.
+    let (ours, reference) = both("name=mtla field_type=47 len=vlen semantics=raw\n");
+    assert_eq!((ours.len(), reference.len()), (50, 47));
+    assert!(ours.iter().any(|o| o[1] == "8A-BB-39-41"), "{ours:?}");
+    assert!(ours.iter().all(|o| o[1].len() == 11), "{ours:?}");
+    assert!(reference.iter().all(|r| r[1].is_empty()), "{reference:?}");
+    assert_eq!(bytes(&ours), bytes(&reference));
+    // A MAC of fewer than 6 bytes and a string the field fills to its end: 1.7.7 reads on
+    // past the value (whatever follows in its memory); here the value is the field's bytes.
+    let (ours, reference) = both("name=mtla field_type=47 len=4 semantics=mac\n");
+    assert!(ours.iter().any(|o| o[1] == "8a:bb:39:41:00:00"), "{ours:?}");
+    assert!(ours.iter().all(|o| o[1].ends_with(":00:00")), "{ours:?}");
+    assert!(
+        reference
+            .iter()
+            .all(|r| ours.iter().any(|o| r[1].starts_with(&o[1][..12]))),
+        "{reference:?}"
+    );
+    assert_eq!(bytes(&ours), bytes(&reference));
+    let (ours, reference) = both("name=mtla field_type=47 len=4 semantics=str\n");
+    assert!(
+        ours.iter().any(|o| o[1] == "\u{fffd}\u{fffd}9A"),
+        "{ours:?}"
+    );
+    assert!(ours.iter().all(|o| o[1].chars().count() == 4), "{ours:?}");
+    assert!(
+        reference
+            .iter()
+            .all(|r| ours.iter().any(|o| r[1].starts_with(o[1].as_str()))),
+        "{reference:?}"
+    );
+    assert_eq!(bytes(&ours), bytes(&reference));
+}
+
+/// A bad aggregate_primitives file names its file, line and key, and nothing starts; pmacctd
+/// refuses custom primitives it could not fill.
+#[test]
+fn custom_primitive_errors_name_the_file_line_and_key() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let map = work.path().join("custom.map");
+    std::fs::write(
+        &map,
+        "! custom primitives\nname=a field_type=47 len=3 semantics=u_int\nname=b field_type=47 len=4 semantics=bits\n\
+         name=c field_type=47 len=4 semantics=ip\n",
+    )
+    .expect("map");
+    let cfg = work.path().join("custom.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "aggregate_primitives: {}\nplugins: print[p]\naggregate[p]: c, src_host\n",
+            map.display()
+        ),
+    )
+    .expect("config");
+    let out = Command::new(OURS)
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let m = map.display();
+    assert!(
+        stderr.contains(&format!("{m}:2: key 'len': u_int takes len 1, 2, 4 or 8")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{m}:3: key 'semantics': unknown semantics 'bits' (u_int, hex, ip, mac, str or raw)"
+        )),
+        "{stderr}"
+    );
+    std::fs::write(&map, "name=c field_type=47 len=4 semantics=ip\n").expect("map");
+    let checked = work.path().join("checked.conf");
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    std::fs::write(&checked, format!("{text}dry_run: config\n")).expect("config");
+    let check = Command::new(OURS)
+        .arg("-f")
+        .arg(&checked)
+        .output()
+        .expect("run");
+    assert!(check.status.success(), "{check:?}");
+    assert!(String::from_utf8_lossy(&check.stdout).starts_with("OK: configuration"));
+    let pmacctd = Path::new(OURS).with_file_name("pmacctd");
+    let out = Command::new(pmacctd)
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("key 'aggregate' of plugin 'p': custom primitives (aggregate_primitives) are read from NetFlow v9/IPFIX fields by nfacctd"),
+        "{stderr}"
+    );
+}

@@ -606,3 +606,57 @@ fn stamps_follow_the_timestamp_keys() {
         assert_eq!(first(&db), *want, "{extra}");
     }
 }
+
+/// Custom primitives (aggregate_primitives) get a column named after them in the table the
+/// plugin creates: unsigned numbers as integers, the rest as text, with the print plugin's
+/// values.
+#[test]
+fn custom_primitives_get_their_columns() {
+    let Some(data) = common::testdata() else {
+        return common::skipped("../shared/testdata");
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let map = dir.path().join("custom.map");
+    std::fs::write(
+        &map,
+        "name=mtla field_type=47 len=4 semantics=ip\nname=vrf field_type=234 len=4 semantics=u_int\n",
+    )
+    .expect("map");
+    let db = dir.path().join("custom.db");
+    let cfg = dir.path().join("custom.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\naggregate_primitives: {}\nplugins: sqlite3[s]\nsql_db[s]: {}\n\
+             sql_optimize_clauses[s]: true\naggregate[s]: dst_port, mtla, vrf\n",
+            data.join("flow/netflow-v9/pmacct__101__traffic-00.pcap")
+                .display(),
+            map.display(),
+            db.display()
+        ),
+    )
+    .expect("config");
+    let nfacctd = Path::new(OURS).with_file_name("nfacctd");
+    let out = std::process::Command::new(&nfacctd)
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cols = columns(&db, "acct");
+    assert!(
+        cols.contains(&"mtla VARCHAR(255) 1 '' 2".to_string()),
+        "{cols:?}"
+    );
+    assert!(cols.contains(&"vrf BIGINT 1 0 3".to_string()), "{cols:?}");
+    let rows = dump(&db, "acct");
+    assert_eq!(rows.len(), 50);
+    assert!(
+        rows.contains(&"58779|'138.187.57.65'|1610612736|1|60|'0000-00-00 00:00:00'".to_string()),
+        "{rows:?}"
+    );
+}

@@ -111,6 +111,7 @@ impl MemoryPlugin {
             packed: None,
             dump: None,
             bins: self.layout.has_bin(),
+            custom: pmacct_core::custom::defs().to_vec(),
         };
         if request.protocol != PROTOCOL_VERSION {
             response.error = Some(format!(
@@ -409,6 +410,7 @@ fn refusal(error: String) -> Response {
         packed: None,
         dump: None,
         bins: false,
+        custom: Vec::new(),
     }
 }
 
