@@ -290,7 +290,7 @@ fn time_bins_write_the_same_files_as_pmacct() {
         let outdir = dir.path().join(format!("{who}-{attempt}"));
         std::fs::create_dir_all(&outdir).expect("mkdir");
         let cfg = format!(
-            "pcap_savefile: {}\nplugins: print[p]\nprint_output[p]: csv\nprint_history[p]: 1m\nprint_history_roundoff[p]: m\nprint_refresh_time[p]: 60\nprint_output_file[p]: {}/traffic-%Y%m%d-%H%M.csv\naggregate[p]: src_host, dst_host, proto\n",
+            "pcap_savefile: {}\nplugins: print[p]\nprint_output[p]: csv\nprint_history[p]: 1m\nprint_history_roundoff[p]: m\nprint_refresh_time[p]: 86400\nprint_output_file[p]: {}/traffic-%Y%m%d-%H%M.csv\naggregate[p]: src_host, dst_host, proto\n",
             pcap.display(),
             outdir.display()
         );

@@ -280,6 +280,7 @@ fn per_plugin_filters_and_tags_by_interface() {
              pre_tag_map: {d}/pretag.map\nmaps_refresh: true\n\
              plugins: memory[lan_out], memory[red_in], memory[bcast], print[lan_csv], print[red_csv]\n\
              print_output: csv\nprint_output_file[lan_csv]: {d}/lan.csv\nprint_output_file[red_csv]: {d}/red.csv\n\
+             print_refresh_time: 3600\n\
              aggregate[lan_csv]: src_host, dst_host\naggregate[red_csv]: in_iface, src_host, dst_host\n\
              aggregate_filter[lan_csv]: src net 192.168.60.0/24 and not dst net 192.168.60.0/24 and not ether multicast and ip\n\
              pre_tag_filter[red_csv]: 1\n\

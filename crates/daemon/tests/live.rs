@@ -228,15 +228,17 @@ fn seed_memory_sum_host_config_counts_live_traffic() {
     // 4 echo requests and 4 replies of 84 bytes: each host is source or destination of all 8.
     let want = "10.99.2.1                                      8                     672";
     let mut table = String::new();
-    while sent.elapsed() < Duration::from_secs(3) {
+    while sent.elapsed() < Duration::from_secs(5) {
         table = query(&["-s", "-T", "bytes"]);
         if table.contains(want) {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Live batches are handed over within a fraction of a second; 2 s leaves room for a
+    // loaded machine and still fails a daemon that waits for its refresh time.
     assert!(
-        sent.elapsed() < Duration::from_secs(1),
+        sent.elapsed() < Duration::from_secs(2),
         "records reached the table {:?} after the last packet",
         sent.elapsed()
     );
