@@ -248,7 +248,7 @@ impl Collector {
     }
 
     /// Asks for the raw bytes of these elements in [`FlowRecord::custom`] (elements the record
-    /// has a field for are still mapped to it). Templates already held are recompiled.
+    /// has a field for are mapped to it and copied too). Templates already held are recompiled.
     pub fn keep_fields(&mut self, fields: impl IntoIterator<Item = CustomKey>) {
         self.keep = fields.into_iter().collect();
         let keep = &self.keep;

@@ -536,10 +536,14 @@ fn kept_fields_carry_their_raw_bytes() {
         &[set(0, &template_256()), set(256, &record_256(1, 5))],
     );
     let (_, out) = decode(&mut c, "192.0.2.1", &d, 0);
-    // Field 999 is unmapped: kept. Field 1 is bytes: still mapped, not copied.
+    // Field 999 is unmapped: kept. Field 1 is bytes: still mapped, and copied too (a custom
+    // primitive may read a mapped element).
     assert_eq!(
         out[0].custom,
-        vec![(CustomKey { pen: 0, id: 999 }, vec![0xaa, 0xbb, 0xcc])]
+        vec![
+            (CustomKey { pen: 0, id: 1 }, vec![0, 0, 0, 5]),
+            (CustomKey { pen: 0, id: 999 }, vec![0xaa, 0xbb, 0xcc])
+        ]
     );
     assert_eq!(out[0].bytes, 5);
     // Asking later recompiles held templates.
