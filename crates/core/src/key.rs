@@ -754,13 +754,14 @@ impl KeyExtractor {
             span: 0,
         };
         let full = self.full_key(pkt);
-        self.emit(full, meta, out);
+        self.emit(&full, meta, out);
     }
 
     /// Appends a record whose every field an input already set (a flow record's), with this
-    /// plugin's own steps applied: ports_file, networks, post_tag, sampling_rate, sum_*.
+    /// plugin's own steps applied: ports_file, networks, post_tag, sampling_rate, sum_*. The
+    /// key is the caller's copy, changed in place (a key is a few hundred bytes: no copy here).
     #[inline]
-    pub fn extract_key(&self, mut key: FlowKey, meta: RecordMeta, out: &mut RecordBatch) {
+    pub fn extract_key(&self, key: &mut FlowKey, meta: RecordMeta, out: &mut RecordBatch) {
         if let Some(tag) = self.post_tag {
             key.tag = tag;
         }
@@ -769,11 +770,11 @@ impl KeyExtractor {
         }
         // The exporter's rate (0: unknown, as pmacct reports it) times this plugin's own.
         key.sampling_rate = key.sampling_rate.saturating_mul(self.sampling_rate);
-        self.filter_ports(&mut key);
+        self.filter_ports(key);
         if let Some((net, asn)) = self.flow_routes {
-            self.flow_networks(&mut key, net, asn);
+            self.flow_networks(key, net, asn);
         } else if self.networks.is_some() || self.networks_mask.is_some() {
-            self.apply_networks(&mut key);
+            self.apply_networks(key);
         } else if self.needs_networks() {
             // The record's own masks (nfacctd_net: netflow).
             key.src_net = key.src_host.masked(key.src_mask);
@@ -783,11 +784,11 @@ impl KeyExtractor {
     }
 
     #[inline]
-    fn emit(&self, full: FlowKey, meta: RecordMeta, out: &mut RecordBatch) {
+    fn emit(&self, full: &FlowKey, meta: RecordMeta, out: &mut RecordBatch) {
         match self.sum {
-            None => self.layout.encode(&full, out.push(meta)),
+            None => self.layout.encode(full, out.push(meta)),
             Some(sum) => {
-                let (a, b) = sum_keys(sum, &full);
+                let (a, b) = sum_keys(sum, full);
                 self.layout.encode(&a, out.push(meta));
                 self.layout.encode(&b, out.push(meta));
             }

@@ -111,6 +111,8 @@ pub struct FlowDispatcher {
     collector: Collector,
     records: Vec<FlowRecord>,
     header: Vec<u8>,
+    /// The key a lane's plugin steps change (kept: no new key per record and lane).
+    lane_key: pmacct_core::key::FlowKey,
     stats: Arc<CoreStats>,
     settings: FlowSettings,
     /// The collector's counts when last published.
@@ -146,6 +148,7 @@ impl FlowDispatcher {
             collector,
             records: Vec::with_capacity(64),
             header: Vec::with_capacity(64),
+            lane_key: Default::default(),
             stats,
             datagrams: 0,
             skipped: 0,
@@ -297,16 +300,17 @@ impl FlowDispatcher {
                     continue;
                 }
                 // Renormalized: counters times the exporter's rate (an unknown rate, 0,
-                // counts as sent), and sampling_rate reports 1.
-                let mut key = key;
+                // counts as sent), and sampling_rate reports 1. Each lane changes its own copy.
+                self.lane_key.clone_from(&key);
                 let meta = match lane.renormalize {
                     true => {
-                        let rate = std::mem::replace(&mut key.sampling_rate, 1);
+                        let rate = std::mem::replace(&mut self.lane_key.sampling_rate, 1);
                         records::scaled(meta, u64::from(rate.max(1)))
                     }
                     false => meta,
                 };
-                lane.extractor.extract_key(key, meta, &mut lane.out.batch);
+                lane.extractor
+                    .extract_key(&mut self.lane_key, meta, &mut lane.out.batch);
                 lane.out.filled();
             }
         }

@@ -141,7 +141,7 @@ pub fn collector(data: &[u8]) {
             let scale = u64::from(r.sampling_rate.max(1));
             let meta = crate::collector::records::meta(&r, clock, arrival, frame);
             let meta = crate::collector::records::scaled(meta, scale);
-            extractor.extract_key(key, meta, &mut batch);
+            extractor.extract_key(&mut key, meta, &mut batch);
         }
         batch.clear();
     }
