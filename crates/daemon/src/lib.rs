@@ -150,28 +150,6 @@ struct PluginPlan {
 }
 
 /// nfacctd_net / nfacctd_as name a source the plugin must have.
-fn check_route_sources(p: &PluginConfig, core: &CoreConfig) -> Result<(), DaemonError> {
-    use pmacct_core::key::RouteSource;
-    if core.program != pmacct_core::config::Program::Nfacctd {
-        return Ok(());
-    }
-    let c = &core.collector;
-    let needs_file = [c.net, c.asn]
-        .iter()
-        .any(|s| matches!(s, RouteSource::File | RouteSource::Longest));
-    let problem = if needs_file && p.networks_file.is_none() {
-        Some("nfacctd_net/nfacctd_as 'file' and 'longest' need a networks_file")
-    } else if c.net == RouteSource::Mask && p.networks_mask.is_none() {
-        Some("nfacctd_net 'mask' needs a networks_mask")
-    } else {
-        None
-    };
-    match problem {
-        Some(m) => Err(DaemonError::Plugin(format!("plugin '{}': {m}", p.name))),
-        None => Ok(()),
-    }
-}
-
 fn read_map(path: &Path, what: &str) -> Result<String, DaemonError> {
     std::fs::read_to_string(path)
         .map_err(|e| DaemonError::Map(format!("cannot read {what} '{}': {e}", path.display())))
@@ -196,7 +174,6 @@ fn plan_plugin(p: &PluginConfig, core: &CoreConfig) -> Result<PluginPlan, Daemon
         )),
         None => None,
     };
-    check_route_sources(p, core)?;
     // The rate the traffic stands for: this plugin's sampling on top of any before capture.
     let rate = p
         .sampling_rate

@@ -641,15 +641,15 @@ fn a_network_source_without_its_map_is_an_error() {
     for (lines, want) in [
         (
             "nfacctd_net: file\n",
-            "plugin 'p': nfacctd_net/nfacctd_as 'file' and 'longest' need a networks_file",
+            "bad.conf:2: key 'nfacctd_net': plugin 'p': nfacctd_net/nfacctd_as 'file' and 'longest' need a networks_file",
         ),
         (
             "nfacctd_as: longest\n",
-            "plugin 'p': nfacctd_net/nfacctd_as 'file' and 'longest' need a networks_file",
+            "bad.conf:2: key 'nfacctd_as': plugin 'p': nfacctd_net/nfacctd_as 'file' and 'longest' need a networks_file",
         ),
         (
             "nfacctd_net: mask\n",
-            "plugin 'p': nfacctd_net 'mask' needs a networks_mask",
+            "bad.conf:2: key 'nfacctd_net': plugin 'p': nfacctd_net 'mask' needs a networks_mask",
         ),
         ("nfacctd_as: bgp\n", "nfacctd_as"),
     ] {

@@ -506,12 +506,50 @@ pub fn build(
 ) -> DaemonConfig {
     let mut core = build_core(&resolved.core, errors);
     core.program = program;
-    let plugins = resolved
+    let plugins: Vec<PluginConfig> = resolved
         .plugins
         .iter()
         .filter_map(|p| build_plugin(program, p, errors))
         .collect();
+    if program == Program::Nfacctd {
+        check_route_sources(&resolved.core, &core, &plugins, errors);
+    }
     DaemonConfig { core, plugins }
+}
+
+/// nfacctd: a networks source needs its map in every plugin (the error names the source's line).
+fn check_route_sources(
+    settings: &Settings,
+    core: &CoreConfig,
+    plugins: &[PluginConfig],
+    errors: &mut Vec<ConfigError>,
+) {
+    use crate::key::RouteSource;
+    let mut r = Reader {
+        settings,
+        plugin: None,
+        errors,
+    };
+    let c = &core.collector;
+    let needs_file = |s: RouteSource| matches!(s, RouteSource::File | RouteSource::Longest);
+    for p in plugins {
+        let (key, message) = if needs_file(c.net) && p.networks_file.is_none() {
+            (
+                "nfacctd_net",
+                "nfacctd_net/nfacctd_as 'file' and 'longest' need a networks_file",
+            )
+        } else if needs_file(c.asn) && p.networks_file.is_none() {
+            (
+                "nfacctd_as",
+                "nfacctd_net/nfacctd_as 'file' and 'longest' need a networks_file",
+            )
+        } else if c.net == RouteSource::Mask && p.networks_mask.is_none() {
+            ("nfacctd_net", "nfacctd_net 'mask' needs a networks_mask")
+        } else {
+            continue;
+        };
+        r.error(key, format!("plugin '{}': {message}", p.name));
+    }
 }
 
 fn build_core(settings: &Settings, errors: &mut Vec<ConfigError>) -> CoreConfig {
