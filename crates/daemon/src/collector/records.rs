@@ -93,7 +93,9 @@ fn from_frame(frame: &[u8], wire: Option<u32>, key: &mut FlowKey) -> Option<u64>
     key.dst_mac = Mac(ip.l2.dst_mac);
     key.vlan = ip.l2.vlan;
     if outcome != pmacct_wire::Outcome::Ip {
-        return None;
+        // A frame without an IP header (an Ethernet pseudowire with a control word, ARP):
+        // one packet of no IP bytes, as pmacct 1.7.7 counts it.
+        return Some(0);
     }
     key.src_host = Addr(ip.src);
     key.dst_host = Addr(ip.dst);
