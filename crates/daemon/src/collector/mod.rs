@@ -295,22 +295,29 @@ impl FlowDispatcher {
             let (mut key, frame_bytes) = records::base_key(r, arrival);
             (key.tag, key.tag2, key.label) = (tags.tag, tags.tag2, tags.label);
             let meta = records::meta(r, self.settings.clock, arrival, frame_bytes);
+            let single = self.lanes.len() == 1;
             for lane in &mut self.lanes {
                 if !lane.takes(LinkType::Raw, &self.header, &tags) {
                     continue;
                 }
+                // Each lane changes its own copy of the key (one lane: the key itself).
+                let key = match single {
+                    true => &mut key,
+                    false => {
+                        self.lane_key.clone_from(&key);
+                        &mut self.lane_key
+                    }
+                };
                 // Renormalized: counters times the exporter's rate (an unknown rate, 0,
-                // counts as sent), and sampling_rate reports 1. Each lane changes its own copy.
-                self.lane_key.clone_from(&key);
+                // counts as sent), and sampling_rate reports 1.
                 let meta = match lane.renormalize {
                     true => {
-                        let rate = std::mem::replace(&mut self.lane_key.sampling_rate, 1);
+                        let rate = std::mem::replace(&mut key.sampling_rate, 1);
                         records::scaled(meta, u64::from(rate.max(1)))
                     }
                     false => meta,
                 };
-                lane.extractor
-                    .extract_key(&mut self.lane_key, meta, &mut lane.out.batch);
+                lane.extractor.extract_key(key, meta, &mut lane.out.batch);
                 lane.out.filled();
             }
         }
