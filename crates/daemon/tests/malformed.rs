@@ -39,6 +39,13 @@ fn malformed_inputs_never_crash_or_hang() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn");
+        // Read as it comes: a daemon blocked on a full pipe would look hung.
+        let mut pipe = child.stderr.take().expect("stderr");
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+            text
+        });
         let start = Instant::now();
         let status = loop {
             if let Some(s) = child.try_wait().expect("wait") {
@@ -50,9 +57,7 @@ fn malformed_inputs_never_crash_or_hang() {
             }
             std::thread::sleep(Duration::from_millis(10));
         };
-        let mut stderr = String::new();
-        std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
-            .expect("read");
+        let stderr = reader.join().expect("stderr reader");
         assert!(!stderr.contains("panicked"), "{}: {stderr}", f.display());
         let name = f
             .file_name()
