@@ -494,18 +494,30 @@ pub fn intern(bytes: &[u8]) -> ValueId {
         return ValueId(id);
     }
     let mut t = values().write().unwrap_or_else(|e| e.into_inner());
-    if let Some(&id) = t.ids.get(bytes) {
-        return ValueId(id);
+    match t.add(bytes, MAX_VALUES) {
+        Some(id) => ValueId(id),
+        None => {
+            REFUSED.fetch_add(1, Ordering::Relaxed);
+            ValueId(0)
+        }
     }
-    if t.bytes.len() >= MAX_VALUES {
-        REFUSED.fetch_add(1, Ordering::Relaxed);
-        return ValueId(0);
+}
+
+impl Values {
+    /// The id of `bytes`, added if new and the table holds fewer than `max`.
+    fn add(&mut self, bytes: &[u8], max: usize) -> Option<u32> {
+        if let Some(&id) = self.ids.get(bytes) {
+            return Some(id);
+        }
+        if self.bytes.len() >= max {
+            return None;
+        }
+        let id = u32::try_from(self.bytes.len()).ok()?;
+        let b: Arc<[u8]> = Arc::from(bytes);
+        self.bytes.push(b.clone());
+        self.ids.insert(b, id);
+        Some(id)
     }
-    let id = t.bytes.len() as u32;
-    let b: Arc<[u8]> = Arc::from(bytes);
-    t.bytes.push(b.clone());
-    t.ids.insert(b, id);
-    ValueId(id)
 }
 
 /// The id of `bytes` if some record carried them.
@@ -789,6 +801,16 @@ mod tests {
             .map(|d| d.name)
             .collect();
         assert_eq!(names, ["c", "a", "b"]);
+    }
+
+    #[test]
+    fn the_value_table_is_bounded() {
+        let mut t = Values::default();
+        assert_eq!(t.add(b"a", 2), Some(0));
+        assert_eq!(t.add(b"b", 2), Some(1));
+        assert_eq!(t.add(b"c", 2), None);
+        assert_eq!(t.add(b"a", 2), Some(0));
+        assert_eq!(t.bytes.len(), 2);
     }
 
     #[test]

@@ -120,6 +120,8 @@ pub struct FlowDispatcher {
     datagrams: u64,
     skipped: u64,
     warned_unsampled: bool,
+    /// The custom primitives' value table was found full (logged once).
+    warned_custom_full: bool,
     /// The pre_tag_map, when there is one.
     tagger: Option<Tagger>,
     allow: Option<View<AllowList>>,
@@ -153,6 +155,7 @@ impl FlowDispatcher {
             datagrams: 0,
             skipped: 0,
             warned_unsampled: false,
+            warned_custom_full: false,
             tagger,
             allow: settings.maps.allow.as_ref().map(|a| a.view()),
             sampling: settings.maps.sampling.as_ref().map(|s| s.view()),
@@ -327,6 +330,15 @@ impl FlowDispatcher {
 
     /// Adds what the collector counted since the last call to the shared stats.
     fn publish(&mut self, kernel_drops: Option<u64>) {
+        let refused = pmacct_core::custom::refused_values();
+        if refused > 0 && !self.warned_custom_full {
+            self.warned_custom_full = true;
+            tracing::warn!(
+                "( {}/core ): custom primitives: {} distinct values held, the most kept; new values are aggregated as empty ({refused} so far)",
+                self.settings.proc_name,
+                pmacct_core::custom::MAX_VALUES
+            );
+        }
         let now = self.collector.stats();
         let was = &self.published;
         let f = &self.stats.flows;
