@@ -13,6 +13,7 @@ fn program_name(program: Program) -> &'static str {
     match program {
         Program::Pmacctd => "pmacctd",
         Program::Nfacctd => "nfacctd",
+        Program::Sfacctd => "sfacctd",
     }
 }
 
@@ -111,6 +112,7 @@ fn real_main(program: Program) -> anyhow::Result<ExitCode> {
     let usage = match program {
         Program::Pmacctd => cli::USAGE,
         Program::Nfacctd => cli::NFACCTD_USAGE,
+        Program::Sfacctd => cli::SFACCTD_USAGE,
     };
     let cmd = match cli::parse_as(program, &args) {
         Ok(c) => c,

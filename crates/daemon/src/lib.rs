@@ -195,7 +195,8 @@ fn plan_plugin(p: &PluginConfig, core: &CoreConfig) -> Result<PluginPlan, Daemon
         .with_post_tags(p.post_tag, p.post_tag2)
         .with_sampling_rate(reported)
         .with_flow_routes(
-            (core.program == pmacct_core::config::Program::Nfacctd)
+            core.program
+                .is_collector()
                 .then_some((core.collector.net, core.collector.asn)),
         ),
         filter: p.aggregate_filter.clone(),
@@ -208,7 +209,7 @@ fn plan_plugin(p: &PluginConfig, core: &CoreConfig) -> Result<PluginPlan, Daemon
 /// The inputs a configuration asks for.
 pub fn plan_inputs(config: &DaemonConfig) -> Result<Vec<InputPlan>, DaemonError> {
     let core = &config.core;
-    if core.program == pmacct_core::config::Program::Nfacctd {
+    if core.program.is_collector() {
         let c = &core.collector;
         return Ok(vec![InputPlan::Flows(match &core.savefile {
             Some(path) => FlowPlan::File {
@@ -540,7 +541,9 @@ pub fn run(
         .collect::<Result<_, _>>()?;
     let store = load_pre_tag_map(&config.core)?;
     let flow_maps = match config.core.program {
-        pmacct_core::config::Program::Nfacctd => collector::FlowMaps::load(&config.core.collector)?,
+        pmacct_core::config::Program::Nfacctd | pmacct_core::config::Program::Sfacctd => {
+            collector::FlowMaps::load(&config.core.collector)?
+        }
         pmacct_core::config::Program::Pmacctd => {
             let c = &config.core.collector;
             if c.allow_file.is_some() || c.sampling_map.is_some() {
@@ -676,6 +679,7 @@ pub fn run(
         proc_name: config.core.proc_name.clone(),
         maps: flow_maps.clone(),
         log_gaps: !config.core.collector.disable_checks,
+        sflow: config.core.program == pmacct_core::config::Program::Sfacctd,
     };
     for source in flow_sources {
         inputs.start_flows(source, flow_settings.clone());

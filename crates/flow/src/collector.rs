@@ -30,6 +30,11 @@ pub struct CollectorStats {
     pub datagrams_v5: u64,
     pub datagrams_v9: u64,
     pub datagrams_ipfix: u64,
+    /// sFlow v5 datagrams ([`Collector::decode_sflow`]), and their discarded-packet and counter
+    /// samples (not flow records).
+    pub datagrams_sflow: u64,
+    pub sflow_discard_samples: u64,
+    pub sflow_counter_samples: u64,
     /// Flow records produced.
     pub records: u64,
     /// Options data records read (sampling and system-init facts are taken from them).
@@ -241,6 +246,46 @@ impl Collector {
 
     pub fn stats(&self) -> &CollectorStats {
         &self.stats
+    }
+
+    /// Decodes an sFlow v5 datagram: each flow sample becomes a record
+    /// ([`crate::FlowSample::to_record`]) appended to `out`; discarded-packet and counter
+    /// samples are counted. sFlow needs no state; the stats are shared with NetFlow's.
+    pub fn decode_sflow(
+        &mut self,
+        data: &[u8],
+        out: &mut Vec<FlowRecord>,
+    ) -> Result<DatagramInfo, Malformed> {
+        let d = match crate::decode_sflow(data) {
+            Ok(d) => d,
+            Err(e) => {
+                self.stats.count(e);
+                return Err(e);
+            }
+        };
+        self.stats.datagrams_sflow += 1;
+        if d.truncated {
+            self.stats.count(Malformed::BadRecord);
+        }
+        let before = out.len();
+        for s in &d.samples {
+            match s {
+                crate::Sample::Flow(f) => out.push(f.to_record(&d.header)),
+                crate::Sample::Discard(_) => self.stats.sflow_discard_samples += 1,
+                crate::Sample::Counters(_) => self.stats.sflow_counter_samples += 1,
+                crate::Sample::Other(_) => {}
+            }
+        }
+        let records = out.len() - before;
+        self.stats.records += records as u64;
+        Ok(DatagramInfo {
+            version: 5,
+            seqno: d.header.seqno,
+            source_id: d.header.sub_agent,
+            export_time: 0,
+            records,
+            lost: 0,
+        })
     }
 
     pub fn limits(&self) -> &Limits {

@@ -11,7 +11,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::Malformed;
+use crate::{FlowRecord, Malformed};
 
 /// The datagram header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,6 +184,97 @@ pub struct SflowDatagram<'a> {
     pub header: SflowHeader,
     pub samples: Vec<Sample<'a>>,
     pub truncated: bool,
+}
+
+impl FlowSample<'_> {
+    /// The sample as a flow record of the agent (`exporter`, sub-agent as `source_id`, version
+    /// 5): its interfaces (ifIndex format only), sampling rate, and its packet: the sampled
+    /// header as a sampled frame ([`crate::DATALINK_FRAME`], an IP header behind a made-up
+    /// Ethernet header) for the caller to decode, else the decoded Ethernet and IP records.
+    /// A sample stands for one packet of the frame's length on the wire, no flows.
+    pub fn to_record(&self, h: &SflowHeader) -> FlowRecord {
+        // As pmacct 1.7.7 prints them: the format in the top two bits (a discard reason, a
+        // count of interfaces) over the value.
+        let iface = |i: Interface| (i.format << 30) | i.value;
+        let mut r = FlowRecord {
+            exporter: h.agent,
+            version: 5,
+            seqno: h.seqno,
+            source_id: h.sub_agent,
+            in_iface: iface(self.input),
+            out_iface: iface(self.output),
+            sampling_rate: self.sampling_rate,
+            ..FlowRecord::default()
+        };
+        if let Some(sw) = self.switch {
+            // The incoming VLAN, else the outgoing one (as pmacct 1.7.7 reports `vlan`).
+            let vlan = if sw.src_vlan != 0 {
+                sw.src_vlan
+            } else {
+                sw.dst_vlan
+            };
+            r.vlan = (vlan & 0xffff) as u16;
+        }
+        if let Some(rt) = self.router {
+            r.next_hop = Some(rt.next_hop);
+            r.src_mask = u8::try_from(rt.src_mask).unwrap_or(0);
+            r.dst_mask = u8::try_from(rt.dst_mask).unwrap_or(0);
+        }
+        if let Some(gw) = self.gateway {
+            r.src_as = gw.src_as;
+            r.dst_as = gw.dst_as;
+            r.bgp_next_hop = Some(gw.next_hop);
+        }
+        match (&self.header, &self.ethernet, &self.ip) {
+            (Some(hd), _, ip) => {
+                // The IP length the agent decoded, else the packet's length on the wire, as
+                // pmacct 1.7.7's sfacctd counts them.
+                r.bytes = u64::from(ip.map_or(hd.frame_length, |ip| ip.length));
+                r.packets = 1;
+                if let Some(frame) = ethernet_frame(hd) {
+                    r.custom.push((crate::DATALINK_FRAME, frame));
+                    r.custom.push((
+                        crate::DATALINK_FRAME_SIZE,
+                        hd.frame_length.to_be_bytes().to_vec(),
+                    ));
+                }
+            }
+            (None, eth, ip) => {
+                if let Some(e) = eth {
+                    r.src_mac = e.src_mac;
+                    r.dst_mac = e.dst_mac;
+                }
+                if let Some(ip) = ip {
+                    r.src_addr = Some(ip.src);
+                    r.dst_addr = Some(ip.dst);
+                    r.proto = u8::try_from(ip.protocol).unwrap_or(0);
+                    r.src_port = u16::try_from(ip.src_port).unwrap_or(0);
+                    r.dst_port = u16::try_from(ip.dst_port).unwrap_or(0);
+                    r.tcp_flags = u8::try_from(ip.tcp_flags).unwrap_or(0);
+                    r.tos = u8::try_from(ip.tos).unwrap_or(0);
+                    r.bytes = u64::from(ip.length);
+                    r.packets = 1;
+                }
+            }
+        }
+        r
+    }
+}
+
+/// A sampled header as an Ethernet frame: as it is for Ethernet (protocol 1), behind a made-up
+/// Ethernet header for IPv4 (11) and IPv6 (12); `None` for other protocols.
+fn ethernet_frame(h: &SampledHeader<'_>) -> Option<Vec<u8>> {
+    let ethertype: [u8; 2] = match h.protocol {
+        1 => return Some(h.bytes.to_vec()),
+        11 => [0x08, 0x00],
+        12 => [0x86, 0xdd],
+        _ => return None,
+    };
+    let mut f = Vec::with_capacity(14 + h.bytes.len());
+    f.extend_from_slice(&[0; 12]);
+    f.extend_from_slice(&ethertype);
+    f.extend_from_slice(h.bytes);
+    Some(f)
 }
 
 /// A bounds-checked XDR reader over a slice.

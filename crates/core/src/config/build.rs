@@ -71,6 +71,15 @@ pub enum Program {
     Pmacctd,
     /// NetFlow v5/v9 and IPFIX: a UDP socket, or a capture file of export datagrams.
     Nfacctd,
+    /// sFlow v5: a UDP socket, or a capture file of sFlow datagrams.
+    Sfacctd,
+}
+
+impl Program {
+    /// A collector of exports (nfacctd, sfacctd), not a packet capture.
+    pub fn is_collector(self) -> bool {
+        matches!(self, Program::Nfacctd | Program::Sfacctd)
+    }
 }
 
 /// nfacctd's settings.
@@ -506,12 +515,15 @@ pub fn build(
 ) -> DaemonConfig {
     let mut core = build_core(&resolved.core, errors);
     core.program = program;
+    if program == Program::Sfacctd && resolved.core.get("nfacctd_port").is_none() {
+        core.collector.port = 6343;
+    }
     let plugins: Vec<PluginConfig> = resolved
         .plugins
         .iter()
         .filter_map(|p| build_plugin(program, p, errors))
         .collect();
-    if program == Program::Nfacctd {
+    if program.is_collector() {
         check_route_sources(&resolved.core, &core, &plugins, errors);
     }
     DaemonConfig { core, plugins }
@@ -712,7 +724,7 @@ fn build_plugin(
     if aggregate.needs_networks()
         && networks_file.is_none()
         && networks_mask.is_none()
-        && program == Program::Pmacctd
+        && !program.is_collector()
     {
         r.error(
             "aggregate",

@@ -127,6 +127,18 @@ nfacctd takes pmacctd's options (see pmacctd -h), except:
   -R  \tRenormalize sampled data
 ";
 
+pub const SFACCTD_USAGE: &str = "\
+Usage: sfacctd [ -D | -d ] [ -L host ] [ -l port ] [ -c primitive [ , ... ] ] [ -P plugin [ , ... ] ]
+       sfacctd [ -f config_file ]
+       sfacctd [ -h ]
+
+sfacctd takes pmacctd's options (see pmacctd -h), except:
+  -L  \tBind to the specified IP address (DEFAULT: all IPv4 and IPv6 addresses)
+  -l  \tListen on the specified UDP port (DEFAULT: 6343)
+  -I  \tRead sFlow datagrams from the specified savefile
+  -R  \tRenormalize sampled data
+";
+
 /// Parses pmacctd's arguments (without the program name).
 pub fn parse(args: &[String]) -> Result<CommandLine, String> {
     parse_as(super::Program::Pmacctd, args)
@@ -135,7 +147,7 @@ pub fn parse(args: &[String]) -> Result<CommandLine, String> {
 /// Parses the arguments of `program` (without the program name).
 pub fn parse_as(program: super::Program, args: &[String]) -> Result<CommandLine, String> {
     let own: &[(char, &str)] = match program {
-        super::Program::Nfacctd => NFACCTD_VALUED,
+        super::Program::Nfacctd | super::Program::Sfacctd => NFACCTD_VALUED,
         super::Program::Pmacctd => &[],
     };
     let mut out = CommandLine {

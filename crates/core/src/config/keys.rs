@@ -100,16 +100,16 @@ keys! {
     "pcap_savefile_delay": Core, V::Uint(0, 86400), "0", Yes, "Seconds to wait before reading the file. `-Z`.";
     "pcap_savefile_replay": Core, V::Uint(1, u64::MAX), "1", Yes, "Read the file this many times. `-Y`.";
     // --- nfacctd ---
-    "nfacctd_ip": Core, V::Text, "", Yes, "nfacctd: the address to listen on for NetFlow/IPFIX (all IPv4 and IPv6 addresses when unset). `-L`.";
-    "nfacctd_port": Core, V::Uint(0, 65535), "2100", Yes, "nfacctd: the UDP port to listen on. `-l`. With pcap_savefile, only datagrams to this port are read when it is set (pmacct refuses the two together).";
-    "nfacctd_pipe_size": Core, V::Uint(0, 2147483647), "", Yes, "nfacctd: the socket's receive buffer in bytes (SO_RCVBUF); a warning says when net.core.rmem_max caps it.";
-    "nfacctd_time_new": Core, V::Bool, "false", Yes, "nfacctd: bin flows by their arrival instead of their start time.";
+    "nfacctd_ip" ["sfacctd_ip"]: Core, V::Text, "", Yes, "nfacctd, sfacctd: the address to listen on for NetFlow/IPFIX (all IPv4 and IPv6 addresses when unset). `-L`.";
+    "nfacctd_port" ["sfacctd_port"]: Core, V::Uint(0, 65535), "2100", Yes, "nfacctd, sfacctd: the UDP port to listen on (sfacctd: 6343 unless set). `-l`. With pcap_savefile, only datagrams to this port are read when it is set (pmacct refuses the two together).";
+    "nfacctd_pipe_size" ["sfacctd_pipe_size"]: Core, V::Uint(0, 2147483647), "", Yes, "nfacctd, sfacctd: the socket's receive buffer in bytes (SO_RCVBUF); a warning says when net.core.rmem_max caps it.";
+    "nfacctd_time_new" ["sfacctd_time_new"]: Core, V::Bool, "false", Yes, "nfacctd, sfacctd: bin flows by their arrival instead of their start time.";
     "nfacctd_templates_file": Core, V::Path, "", Yes, "nfacctd: templates are read from this file at start and written to it at exit, so data after a restart decodes before the exporters resend their templates.";
-    "nfacctd_allow_file": Core, V::Path, "", Yes, "nfacctd: the exporters allowed to send (one address or prefix per line; an empty file allows none). Datagrams from others are counted (denied_datagrams) and dropped. Reloaded on SIGUSR2.";
+    "nfacctd_allow_file" ["sfacctd_allow_file"]: Core, V::Path, "", Yes, "nfacctd, sfacctd: the exporters allowed to send (one address or prefix per line; an empty file allows none). Datagrams from others are counted (denied_datagrams) and dropped. Reloaded on SIGUSR2.";
     "nfacctd_net": Core, V::Choice(&["netflow", "file", "mask", "longest"]), "netflow", Yes, "nfacctd: where src_net, dst_net, src_mask and dst_mask come from: the flow's masks (netflow), networks_file (file), networks_mask (mask), or the longer prefix of networks_file's and the flow's (longest; the flow's on a tie). pmacct's igp, bgp and bmp need daemons pmacct-rs does not have.";
     "nfacctd_as": Core, V::Choice(&["netflow", "file", "longest"]), "netflow", Yes, "nfacctd: where src_as and dst_as come from: the flow (netflow), networks_file's AS column (file; 0 where no line matches), or the file where its prefix is longer than the flow's mask (longest). pmacct's bgp and bmp need daemons pmacct-rs does not have.";
     "sampling_map": Core, V::Path, "", Yes, "nfacctd: the sampling rate per exporter (and interface) to use instead of the advertised one: lines of id=RATE ip=ADDR[/LEN] [in=ID] [out=ID]. Reloaded on SIGUSR2 with maps_refresh.";
-    "nfacctd_disable_checks" ["nfacctd_disable_sanity_checks"]: Core, V::Bool, "false", Yes, "nfacctd: no log lines about sequence gaps (they are still counted in the stats line and metrics). `nfacctd_disable_sanity_checks` is the newer pmacct spelling.";
+    "nfacctd_disable_checks" ["nfacctd_disable_sanity_checks", "sfacctd_disable_checks"]: Core, V::Bool, "false", Yes, "nfacctd: no log lines about sequence gaps (they are still counted in the stats line and metrics). `nfacctd_disable_sanity_checks` is the newer pmacct spelling.";
     "promisc": Core, V::Bool, "true", Yes, "Put the interface in promiscuous mode. `-N` sets false.";
     "snaplen": Core, V::Uint(64, 262144), "128", Yes, "Bytes captured per packet. `-L`.";
     "aggregate_unknown_etype": Core, V::Bool, "false", Yes, "Account non-IP frames too (L2 primitives only).";

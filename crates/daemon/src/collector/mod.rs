@@ -45,6 +45,8 @@ pub struct FlowSettings {
     pub maps: FlowMaps,
     /// Log sequence gaps (`nfacctd_disable_checks` turns the lines off; gaps are counted).
     pub log_gaps: bool,
+    /// sfacctd: the datagrams are sFlow v5 (else NetFlow v5/v9 and IPFIX).
+    pub sflow: bool,
 }
 
 /// At most this many gap lines per minute; the rest are summed into one line.
@@ -195,12 +197,15 @@ impl FlowDispatcher {
                 }
                 Ok(NextDatagram::Datagram(d)) => {
                     self.datagrams += 1;
-                    let decoded = self.collector.decode(
-                        d.exporter,
-                        d.data,
-                        d.arrival.secs,
-                        &mut self.records,
-                    );
+                    let decoded = match self.settings.sflow {
+                        true => self.collector.decode_sflow(d.data, &mut self.records),
+                        false => self.collector.decode(
+                            d.exporter,
+                            d.data,
+                            d.arrival.secs,
+                            &mut self.records,
+                        ),
+                    };
                     match decoded {
                         Ok(info) if info.lost > 0 => {
                             self.gaps.seen(&self.settings, d.exporter, &info)
@@ -295,9 +300,9 @@ impl FlowDispatcher {
                     r.exporter
                 );
             }
-            let (mut key, frame_bytes) = records::base_key(r, arrival);
+            let (mut key, frame) = records::base_key(r, arrival);
             (key.tag, key.tag2, key.label) = (tags.tag, tags.tag2, tags.label);
-            let meta = records::meta(r, self.settings.clock, arrival, frame_bytes);
+            let meta = records::meta(r, self.settings.clock, arrival, frame);
             let single = self.lanes.len() == 1;
             for lane in &mut self.lanes {
                 if !lane.takes(LinkType::Raw, &self.header, &tags) {

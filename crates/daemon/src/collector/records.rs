@@ -25,9 +25,18 @@ fn addr(a: Option<IpAddr>) -> Addr {
     a.map_or_else(Addr::default, Addr)
 }
 
+/// What a sampled frame says of the packet beyond its key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Frame {
+    /// The IP length (0 for a frame without an IP header).
+    pub ip_bytes: u64,
+    pub tcp_flags: u8,
+}
+
 /// The key a flow record gives before any plugin's own steps, and, for a record that carries
-/// a sampled frame instead of addresses (IPFIX dataLinkFrameSection), the frame's IP length.
-pub fn base_key(r: &FlowRecord, arrival: Timestamp) -> (FlowKey, Option<u64>) {
+/// a sampled frame instead of addresses (IPFIX dataLinkFrameSection, an sFlow sampled
+/// header), what the frame says beyond it.
+pub fn base_key(r: &FlowRecord, arrival: Timestamp) -> (FlowKey, Option<Frame>) {
     let mut key = record_key(r, arrival);
     if !r.custom.is_empty() {
         custom_values(r, &mut key);
@@ -80,7 +89,7 @@ fn custom_values(r: &FlowRecord, key: &mut FlowKey) {
 }
 
 /// A sampled frame's headers into the key, as pmacct reads them; its IP length.
-fn from_frame(frame: &[u8], wire: Option<u32>, key: &mut FlowKey) -> Option<u64> {
+fn from_frame(frame: &[u8], wire: Option<u32>, key: &mut FlowKey) -> Option<Frame> {
     let mut ip = pmacct_wire::IpPacket::new(pmacct_wire::L2Info::default());
     let captured = u32::try_from(frame.len()).unwrap_or(u32::MAX);
     let wire_len = wire.map_or(captured, |w| w.max(captured));
@@ -91,11 +100,15 @@ fn from_frame(frame: &[u8], wire: Option<u32>, key: &mut FlowKey) -> Option<u64>
     }
     key.src_mac = Mac(ip.l2.src_mac);
     key.dst_mac = Mac(ip.l2.dst_mac);
-    key.vlan = ip.l2.vlan;
+    // The frame's 802.1Q tag, else the record's own VLAN (NetFlow's IE 58, sFlow's extended
+    // switch record).
+    if ip.l2.vlan != 0 {
+        key.vlan = ip.l2.vlan;
+    }
     if outcome != pmacct_wire::Outcome::Ip {
         // A frame without an IP header (an Ethernet pseudowire with a control word, ARP):
         // one packet of no IP bytes, as pmacct 1.7.7 counts it.
-        return Some(0);
+        return Some(Frame::default());
     }
     key.src_host = Addr(ip.src);
     key.dst_host = Addr(ip.dst);
@@ -105,7 +118,10 @@ fn from_frame(frame: &[u8], wire: Option<u32>, key: &mut FlowKey) -> Option<u64>
         key.src_port = src;
         key.dst_port = dst;
     }
-    Some(u64::from(ip.length))
+    Some(Frame {
+        ip_bytes: u64::from(ip.length),
+        tcp_flags: ip.tcp_flags,
+    })
 }
 
 fn record_key(r: &FlowRecord, arrival: Timestamp) -> FlowKey {
@@ -171,20 +187,20 @@ pub fn facts(r: &FlowRecord) -> FlowFacts {
     }
 }
 
-/// What the record adds, and when; `frame_bytes`: a sampled frame's IP length, for a record
-/// without counters (one packet).
+/// What the record adds, and when; `frame`: a sampled frame's IP length (for a record without
+/// counters: one packet) and TCP flags.
 pub fn meta(
     r: &FlowRecord,
     clock: FlowClock,
     arrival: Timestamp,
-    frame_bytes: Option<u64>,
+    frame: Option<Frame>,
 ) -> RecordMeta {
     let ts = match (clock, r.start) {
         (FlowClock::Start, Some(t)) => t.secs,
         _ => arrival.secs,
     };
-    let (bytes, packets) = match (r.bytes, r.packets, frame_bytes) {
-        (0, 0, Some(b)) => (b, 1),
+    let (bytes, packets) = match (r.bytes, r.packets, frame) {
+        (0, 0, Some(f)) => (f.ip_bytes, 1),
         (b, p, _) => (b, p),
     };
     // From the start to the end, when the flow is timed by its start (nfacctd_pro_rating).
@@ -197,7 +213,7 @@ pub fn meta(
         bytes,
         packets: u32::try_from(packets).unwrap_or(u32::MAX),
         flows: u16::try_from(r.flows).unwrap_or(u16::MAX),
-        tcp_flags: r.tcp_flags,
+        tcp_flags: r.tcp_flags | frame.map_or(0, |f| f.tcp_flags),
         span,
     }
 }
