@@ -119,7 +119,13 @@ impl InputThreads {
         settings: crate::collector::FlowSettings,
     ) {
         let shared = &self.shared;
-        let lanes = match lanes_for(&shared.templates, pmacct_wire::LinkType::Raw, "") {
+        // sFlow records are filtered on their sampled frames; NetFlow's on a header made up
+        // from their fields (sampled frames among them compile their filters on first use).
+        let (link, what) = match settings.sflow {
+            true => (pmacct_wire::LinkType::Ethernet, "sFlow"),
+            false => (pmacct_wire::LinkType::Raw, "NetFlow/IPFIX"),
+        };
+        let lanes = match lanes_for(&shared.templates, link, "") {
             Ok(l) => l,
             Err(e) => {
                 self.first_error.get_or_insert(e);
@@ -127,25 +133,18 @@ impl InputThreads {
             }
         };
         tracing::info!(
-            "( {}/core ): collecting NetFlow/IPFIX from '{}'",
+            "( {}/core ): collecting {what} from '{}'",
             shared.proc_name,
             source.name()
         );
         let tagger = match &shared.store {
-            Some(store) => {
-                match crate::tagging::Tagger::new(
-                    store.clone(),
-                    pmacct_wire::LinkType::Raw,
-                    "",
-                    None,
-                ) {
-                    Ok(t) => Some(t),
-                    Err(e) => {
-                        self.first_error.get_or_insert(e);
-                        return;
-                    }
+            Some(store) => match crate::tagging::Tagger::new(store.clone(), link, "", None) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    self.first_error.get_or_insert(e);
+                    return;
                 }
-            }
+            },
             None => None,
         };
         let stats = shared.stats.clone();

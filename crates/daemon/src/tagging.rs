@@ -151,8 +151,16 @@ impl Tagger {
 
     /// The tags of one flow record: its own facts, and for `filter` rules the packet header
     /// made up from it (`header`, raw IP; empty when the map has no filter).
-    pub fn flow_tags(&mut self, header: &[u8], ids: (u32, u32), facts: &FlowFacts) -> Tags {
-        self.refresh(LinkType::Raw);
+    /// The tags of a flow record: `frame` is its sampled frame (`link` Ethernet) or the header
+    /// made up from its fields (`link` Raw), for the map's `filter` rules.
+    pub fn flow_tags(
+        &mut self,
+        link: LinkType,
+        frame: &[u8],
+        ids: (u32, u32),
+        facts: &FlowFacts,
+    ) -> Tags {
+        self.refresh(link);
         let ctx = PacketContext {
             ifname: "",
             direction: None,
@@ -160,7 +168,7 @@ impl Tagger {
             out_iface: ids.1,
             flow: Some(facts),
         };
-        evaluate(&self.map, &mut self.filters, LinkType::Raw, header, &ctx)
+        evaluate(&self.map, &mut self.filters, link, frame, &ctx)
     }
 
     /// Whether the map has `filter` rules (they need a frame to match).

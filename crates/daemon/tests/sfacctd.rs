@@ -14,12 +14,17 @@ const AGGREGATE: &str = "src_host, dst_host, src_port, dst_port, proto, peer_src
 
 /// The sorted csv rows `program` prints for `pcap` (one purge, at the end).
 fn rows(program: &str, pcap: &Path, dir: &Path) -> Vec<String> {
+    rows_with(program, pcap, dir, AGGREGATE, "")
+}
+
+/// [`rows`] with another aggregation and more configuration lines.
+fn rows_with(program: &str, pcap: &Path, dir: &Path, aggregate: &str, extra: &str) -> Vec<String> {
     let cfg = dir.join("sf.conf");
     std::fs::write(
         &cfg,
         format!(
-            "pcap_savefile: {}\nplugins: print[p]\naggregate[p]: {AGGREGATE}\n\
-             print_output[p]: csv\nprint_refresh_time[p]: 86400\n",
+            "pcap_savefile: {}\nplugins: print[p]\naggregate[p]: {aggregate}\n\
+             print_output[p]: csv\nprint_refresh_time[p]: 86400\n{extra}",
             pcap.display()
         ),
     )
@@ -131,4 +136,61 @@ fn qinq_and_ipv6_traffic_class_as_documented() {
         work.path(),
     );
     assert!(v6.contains(&"24:6e:96:90:7a:50,24:6e:96:04:3c:08,100,172.16.0.3,27,28,2a0c:8880:2:0:185:21:130:38,2a0c:8880:2:0:185:21:130:39,46026,22,16,tcp,8,3,4554".to_string()), "{v6:?}");
+}
+
+/// aggregate_filter matches the sampled frame's own bytes, with the VLAN a switch reports (and
+/// stripped) as an 802.1Q tag: the same rows as Debian's sfacctd 1.7.7 for each filter.
+#[test]
+fn aggregate_filters_see_the_sampled_frames_as_debian_sfacctd_does() {
+    let Some(data) = common::testdata() else {
+        return common::skipped("../shared/testdata");
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let captures = [
+        "akvorado__data-1140.pcap",
+        "akvorado__data-discard-interface.pcap",
+        "akvorado__data-sflow-ipv4-data.pcap",
+        "akvorado__data-icmpv6.pcap",
+        "tcpdump__sflow_expanded.pcap",
+        "ndpi__sflow.pcap",
+    ];
+    let filters = ["vlan 100", "vlan and tcp port 22", "not vlan"];
+    let aggregate = "peer_src_ip, vlan, src_host, dst_host, src_port, dst_port, proto";
+    let jobs: Vec<(&str, &str)> = captures
+        .iter()
+        .flat_map(|c| filters.iter().map(move |f| (*c, *f)))
+        .collect();
+    let matched: Vec<(&str, usize)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|w| {
+                let (jobs, dir, data) = (&jobs, work.path().join(w.to_string()), &data);
+                s.spawn(move || {
+                    std::fs::create_dir(&dir).expect("dir");
+                    let mut matched = Vec::new();
+                    for (capture, filter) in jobs.iter().skip(w).step_by(4) {
+                        let pcap = data.join("flow/sflow").join(capture);
+                        let extra = format!("aggregate_filter[p]: {filter}\n");
+                        let ours = rows_with(OURS, &pcap, &dir, aggregate, &extra);
+                        let reference = rows_with(REFERENCE, &pcap, &dir, aggregate, &extra);
+                        assert_eq!(ours, reference, "{capture}, aggregate_filter '{filter}'");
+                        matched.push((*filter, ours.len().saturating_sub(1)));
+                    }
+                    matched
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    // Rows each filter lets through, over the captures.
+    let through = |f: &str| -> usize {
+        matched
+            .iter()
+            .filter(|(g, _)| *g == f)
+            .map(|(_, n)| n)
+            .sum()
+    };
+    assert_eq!(filters.map(through), [3, 3, 1], "{matched:?}");
 }

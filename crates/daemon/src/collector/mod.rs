@@ -285,11 +285,17 @@ impl FlowDispatcher {
             {
                 r.sampling_rate = rate;
             }
-            if needs_header {
-                records::filter_header(r, &mut self.header);
-            }
+            let link = match needs_header {
+                true => records::filter_header(r, &mut self.header),
+                false => LinkType::Raw,
+            };
             let tags = match &mut self.tagger {
-                Some(t) => t.flow_tags(&self.header, (r.in_iface, r.out_iface), &records::facts(r)),
+                Some(t) => t.flow_tags(
+                    link,
+                    &self.header,
+                    (r.in_iface, r.out_iface),
+                    &records::facts(r),
+                ),
                 None => Tags::default(),
             };
             if r.sampling_rate == 0 && !self.warned_unsampled {
@@ -305,7 +311,7 @@ impl FlowDispatcher {
             let meta = records::meta(r, self.settings.clock, arrival, frame);
             let single = self.lanes.len() == 1;
             for lane in &mut self.lanes {
-                if !lane.takes(LinkType::Raw, &self.header, &tags) {
+                if !lane.takes(link, &self.header, &tags) {
                     continue;
                 }
                 // Each lane changes its own copy of the key (one lane: the key itself).

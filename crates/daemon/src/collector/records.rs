@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use pmacct_core::key::{Addr, FlowKey, Mac, RecordMeta, Timestamp};
 use pmacct_core::pretag::FlowFacts;
 use pmacct_flow::{CustomKey, FlowRecord, FlowTime, DATALINK_FRAME, DATALINK_FRAME_SIZE};
+use pmacct_wire::LinkType;
 
 /// Which time bins a flow: its start (pmacct's default) or its arrival (`nfacctd_time_new`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +86,27 @@ fn custom_values(r: &FlowRecord, key: &mut FlowKey) {
         ) {
             *id = pmacct_core::custom::intern(def.value_of(field));
         }
+    }
+}
+
+/// `frame`, with an 802.1Q tag of `vlan` after its MAC addresses when the record reports a
+/// VLAN the frame does not carry (a switch's sFlow agent reports the VLAN it stripped), so
+/// that `vlan N` filters select what the record says.
+fn tagged_frame(frame: &[u8], vlan: u16, out: &mut Vec<u8>) {
+    let tagged = matches!(
+        frame.get(12..14),
+        Some([0x81, 0x00] | [0x88, 0xa8] | [0x91, 0x00])
+    );
+    match (vlan, frame.get(..12), tagged) {
+        // The record's 16 bits as the tag control information (pmacct 1.7.7 does the same:
+        // an agent's 0xffffffff, "unknown", reads as VID 4095 with priority 7).
+        (1.., Some(macs), false) => {
+            out.extend_from_slice(macs);
+            out.extend_from_slice(&[0x81, 0x00]);
+            out.extend_from_slice(&vlan.to_be_bytes());
+            out.extend_from_slice(&frame[12..]);
+        }
+        _ => out.extend_from_slice(frame),
     }
 }
 
@@ -229,8 +251,16 @@ pub fn scaled(meta: RecordMeta, scale: u64) -> RecordMeta {
 
 /// A bare IP packet standing for the flow (addresses, protocol, ToS, ports and TCP flags), so
 /// that `aggregate_filter` expressions compiled for raw IP match flows as they match packets.
-pub fn filter_header(r: &FlowRecord, out: &mut Vec<u8>) {
+pub fn filter_header(r: &FlowRecord, out: &mut Vec<u8>) -> LinkType {
     out.clear();
+    // A record keyed by its sampled frame (an sFlow sampled header, IPFIX
+    // dataLinkFrameSection): filters match the frame's real bytes.
+    if r.src_addr.is_none() {
+        if let Some((_, frame)) = r.custom.iter().find(|(k, _)| *k == DATALINK_FRAME) {
+            tagged_frame(frame, r.vlan, out);
+            return LinkType::Ethernet;
+        }
+    }
     let l4_len: u16 = match r.proto {
         6 => 20,
         17 => 8,
@@ -269,6 +299,7 @@ pub fn filter_header(r: &FlowRecord, out: &mut Vec<u8>) {
             out.extend_from_slice(&[0, 8, 0, 0]);
         }
     }
+    LinkType::Raw
 }
 
 #[cfg(test)]
