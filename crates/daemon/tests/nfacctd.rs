@@ -241,27 +241,11 @@ fn rows_equal_debian_nfacctd_on_every_flow_capture() {
     let cases = cases(&data.join("flow"));
     // 39 captures and 10 template + data pairs.
     assert_eq!(cases.len(), 49);
-    // Four at a time: each run is mostly waiting for the daemons to start and stop.
-    let nonempty: usize = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..4)
-            .map(|w| {
-                let (cases, dir) = (&cases, work.path().join(w.to_string()));
-                s.spawn(move || {
-                    std::fs::create_dir(&dir).expect("dir");
-                    cases
-                        .iter()
-                        .skip(w)
-                        .step_by(4)
-                        .map(|(case, parts)| compare(case, parts, &dir))
-                        .sum::<usize>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .sum()
-    });
+    let nonempty: usize = common::on_four_workers(&cases, work.path(), |(case, parts), dir| {
+        compare(case, parts, dir)
+    })
+    .into_iter()
+    .sum();
     // Comparisons where the capture gives rows (a template alone, or data alone, gives none).
     assert_eq!(nonempty, 2 * 24, "{nonempty}");
 }

@@ -78,34 +78,19 @@ fn rows_equal_debian_sfacctd_on_every_sflow_capture() {
         .collect();
     cases.sort();
     assert_eq!(cases.len(), 15);
-    // Four at a time: each run is mostly waiting for the daemons to start and stop.
-    let compared: usize = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..4)
-            .map(|w| {
-                let (cases, dir) = (&cases, work.path().join(w.to_string()));
-                s.spawn(move || {
-                    std::fs::create_dir(&dir).expect("dir");
-                    let mut compared = 0;
-                    for pcap in cases.iter().skip(w).step_by(4) {
-                        let case = pcap
-                            .file_name()
-                            .expect("name")
-                            .to_string_lossy()
-                            .to_string();
-                        let ours = rows(OURS, pcap, &dir);
-                        let reference = rows(REFERENCE, pcap, &dir);
-                        compared += usize::from(!reference.is_empty());
-                        assert_eq!(as_reference(&case, ours), reference, "{case}");
-                    }
-                    compared
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .sum()
-    });
+    let compared: usize = common::on_four_workers(&cases, work.path(), |pcap, dir| {
+        let case = pcap
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        let ours = rows(OURS, pcap, dir);
+        let reference = rows(REFERENCE, pcap, dir);
+        assert_eq!(as_reference(&case, ours), reference, "{case}");
+        usize::from(!reference.is_empty())
+    })
+    .into_iter()
+    .sum();
     // Captures with flow samples (one holds counter samples only; 1.7.7 drops the QinQ one).
     assert_eq!(compared, 13);
 }
@@ -160,30 +145,15 @@ fn aggregate_filters_see_the_sampled_frames_as_debian_sfacctd_does() {
         .iter()
         .flat_map(|c| filters.iter().map(move |f| (*c, *f)))
         .collect();
-    let matched: Vec<(&str, usize)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..4)
-            .map(|w| {
-                let (jobs, dir, data) = (&jobs, work.path().join(w.to_string()), &data);
-                s.spawn(move || {
-                    std::fs::create_dir(&dir).expect("dir");
-                    let mut matched = Vec::new();
-                    for (capture, filter) in jobs.iter().skip(w).step_by(4) {
-                        let pcap = data.join("flow/sflow").join(capture);
-                        let extra = format!("aggregate_filter[p]: {filter}\n");
-                        let ours = rows_with(OURS, &pcap, &dir, aggregate, &extra);
-                        let reference = rows_with(REFERENCE, &pcap, &dir, aggregate, &extra);
-                        assert_eq!(ours, reference, "{capture}, aggregate_filter '{filter}'");
-                        matched.push((*filter, ours.len().saturating_sub(1)));
-                    }
-                    matched
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
+    let matched: Vec<(&str, usize)> =
+        common::on_four_workers(&jobs, work.path(), |(capture, filter), dir| {
+            let pcap = data.join("flow/sflow").join(capture);
+            let extra = format!("aggregate_filter[p]: {filter}\n");
+            let ours = rows_with(OURS, &pcap, dir, aggregate, &extra);
+            let reference = rows_with(REFERENCE, &pcap, dir, aggregate, &extra);
+            assert_eq!(ours, reference, "{capture}, aggregate_filter '{filter}'");
+            (*filter, ours.len().saturating_sub(1))
+        });
     // Rows each filter lets through, over the captures.
     let through = |f: &str| -> usize {
         matched

@@ -448,3 +448,33 @@ pub const TAG_CHAIN_ROWS: [&str; 5] = [
     "200,80,tcp",
     "100,53,udp",
 ];
+
+/// `f` on every item, four at a time (runs of daemons are mostly waiting for them to start and
+/// stop); each worker has its own folder under `root`. The results in no particular order; a
+/// panic of `f` is the caller's.
+pub fn on_four_workers<T: Sync, R: Send>(
+    items: &[T],
+    root: &Path,
+    f: impl Fn(&T, &Path) -> R + Sync,
+) -> Vec<R> {
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|w| {
+                let (f, dir) = (&f, root.join(w.to_string()));
+                s.spawn(move || {
+                    std::fs::create_dir_all(&dir).expect("worker dir");
+                    items
+                        .iter()
+                        .skip(w)
+                        .step_by(4)
+                        .map(|item| f(item, &dir))
+                        .collect::<Vec<R>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
