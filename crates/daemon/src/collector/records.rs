@@ -39,7 +39,11 @@ pub struct Frame {
 /// header), what the frame says beyond it.
 pub fn base_key(r: &FlowRecord, arrival: Timestamp) -> (FlowKey, Option<Frame>) {
     let mut key = record_key(r, arrival);
-    if !r.custom.is_empty() {
+    // Only custom primitives' elements (a sampled frame alone needs no registry lookup).
+    if r.custom
+        .iter()
+        .any(|(k, _)| *k != DATALINK_FRAME && *k != DATALINK_FRAME_SIZE)
+    {
         custom_values(r, &mut key);
     }
     let mut frame_bytes = None;
