@@ -680,6 +680,7 @@ pub fn run(
         maps: flow_maps.clone(),
         log_gaps: !config.core.collector.disable_checks,
         sflow: config.core.program == pmacct_core::config::Program::Sfacctd,
+        counter_file: config.core.collector.counter_file.clone(),
     };
     for source in flow_sources {
         inputs.start_flows(source, flow_settings.clone());
@@ -711,6 +712,7 @@ pub fn run(
             reload_maps(config, store.as_deref(), &flow_maps, &mut inputs);
         }
         if control.reopen_log.swap(false, Relaxed) {
+            collector::counters::reopen();
             match logging::reopen() {
                 Ok(()) => {
                     if let Some(log) = &config.core.logfile {

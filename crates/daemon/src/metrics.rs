@@ -123,6 +123,40 @@ fn flow_counters(out: &mut String, f: &crate::stats::FlowStats) {
     );
 }
 
+/// sfacctd's counters.
+fn sflow_counters(out: &mut String, s: &crate::stats::SflowStats) {
+    let one = |v: &std::sync::atomic::AtomicU64| vec![(String::new(), v.load(Relaxed))];
+    for (name, help, value) in [
+        (
+            "pmacct_daemon_sflow_discard_samples_total",
+            "sFlow discarded-packet samples (format 5) received.",
+            &s.discard_samples,
+        ),
+        (
+            "pmacct_daemon_sflow_counter_samples_total",
+            "sFlow counter samples received.",
+            &s.counter_samples,
+        ),
+        (
+            "pmacct_daemon_sflow_lost_samples_total",
+            "sFlow flow samples the data sources' sequence numbers say were lost.",
+            &s.lost_samples,
+        ),
+        (
+            "pmacct_daemon_sflow_lost_counter_samples_total",
+            "sFlow counter samples the data sources' sequence numbers say were lost.",
+            &s.lost_counter_samples,
+        ),
+        (
+            "pmacct_daemon_sflow_agent_dropped_samples_total",
+            "Samples the agents said they dropped themselves (flow samples' drops).",
+            &s.agent_drops,
+        ),
+    ] {
+        counter(out, name, help, "counter", &one(value));
+    }
+}
+
 pub fn render() -> String {
     let mut out = String::new();
     let Some(slot) = REGISTRY.get() else {
@@ -180,6 +214,10 @@ pub fn render() -> String {
     );
     if c.flows.collecting.load(Relaxed) {
         flow_counters(&mut out, &c.flows);
+    }
+    if c.flows.sflow.enabled.load(Relaxed) {
+        sflow_counters(&mut out, &c.flows.sflow);
+        crate::collector::counters::render_metrics(&mut out);
     }
     let per = |f: fn(&PluginStats) -> u64| -> Vec<(String, u64)> {
         r.plugins

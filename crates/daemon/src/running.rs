@@ -152,6 +152,11 @@ impl InputThreads {
             .flows
             .collecting
             .store(true, std::sync::atomic::Ordering::Relaxed);
+        stats
+            .flows
+            .sflow
+            .enabled
+            .store(settings.sflow, std::sync::atomic::Ordering::Relaxed);
         let stop = Arc::new(StopFlag::default());
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {

@@ -43,6 +43,22 @@ pub struct FlowStats {
     pub records_without_sampling_rate: AtomicU64,
     /// Frames of a capture file that are not export datagrams (not UDP, another port).
     pub skipped_frames: AtomicU64,
+    /// sfacctd's own counts (its stats line says these instead of NetFlow's).
+    pub sflow: SflowStats,
+}
+
+/// What sfacctd counted beyond the datagrams and flow samples.
+#[derive(Debug, Default)]
+pub struct SflowStats {
+    /// The collector reads sFlow.
+    pub enabled: std::sync::atomic::AtomicBool,
+    pub discard_samples: AtomicU64,
+    pub counter_samples: AtomicU64,
+    /// Flow and counter samples the data sources' sequence numbers say were lost.
+    pub lost_samples: AtomicU64,
+    pub lost_counter_samples: AtomicU64,
+    /// Samples the agents said they dropped themselves.
+    pub agent_drops: AtomicU64,
 }
 
 impl FlowStats {
@@ -55,6 +71,9 @@ impl FlowStats {
     }
 
     pub fn line(&self) -> String {
+        if self.sflow.enabled.load(Relaxed) {
+            return self.sflow_line();
+        }
         format!(
             "datagrams={} kernel_dropped_datagrams={} denied_datagrams={} malformed_datagrams={} flow_records={} lost_flows={} templates_refused={} pending_dropped={} records_without_sampling_rate={} skipped_frames={}",
             self.datagrams.load(Relaxed),
@@ -66,6 +85,28 @@ impl FlowStats {
             self.templates_refused.load(Relaxed),
             self.pending_dropped.load(Relaxed),
             self.records_without_sampling_rate.load(Relaxed),
+            self.skipped_frames.load(Relaxed),
+        )
+    }
+}
+
+impl FlowStats {
+    fn sflow_line(&self) -> String {
+        let s = &self.sflow;
+        format!(
+            "datagrams={} kernel_dropped_datagrams={} denied_datagrams={} malformed_datagrams={} flow_samples={} lost_datagrams={} lost_samples={} agent_dropped_samples={} discard_samples={} counter_samples={} lost_counter_samples={} counter_lines_failed={} skipped_frames={}",
+            self.datagrams.load(Relaxed),
+            self.kernel_dropped.load(Relaxed),
+            self.denied.load(Relaxed),
+            self.malformed_total(),
+            self.records.load(Relaxed),
+            self.lost.load(Relaxed),
+            s.lost_samples.load(Relaxed),
+            s.agent_drops.load(Relaxed),
+            s.discard_samples.load(Relaxed),
+            s.counter_samples.load(Relaxed),
+            s.lost_counter_samples.load(Relaxed),
+            crate::collector::counters::LINES_FAILED.load(Relaxed),
             self.skipped_frames.load(Relaxed),
         )
     }

@@ -911,85 +911,6 @@ fn custom_primitive_errors_name_the_file_line_and_key() {
     );
 }
 
-/// The datagrams Debian's pmacctd exports with its nfprobe plugin (NetFlow `version`) for a
-/// capture, received on a loopback socket, as a pcap file of Ethernet/IPv4/UDP frames.
-fn nfprobe_exports(packets: &Path, version: u8, dir: &Path) -> (PathBuf, usize) {
-    use std::net::UdpSocket;
-    use std::os::fd::AsRawFd;
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let size: libc::c_int = 32 << 20;
-    // SAFETY: setsockopt reads `size` (a c_int that outlives the call) for SO_RCVBUFFORCE.
-    unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            (&size as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
-    let port = socket.local_addr().expect("addr").port();
-    let cfg = dir.join(format!("nfprobe-v{version}.conf"));
-    std::fs::write(
-        &cfg,
-        format!(
-            "pcap_savefile: {}\nplugins: nfprobe\nnfprobe_receiver: 127.0.0.1:{port}\n\
-             nfprobe_version: {version}\nnfprobe_timeouts: tcp=5:udp=5:maxlife=60:expint=1\n",
-            packets.display()
-        ),
-    )
-    .expect("config");
-    let out = Command::new("/usr/sbin/pmacctd")
-        .arg("-f")
-        .arg(&cfg)
-        .output()
-        .expect("run Debian's pmacctd (apt-get install pmacct)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // pmacctd has exited: what it sent is in the socket's buffer.
-    socket.set_nonblocking(true).expect("nonblocking");
-    let mut frames = Vec::new();
-    let mut buf = vec![0u8; 65535];
-    while let Ok(n) = socket.recv(&mut buf) {
-        frames.push(udp_frame(&buf[..n], port));
-    }
-    let pcap = dir.join(format!("exports-v{version}.pcap"));
-    let mut b = Vec::new();
-    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535 + 64, 1] {
-        b.extend_from_slice(&v.to_le_bytes());
-    }
-    for (i, f) in frames.iter().enumerate() {
-        for v in [
-            1_700_000_400 + i as u32 / 100,
-            0,
-            f.len() as u32,
-            f.len() as u32,
-        ] {
-            b.extend_from_slice(&v.to_le_bytes());
-        }
-        b.extend_from_slice(f);
-    }
-    std::fs::write(&pcap, b).expect("pcap");
-    (pcap, frames.len())
-}
-
-/// An Ethernet/IPv4/UDP frame from 127.0.0.1 to 127.0.0.1:`port` carrying `payload`.
-fn udp_frame(payload: &[u8], port: u16) -> Vec<u8> {
-    let mut f = vec![0u8; 12];
-    f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
-    f.extend_from_slice(&(28 + payload.len() as u16).to_be_bytes());
-    f.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1]);
-    f.extend_from_slice(&9999u16.to_be_bytes());
-    f.extend_from_slice(&port.to_be_bytes());
-    f.extend_from_slice(&(8 + payload.len() as u16).to_be_bytes());
-    f.extend_from_slice(&[0, 0]);
-    f.extend_from_slice(payload);
-    f
-}
-
 /// NetFlow v9 and IPFIX exports that Debian's pmacctd (nfprobe) makes of a generated capture:
 /// our nfacctd gives Debian's nfacctd's rows, with and without 1-minute bins, and every packet
 /// of the capture is in them.
@@ -1001,7 +922,11 @@ fn exports_of_a_generated_capture_give_debian_nfacctds_rows() {
     for version in [9, 10] {
         let dir = work.path().join(format!("v{version}"));
         std::fs::create_dir(&dir).expect("dir");
-        let (pcap, datagrams) = nfprobe_exports(&packets, version, &dir);
+        let plugin = format!(
+            "plugins: nfprobe\nnfprobe_version: {version}\n\
+             nfprobe_timeouts: tcp=5:udp=5:maxlife=60:expint=1\nnfprobe_receiver"
+        );
+        let (pcap, datagrams) = common::probe_exports(&packets, &plugin, &dir);
         assert!(datagrams > 10, "v{version}: {datagrams} datagrams");
         let case = format!("nfprobe v{version}");
         assert_eq!(compare(&case, std::slice::from_ref(&pcap), &dir), 2);

@@ -3,19 +3,16 @@
 //! the same template id with different layouts at two exporters, a sequence gap, a sampled
 //! exporter announcing its rate in options data); every row and counter is checked exactly.
 
+mod common;
+
 use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use common::collector::{free_tcp_port, free_udp_port, metrics_once, rows, Daemon};
 
 const OURS: &str = env!("CARGO_BIN_EXE_nfacctd");
 const EXPORT_TIME: u32 = 1_700_000_000;
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// An IPFIX message: header, then sets (set id, body).
 fn ipfix(seq: u32, domain: u32, sets: &[(u16, Vec<u8>)]) -> Vec<u8> {
@@ -142,90 +139,6 @@ fn options_data(sampler: u8, interval: u32) -> Vec<u8> {
     r
 }
 
-fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// The daemon's /metrics, once it contains `until` (the collector publishes when idle).
-fn metrics_once(addr: &str, until: &str) -> String {
-    use std::io::{Read, Write};
-    let start = Instant::now();
-    loop {
-        let mut text = String::new();
-        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
-            let _ = write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-            let _ = s.read_to_string(&mut text);
-        }
-        if text.contains(until) {
-            return text;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "no '{until}' in the metrics: {text}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-struct Daemon {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Daemon {
-    /// Starts our nfacctd on `cfg` (which logs to `log`) and waits until its socket is open.
-    fn start(cfg: &std::path::Path, log: std::path::PathBuf) -> Daemon {
-        let child = Command::new(OURS)
-            .arg("-f")
-            .arg(cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nfacctd");
-        let daemon = Daemon { child, log };
-        daemon.wait_for("collecting NetFlow/IPFIX from 'udp 127.0.0.1:");
-        daemon
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn wait_for(&self, text: &str) {
-        let start = Instant::now();
-        while !self.log().contains(text) {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "no '{text}' in the log: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(mut self) -> String {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let status = self.child.wait().expect("wait");
-        assert!(status.success(), "{}", self.log());
-        self.log()
-    }
-}
-
-fn rows(path: &std::path::Path) -> Vec<String> {
-    let mut rows: Vec<String> = std::fs::read_to_string(path)
-        .expect("output file")
-        .lines()
-        .skip(1)
-        .map(str::to_string)
-        .collect();
-    rows.sort();
-    rows
-}
-
 #[test]
 fn known_datagrams_over_loopback_give_every_row_and_counter() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -248,7 +161,7 @@ fn known_datagrams_over_loopback_give_every_row_and_counter() {
         ),
     )
     .expect("config");
-    let daemon = Daemon::start(&cfg, log);
+    let daemon = Daemon::start(OURS, &cfg, log);
 
     let a = UdpSocket::bind("127.0.0.1:0").expect("exporter a");
     let b = UdpSocket::bind("127.0.0.2:0").expect("exporter b (127.0.0.2)");
@@ -400,7 +313,7 @@ fn allow_file_and_sampling_map_apply_and_reload_on_sigusr2() {
         ),
     )
     .expect("config");
-    let daemon = Daemon::start(&cfg, log);
+    let daemon = Daemon::start(OURS, &cfg, log);
     let a = UdpSocket::bind("127.0.0.1:0").expect("exporter a");
     let b = UdpSocket::bind("127.0.0.2:0").expect("exporter b (127.0.0.2)");
     let to = format!("127.0.0.1:{port}");
@@ -517,7 +430,7 @@ fn a_template_flood_is_refused_and_memory_stays_bounded() {
         ),
     )
     .expect("config");
-    let daemon = Daemon::start(&cfg, log);
+    let daemon = Daemon::start(OURS, &cfg, log);
     let pid = daemon.child.id();
     let before = rss_kib(pid);
     // 60,000 template ids (50 per datagram) from one exporter and domain: 1,024 are kept.

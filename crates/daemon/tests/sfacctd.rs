@@ -164,3 +164,300 @@ fn aggregate_filters_see_the_sampled_frames_as_debian_sfacctd_does() {
     };
     assert_eq!(filters.map(through), [3, 3, 1], "{matched:?}");
 }
+
+/// Packets and bytes of a pcap file's frames (their length on the wire), and the sum of the
+/// squared lengths.
+fn frame_totals(pcap: &Path) -> (u64, u64, f64) {
+    let d = std::fs::read(pcap).expect("pcap");
+    let (mut at, mut packets, mut bytes, mut squares) = (24, 0, 0, 0.0);
+    while at + 16 <= d.len() {
+        let word = |i: usize| u32::from_le_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]);
+        let (captured, wire) = (word(at + 8) as usize, u64::from(word(at + 12)));
+        packets += 1;
+        bytes += wire;
+        squares += (wire * wire) as f64;
+        at += 16 + captured;
+    }
+    (packets, bytes, squares)
+}
+
+/// The sum of two csv columns from the end (packets, bytes) over rows, header skipped.
+fn column_totals(rows: &[String]) -> (u64, u64) {
+    rows.iter()
+        .filter_map(|r| {
+            let f: Vec<&str> = r.rsplitn(3, ',').collect();
+            Some((
+                f.get(1)?.parse::<u64>().ok()?,
+                f.first()?.parse::<u64>().ok()?,
+            ))
+        })
+        .fold((0, 0), |(p, b), (rp, rb)| (p + rp, b + rb))
+}
+
+/// sFlow that Debian's pmacctd (its sfprobe plugin, one packet in 10 at random) exports for a
+/// generated capture: our rows are Debian's sfacctd's, as sent and renormalized (both take
+/// each sample's rate from the sample pool: packets seen since the source's previous sample),
+/// and the renormalized totals are the capture's: packets within 10 rates (the pools add up
+/// to the packets seen up to the last sample), bytes within 5 standard errors of 1-in-10
+/// random sampling.
+#[test]
+fn sfprobe_exports_give_debian_sfacctds_rows_and_the_captures_totals() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let packets = work.path().join("packets.pcap");
+    common::generate(&packets, 30_000, 300, 300);
+    let (pcap, datagrams) = common::probe_exports(
+        &packets,
+        "plugins: sfprobe\nsampling_rate: 10\nsfprobe_receiver",
+        work.path(),
+    );
+    assert!(datagrams > 100, "{datagrams} datagrams");
+    let aggregate = "src_host, dst_host, src_port, dst_port, proto, peer_src_ip, in_iface, \
+                     out_iface, sampling_rate";
+    let mut renormalized = Vec::new();
+    for extra in ["", "sfacctd_renormalize: true\n"] {
+        let ours = rows_with(OURS, &pcap, work.path(), aggregate, extra);
+        let reference = rows_with(REFERENCE, &pcap, work.path(), aggregate, extra);
+        assert_eq!(ours, reference, "'{extra}'");
+        renormalized = ours;
+    }
+    let (true_packets, true_bytes, squares) = frame_totals(&packets);
+    assert_eq!(true_packets, 30_000);
+    let (got_packets, got_bytes) = column_totals(&renormalized);
+    assert!(
+        got_packets.abs_diff(true_packets) <= 100,
+        "{got_packets} packets of {true_packets}"
+    );
+    let standard_error = (squares * 9.0).sqrt();
+    assert!(
+        (got_bytes.abs_diff(true_bytes) as f64) <= 5.0 * standard_error,
+        "{got_bytes} bytes of {true_bytes} (standard error {standard_error:.0})"
+    );
+}
+
+/// sfacctd_counter_file: every counter sample of the captures, one file per agent, with the
+/// values tshark decodes (generic interface and Ethernet counters), and for IPv4 agents the
+/// same typed lines as Debian's sfacctd 1.7.7 writes (but `seq` and `timestamp`).
+#[test]
+fn counter_file_holds_tsharks_values_and_debians_lines() {
+    let Some(data) = common::testdata() else {
+        return common::skipped("../shared/testdata");
+    };
+    let generic = [
+        "ifindex",
+        "iftype",
+        "ifspeed",
+        "ifdirection",
+        "ifadmin_status",
+        "ifoper_status",
+        "ifinoct",
+        "ifinpkt",
+        "ifinmcast",
+        "ifinbcast",
+        "ifindisc",
+        "ifinerr",
+        "ifinunk",
+        "ifoutoct",
+        "ifoutpkt",
+        "ifoutmcast",
+        "ifoutbcast",
+        "ifoutdisc",
+        "ifouterr",
+        "ifpromisc",
+    ];
+    let ethernet = [
+        "AlignmentErrors",
+        "FCSErrors",
+        "SingleCollisionFrames",
+        "MultipleCollisionFrames",
+        "SQETestErrors",
+        "DeferredTransmissions",
+        "LateCollisions",
+        "ExcessiveCollisions",
+        "InternalMacTransmitErrors",
+        "CarrierSenseErrors",
+        "FrameTooLongs",
+        "InternalMacReceiveErrors",
+        "SymbolErrors",
+    ];
+    let cases = [
+        ("tcpdump__sflow_multiple_counter_30_pdus.pcap", 142, 6),
+        ("ndpi__sflow.pcap", 8, 1),
+        ("tcpdump__sflow-print-v6.pcap", 48, 1),
+    ];
+    for (case, generic_records, agents) in cases {
+        let pcap = data.join("flow/sflow").join(case);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ours = counter_files(OURS, &pcap, &dir.path().join("ours"));
+        assert_eq!(ours.len(), agents, "{case}: {:?}", ours.keys());
+        // ifStatus as tshark gives it: in its two bits.
+        let lines: Vec<serde_json::Value> = ours
+            .values()
+            .flatten()
+            .cloned()
+            .map(|mut l| {
+                let status = l["ifStatus"].as_u64().unwrap_or(0);
+                l["ifAdmin"] = (status & 1).into();
+                l["ifOper"] = (status >> 1 & 1).into();
+                l
+            })
+            .collect();
+        let mine = |kind: &str, names: &[&str]| -> Vec<Vec<u64>> {
+            let mut v: Vec<Vec<u64>> = lines
+                .iter()
+                .filter(|l| l["sf_cnt_type"] == kind)
+                .map(|l| names.iter().map(|n| l[*n].as_u64().expect(n)).collect())
+                .collect();
+            v.sort();
+            v
+        };
+        let json_generic = [
+            "ifIndex",
+            "ifType",
+            "ifSpeed",
+            "ifDirection",
+            "ifAdmin",
+            "ifOper",
+            "ifInOctets",
+            "ifInUcastPkts",
+            "ifInMulticastPkts",
+            "ifInBroadcastPkts",
+            "ifInDiscards",
+            "ifInErrors",
+            "ifInUnknownProtos",
+            "ifOutOctets",
+            "ifOutUcastPkts",
+            "ifOutMulticastPkts",
+            "ifOutBroadcastPkts",
+            "ifOutDiscards",
+            "ifOutErrors",
+            "ifPromiscuousMode",
+        ];
+        let got_generic = mine("sflow_cnt_generic", &json_generic);
+        let fields: Vec<String> = generic.iter().map(|f| format!("sflow_245.{f}")).collect();
+        let want_generic = tshark_records(&pcap, &fields);
+        assert_eq!(got_generic.len(), generic_records, "{case}");
+        assert_eq!(
+            got_generic, want_generic,
+            "{case}: generic interface counters"
+        );
+        let dot3: Vec<String> = ethernet.iter().map(|f| format!("dot3Stats{f}")).collect();
+        let dot3_names: Vec<&str> = dot3.iter().map(String::as_str).collect();
+        let fields: Vec<String> = dot3.iter().map(|f| format!("sflow_245.{f}")).collect();
+        assert_eq!(
+            mine("sflow_cnt_ethernet", &dot3_names),
+            tshark_records(&pcap, &fields),
+            "{case}: Ethernet counters"
+        );
+        if case.contains("v6") {
+            // 1.7.7 names the file and the agent 0.48.0.0 (difference 69).
+            assert_eq!(ours.keys().collect::<Vec<_>>(), ["c-30__1_1_1.json"]);
+            assert!(ours
+                .values()
+                .flatten()
+                .skip(1)
+                .all(|l| l["peer_ip_src"] == "30::1:1:1"));
+            continue;
+        }
+        let theirs = counter_files(REFERENCE, &pcap, &dir.path().join("theirs"));
+        let typed = |files: &std::collections::BTreeMap<String, Vec<serde_json::Value>>| {
+            files
+                .iter()
+                .map(|(name, lines)| {
+                    let typed: Vec<serde_json::Value> = lines
+                        .iter()
+                        .filter(|l| l.get("sf_cnt_type").is_some())
+                        .map(|l| {
+                            let mut l = l.clone();
+                            if let Some(m) = l.as_object_mut() {
+                                m.remove("seq");
+                                m.remove("timestamp");
+                            }
+                            l
+                        })
+                        .collect();
+                    (name.clone(), typed)
+                })
+                .filter(|(_, typed)| !typed.is_empty())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(typed(&ours), typed(&theirs), "{case}");
+    }
+}
+
+/// The counter files `program` writes for a capture, by file name, as JSON lines.
+fn counter_files(
+    program: &str,
+    pcap: &Path,
+    dir: &Path,
+) -> std::collections::BTreeMap<String, Vec<serde_json::Value>> {
+    std::fs::create_dir_all(dir).expect("dir");
+    let extra = format!(
+        "sfacctd_counter_file: {}/c-$peer_src_ip.json\n",
+        dir.display()
+    );
+    rows_with(program, pcap, dir, "src_host", &extra);
+    std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).expect("counter file");
+            let lines = text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+                .collect();
+            (
+                p.file_name().expect("name").to_string_lossy().to_string(),
+                lines,
+            )
+        })
+        .collect()
+}
+
+/// tshark's values of `fields` for every record that has them (frames tshark finds malformed
+/// left out), sorted.
+fn tshark_records(pcap: &Path, fields: &[String]) -> Vec<Vec<u64>> {
+    let mut args = vec![
+        "-r".to_string(),
+        pcap.display().to_string(),
+        "-d".into(),
+        "udp.port==6343,sflow".into(),
+        "-Y".into(),
+        "!_ws.malformed".into(),
+        "-T".into(),
+        "fields".into(),
+        "-E".into(),
+        "occurrence=a".into(),
+        "-E".into(),
+        "separator=|".into(),
+    ];
+    for f in fields {
+        args.push("-e".into());
+        args.push(f.clone());
+    }
+    let out = Command::new("tshark")
+        .args(&args)
+        .output()
+        .expect("tshark (apt-get install tshark)");
+    let mut records = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let columns: Vec<Vec<&str>> = line.split('|').map(|c| c.split(',').collect()).collect();
+        let n = columns
+            .first()
+            .map_or(0, |c| c.iter().filter(|v| !v.is_empty()).count());
+        for i in 0..n {
+            records.push(
+                columns
+                    .iter()
+                    .map(|c| {
+                        c.get(i)
+                            .and_then(|v| v.parse().ok())
+                            .expect("a tshark value")
+                    })
+                    .collect(),
+            );
+        }
+    }
+    records.sort();
+    records
+}

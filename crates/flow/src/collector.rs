@@ -35,6 +35,12 @@ pub struct CollectorStats {
     pub datagrams_sflow: u64,
     pub sflow_discard_samples: u64,
     pub sflow_counter_samples: u64,
+    /// sFlow flow samples and counter samples their data source's sequence numbers say were
+    /// lost (datagram gaps are in `sequence_gaps` and `lost`, in datagrams).
+    pub sflow_lost_samples: u64,
+    pub sflow_lost_counter_samples: u64,
+    /// Samples the agents said they dropped themselves (the flow samples' `drops`).
+    pub sflow_agent_drops: u64,
     /// Flow records produced.
     pub records: u64,
     /// Options data records read (sampling and system-init facts are taken from them).
@@ -80,6 +86,13 @@ impl CollectorStats {
             *n += 1;
         }
     }
+}
+
+/// A counter sample and the header of the datagram that carried it (its agent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SflowCounters {
+    pub header: crate::SflowHeader,
+    pub sample: crate::CounterSample,
 }
 
 /// An observation domain of one exporter: version plus v9 source id / IPFIX domain id (v5:
@@ -182,6 +195,7 @@ pub struct Collector {
     pub(crate) exporters: HashMap<IpAddr, Exporter>,
     pub(crate) keep: HashSet<CustomKey>,
     pub(crate) stats: CollectorStats,
+    sflow: crate::SflowAgents,
 }
 
 impl Default for Collector {
@@ -197,6 +211,7 @@ impl Collector {
             exporters: HashMap::default(),
             keep: HashSet::default(),
             stats: CollectorStats::default(),
+            sflow: crate::SflowAgents::new(limits.max_exporters),
         }
     }
 
@@ -249,12 +264,15 @@ impl Collector {
     }
 
     /// Decodes an sFlow v5 datagram: each flow sample becomes a record
-    /// ([`crate::FlowSample::to_record`]) appended to `out`; discarded-packet and counter
-    /// samples are counted. sFlow needs no state; the stats are shared with NetFlow's.
+    /// ([`crate::FlowSample::to_record`], with its effective rate) appended to `out`, each
+    /// counter sample is appended to `counters`; discarded-packet samples are counted. The
+    /// agent's sequence numbers are checked ([`crate::SflowAgents`]): `lost` is in datagrams.
+    /// The stats are shared with NetFlow's.
     pub fn decode_sflow(
         &mut self,
         data: &[u8],
         out: &mut Vec<FlowRecord>,
+        counters: &mut Vec<SflowCounters>,
     ) -> Result<DatagramInfo, Malformed> {
         let d = match crate::decode_sflow(data) {
             Ok(d) => d,
@@ -267,15 +285,40 @@ impl Collector {
         if d.truncated {
             self.stats.count(Malformed::BadRecord);
         }
+        let untracked = self.sflow.untracked;
+        let lost = self.sflow.datagram(&d.header);
+        if lost > 0 {
+            self.stats.sequence_gaps += 1;
+            self.stats.lost += lost;
+        }
         let before = out.len();
-        for s in &d.samples {
+        for s in d.samples {
             match s {
-                crate::Sample::Flow(f) => out.push(f.to_record(&d.header)),
+                crate::Sample::Flow(f) => {
+                    let facts = self.sflow.flow_sample(&d.header, &f);
+                    self.stats.sflow_lost_samples += facts.lost;
+                    self.stats.sflow_agent_drops += facts.agent_drops;
+                    let mut r = f.to_record(&d.header);
+                    r.effective_rate = facts.effective_rate;
+                    out.push(r);
+                }
                 crate::Sample::Discard(_) => self.stats.sflow_discard_samples += 1,
-                crate::Sample::Counters(_) => self.stats.sflow_counter_samples += 1,
+                crate::Sample::Counters(c) => {
+                    self.stats.sflow_counter_samples += 1;
+                    for _ in 0..c.malformed_records {
+                        self.stats.count(Malformed::BadRecord);
+                    }
+                    self.stats.sflow_lost_counter_samples +=
+                        self.sflow.counter_sample(&d.header, &c);
+                    counters.push(SflowCounters {
+                        header: d.header,
+                        sample: c,
+                    });
+                }
                 crate::Sample::Other(_) => {}
             }
         }
+        self.stats.exporters_refused += self.sflow.untracked - untracked;
         let records = out.len() - before;
         self.stats.records += records as u64;
         Ok(DatagramInfo {
@@ -284,7 +327,7 @@ impl Collector {
             source_id: d.header.sub_agent,
             export_time: 0,
             records,
-            lost: 0,
+            lost,
         })
     }
 
@@ -463,6 +506,7 @@ impl Collector {
             exporters,
             keep,
             stats,
+            ..
         } = self;
         let Some(exp) = exporter_entry(exporters, limits, stats, exporter) else {
             return info;

@@ -23,17 +23,19 @@ mod collector;
 mod persist;
 mod read;
 mod sflow;
+mod sflow_agents;
 mod template;
 mod v5;
 
 use std::net::{IpAddr, Ipv4Addr};
 
-pub use collector::{Collector, CollectorStats};
+pub use collector::{Collector, CollectorStats, SflowCounters};
 pub use sflow::{
-    decode_sflow, CounterSample, DataSource, ExtendedGateway, ExtendedRouter, ExtendedSwitch,
-    FlowSample, Interface, InterfaceCounters, Sample, SampledEthernet, SampledHeader, SampledIp,
-    SflowDatagram, SflowHeader,
+    decode_sflow, CounterRecord, CounterSample, DataSource, EthernetCounters, ExtendedGateway,
+    ExtendedRouter, ExtendedSwitch, FlowSample, Interface, InterfaceCounters, ProcessorCounters,
+    Sample, SampledEthernet, SampledHeader, SampledIp, SflowDatagram, SflowHeader, VlanCounters,
 };
+pub use sflow_agents::{SampleFacts, SflowAgents, MAX_SOURCES_PER_AGENT};
 pub use template::{DATALINK_FRAME, DATALINK_FRAME_SIZE};
 
 /// Bounds on the state one collector keeps.
@@ -165,6 +167,9 @@ pub struct FlowRecord {
     pub end: Option<FlowTime>,
     /// 0 = unknown, 1 = unsampled, n = one packet in n.
     pub sampling_rate: u32,
+    /// sFlow: the rate the sample pool says the sampler had (packets seen per sample since the
+    /// source's previous sample), which renormalization uses; 0 for NetFlow and IPFIX.
+    pub effective_rate: u32,
     pub sampler_id: Option<u32>,
     pub post_nat_src: Option<IpAddr>,
     pub post_nat_dst: Option<IpAddr>,
@@ -213,6 +218,7 @@ impl Default for FlowRecord {
             start: None,
             end: None,
             sampling_rate: 0,
+            effective_rate: 0,
             sampler_id: None,
             post_nat_src: None,
             post_nat_dst: None,

@@ -83,6 +83,7 @@ impl Collector {
             exporters,
             keep,
             stats,
+            ..
         } = self;
         let mut loaded = 0;
         for line in lines {

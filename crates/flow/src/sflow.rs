@@ -157,14 +157,173 @@ pub struct FlowSample<'a> {
     pub other_records: u32,
 }
 
+/// Counter record 2: Ethernet interface counters (dot3Stats, RFC 2358).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EthernetCounters {
+    pub alignment_errors: u32,
+    pub fcs_errors: u32,
+    pub single_collision_frames: u32,
+    pub multiple_collision_frames: u32,
+    pub sqe_test_errors: u32,
+    pub deferred_transmissions: u32,
+    pub late_collisions: u32,
+    pub excessive_collisions: u32,
+    pub internal_mac_transmit_errors: u32,
+    pub carrier_sense_errors: u32,
+    pub frame_too_longs: u32,
+    pub internal_mac_receive_errors: u32,
+    pub symbol_errors: u32,
+}
+
+/// Counter record 5: VLAN counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VlanCounters {
+    pub vlan_id: u32,
+    pub octets: u64,
+    pub unicast: u32,
+    pub multicast: u32,
+    pub broadcast: u32,
+    pub discards: u32,
+}
+
+/// Counter record 1001: processor load (hundredths of a percent) and memory (bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcessorCounters {
+    pub cpu_5s: u32,
+    pub cpu_1m: u32,
+    pub cpu_5m: u32,
+    pub total_memory: u64,
+    pub free_memory: u64,
+}
+
+/// One record of a counter sample, in the order the datagram gives them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CounterRecord {
+    Interface(InterfaceCounters),
+    Ethernet(EthernetCounters),
+    Vlan(VlanCounters),
+    Processor(ProcessorCounters),
+    /// A record of another format (enterprise << 12 | format: token ring, 100BaseVG, vendor
+    /// records), skipped by its length.
+    Other(u32),
+}
+
+impl CounterRecord {
+    /// The record's kind as pmacct's counter log names it (`sf_cnt_type`; pmacct 1.7.7 knows
+    /// generic, ethernet and vlan), `None` for a format not decoded here.
+    pub fn kind(&self) -> Option<&'static str> {
+        Some(match self {
+            CounterRecord::Interface(_) => "sflow_cnt_generic",
+            CounterRecord::Ethernet(_) => "sflow_cnt_ethernet",
+            CounterRecord::Vlan(_) => "sflow_cnt_vlan",
+            CounterRecord::Processor(_) => "sflow_cnt_processor",
+            CounterRecord::Other(_) => return None,
+        })
+    }
+
+    /// The record's values under their MIB object names (as pmacct's counter log writes them;
+    /// the processor record's under the sFlow structure's names).
+    pub fn values(&self) -> Vec<(&'static str, u64)> {
+        let w = u64::from;
+        match *self {
+            CounterRecord::Interface(i) => vec![
+                ("ifIndex", w(i.if_index)),
+                ("ifType", w(i.if_type)),
+                ("ifSpeed", i.if_speed),
+                ("ifDirection", w(i.if_direction)),
+                ("ifStatus", w(i.if_status)),
+                ("ifInOctets", i.in_octets),
+                ("ifInUcastPkts", w(i.in_unicast)),
+                ("ifInMulticastPkts", w(i.in_multicast)),
+                ("ifInBroadcastPkts", w(i.in_broadcast)),
+                ("ifInDiscards", w(i.in_discards)),
+                ("ifInErrors", w(i.in_errors)),
+                ("ifInUnknownProtos", w(i.in_unknown_protos)),
+                ("ifOutOctets", i.out_octets),
+                ("ifOutUcastPkts", w(i.out_unicast)),
+                ("ifOutMulticastPkts", w(i.out_multicast)),
+                ("ifOutBroadcastPkts", w(i.out_broadcast)),
+                ("ifOutDiscards", w(i.out_discards)),
+                ("ifOutErrors", w(i.out_errors)),
+                ("ifPromiscuousMode", w(i.promiscuous)),
+            ],
+            CounterRecord::Ethernet(e) => vec![
+                ("dot3StatsAlignmentErrors", w(e.alignment_errors)),
+                ("dot3StatsFCSErrors", w(e.fcs_errors)),
+                (
+                    "dot3StatsSingleCollisionFrames",
+                    w(e.single_collision_frames),
+                ),
+                (
+                    "dot3StatsMultipleCollisionFrames",
+                    w(e.multiple_collision_frames),
+                ),
+                ("dot3StatsSQETestErrors", w(e.sqe_test_errors)),
+                (
+                    "dot3StatsDeferredTransmissions",
+                    w(e.deferred_transmissions),
+                ),
+                ("dot3StatsLateCollisions", w(e.late_collisions)),
+                ("dot3StatsExcessiveCollisions", w(e.excessive_collisions)),
+                (
+                    "dot3StatsInternalMacTransmitErrors",
+                    w(e.internal_mac_transmit_errors),
+                ),
+                ("dot3StatsCarrierSenseErrors", w(e.carrier_sense_errors)),
+                ("dot3StatsFrameTooLongs", w(e.frame_too_longs)),
+                (
+                    "dot3StatsInternalMacReceiveErrors",
+                    w(e.internal_mac_receive_errors),
+                ),
+                ("dot3StatsSymbolErrors", w(e.symbol_errors)),
+            ],
+            CounterRecord::Vlan(v) => vec![
+                ("octets", v.octets),
+                ("ucastPkts", w(v.unicast)),
+                ("multicastPkts", w(v.multicast)),
+                ("broadcastPkts", w(v.broadcast)),
+                ("discards", w(v.discards)),
+                ("vlan", w(v.vlan_id)),
+            ],
+            CounterRecord::Processor(p) => vec![
+                ("5s_cpu", w(p.cpu_5s)),
+                ("1m_cpu", w(p.cpu_1m)),
+                ("5m_cpu", w(p.cpu_5m)),
+                ("total_memory", p.total_memory),
+                ("free_memory", p.free_memory),
+            ],
+            CounterRecord::Other(_) => Vec::new(),
+        }
+    }
+}
+
 /// A counter sample (formats 2 and 4).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CounterSample {
     pub seqno: u32,
     pub source: DataSource,
-    pub interface: Option<InterfaceCounters>,
-    /// Counter records of other formats (Ethernet, processor, ...), skipped by their length.
-    pub other_records: u32,
+    pub records: Vec<CounterRecord>,
+    /// Records of a known format shorter than that format: skipped (the records after them
+    /// are still read).
+    pub malformed_records: u32,
+}
+
+impl CounterSample {
+    /// The generic interface counters, when the sample has them.
+    pub fn interface(&self) -> Option<&InterfaceCounters> {
+        self.records.iter().find_map(|r| match r {
+            CounterRecord::Interface(i) => Some(i),
+            _ => None,
+        })
+    }
+
+    /// Records of formats not decoded here.
+    pub fn other_records(&self) -> usize {
+        self.records
+            .iter()
+            .filter(|r| matches!(r, CounterRecord::Other(_)))
+            .count()
+    }
 }
 
 /// One sample of a datagram.
@@ -572,12 +731,58 @@ fn counter_sample(x: &mut Xdr<'_>, expanded: bool) -> Option<CounterSample> {
     let count = x.u32()?;
     for _ in 0..count {
         let (format, mut r) = x.part()?;
-        match format {
-            1 => s.interface = Some(interface_counters(&mut r)?),
-            _ => s.other_records += 1,
+        let record = match format {
+            1 => interface_counters(&mut r).map(CounterRecord::Interface),
+            2 => ethernet_counters(&mut r).map(CounterRecord::Ethernet),
+            5 => vlan_counters(&mut r).map(CounterRecord::Vlan),
+            1001 => processor_counters(&mut r).map(CounterRecord::Processor),
+            other => Some(CounterRecord::Other(other)),
+        };
+        match record {
+            Some(record) => s.records.push(record),
+            None => s.malformed_records += 1,
         }
     }
     Some(s)
+}
+
+fn ethernet_counters(x: &mut Xdr<'_>) -> Option<EthernetCounters> {
+    Some(EthernetCounters {
+        alignment_errors: x.u32()?,
+        fcs_errors: x.u32()?,
+        single_collision_frames: x.u32()?,
+        multiple_collision_frames: x.u32()?,
+        sqe_test_errors: x.u32()?,
+        deferred_transmissions: x.u32()?,
+        late_collisions: x.u32()?,
+        excessive_collisions: x.u32()?,
+        internal_mac_transmit_errors: x.u32()?,
+        carrier_sense_errors: x.u32()?,
+        frame_too_longs: x.u32()?,
+        internal_mac_receive_errors: x.u32()?,
+        symbol_errors: x.u32()?,
+    })
+}
+
+fn vlan_counters(x: &mut Xdr<'_>) -> Option<VlanCounters> {
+    Some(VlanCounters {
+        vlan_id: x.u32()?,
+        octets: x.u64()?,
+        unicast: x.u32()?,
+        multicast: x.u32()?,
+        broadcast: x.u32()?,
+        discards: x.u32()?,
+    })
+}
+
+fn processor_counters(x: &mut Xdr<'_>) -> Option<ProcessorCounters> {
+    Some(ProcessorCounters {
+        cpu_5s: x.u32()?,
+        cpu_1m: x.u32()?,
+        cpu_5m: x.u32()?,
+        total_memory: x.u64()?,
+        free_memory: x.u64()?,
+    })
 }
 
 fn interface_counters(x: &mut Xdr<'_>) -> Option<InterfaceCounters> {

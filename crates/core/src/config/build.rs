@@ -99,6 +99,8 @@ pub struct CollectorConfig {
     pub net: crate::key::RouteSource,
     pub asn: crate::key::RouteSource,
     pub sampling_map: Option<PathBuf>,
+    /// sfacctd: `sfacctd_counter_file` (`$peer_src_ip` in it names the agent).
+    pub counter_file: Option<PathBuf>,
 }
 
 /// Owner and group for the files the daemon creates (`None`: left as created).
@@ -630,6 +632,7 @@ fn build_core(settings: &Settings, errors: &mut Vec<ConfigError>) -> CoreConfig 
             net: route_source(r.text("nfacctd_net")),
             asn: route_source(r.text("nfacctd_as")),
             sampling_map: r.path("sampling_map"),
+            counter_file: r.path("sfacctd_counter_file"),
         },
     };
     let drop_user = r.typed("drop_privileges_user", accounts::user);

@@ -6,6 +6,7 @@
 //! accounted by the plugins whose filter passes it; a record's time is its flow's start
 //! (`nfacctd_time_new`: its arrival), so its time bin is where the traffic happened.
 
+pub mod counters;
 pub mod maps;
 pub mod records;
 pub mod sources;
@@ -47,6 +48,8 @@ pub struct FlowSettings {
     pub log_gaps: bool,
     /// sfacctd: the datagrams are sFlow v5 (else NetFlow v5/v9 and IPFIX).
     pub sflow: bool,
+    /// sfacctd: `sfacctd_counter_file`, where counter samples are written.
+    pub counter_file: Option<std::path::PathBuf>,
 }
 
 /// At most this many gap lines per minute; the rest are summed into one line.
@@ -88,6 +91,16 @@ impl GapLog {
             return;
         }
         self.logged += 1;
+        if settings.sflow {
+            tracing::warn!(
+                "( {name}/core ): expecting sFlow datagram '{}' but received '{}' from {exporter} (sub-agent {}): {} datagrams lost",
+                info.seqno.wrapping_sub(info.lost as u32),
+                info.seqno,
+                info.source_id,
+                info.lost
+            );
+            return;
+        }
         let unit = match info.version {
             5 => "flows",
             9 => "datagrams",
@@ -112,6 +125,9 @@ pub struct FlowDispatcher {
     lanes: Vec<Lane>,
     collector: Collector,
     records: Vec<FlowRecord>,
+    /// sFlow counter samples of the datagram being read.
+    counters: Vec<pmacct_flow::SflowCounters>,
+    counter_log: Option<counters::CounterLog>,
     header: Vec<u8>,
     /// The key a lane's plugin steps change (kept: no new key per record and lane).
     lane_key: pmacct_core::key::FlowKey,
@@ -151,6 +167,11 @@ impl FlowDispatcher {
             published: collector.stats().clone(),
             collector,
             records: Vec::with_capacity(64),
+            counters: Vec::new(),
+            counter_log: settings
+                .counter_file
+                .as_deref()
+                .map(|f| counters::CounterLog::new(f, &settings.proc_name)),
             header: Vec::with_capacity(64),
             lane_key: Default::default(),
             stats,
@@ -198,7 +219,11 @@ impl FlowDispatcher {
                 Ok(NextDatagram::Datagram(d)) => {
                     self.datagrams += 1;
                     let decoded = match self.settings.sflow {
-                        true => self.collector.decode_sflow(d.data, &mut self.records),
+                        true => self.collector.decode_sflow(
+                            d.data,
+                            &mut self.records,
+                            &mut self.counters,
+                        ),
                         false => self.collector.decode(
                             d.exporter,
                             d.data,
@@ -214,6 +239,7 @@ impl FlowDispatcher {
                         Err(e) => tracing::debug!("datagram from {}: {e}", d.exporter),
                     }
                     let arrival = d.arrival;
+                    self.counter_samples(arrival);
                     self.dispatch_records(arrival);
                     if self.datagrams.is_multiple_of(256) {
                         self.publish(source.kernel_drops());
@@ -262,6 +288,16 @@ impl FlowDispatcher {
         }
     }
 
+    /// Hands the datagram's counter samples to the counter file and the metrics.
+    fn counter_samples(&mut self, arrival: pmacct_core::key::Timestamp) {
+        for c in self.counters.drain(..) {
+            counters::keep(&c);
+            if let Some(log) = &mut self.counter_log {
+                log.write(&c, arrival);
+            }
+        }
+    }
+
     fn tick_all(&mut self) {
         let now = crate::plugins::wall_now();
         for lane in &mut self.lanes {
@@ -283,7 +319,9 @@ impl FlowDispatcher {
                 .as_mut()
                 .and_then(|s| s.get().rate(r.exporter, r.in_iface, r.out_iface))
             {
+                // The map's rate wins over the one an sFlow sample pool says too.
                 r.sampling_rate = rate;
+                r.effective_rate = 0;
             }
             let link = match needs_header {
                 true => records::filter_header(r, &mut self.header),
@@ -322,11 +360,15 @@ impl FlowDispatcher {
                         &mut self.lane_key
                     }
                 };
-                // Renormalized: counters times the exporter's rate (an unknown rate, 0,
-                // counts as sent), and sampling_rate reports 1.
+                // Renormalized: counters times the exporter's rate (sFlow: the rate its sample
+                // pool says; an unknown rate, 0, counts as sent), and sampling_rate reports 1.
                 let meta = match lane.renormalize {
                     true => {
                         let rate = std::mem::replace(&mut key.sampling_rate, 1);
+                        let rate = match r.effective_rate {
+                            0 => rate,
+                            effective => effective,
+                        };
                         records::scaled(meta, u64::from(rate.max(1)))
                     }
                     false => meta,
@@ -380,6 +422,32 @@ impl FlowDispatcher {
                 .saturating_sub(was.records_without_sampling_rate),
             Relaxed,
         );
+        let s = &f.sflow;
+        for (to, now, was) in [
+            (
+                &s.discard_samples,
+                now.sflow_discard_samples,
+                was.sflow_discard_samples,
+            ),
+            (
+                &s.counter_samples,
+                now.sflow_counter_samples,
+                was.sflow_counter_samples,
+            ),
+            (
+                &s.lost_samples,
+                now.sflow_lost_samples,
+                was.sflow_lost_samples,
+            ),
+            (
+                &s.lost_counter_samples,
+                now.sflow_lost_counter_samples,
+                was.sflow_lost_counter_samples,
+            ),
+            (&s.agent_drops, now.sflow_agent_drops, was.sflow_agent_drops),
+        ] {
+            to.fetch_add(now.saturating_sub(was), Relaxed);
+        }
         self.published = now.clone();
         self.datagrams = 0;
         self.skipped = 0;

@@ -130,9 +130,20 @@ fn every_kind() -> Vec<u8> {
         ],
     );
     let mut counters = Vec::new();
-    u32s(&mut counters, &[2, 3, 2]);
+    u32s(&mut counters, &[2, 3, 5]);
     counters.extend_from_slice(&part(1, &ifc));
-    counters.extend_from_slice(&part(2, &[0; 52]));
+    // Ethernet: 1 to 13; VLAN 20: 2^32 + 5 octets, 6, 7, 8, 9; processor: 1.5 %, 20 %, 30 %
+    // of 8 GiB, 1 GiB free; then a format not decoded here.
+    let mut eth = Vec::new();
+    u32s(&mut eth, &(1..=13).collect::<Vec<u32>>());
+    counters.extend_from_slice(&part(2, &eth));
+    let mut vlan = Vec::new();
+    u32s(&mut vlan, &[20, 1, 5, 6, 7, 8, 9]);
+    counters.extend_from_slice(&part(5, &vlan));
+    let mut cpu = Vec::new();
+    u32s(&mut cpu, &[150, 2000, 3000, 2, 0, 0, 1 << 30]);
+    counters.extend_from_slice(&part(1001, &cpu));
+    counters.extend_from_slice(&part(2001, &[0; 4]));
     // Discard: seq 4, expanded source 0/5, 7 discarded, in 5, out 0, reason 259.
     let mut discard = Vec::new();
     u32s(&mut discard, &[4, 0, 5, 7, 5, 0, 259, 0]);
@@ -231,7 +242,7 @@ fn every_sample_and_record_kind_decodes() {
     let Sample::Counters(c) = &got.samples[2] else {
         panic!("{:?}", got.samples[2])
     };
-    let i = c.interface.expect("interface counters");
+    let i = c.interface().copied().expect("interface counters");
     assert_eq!(
         (c.seqno, i.if_index, i.if_speed, i.in_octets, i.out_octets),
         (2, 3, 1_000_000_000, 3910, 3946)
@@ -240,7 +251,57 @@ fn every_sample_and_record_kind_decodes() {
         (i.in_unicast, i.in_multicast, i.out_unicast, i.out_broadcast),
         (28, 1, 29, 4)
     );
-    assert_eq!(c.other_records, 1);
+    assert_eq!(c.other_records(), 1);
+    use crate::{CounterRecord as R, EthernetCounters, ProcessorCounters, VlanCounters};
+    assert_eq!(
+        c.records[1..],
+        [
+            R::Ethernet(EthernetCounters {
+                alignment_errors: 1,
+                fcs_errors: 2,
+                single_collision_frames: 3,
+                multiple_collision_frames: 4,
+                sqe_test_errors: 5,
+                deferred_transmissions: 6,
+                late_collisions: 7,
+                excessive_collisions: 8,
+                internal_mac_transmit_errors: 9,
+                carrier_sense_errors: 10,
+                frame_too_longs: 11,
+                internal_mac_receive_errors: 12,
+                symbol_errors: 13,
+            }),
+            R::Vlan(VlanCounters {
+                vlan_id: 20,
+                octets: (1 << 32) + 5,
+                unicast: 6,
+                multicast: 7,
+                broadcast: 8,
+                discards: 9,
+            }),
+            R::Processor(ProcessorCounters {
+                cpu_5s: 150,
+                cpu_1m: 2000,
+                cpu_5m: 3000,
+                total_memory: 8 << 30,
+                free_memory: 1 << 30,
+            }),
+            R::Other(2001),
+        ]
+    );
+    assert_eq!(c.records[2].kind(), Some("sflow_cnt_vlan"));
+    assert_eq!(
+        c.records[2].values(),
+        [
+            ("octets", (1 << 32) + 5),
+            ("ucastPkts", 6),
+            ("multicastPkts", 7),
+            ("broadcastPkts", 8),
+            ("discards", 9),
+            ("vlan", 20)
+        ]
+    );
+    assert_eq!((c.records[4].kind(), c.records[4].values()), (None, vec![]));
     let Sample::Discard(dc) = &got.samples[3] else {
         panic!("{:?}", got.samples[3])
     };
@@ -295,7 +356,7 @@ fn telegraf_sflow_cases_match_telegraf_decode() {
     let Some(Sample::Counters(c)) = got.samples.first() else {
         panic!("{:?}", got.samples)
     };
-    let i = c.interface.expect("counters");
+    let i = c.interface().copied().expect("counters");
     assert_eq!(
         (c.seqno, i.if_index, i.if_type, i.if_speed, i.if_status),
         (2, 3, 6, 1_000_000_000, 3)
@@ -360,7 +421,7 @@ fn telegraf_sflow_cases_match_telegraf_decode() {
     else {
         panic!("{:?}", got.samples)
     };
-    let i = c.interface.expect("counters");
+    let i = c.interface().copied().expect("counters");
     assert_eq!(
         (i.in_octets, i.in_errors, i.in_unicast),
         (59_347_538_341_644, 58_690, 1_698_396_964)
