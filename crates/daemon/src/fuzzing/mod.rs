@@ -15,8 +15,10 @@ use crate::plugins::memory::MemoryPlugin;
 use crate::plugins::{Now, Plugin};
 
 mod flows;
+mod sflow;
 
 pub use flows::{collector, datagrams, structured as flows};
+pub use sflow::sflow;
 
 /// A target's body.
 pub type Target = fn(&[u8]);
@@ -36,22 +38,6 @@ pub const TARGETS: [(&str, Target); 12] = [
     ("socket", socket),
     ("interfaces", interfaces),
 ];
-
-/// The sFlow v5 decoder: every sample and record it finds, each sampled header through the
-/// frame decoder as the collector will read it.
-pub fn sflow(data: &[u8]) {
-    let Ok(d) = pmacct_flow::decode_sflow(data) else {
-        return;
-    };
-    for s in &d.samples {
-        if let pmacct_flow::Sample::Flow(f) | pmacct_flow::Sample::Discard(f) = s {
-            if let Some(h) = f.header {
-                let wire = h.frame_length.max(h.bytes.len() as u32);
-                let _ = pmacct_wire::decode(LinkType::Ethernet, h.bytes, wire);
-            }
-        }
-    }
-}
 
 /// Every link type the decoder knows, by DLT.
 const DLTS: [i32; 12] = [1, 0, 108, 12, 14, 101, 228, 229, 113, 276, 9, 105];
