@@ -681,6 +681,7 @@ pub fn run(
         log_gaps: !config.core.collector.disable_checks,
         sflow: config.core.program == pmacct_core::config::Program::Sfacctd,
         counter_file: config.core.collector.counter_file.clone(),
+        decode_vxlan: config.core.collector.decode_vxlan,
     };
     for source in flow_sources {
         inputs.start_flows(source, flow_settings.clone());

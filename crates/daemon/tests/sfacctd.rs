@@ -461,3 +461,31 @@ fn tshark_records(pcap: &Path, fields: &[String]) -> Vec<Vec<u64>> {
     records.sort();
     records
 }
+
+/// decode_vxlan (a pmacct-rs key): a VXLAN sampled header is accounted by its inner frame,
+/// which the filters see too; the sample's packets and bytes stay the outer frame's. Without
+/// it, the outer UDP packet, as 1.7.7 (checked with every capture above).
+#[test]
+fn decode_vxlan_accounts_the_inner_frame() {
+    let Some(data) = common::testdata() else {
+        return common::skipped("../shared/testdata");
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let pcap = data.join("flow/sflow/akvorado__data-encap-vxlan.pcap");
+    let aggregate = "src_mac, dst_mac, vlan, src_host, dst_host, src_port, dst_port, proto";
+    let header = "SRC_MAC,DST_MAC,VLAN,SRC_IP,DST_IP,SRC_PORT,DST_PORT,PROTOCOL,PACKETS,BYTES";
+    let outer =
+        "00:17:08:7d:77:42,30:e4:db:3e:33:7f,0,192.168.108.40,192.168.15.14,45833,4789,udp,1,172";
+    let inner =
+        "ca:6e:98:f8:49:8f,01:02:03:04:05:06,0,2001:db8:4::1,2001:db8:4::3,0,0,ipv6-icmp,1,172";
+    let run = |extra: &str| rows_with(OURS, &pcap, work.path(), aggregate, extra);
+    assert_eq!(run(""), [outer, header]);
+    // Sorted: upper case first.
+    assert_eq!(run("decode_vxlan: true\n"), [header, inner]);
+    assert_eq!(
+        run("decode_vxlan: true\naggregate_filter[p]: icmp6\n"),
+        [header, inner]
+    );
+    // Nothing passes: no rows, no header.
+    assert!(run("aggregate_filter[p]: icmp6\n").is_empty());
+}

@@ -537,3 +537,63 @@ fn every_prefix_of_every_frame_decodes_without_panicking() {
         }
     }
 }
+
+#[test]
+fn vxlan_inner_frame_is_found_behind_ipv4_and_ipv6() {
+    let inner = frame(&[&eth(0x0800), &ipv4(6, 40, 0), &tcp(1, 2, 0x02)]);
+    let vxlan = [0x08, 0, 0, 0, 0, 0, 0x2a, 0];
+    let v4 = frame(&[
+        &eth(0x0800),
+        &ipv4(17, 36 + inner.len() as u16, 0),
+        &udp(45833, 4789),
+        &vxlan,
+        &inner,
+    ]);
+    assert_eq!(
+        crate::vxlan_inner(LinkType::Ethernet, &v4),
+        Some(14 + 20 + 16)
+    );
+    let at = crate::vxlan_inner(LinkType::Ethernet, &v4).expect("inner");
+    assert_eq!(&v4[at..], &inner[..]);
+    let v6 = frame(&[
+        &eth(0x86dd),
+        &ipv6(17, 24 + inner.len() as u16),
+        &udp(1, 4789),
+        &vxlan,
+        &inner,
+    ]);
+    assert_eq!(
+        crate::vxlan_inner(LinkType::Ethernet, &v6),
+        Some(14 + 40 + 16)
+    );
+    // Another port, the I flag missing, a later fragment, nothing behind the header: no.
+    let other = frame(&[
+        &eth(0x0800),
+        &ipv4(17, 36, 0),
+        &udp(1, 4790),
+        &vxlan,
+        &inner,
+    ]);
+    assert_eq!(crate::vxlan_inner(LinkType::Ethernet, &other), None);
+    let no_flag = frame(&[
+        &eth(0x0800),
+        &ipv4(17, 36, 0),
+        &udp(1, 4789),
+        &[0; 8],
+        &inner,
+    ]);
+    assert_eq!(crate::vxlan_inner(LinkType::Ethernet, &no_flag), None);
+    let fragment = frame(&[
+        &eth(0x0800),
+        &ipv4(17, 36, 0x0010),
+        &udp(1, 4789),
+        &vxlan,
+        &inner,
+    ]);
+    assert_eq!(crate::vxlan_inner(LinkType::Ethernet, &fragment), None);
+    let empty = frame(&[&eth(0x0800), &ipv4(17, 36, 0), &udp(1, 4789), &vxlan]);
+    assert_eq!(crate::vxlan_inner(LinkType::Ethernet, &empty), None);
+    for n in 0..v4.len() {
+        let _ = crate::vxlan_inner(LinkType::Ethernet, &v4[..n]);
+    }
+}

@@ -101,6 +101,8 @@ pub struct CollectorConfig {
     pub sampling_map: Option<PathBuf>,
     /// sfacctd: `sfacctd_counter_file` (`$peer_src_ip` in it names the agent).
     pub counter_file: Option<PathBuf>,
+    /// `decode_vxlan`: sampled frames that are VXLAN are accounted by their inner frame.
+    pub decode_vxlan: bool,
 }
 
 /// Owner and group for the files the daemon creates (`None`: left as created).
@@ -633,6 +635,7 @@ fn build_core(settings: &Settings, errors: &mut Vec<ConfigError>) -> CoreConfig 
             asn: route_source(r.text("nfacctd_as")),
             sampling_map: r.path("sampling_map"),
             counter_file: r.path("sfacctd_counter_file"),
+            decode_vxlan: r.bool("decode_vxlan", false),
         },
     };
     let drop_user = r.typed("drop_privileges_user", accounts::user);

@@ -50,6 +50,8 @@ pub struct FlowSettings {
     pub sflow: bool,
     /// sfacctd: `sfacctd_counter_file`, where counter samples are written.
     pub counter_file: Option<std::path::PathBuf>,
+    /// `decode_vxlan`: sampled frames that are VXLAN are read from their inner frame.
+    pub decode_vxlan: bool,
 }
 
 /// At most this many gap lines per minute; the rest are summed into one line.
@@ -322,6 +324,9 @@ impl FlowDispatcher {
                 // The map's rate wins over the one an sFlow sample pool says too.
                 r.sampling_rate = rate;
                 r.effective_rate = 0;
+            }
+            if self.settings.decode_vxlan {
+                records::decapsulate_vxlan(r);
             }
             let link = match needs_header {
                 true => records::filter_header(r, &mut self.header),

@@ -65,6 +65,26 @@ pub fn base_key(r: &FlowRecord, arrival: Timestamp) -> (FlowKey, Option<Frame>) 
     (key, frame_bytes)
 }
 
+/// A sampled frame that is VXLAN becomes its inner frame (`decode_vxlan`), its length on the
+/// wire the inner frame's; whether it was.
+pub fn decapsulate_vxlan(r: &mut FlowRecord) -> bool {
+    let Some((_, frame)) = r.custom.iter_mut().find(|(k, _)| *k == DATALINK_FRAME) else {
+        return false;
+    };
+    let Some(at) = pmacct_wire::vxlan_inner(LinkType::Ethernet, frame) else {
+        return false;
+    };
+    frame.drain(..at);
+    if let Some((_, size)) = r.custom.iter_mut().find(|(k, _)| *k == DATALINK_FRAME_SIZE) {
+        let wire = size
+            .iter()
+            .fold(0u32, |n, b| n.wrapping_shl(8) | u32::from(*b));
+        let inner = wire.saturating_sub(u32::try_from(at).unwrap_or(u32::MAX));
+        *size = inner.to_be_bytes().to_vec();
+    }
+    true
+}
+
 /// The elements the custom primitives (`aggregate_primitives`) read.
 pub fn custom_fields() -> Vec<CustomKey> {
     pmacct_core::custom::defs()

@@ -59,7 +59,10 @@ impl Path {
         for c in self.counters.drain(..) {
             self.log.write(&c, arrival);
         }
-        for r in self.records.drain(..) {
+        for mut r in self.records.drain(..) {
+            if r.seqno % 2 == 1 {
+                crate::collector::records::decapsulate_vxlan(&mut r);
+            }
             crate::collector::records::filter_header(&r, &mut self.header);
             let (_key, frame) = crate::collector::records::base_key(&r, arrival);
             let clock = crate::collector::FlowClock::Arrival;
