@@ -489,3 +489,44 @@ fn decode_vxlan_accounts_the_inner_frame() {
     // Nothing passes: no rows, no header.
     assert!(run("aggregate_filter[p]: icmp6\n").is_empty());
 }
+
+/// sfacctd_net and sfacctd_as (sflow: the extended router and gateway records; file; longest)
+/// give Debian's sfacctd 1.7.7's nets, masks and ASes.
+#[test]
+fn sfacctd_net_and_as_sources_give_debian_sfacctds_rows() {
+    let Some(data) = common::testdata() else {
+        return common::skipped("../shared/testdata");
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let networks = work.path().join("networks.txt");
+    std::fs::write(
+        &networks,
+        "65001,45.90.0.0/16\n65002,104.26.8.0/24\n64512,10.0.0.0/8\n2a0c:8880::/32\n",
+    )
+    .expect("networks_file");
+    let captures = [
+        "akvorado__data-1140.pcap",
+        "akvorado__data-sflow-ipv4-data.pcap",
+        "akvorado__data-sflow-expanded-sample.pcap",
+        "tcpdump__sflow-print-v6.pcap",
+    ];
+    let modes = ["sflow", "file", "longest"];
+    let jobs: Vec<(&str, &str)> = captures
+        .iter()
+        .flat_map(|c| modes.iter().map(move |m| (*c, *m)))
+        .collect();
+    let aggregate = "src_host, dst_host, src_net, dst_net, src_mask, dst_mask, src_as, dst_as";
+    let rows: Vec<usize> = common::on_four_workers(&jobs, work.path(), |(capture, mode), dir| {
+        let pcap = data.join("flow/sflow").join(capture);
+        let extra = format!(
+            "sfacctd_net: {mode}\nsfacctd_as: {mode}\nnetworks_file: {}\n",
+            networks.display()
+        );
+        let ours = rows_with(OURS, &pcap, dir, aggregate, &extra);
+        let reference = rows_with(REFERENCE, &pcap, dir, aggregate, &extra);
+        assert_eq!(ours, reference, "{capture}, {mode}");
+        ours.len().saturating_sub(1)
+    });
+    // Rows per mode: 3, 1, 1 and 1 (the last three captures: one pair of hosts each).
+    assert_eq!(rows.iter().sum::<usize>(), 3 * (3 + 1 + 1 + 1), "{rows:?}");
+}
