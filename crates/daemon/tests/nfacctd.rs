@@ -912,34 +912,73 @@ fn custom_primitive_errors_name_the_file_line_and_key() {
 }
 
 /// NetFlow v9 and IPFIX exports that Debian's pmacctd (nfprobe) makes of a generated capture:
-/// our nfacctd gives Debian's nfacctd's rows, with and without 1-minute bins, and every packet
-/// of the capture is in them.
+/// our nfacctd gives Debian's nfacctd's rows, with and without 1-minute bins, and exactly the
+/// packets the exported records carry (tshark's sum). Under load 1.7.7's nfacctd sometimes
+/// exports fewer than the capture's 30,000 (soak run 24: 29,940): the exports are made again,
+/// up to 4 times, until they hold every packet, which they must once.
 #[test]
 fn exports_of_a_generated_capture_give_debian_nfacctds_rows() {
     let work = tempfile::tempdir().expect("tempdir");
     let packets = work.path().join("packets.pcap");
     common::generate(&packets, 30_000, 300, 300);
     for version in [9, 10] {
-        let dir = work.path().join(format!("v{version}"));
-        std::fs::create_dir(&dir).expect("dir");
-        let plugin = format!(
-            "plugins: nfprobe\nnfprobe_version: {version}\n\
-             nfprobe_timeouts: tcp=5:udp=5:maxlife=60:expint=1\nnfprobe_receiver"
-        );
-        let (pcap, datagrams) = common::probe_exports(&packets, &plugin, &dir);
-        assert!(datagrams > 10, "v{version}: {datagrams} datagrams");
-        let case = format!("nfprobe v{version}");
-        assert_eq!(compare(&case, std::slice::from_ref(&pcap), &dir), 2);
-        let rows = run(OURS, &dir, &pcap, false);
-        let total: u64 = rows
-            .keys()
-            .map(|k| {
-                let row: serde_json::Value = serde_json::from_str(k).expect("row");
-                row["packets"].as_u64().unwrap_or(0)
-            })
-            .zip(rows.values())
-            .map(|(p, n)| p * *n as u64)
-            .sum();
-        assert_eq!(total, 30_000, "v{version}");
+        let mut exported = Vec::new();
+        for attempt in 0..4 {
+            let dir = work.path().join(format!("v{version}-{attempt}"));
+            std::fs::create_dir(&dir).expect("dir");
+            let plugin = format!(
+                "plugins: nfprobe\nnfprobe_version: {version}\n\
+                 nfprobe_timeouts: tcp=5:udp=5:maxlife=60:expint=1\nnfprobe_receiver"
+            );
+            let (pcap, datagrams) = common::probe_exports(&packets, &plugin, &dir);
+            assert!(datagrams > 10, "v{version}: {datagrams} datagrams");
+            let case = format!("nfprobe v{version}");
+            assert_eq!(compare(&case, std::slice::from_ref(&pcap), &dir), 2);
+            let rows = run(OURS, &dir, &pcap, false);
+            let total: u64 = rows
+                .keys()
+                .map(|k| {
+                    let row: serde_json::Value = serde_json::from_str(k).expect("row");
+                    row["packets"].as_u64().unwrap_or(0)
+                })
+                .zip(rows.values())
+                .map(|(p, n)| p * *n as u64)
+                .sum();
+            assert_eq!(total, exported_packets(&pcap), "v{version}");
+            exported.push(total);
+            if total == 30_000 {
+                break;
+            }
+        }
+        assert_eq!(exported.last(), Some(&30_000), "v{version}: {exported:?}");
     }
+}
+
+/// The packets of every flow record in a capture of NetFlow/IPFIX exports, as tshark reads
+/// them.
+fn exported_packets(pcap: &Path) -> u64 {
+    let port = |args: &[&str]| {
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(pcap)
+            .args(args)
+            .output()
+            .expect("tshark (apt-get install tshark)");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let dst = port(&["-c", "1", "-T", "fields", "-e", "udp.dstport"]);
+    let decode = format!("udp.port=={},cflow", dst.trim());
+    port(&[
+        "-d",
+        &decode,
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-e",
+        "cflow.packets",
+    ])
+    .split(|c: char| c == ',' || c.is_whitespace())
+    .filter_map(|v| v.parse::<u64>().ok())
+    .sum()
 }

@@ -205,27 +205,41 @@ fn sfprobe_exports_give_debian_sfacctds_rows_and_the_captures_totals() {
     let work = tempfile::tempdir().expect("tempdir");
     let packets = work.path().join("packets.pcap");
     common::generate(&packets, 30_000, 300, 300);
-    let (pcap, datagrams) = common::probe_exports(
-        &packets,
-        "plugins: sfprobe\nsampling_rate: 10\nsfprobe_receiver",
-        work.path(),
-    );
-    assert!(datagrams > 100, "{datagrams} datagrams");
-    let aggregate = "src_host, dst_host, src_port, dst_port, proto, peer_src_ip, in_iface, \
-                     out_iface, sampling_rate";
-    let mut renormalized = Vec::new();
-    for extra in ["", "sfacctd_renormalize: true\n"] {
-        let ours = rows_with(OURS, &pcap, work.path(), aggregate, extra);
-        let reference = rows_with(REFERENCE, &pcap, work.path(), aggregate, extra);
-        assert_eq!(ours, reference, "'{extra}'");
-        renormalized = ours;
-    }
     let (true_packets, true_bytes, squares) = frame_totals(&packets);
     assert_eq!(true_packets, 30_000);
-    let (got_packets, got_bytes) = column_totals(&renormalized);
+    let aggregate = "src_host, dst_host, src_port, dst_port, proto, peer_src_ip, in_iface, \
+                     out_iface, sampling_rate";
+    // Under load 1.7.7's pmacctd sometimes stops exporting before the end of the capture:
+    // the exports are made again, up to 4 times, until they cover it.
+    let mut totals = Vec::new();
+    for attempt in 0..4 {
+        let dir = work.path().join(format!("{attempt}"));
+        std::fs::create_dir(&dir).expect("dir");
+        let (pcap, datagrams) = common::probe_exports(
+            &packets,
+            "plugins: sfprobe\nsampling_rate: 10\nsfprobe_receiver",
+            &dir,
+        );
+        assert!(datagrams > 100, "{datagrams} datagrams");
+        let mut renormalized = Vec::new();
+        for extra in ["", "sfacctd_renormalize: true\n"] {
+            let ours = rows_with(OURS, &pcap, &dir, aggregate, extra);
+            let reference = rows_with(REFERENCE, &pcap, &dir, aggregate, extra);
+            assert_eq!(ours, reference, "'{extra}'");
+            renormalized = ours;
+        }
+        let (got_packets, got_bytes) = column_totals(&renormalized);
+        totals.push((got_packets, got_bytes));
+        if got_packets.abs_diff(true_packets) <= 100 {
+            break;
+        }
+    }
+    let Some(&(got_packets, got_bytes)) = totals.last() else {
+        panic!("no exports")
+    };
     assert!(
         got_packets.abs_diff(true_packets) <= 100,
-        "{got_packets} packets of {true_packets}"
+        "packets of {true_packets}: {totals:?}"
     );
     let standard_error = (squares * 9.0).sqrt();
     assert!(

@@ -568,11 +568,11 @@ pub const PMACCT_KEYS: &[&str] = &[
 pub const DIFFERENCES: &[(&str, &str)] = &[
     (
         "nfacctd_net",
-        "netflow, file, mask and longest as in pmacct; igp, bgp and bmp are refused (no such daemons yet)",
+        "netflow (sfacctd: sflow), file, mask and longest as in pmacct; igp, bgp and bmp are refused (no such daemons yet)",
     ),
     (
         "nfacctd_as",
-        "netflow, file and longest as in pmacct; bgp and bmp are refused (no such daemons yet)",
+        "netflow (sfacctd: sflow), file and longest as in pmacct; bgp and bmp are refused (no such daemons yet)",
     ),
     (
         "nfacctd_port",
