@@ -32,8 +32,9 @@ use std::net::{IpAddr, Ipv4Addr};
 pub use collector::{Collector, CollectorStats, SflowCounters};
 pub use sflow::{
     decode_sflow, CounterRecord, CounterSample, DataSource, EthernetCounters, ExtendedGateway,
-    ExtendedRouter, ExtendedSwitch, FlowSample, Interface, InterfaceCounters, ProcessorCounters,
-    Sample, SampledEthernet, SampledHeader, SampledIp, SflowDatagram, SflowHeader, VlanCounters,
+    ExtendedRouter, ExtendedSwitch, FlowSample, Interface, InterfaceCounters, ListedCounters,
+    ProcessorCounters, Sample, SampledEthernet, SampledHeader, SampledIp, SflowDatagram,
+    SflowHeader, VlanCounters,
 };
 pub use sflow_agents::{SampleFacts, SflowAgents, MAX_SOURCES_PER_AGENT};
 pub use template::{DATALINK_FRAME, DATALINK_FRAME_SIZE};

@@ -196,15 +196,64 @@ pub struct ProcessorCounters {
     pub free_memory: u64,
 }
 
+/// Counter record 3 (token ring, dot5Stats) and 4 (100BaseVG, dot12): their values in the
+/// order of [`TOKEN_RING_NAMES`] and [`VG_NAMES`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListedCounters {
+    pub values: Vec<u64>,
+}
+
+/// The token ring record's values, in order (each 32 bits).
+pub const TOKEN_RING_NAMES: [&str; 18] = [
+    "dot5StatsLineErrors",
+    "dot5StatsBurstErrors",
+    "dot5StatsACErrors",
+    "dot5StatsAbortTransErrors",
+    "dot5StatsInternalErrors",
+    "dot5StatsLostFrameErrors",
+    "dot5StatsReceiveCongestions",
+    "dot5StatsFrameCopiedErrors",
+    "dot5StatsTokenErrors",
+    "dot5StatsSoftErrors",
+    "dot5StatsHardErrors",
+    "dot5StatsSignalLoss",
+    "dot5StatsTransmitBeacons",
+    "dot5StatsRecoverys",
+    "dot5StatsLobeWires",
+    "dot5StatsRemoves",
+    "dot5StatsSingles",
+    "dot5StatsFreqErrors",
+];
+
+/// The 100BaseVG record's values, in order, and whether each is 64 bits.
+pub const VG_NAMES: [(&str, bool); 14] = [
+    ("dot12InHighPriorityFrames", false),
+    ("dot12InHighPriorityOctets", true),
+    ("dot12InNormPriorityFrames", false),
+    ("dot12InNormPriorityOctets", true),
+    ("dot12InIPMErrors", false),
+    ("dot12InOversizeFrameErrors", false),
+    ("dot12InDataErrors", false),
+    ("dot12InNullAddressedFrames", false),
+    ("dot12OutHighPriorityFrames", false),
+    ("dot12OutHighPriorityOctets", true),
+    ("dot12TransitionIntoTrainings", false),
+    ("dot12HCInHighPriorityOctets", true),
+    ("dot12HCInNormPriorityOctets", true),
+    ("dot12HCOutHighPriorityOctets", true),
+];
+
 /// One record of a counter sample, in the order the datagram gives them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CounterRecord {
     Interface(InterfaceCounters),
     Ethernet(EthernetCounters),
     Vlan(VlanCounters),
     Processor(ProcessorCounters),
-    /// A record of another format (enterprise << 12 | format: token ring, 100BaseVG, vendor
-    /// records), skipped by its length.
+    TokenRing(ListedCounters),
+    Vg(ListedCounters),
+    /// A record of another format (enterprise << 12 | format: vendor records, host and
+    /// application structures), skipped by its length.
     Other(u32),
 }
 
@@ -217,6 +266,8 @@ impl CounterRecord {
             CounterRecord::Ethernet(_) => "sflow_cnt_ethernet",
             CounterRecord::Vlan(_) => "sflow_cnt_vlan",
             CounterRecord::Processor(_) => "sflow_cnt_processor",
+            CounterRecord::TokenRing(_) => "sflow_cnt_tokenring",
+            CounterRecord::Vg(_) => "sflow_cnt_vg",
             CounterRecord::Other(_) => return None,
         })
     }
@@ -225,6 +276,23 @@ impl CounterRecord {
     /// the processor record's under the sFlow structure's names).
     pub fn values(&self) -> Vec<(&'static str, u64)> {
         let w = u64::from;
+        match self {
+            CounterRecord::TokenRing(l) => {
+                return TOKEN_RING_NAMES
+                    .iter()
+                    .copied()
+                    .zip(l.values.iter().copied())
+                    .collect()
+            }
+            CounterRecord::Vg(l) => {
+                return VG_NAMES
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .zip(l.values.iter().copied())
+                    .collect()
+            }
+            _ => {}
+        }
         match *self {
             CounterRecord::Interface(i) => vec![
                 ("ifIndex", w(i.if_index)),
@@ -292,7 +360,9 @@ impl CounterRecord {
                 ("total_memory", p.total_memory),
                 ("free_memory", p.free_memory),
             ],
-            CounterRecord::Other(_) => Vec::new(),
+            CounterRecord::TokenRing(_) | CounterRecord::Vg(_) | CounterRecord::Other(_) => {
+                Vec::new()
+            }
         }
     }
 }
@@ -734,6 +804,8 @@ fn counter_sample(x: &mut Xdr<'_>, expanded: bool) -> Option<CounterSample> {
         let record = match format {
             1 => interface_counters(&mut r).map(CounterRecord::Interface),
             2 => ethernet_counters(&mut r).map(CounterRecord::Ethernet),
+            3 => listed(&mut r, &[false; 18]).map(CounterRecord::TokenRing),
+            4 => listed(&mut r, &VG_NAMES.map(|(_, wide)| wide)).map(CounterRecord::Vg),
             5 => vlan_counters(&mut r).map(CounterRecord::Vlan),
             1001 => processor_counters(&mut r).map(CounterRecord::Processor),
             other => Some(CounterRecord::Other(other)),
@@ -762,6 +834,18 @@ fn ethernet_counters(x: &mut Xdr<'_>) -> Option<EthernetCounters> {
         internal_mac_receive_errors: x.u32()?,
         symbol_errors: x.u32()?,
     })
+}
+
+/// Values of 32 or 64 bits (`wide`), in order.
+fn listed(x: &mut Xdr<'_>, wide: &[bool]) -> Option<ListedCounters> {
+    let values = wide
+        .iter()
+        .map(|w| match w {
+            true => x.u64(),
+            false => x.u32().map(u64::from),
+        })
+        .collect::<Option<Vec<u64>>>()?;
+    Some(ListedCounters { values })
 }
 
 fn vlan_counters(x: &mut Xdr<'_>) -> Option<VlanCounters> {

@@ -393,7 +393,8 @@ impl FlowRecordSpec {
 
 #[derive(Arbitrary, Debug)]
 enum CounterRecordSpec {
-    /// Generic interface (1), Ethernet (2), VLAN (5) or processor (1001) counters: their
+    /// Generic interface (1), Ethernet (2), token ring (3), 100BaseVG (4), VLAN (5) or
+    /// processor (1001) counters: their
     /// values, right-sized or cut short by `length`.
     Known {
         kind: u8,
@@ -414,10 +415,12 @@ impl CounterRecordSpec {
                 values,
                 length,
             } => {
-                let (format, words) = match kind % 4 {
+                let (format, words) = match kind % 6 {
                     0 => (1, 22),
                     1 => (2, 13),
-                    2 => (5, 7),
+                    2 => (3, 18),
+                    3 => (4, 20),
+                    4 => (5, 7),
                     _ => (1001, 7),
                 };
                 let mut b = Vec::new();

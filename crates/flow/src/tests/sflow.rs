@@ -438,3 +438,42 @@ fn telegraf_sflow_cases_match_telegraf_decode() {
         }
     }
 }
+
+/// Token ring and 100BaseVG counter records: every value, 32 and 64 bits, under its MIB name.
+#[test]
+fn token_ring_and_100basevg_counters_decode() {
+    let mut ring = Vec::new();
+    u32s(&mut ring, &(1..=18).collect::<Vec<u32>>());
+    // 100BaseVG: 14 values, six of them 64 bits (high word 1 for the first of those): 1,
+    // 2^32 + 2, then 3 to 14.
+    let mut vg = Vec::new();
+    u32s(
+        &mut vg,
+        &[
+            1, 1, 2, 3, 0, 4, 5, 6, 7, 8, 9, 0, 10, 11, 0, 12, 0, 13, 0, 14,
+        ],
+    );
+    let mut counters = Vec::new();
+    u32s(&mut counters, &[9, 3, 2]);
+    counters.extend_from_slice(&part(3, &ring));
+    counters.extend_from_slice(&part(4, &vg));
+    let d = datagram(&[part(2, &counters)]);
+    let got = decode_sflow(&d).expect("decode");
+    let Some(Sample::Counters(c)) = got.samples.first() else {
+        panic!("{:?}", got.samples)
+    };
+    assert_eq!(c.records.len(), 2);
+    assert_eq!(c.records[0].kind(), Some("sflow_cnt_tokenring"));
+    let ring = c.records[0].values();
+    assert_eq!(ring.len(), 18);
+    assert_eq!(ring[0], ("dot5StatsLineErrors", 1));
+    assert_eq!(ring[17], ("dot5StatsFreqErrors", 18));
+    assert_eq!(c.records[1].kind(), Some("sflow_cnt_vg"));
+    let vg = c.records[1].values();
+    assert_eq!(vg.len(), 14);
+    assert_eq!(vg[0], ("dot12InHighPriorityFrames", 1));
+    assert_eq!(vg[1], ("dot12InHighPriorityOctets", (1 << 32) + 2));
+    assert_eq!(vg[3], ("dot12InNormPriorityOctets", 4));
+    assert_eq!(vg[13], ("dot12HCOutHighPriorityOctets", 14));
+    assert!(!got.truncated);
+}
