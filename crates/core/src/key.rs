@@ -128,6 +128,7 @@ impl KeyFields for FlowKey {
             Primitive::NatEvent => u64::from(self.nat_event),
             Primitive::MplsLabelTop => u64::from(self.mpls_label_top),
             Primitive::MplsLabelBottom => u64::from(self.mpls_label_bottom),
+            Primitive::Vxlan => u64::from(self.vxlan),
             Primitive::ExportProtoSeqno => u64::from(self.export_proto_seqno),
             Primitive::ExportProtoVersion => u64::from(self.export_proto_version),
             Primitive::ExportProtoSysid => u64::from(self.export_proto_sysid),
@@ -244,6 +245,8 @@ pub struct FlowKey {
     pub mpls_label_top: u32,
     #[serde(default, skip_serializing_if = "is_default")]
     pub mpls_label_bottom: u32,
+    /// The VXLAN network identifier of a VXLAN packet (24 bits).
+    pub vxlan: u32,
     #[serde(default, skip_serializing_if = "is_default")]
     pub timestamp_start: Timestamp,
     #[serde(default, skip_serializing_if = "is_default")]

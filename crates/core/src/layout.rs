@@ -75,6 +75,8 @@ fn width(p: Primitive) -> usize {
         Primitive::FwdStatus | Primitive::NatEvent => 1,
         Primitive::PostNatSrcPort | Primitive::PostNatDstPort => 2,
         Primitive::MplsLabelTop | Primitive::MplsLabelBottom => 4,
+        // VXLAN network identifiers are 24 bits.
+        Primitive::Vxlan => 3,
         Primitive::ExportProtoSeqno | Primitive::ExportProtoSysid => 4,
         Primitive::ExportProtoVersion => 2,
         // A family byte (0 IPv4, 1 IPv6), then 16 address bytes (IPv4 in the first four).
@@ -409,6 +411,7 @@ fn get(p: Primitive, words: &[u64], at: usize, k: &mut FlowKey) {
         Primitive::NatEvent => k.nat_event = n(1) as u8,
         Primitive::MplsLabelTop => k.mpls_label_top = n(4) as u32,
         Primitive::MplsLabelBottom => k.mpls_label_bottom = n(4) as u32,
+        Primitive::Vxlan => k.vxlan = n(3) as u32,
         Primitive::ExportProtoSeqno => k.export_proto_seqno = n(4) as u32,
         Primitive::ExportProtoVersion => k.export_proto_version = n(2) as u16,
         Primitive::ExportProtoSysid => k.export_proto_sysid = n(4) as u32,
@@ -457,7 +460,7 @@ mod tests {
     fn every_primitive_round_trips() {
         let all: Vec<&str> = Primitive::ALL.iter().map(|p| p.name()).collect();
         let l = KeyLayout::new(&Aggregate::parse(&all.join(",")).unwrap(), true);
-        assert_eq!(l.words(), 35);
+        assert_eq!(l.words(), 36);
         let k = FlowKey {
             bin: -5,
             tag: u64::MAX,
@@ -499,6 +502,7 @@ mod tests {
             nat_event: 1,
             mpls_label_top: 0xfffff,
             mpls_label_bottom: 16,
+            vxlan: 0xff_ffff,
             timestamp_start: Timestamp {
                 secs: -1,
                 micros: 1,

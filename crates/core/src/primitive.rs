@@ -45,6 +45,7 @@ pub enum Primitive {
     NatEvent,
     MplsLabelTop,
     MplsLabelBottom,
+    Vxlan,
     TimestampStart,
     TimestampEnd,
     TimestampArrival,
@@ -84,7 +85,7 @@ pub struct Column {
 }
 
 impl Primitive {
-    pub const ALL: [Primitive; 58] = [
+    pub const ALL: [Primitive; 59] = [
         Primitive::Tag,
         Primitive::Tag2,
         Primitive::Label,
@@ -121,6 +122,7 @@ impl Primitive {
         Primitive::NatEvent,
         Primitive::MplsLabelTop,
         Primitive::MplsLabelBottom,
+        Primitive::Vxlan,
         Primitive::TimestampStart,
         Primitive::TimestampEnd,
         Primitive::TimestampArrival,
@@ -201,6 +203,7 @@ impl Primitive {
             Primitive::NatEvent => "nat_event",
             Primitive::MplsLabelTop => "mpls_label_top",
             Primitive::MplsLabelBottom => "mpls_label_bottom",
+            Primitive::Vxlan => "vxlan",
             Primitive::TimestampStart => "timestamp_start",
             Primitive::TimestampEnd => "timestamp_end",
             Primitive::ExportProtoSeqno => "export_proto_seqno",
@@ -260,6 +263,7 @@ impl Primitive {
             Primitive::NatEvent => c("NAT_EVENT", "nat_event", 11, false),
             Primitive::MplsLabelTop => c("MPLS_LABEL_TOP", "mpls_label_top", 16, false),
             Primitive::MplsLabelBottom => c("MPLS_LABEL_BOTTOM", "mpls_label_bottom", 19, false),
+            Primitive::Vxlan => c("VXLAN", "vxlan", 10, false),
             Primitive::TimestampStart => c("TIMESTAMP_START", "timestamp_start", 31, true),
             Primitive::TimestampEnd => c("TIMESTAMP_END", "timestamp_end", 31, true),
             Primitive::ExportProtoSeqno => c("EXPORT_PROTO_SEQNO", "export_proto_seqno", 20, false),
@@ -339,6 +343,10 @@ impl Primitive {
             Primitive::NatEvent => ("NAT", "NAT event (NSEL/NEL)"),
             Primitive::MplsLabelTop => ("L3", "Top MPLS label"),
             Primitive::MplsLabelBottom => ("L3", "Bottom MPLS label"),
+            Primitive::Vxlan => (
+                "L3",
+                "VXLAN network identifier (VNI) of a VXLAN packet (sampled frames of sfacctd and nfacctd)",
+            ),
             Primitive::TimestampStart => ("TIME", "Start time of the flow"),
             Primitive::TimestampEnd => ("TIME", "End time of the flow"),
             Primitive::ExportProtoSeqno => ("MISC", "Sequence number of the export datagram"),
@@ -456,7 +464,6 @@ const NOT_YET: &[&str] = &[
     "tunnel_src_port",
     "tunnel_dst_port",
     "tunnel_tcpflags",
-    "vxlan",
     "std_comm",
     "ext_comm",
     "lrg_comm",

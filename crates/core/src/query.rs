@@ -422,6 +422,7 @@ fn set_number(k: &mut FlowKey, p: Primitive, n: u64) -> Option<()> {
         Primitive::PostNatDstPort => k.post_nat_dst_port = n16()?,
         Primitive::MplsLabelTop => k.mpls_label_top = n32()?,
         Primitive::MplsLabelBottom => k.mpls_label_bottom = n32()?,
+        Primitive::Vxlan => k.vxlan = n32()?,
         Primitive::ExportProtoSeqno => k.export_proto_seqno = n32()?,
         Primitive::ExportProtoVersion => k.export_proto_version = n16()?,
         Primitive::ExportProtoSysid => k.export_proto_sysid = n32()?,

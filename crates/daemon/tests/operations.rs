@@ -375,7 +375,7 @@ fn version_and_primitive_lists() {
         .lines()
         .filter_map(|l| l.split_once(" : ").map(|(n, _)| n.trim()))
         .collect();
-    assert_eq!(names.len(), 47, "{a}");
+    assert_eq!(names.len(), 48, "{a}");
     let dir = tempfile::tempdir().expect("tempdir");
     for name in names {
         let cfg = dir.path().join("a.conf");

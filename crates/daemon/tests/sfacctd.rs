@@ -486,12 +486,13 @@ fn decode_vxlan_accounts_the_inner_frame() {
     };
     let work = tempfile::tempdir().expect("tempdir");
     let pcap = data.join("flow/sflow/akvorado__data-encap-vxlan.pcap");
-    let aggregate = "src_mac, dst_mac, vlan, src_host, dst_host, src_port, dst_port, proto";
-    let header = "SRC_MAC,DST_MAC,VLAN,SRC_IP,DST_IP,SRC_PORT,DST_PORT,PROTOCOL,PACKETS,BYTES";
-    let outer =
-        "00:17:08:7d:77:42,30:e4:db:3e:33:7f,0,192.168.108.40,192.168.15.14,45833,4789,udp,1,172";
+    let aggregate = "src_mac, dst_mac, vlan, src_host, dst_host, src_port, dst_port, proto, vxlan";
+    let header =
+        "SRC_MAC,DST_MAC,VLAN,SRC_IP,DST_IP,SRC_PORT,DST_PORT,PROTOCOL,VXLAN,PACKETS,BYTES";
+    // The VNI (100) either way.
+    let outer = "00:17:08:7d:77:42,30:e4:db:3e:33:7f,0,192.168.108.40,192.168.15.14,45833,4789,udp,100,1,172";
     let inner =
-        "ca:6e:98:f8:49:8f,01:02:03:04:05:06,0,2001:db8:4::1,2001:db8:4::3,0,0,ipv6-icmp,1,172";
+        "ca:6e:98:f8:49:8f,01:02:03:04:05:06,0,2001:db8:4::1,2001:db8:4::3,0,0,ipv6-icmp,100,1,172";
     let run = |extra: &str| rows_with(OURS, &pcap, work.path(), aggregate, extra);
     assert_eq!(run(""), [outer, header]);
     // Sorted: upper case first.
@@ -543,4 +544,33 @@ fn sfacctd_net_and_as_sources_give_debian_sfacctds_rows() {
     });
     // Rows per mode: 3, 1, 1 and 1 (the last three captures: one pair of hosts each).
     assert_eq!(rows.iter().sum::<usize>(), 3 * (3 + 1 + 1 + 1), "{rows:?}");
+}
+
+/// CoS, ethertype, the VXLAN VNI (`vxlan`), sampling rate and the export primitives give
+/// Debian's sfacctd 1.7.7's rows on every sFlow capture (but the QinQ one, difference 67).
+#[test]
+fn l2_vxlan_and_export_primitives_equal_debian_sfacctds() {
+    let Some(data) = common::testdata() else {
+        return common::skipped("../shared/testdata");
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let mut cases: Vec<_> = std::fs::read_dir(data.join("flow/sflow"))
+        .expect("sflow dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| !p.ends_with("akvorado__data-qinq.pcap"))
+        .collect();
+    cases.sort();
+    assert_eq!(cases.len(), 14);
+    let aggregate = "cos, etype, vxlan, sampling_rate, export_proto_version, \
+                     export_proto_sysid, export_proto_seqno, src_host, dst_host";
+    let rows: usize = common::on_four_workers(&cases, work.path(), |pcap, dir| {
+        let ours = rows_with(OURS, pcap, dir, aggregate, "");
+        let reference = rows_with(REFERENCE, pcap, dir, aggregate, "");
+        assert_eq!(ours, reference, "{}", pcap.display());
+        ours.iter().filter(|r| r.contains(",100,")).count()
+    })
+    .into_iter()
+    .sum();
+    // The VXLAN capture's VNI.
+    assert_eq!(rows, 1);
 }

@@ -171,6 +171,9 @@ pub struct FlowRecord {
     /// sFlow: the rate the sample pool says the sampler had (packets seen per sample since the
     /// source's previous sample), which renormalization uses; 0 for NetFlow and IPFIX.
     pub effective_rate: u32,
+    /// The VNI of a sampled frame that was VXLAN, once the frame is its inner frame
+    /// (`decode_vxlan`); 0 otherwise.
+    pub vxlan: u32,
     pub sampler_id: Option<u32>,
     pub post_nat_src: Option<IpAddr>,
     pub post_nat_dst: Option<IpAddr>,
@@ -220,6 +223,7 @@ impl Default for FlowRecord {
             end: None,
             sampling_rate: 0,
             effective_rate: 0,
+            vxlan: 0,
             sampler_id: None,
             post_nat_src: None,
             post_nat_dst: None,

@@ -240,10 +240,10 @@ pub fn decode_into(link: LinkType, data: &[u8], wire_len: u32, ip: &mut IpPacket
 /// The UDP port VXLAN uses (RFC 7348).
 pub const VXLAN_PORT: u16 = 4789;
 
-/// Where the inner Ethernet frame of a VXLAN packet starts in `data` (a frame of `link`):
-/// IPv4 (unfragmented) or IPv6 (UDP right after the fixed header) to UDP port 4789, then a
-/// VXLAN header with its I flag. `None` for anything else.
-pub fn vxlan_inner(link: LinkType, data: &[u8]) -> Option<usize> {
+/// Where the inner Ethernet frame of a VXLAN packet starts in `data` (a frame of `link`), and
+/// its VNI: IPv4 (unfragmented) or IPv6 (UDP right after the fixed header) to UDP port 4789,
+/// then a VXLAN header with its I flag. `None` for anything else.
+pub fn vxlan_inner(link: LinkType, data: &[u8]) -> Option<(usize, u32)> {
     let (_, etype, at) = link::decode_link(link, data).ok()?;
     let c = Cursor::new(data);
     let udp = match etype {
@@ -256,8 +256,10 @@ pub fn vxlan_inner(link: LinkType, data: &[u8]) -> Option<usize> {
         _ => return None,
     };
     let flags = c.u8(udp + 8)?;
+    let vni = c.u32(udp + 12)? >> 8;
     let inner = udp + 16;
-    (c.u16(udp + 2)? == VXLAN_PORT && flags & 0x08 != 0 && inner < data.len()).then_some(inner)
+    (c.u16(udp + 2)? == VXLAN_PORT && flags & 0x08 != 0 && inner < data.len())
+        .then_some((inner, vni))
 }
 
 /// A bounds-checked reader over a byte slice: every read returns `None` past the end.

@@ -551,9 +551,9 @@ fn vxlan_inner_frame_is_found_behind_ipv4_and_ipv6() {
     ]);
     assert_eq!(
         crate::vxlan_inner(LinkType::Ethernet, &v4),
-        Some(14 + 20 + 16)
+        Some((14 + 20 + 16, 42))
     );
-    let at = crate::vxlan_inner(LinkType::Ethernet, &v4).expect("inner");
+    let (at, _) = crate::vxlan_inner(LinkType::Ethernet, &v4).expect("inner");
     assert_eq!(&v4[at..], &inner[..]);
     let v6 = frame(&[
         &eth(0x86dd),
@@ -564,7 +564,7 @@ fn vxlan_inner_frame_is_found_behind_ipv4_and_ipv6() {
     ]);
     assert_eq!(
         crate::vxlan_inner(LinkType::Ethernet, &v6),
-        Some(14 + 40 + 16)
+        Some((14 + 40 + 16, 42))
     );
     // Another port, the I flag missing, a later fragment, nothing behind the header: no.
     let other = frame(&[

@@ -71,10 +71,11 @@ pub fn decapsulate_vxlan(r: &mut FlowRecord) -> bool {
     let Some((_, frame)) = r.custom.iter_mut().find(|(k, _)| *k == DATALINK_FRAME) else {
         return false;
     };
-    let Some(at) = pmacct_wire::vxlan_inner(LinkType::Ethernet, frame) else {
+    let Some((at, vni)) = pmacct_wire::vxlan_inner(LinkType::Ethernet, frame) else {
         return false;
     };
     frame.drain(..at);
+    r.vxlan = vni;
     if let Some((_, size)) = r.custom.iter_mut().find(|(k, _)| *k == DATALINK_FRAME_SIZE) {
         let wire = size
             .iter()
@@ -146,6 +147,14 @@ fn from_frame(frame: &[u8], wire: Option<u32>, key: &mut FlowKey) -> Option<Fram
     }
     key.src_mac = Mac(ip.l2.src_mac);
     key.dst_mac = Mac(ip.l2.dst_mac);
+    // The ethertype of a real Ethernet header: an sFlow sample of an IP header (protocol 11
+    // or 12) comes behind a made-up one of zero addresses, and reports none (as 1.7.7).
+    if ip.l2.src_mac != [0; 6] || ip.l2.dst_mac != [0; 6] {
+        key.etype = ip.l2.etype;
+    }
+    if let Some((_, vni)) = pmacct_wire::vxlan_inner(LinkType::Ethernet, frame) {
+        key.vxlan = vni;
+    }
     // The frame's 802.1Q tag, else the record's own VLAN (NetFlow's IE 58, sFlow's extended
     // switch record).
     if ip.l2.vlan != 0 {
@@ -200,6 +209,7 @@ fn record_key(r: &FlowRecord, arrival: Timestamp) -> FlowKey {
         nat_event: r.nat_event,
         mpls_label_top: r.mpls_label_top,
         mpls_label_bottom: r.mpls_label_bottom,
+        vxlan: r.vxlan,
         timestamp_start: stamp(r.start),
         timestamp_end: stamp(r.end),
         export_proto_seqno: r.seqno,

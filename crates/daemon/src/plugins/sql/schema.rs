@@ -145,6 +145,7 @@ fn extra_column(p: Primitive, v: u8, backend: SqlBackend) -> Option<Column> {
         P::NatEvent => "nat_event",
         P::MplsLabelTop => "mpls_label_top",
         P::MplsLabelBottom => "mpls_label_bottom",
+        P::Vxlan => "vxlan",
         P::TimestampStart => "timestamp_start",
         P::TimestampEnd => "timestamp_end",
         P::ExportProtoSeqno => "export_proto_seqno",
