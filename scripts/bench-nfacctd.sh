@@ -8,9 +8,8 @@
 # tcpdump), pmacct, tcpdump and GNU time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for tool in tcpdump /usr/sbin/pmacctd /usr/sbin/nfacctd /usr/bin/time bc; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y tcpdump pmacct time bc" >&2; exit 1; }
-done
+. scripts/bench-lib.sh
+need tcpdump /usr/sbin/pmacctd /usr/sbin/nfacctd /usr/bin/time bc
 packets="${1:-2000000}"
 replay="${2:-60}"
 work="${BENCH_DIR:-target/bench-nfacctd}"
@@ -45,13 +44,6 @@ CONF
   echo "$out"
 }
 
-measure() { # name command... -> "name wall cpu rss_kib"
-  local name=$1; shift
-  local log="$work/$name.time"
-  /usr/bin/time -f "%e %U %S %M" -o "$log" "$@" >"$work/$name.out" 2>"$work/$name.stderr" || true
-  read -r wall user sys kb < "$log"
-  echo "$name $wall $(echo "$user + $sys" | bc -l) $kb"
-}
 
 for version in 9 10; do
   pcap=$(exports "$version")

@@ -66,17 +66,23 @@ fn as_reference(case: &str, ours: Vec<String>) -> Vec<String> {
     }
 }
 
+/// The sFlow captures of the test data, sorted.
+fn captures(data: &Path) -> Vec<std::path::PathBuf> {
+    let mut cases: Vec<_> = std::fs::read_dir(data.join("flow/sflow"))
+        .expect("sflow dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    cases.sort();
+    cases
+}
+
 #[test]
 fn rows_equal_debian_sfacctd_on_every_sflow_capture() {
     let Some(data) = common::testdata() else {
         return common::skipped("../shared/testdata");
     };
     let work = tempfile::tempdir().expect("tempdir");
-    let mut cases: Vec<_> = std::fs::read_dir(data.join("flow/sflow"))
-        .expect("sflow dir")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    cases.sort();
+    let cases = captures(&data);
     assert_eq!(cases.len(), 15);
     let compared: usize = common::on_four_workers(&cases, work.path(), |pcap, dir| {
         let case = pcap
@@ -554,12 +560,8 @@ fn l2_vxlan_and_export_primitives_equal_debian_sfacctds() {
         return common::skipped("../shared/testdata");
     };
     let work = tempfile::tempdir().expect("tempdir");
-    let mut cases: Vec<_> = std::fs::read_dir(data.join("flow/sflow"))
-        .expect("sflow dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| !p.ends_with("akvorado__data-qinq.pcap"))
-        .collect();
-    cases.sort();
+    let mut cases = captures(&data);
+    cases.retain(|p| !p.ends_with("akvorado__data-qinq.pcap"));
     assert_eq!(cases.len(), 14);
     let aggregate = "cos, etype, vxlan, sampling_rate, export_proto_version, \
                      export_proto_sysid, export_proto_seqno, src_host, dst_host";

@@ -152,8 +152,18 @@ fn from_frame(frame: &[u8], wire: Option<u32>, key: &mut FlowKey) -> Option<Fram
     if ip.l2.src_mac != [0; 6] || ip.l2.dst_mac != [0; 6] {
         key.etype = ip.l2.etype;
     }
-    if let Some((_, vni)) = pmacct_wire::vxlan_inner(LinkType::Ethernet, frame) {
-        key.vxlan = vni;
+    // Only a packet to VXLAN's port is read again for its VNI.
+    let to_vxlan = matches!(
+        ip.ports,
+        pmacct_wire::Ports::Found {
+            dst: pmacct_wire::VXLAN_PORT,
+            ..
+        }
+    );
+    if outcome == pmacct_wire::Outcome::Ip && ip.proto == pmacct_wire::ipproto::UDP && to_vxlan {
+        if let Some((_, vni)) = pmacct_wire::vxlan_inner(LinkType::Ethernet, frame) {
+            key.vxlan = vni;
+        }
     }
     // The frame's 802.1Q tag, else the record's own VLAN (NetFlow's IE 58, sFlow's extended
     // switch record).
