@@ -614,21 +614,16 @@ impl PurgeSink for SqlWriter {
     fn tick(&mut self) {
         if self.next_try.is_some_and(|t| t <= Instant::now()) {
             self.next_try = None;
-            if !self.prepared && !self.sql.table.contains('%') {
-                let table = self.sql.table.clone();
-                match self.ensure_table(0, &table, wall_now()) {
-                    Ok(()) => self.prepared = true,
-                    Err(e) => {
-                        self.failed(&e);
-                        return;
-                    }
-                }
+            if !self.prepare_table() {
+                return;
             }
             self.flush_kept();
         }
     }
 
     fn finish(&mut self) {
+        // A short input can end before the writer's first tick: the table is still made.
+        self.prepare_table();
         self.flush_at_exit();
         if let Some(t) = &self.trigger {
             t.wait();
@@ -637,6 +632,20 @@ impl PurgeSink for SqlWriter {
 }
 
 impl SqlWriter {
+    /// Creates the table once, when its name has no time variables (so queries work before
+    /// the first purge, and on an input that had no rows); false when the database refused.
+    fn prepare_table(&mut self) -> bool {
+        if self.prepared || self.sql.table.contains('%') {
+            return true;
+        }
+        let table = self.sql.table.clone();
+        match self.ensure_table(0, &table, wall_now()) {
+            Ok(()) => self.prepared = true,
+            Err(e) => self.failed(&e),
+        }
+        self.prepared
+    }
+
     /// The last try before the plugin stops; what the database still does not take goes to
     /// the spool file.
     fn flush_at_exit(&mut self) {
@@ -691,5 +700,36 @@ impl WriteJob for Job<'_> {
     }
     fn dont_try_update(&self) -> bool {
         self.dont_try_update
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The writer stops before its first tick (a short input whose plugin finished first, soak
+    /// run 19): the table is still created.
+    #[test]
+    fn a_writer_stopped_before_its_first_tick_still_creates_the_table() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("t.db");
+        let text = format!(
+            "plugins: sqlite3[foo]\naggregate[foo]: src_host\nsql_db[foo]: {}\nsql_table[foo]: acct\n",
+            db.display()
+        );
+        let config = pmacct_core::config::load("t.conf", &text, Vec::new(), &mut Vec::new())
+            .expect("config");
+        let plugin = &config.plugins[0];
+        let pmacct_core::config::PluginOptions::Sql(sql) = &plugin.options else {
+            panic!("not sql")
+        };
+        let mut writer =
+            SqlWriter::new(plugin, sql, Arc::new(PluginStats::default())).expect("writer");
+        writer.finish();
+        let conn = rusqlite::Connection::open(&db).expect("db");
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM acct", [], |r| r.get(0))
+            .expect("the table");
+        assert_eq!(rows, 0);
     }
 }
