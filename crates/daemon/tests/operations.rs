@@ -468,45 +468,61 @@ fn logrotate_cycles_lose_no_line() {
     }
 }
 
-/// `systemd-analyze verify` passes on the shipped unit (its binary path pointed at this build)
-/// without a warning.
+/// `systemd-analyze verify` passes on the shipped units (their binary paths pointed at this
+/// build) without a warning.
 #[test]
-fn the_systemd_unit_verifies() {
+fn the_systemd_units_verify() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let unit = std::fs::read_to_string(packaging("systemd/pmacctd.service"))
-        .expect("unit")
-        .replace("/usr/local/sbin/pmacctd", env!("CARGO_BIN_EXE_pmacctd"));
-    let path = dir.path().join("pmacctd.service");
-    std::fs::write(&path, unit).expect("unit");
-    let out = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&path)
-        .output()
-        .expect("systemd-analyze (apt-get install systemd)");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    assert_eq!(err, "");
+    for (name, binary) in [
+        ("pmacctd", env!("CARGO_BIN_EXE_pmacctd")),
+        ("nfacctd", env!("CARGO_BIN_EXE_nfacctd")),
+        ("sfacctd", env!("CARGO_BIN_EXE_sfacctd")),
+    ] {
+        let unit = std::fs::read_to_string(packaging(&format!("systemd/{name}.service")))
+            .expect("unit")
+            .replace(&format!("/usr/local/sbin/{name}"), binary);
+        let path = dir.path().join(format!("{name}.service"));
+        std::fs::write(&path, unit).expect("unit");
+        let out = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&path)
+            .output()
+            .expect("systemd-analyze (apt-get install systemd)");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name}: {err}");
+        assert_eq!(err, "", "{name}");
+    }
 }
 
 /// The shipped /etc/pmacct layout: the configuration is valid, and the example pre_tag_map
 /// loads.
 #[test]
 fn the_example_etc_layout_is_valid() {
-    let check = |args: &[&str], cfg: &Path| {
-        let out = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+    let check_with = |binary: &str, args: &[&str], cfg: &Path| {
+        let out = Command::new(binary)
             .args(args)
             .arg("-f")
             .arg(cfg)
             .output()
-            .expect("pmacctd");
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            cfg.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .expect("the daemon");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}: {err}", cfg.display());
+        // No key of the shipped files is unknown or ignored.
+        assert!(!err.contains("WARN"), "{}: {err}", cfg.display());
     };
+    let check = |args: &[&str], cfg: &Path| check_with(env!("CARGO_BIN_EXE_pmacctd"), args, cfg);
     check(&["-T", "config"], &packaging("etc/pmacct/pmacctd.conf"));
+    let config = ["-T", "config"];
+    check_with(
+        env!("CARGO_BIN_EXE_nfacctd"),
+        &config,
+        &packaging("etc/pmacct/nfacctd.conf"),
+    );
+    check_with(
+        env!("CARGO_BIN_EXE_sfacctd"),
+        &config,
+        &packaging("etc/pmacct/sfacctd.conf"),
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let pcap = dir.path().join("t.pcap");
     common::generate(&pcap, 10, 2, 1);
