@@ -306,3 +306,84 @@ fn known_sflow_over_loopback_gives_every_row_counter_and_line() {
         ]
     );
 }
+
+/// Waits until `path` holds `lines` lines.
+fn wait_for_lines(path: &std::path::Path, lines: usize) {
+    let start = std::time::Instant::now();
+    loop {
+        let n = std::fs::read_to_string(path).map_or(0, |t| t.lines().count());
+        if n >= lines {
+            assert_eq!(n, lines, "{}", path.display());
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{}: {n} lines",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// logrotate's create cycle on the counter file: moved away, SIGHUP, and the next counter
+/// samples go to a new file; every line is in one file or the other, none twice.
+#[test]
+fn sighup_reopens_the_counter_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_udp_port();
+    let cfg = dir.path().join("sfacctd.conf");
+    let log = dir.path().join("sfacctd.log");
+    let counters = dir.path().join("counters.json");
+    std::fs::write(
+        &cfg,
+        format!(
+            "sfacctd_ip: 127.0.0.1\nsfacctd_port: {port}\nlogfile: {}\n\
+             sfacctd_counter_file: {}\nplugins: print[p]\naggregate[p]: src_host\n\
+             print_output_file[p]: {}/out.csv\nprint_refresh_time[p]: 3600\n",
+            log.display(),
+            counters.display(),
+            dir.path().display()
+        ),
+    )
+    .expect("config");
+    let daemon = Daemon::start(OURS, &cfg, log);
+    let agent = UdpSocket::bind("127.0.0.1:0").expect("agent");
+    let to = format!("127.0.0.1:{port}");
+    let send = |seq: u32| {
+        let d = datagram(
+            [192, 0, 2, 1],
+            seq,
+            &[counter_sample(seq, 3, 1000 * seq, 0)],
+        );
+        agent.send_to(&d, &to).expect("send");
+    };
+    send(1);
+    wait_for_lines(&counters, 3);
+    let rotated = dir.path().join("counters.json.1");
+    std::fs::rename(&counters, &rotated).expect("rotate");
+    let pid = daemon.child.id().to_string();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill");
+    assert!(hup.success());
+    // The supervisor asks for the counter files' reopening before it reopens its log.
+    daemon.wait_for("SIGHUP: log file reopened");
+    send(2);
+    wait_for_lines(&counters, 3);
+    let log = daemon.stop();
+    assert!(
+        log.contains("SIGHUP: sfacctd_counter_file files reopened"),
+        "{log}"
+    );
+    let octets = |path: &std::path::Path| -> Vec<u64> {
+        std::fs::read_to_string(path)
+            .expect("counter file")
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["ifInOctets"].as_u64())
+            .collect()
+    };
+    assert_eq!(octets(&rotated), [1000]);
+    assert_eq!(octets(&counters), [2000]);
+}
