@@ -174,11 +174,13 @@ fn plan_plugin(p: &PluginConfig, core: &CoreConfig) -> Result<PluginPlan, Daemon
         )),
         None => None,
     };
-    // The rate the traffic stands for: this plugin's sampling on top of any before capture.
-    let rate = p
-        .sampling_rate
-        .unwrap_or(1)
-        .saturating_mul(core.ext_sampling_rate.unwrap_or(1));
+    // The rate the traffic stands for: this plugin's sampling on top of any before capture
+    // (a collector's records carry their own rate: ext_sampling_rate replaces it there).
+    let before_capture = match core.program.is_collector() {
+        true => 1,
+        false => core.ext_sampling_rate.unwrap_or(1),
+    };
+    let rate = p.sampling_rate.unwrap_or(1).saturating_mul(before_capture);
     let (reported, scale) = match p.renormalize {
         true => (1, rate),
         false => (rate, 1),
@@ -682,6 +684,7 @@ pub fn run(
         sflow: config.core.program == pmacct_core::config::Program::Sfacctd,
         counter_file: config.core.collector.counter_file.clone(),
         decode_vxlan: config.core.collector.decode_vxlan,
+        ext_sampling_rate: config.core.ext_sampling_rate,
     };
     for source in flow_sources {
         inputs.start_flows(source, flow_settings.clone());

@@ -982,3 +982,49 @@ fn exported_packets(pcap: &Path) -> u64 {
     .filter_map(|v| v.parse::<u64>().ok())
     .sum()
 }
+
+/// nfacctd_ext_sampling_rate (as 1.7.7): renormalization uses it instead of the exporter's
+/// rate (100 here), and `sampling_rate` still reports the exporter's; Debian's nfacctd 1.7.7's
+/// rows, with and without renormalization.
+#[test]
+fn ext_sampling_rate_renormalizes_as_debian_nfacctd_does() {
+    let Some(data) = common::testdata() else {
+        return common::skipped("../shared/testdata");
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = data.join("flow/netflow-v9/akvorado__data+templates.pcap");
+    let mut totals = Vec::new();
+    for renormalize in [false, true] {
+        let cfg = dir.path().join(format!("ext-{renormalize}.conf"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "pcap_savefile: {}\nnfacctd_ext_sampling_rate: 7\nnfacctd_renormalize: {renormalize}\n\
+                 plugins: print[p]\naggregate[p]: src_host, dst_host, sampling_rate\n\
+                 print_output[p]: csv\n",
+                pcap.display()
+            ),
+        )
+        .expect("config");
+        let ours = sorted_lines(OURS, &cfg);
+        // Every row of 1.7.7's, and the 11 it loses (data before its template, see
+        // expected_extra).
+        let reference = sorted_lines(REFERENCE, &cfg);
+        let missing: Vec<&String> = reference.iter().filter(|r| !ours.contains(r)).collect();
+        assert!(missing.is_empty(), "renormalize {renormalize}: {missing:?}");
+        assert_eq!(ours.len(), reference.len() + 11, "{ours:?}");
+        let packets: u64 = ours
+            .iter()
+            .filter_map(|l| l.rsplit(',').nth(1)?.parse::<u64>().ok())
+            .sum();
+        totals.push(packets);
+        let rates: std::collections::BTreeSet<&str> = ours
+            .iter()
+            .filter_map(|l| l.split(',').nth(2))
+            .filter(|r| *r != "SAMPLING_RATE")
+            .collect();
+        let want = if renormalize { "1" } else { "100" };
+        assert_eq!(rates.into_iter().collect::<Vec<_>>(), [want]);
+    }
+    assert_eq!(totals[1], totals[0] * 7, "{totals:?}");
+}

@@ -227,14 +227,21 @@ fn sfprobe_exports_give_debian_sfacctds_rows_and_the_captures_totals() {
             &dir,
         );
         assert!(datagrams > 100, "{datagrams} datagrams");
-        let mut renormalized = Vec::new();
-        for extra in ["", "sfacctd_renormalize: true\n"] {
-            let ours = rows_with(OURS, &pcap, &dir, aggregate, extra);
-            let reference = rows_with(REFERENCE, &pcap, &dir, aggregate, extra);
-            assert_eq!(ours, reference, "'{extra}'");
-            renormalized = ours;
-        }
-        let (got_packets, got_bytes) = column_totals(&renormalized);
+        // As sent, renormalized by the sample pools, and by sfacctd_ext_sampling_rate instead.
+        let ext = "sfacctd_ext_sampling_rate: 7\nsfacctd_renormalize: true\n";
+        let runs: Vec<Vec<String>> = ["", "sfacctd_renormalize: true\n", ext]
+            .iter()
+            .map(|extra| {
+                let ours = rows_with(OURS, &pcap, &dir, aggregate, extra);
+                let reference = rows_with(REFERENCE, &pcap, &dir, aggregate, extra);
+                assert_eq!(ours, reference, "'{extra}'");
+                ours
+            })
+            .collect();
+        // As sent, each sample is one packet; with the external rate, seven.
+        assert_eq!(column_totals(&runs[2]).0, 7 * column_totals(&runs[0]).0);
+        let renormalized = &runs[1];
+        let (got_packets, got_bytes) = column_totals(renormalized);
         totals.push((got_packets, got_bytes));
         if got_packets.abs_diff(true_packets) <= 100 {
             break;

@@ -133,7 +133,7 @@ keys! {
     "networks_no_mask_if_zero": Plugin, V::Bool, "false", NotYet, "Keep the address when the matched mask is zero.";
     "ports_file": Plugin, V::Path, "", Yes, "Ports to keep; other ports are aggregated as 0. `-t`.";
     "sampling_rate": Plugin, V::Uint(1, 4294967295), "", Yes, "Random 1-in-N packet sampling per plugin; the `sampling_rate` primitive reports N.";
-    "pmacctd_ext_sampling_rate": Core, V::Uint(1, 4294967295), "", Yes, "The traffic was already sampled 1-in-N before capture (a sampling port): reported by `sampling_rate` and used by renormalization; no further sampling.";
+    "pmacctd_ext_sampling_rate" ["nfacctd_ext_sampling_rate", "sfacctd_ext_sampling_rate"]: Core, V::Uint(1, 4294967295), "", Yes, "pmacctd: the traffic was already sampled 1-in-N before capture (a sampling port): reported by `sampling_rate` and used by renormalization; no further sampling. nfacctd, sfacctd (as pmacct 1.7.7): the rate renormalization uses instead of the one the exporter reports or an sFlow sample pool says (for exporters that report none or a wrong one); `sampling_rate` still reports the exporter's.";
     "nfacctd_pro_rating": Plugin, V::Bool, "false", Yes, "nfacctd, plugins with time bins: a flow's packets and bytes are shared among the bins it spans, by the seconds it spends in each (its flows count in its first bin). No effect with nfacctd_time_new.";
     "pmacctd_renormalize" ["sfacctd_renormalize", "nfacctd_renormalize"]: Plugin, V::Bool, "false", Yes, "Multiply sampled packets and bytes by the rate (sampling_rate times pmacctd_ext_sampling_rate); `sampling_rate` then reports 1. `-R`.";
     // --- tags ---

@@ -52,6 +52,8 @@ pub struct FlowSettings {
     pub counter_file: Option<std::path::PathBuf>,
     /// `decode_vxlan`: sampled frames that are VXLAN are read from their inner frame.
     pub decode_vxlan: bool,
+    /// `nfacctd_ext_sampling_rate`: the rate renormalization uses instead of the record's.
+    pub ext_sampling_rate: Option<u32>,
 }
 
 /// At most this many gap lines per minute; the rest are summed into one line.
@@ -366,13 +368,15 @@ impl FlowDispatcher {
                     }
                 };
                 // Renormalized: counters times the exporter's rate (sFlow: the rate its sample
-                // pool says; an unknown rate, 0, counts as sent), and sampling_rate reports 1.
+                // pool says; ext_sampling_rate instead when set; an unknown rate, 0, counts as
+                // sent), and sampling_rate reports 1.
                 let meta = match lane.renormalize {
                     true => {
                         let rate = std::mem::replace(&mut key.sampling_rate, 1);
-                        let rate = match r.effective_rate {
-                            0 => rate,
-                            effective => effective,
+                        let rate = match (self.settings.ext_sampling_rate, r.effective_rate) {
+                            (Some(ext), _) => ext,
+                            (None, 0) => rate,
+                            (None, effective) => effective,
                         };
                         records::scaled(meta, u64::from(rate.max(1)))
                     }
