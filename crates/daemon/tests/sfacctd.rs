@@ -583,3 +583,55 @@ fn l2_vxlan_and_export_primitives_equal_debian_sfacctds() {
     // The VXLAN capture's VNI.
     assert_eq!(rows, 1);
 }
+
+/// The configuration docs/sfacctd.md shows runs: read on a capture (its socket replaced by
+/// the file), its CSV file holds the capture's rows with the columns the docs name.
+#[test]
+fn the_docs_example_runs() {
+    let Some(data) = common::testdata() else {
+        return common::skipped("../shared/testdata");
+    };
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/sfacctd.md"),
+    )
+    .expect("docs/sfacctd.md");
+    let example = doc
+        .split("```\n")
+        .find(|b| b.starts_with("! /etc/pmacct/sfacctd.conf"))
+        .expect("the example");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("sflow.csv");
+    let pcap = data.join("flow/sflow/akvorado__data-1140.pcap");
+    let mut cfg = String::new();
+    for line in example.lines() {
+        match line {
+            l if l.starts_with("sfacctd_port:") => {
+                cfg.push_str(&format!("pcap_savefile: {}\n", pcap.display()))
+            }
+            l if l.starts_with("print_output_file[p]:") => {
+                cfg.push_str(&format!("print_output_file[p]: {}\n", out.display()))
+            }
+            l => {
+                cfg.push_str(l);
+                cfg.push('\n');
+            }
+        }
+    }
+    let path = dir.path().join("sfacctd.conf");
+    std::fs::write(&path, cfg).expect("config");
+    let run = Command::new(OURS)
+        .arg("-f")
+        .arg(&path)
+        .output()
+        .expect("sfacctd");
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{err}");
+    assert!(!err.contains("WARN"), "{err}");
+    let text = std::fs::read_to_string(&out).expect("the CSV file");
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("VLAN,PEER_SRC_IP,IN_IFACE,OUT_IFACE,SRC_IP,DST_IP,PROTOCOL,PACKETS,BYTES")
+    );
+    assert_eq!(lines.count(), 3, "{text}");
+}
