@@ -635,3 +635,34 @@ fn the_docs_example_runs() {
     );
     assert_eq!(lines.count(), 3, "{text}");
 }
+
+/// `peer_dst_ip` (the extended gateway record's next hop): 1.7.7's rows, but a sample without
+/// the record prints `0.0.0.0` where 1.7.7 prints nothing (difference 72).
+#[test]
+fn peer_dst_ip_is_the_gateway_next_hop_or_zero() {
+    let Some(data) = common::testdata() else {
+        return common::skipped("../shared/testdata");
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let pcap = data.join("flow/sflow/akvorado__data-1140.pcap");
+    let aggregate = "src_host, peer_dst_ip";
+    let ours = rows_with(OURS, &pcap, work.path(), aggregate, "");
+    let mut reference: Vec<String> = rows_with(REFERENCE, &pcap, work.path(), aggregate, "")
+        .into_iter()
+        .map(|r| match r.strip_prefix(',') {
+            Some(rest) => format!("0.0.0.0,{rest}"),
+            None => r,
+        })
+        .collect();
+    reference.sort();
+    assert_eq!(ours, reference);
+    assert_eq!(
+        ours,
+        [
+            "0.0.0.0,104.26.8.24,1,439",
+            "0.0.0.0,2a0c:8880:2:0:185:21:130:38,3,4554",
+            "31.14.69.110,45.90.161.148,1,64",
+            "PEER_DST_IP,SRC_IP,PACKETS,BYTES",
+        ]
+    );
+}
