@@ -16,3 +16,18 @@ measure() {
   read -r wall user sys kb < "$log"
   echo "$name $wall $(echo "$user + $sys" | bc -l) $kb"
 }
+
+# compare UNIT COUNT OURS THEIRS: the two measure lines as a table (UNIT per CPU second for
+# COUNT units), then the ratios of ours against theirs.
+compare() {
+  local unit=$1 count=$2 ours=$3 theirs=$4
+  printf '%-14s %8s %8s %12s %16s\n' run wall cpu "max RSS MiB" "$unit/CPU s"
+  for line in "$ours" "$theirs"; do
+    read -r name wall cpu kb <<<"$line"
+    printf '%-14s %8.2f %8.2f %12.1f %16.0f\n' "$name" "$wall" "$cpu" "$(echo "$kb / 1024" | bc -l)" \
+      "$(echo "${count:-0} / $cpu" | bc -l)"
+  done
+  read -r _ ow oc ok <<<"$ours"; read -r _ tw tc tk <<<"$theirs"
+  printf 'ratios: %.1fx faster (wall), %.1fx less CPU, %.2f of its memory\n' \
+    "$(echo "$tw / $ow" | bc -l)" "$(echo "$tc / $oc" | bc -l)" "$(echo "$ok / $tk" | bc -l)"
+}

@@ -61,13 +61,5 @@ CONF
   theirs=$(measure "pmacct-v$version" /usr/sbin/nfacctd -f "$work/collect.conf")
   flows=$(grep -o 'flow_records=[0-9]*' "$work/ours-v$version.stderr" | tail -1 | cut -d= -f2)
   echo "== NetFlow v$version exports: $(du -h "$pcap" | cut -f1), read $replay times: $flows flow records"
-  printf '%-14s %8s %8s %12s %14s\n' run wall cpu "max RSS MiB" "flows/CPU s"
-  for line in "$ours" "$theirs"; do
-    read -r name wall cpu kb <<<"$line"
-    printf '%-14s %8.2f %8.2f %12.1f %14.0f\n' "$name" "$wall" "$cpu" "$(echo "$kb / 1024" | bc -l)" \
-      "$(echo "${flows:-0} / $cpu" | bc -l)"
-  done
-  read -r _ ow oc ok <<<"$ours"; read -r _ tw tc tk <<<"$theirs"
-  printf 'ratios: %.1fx faster (wall), %.1fx less CPU, %.2f of its memory\n' \
-    "$(echo "$tw / $ow" | bc -l)" "$(echo "$tc / $oc" | bc -l)" "$(echo "$ok / $tk" | bc -l)"
+  compare flows "$flows" "$ours" "$theirs"
 done

@@ -55,12 +55,4 @@ ours=$(measure ours "$bin/sfacctd" -f "$work/collect.conf")
 theirs=$(measure pmacct /usr/sbin/sfacctd -f "$work/collect.conf")
 samples=$(grep -o 'flow_samples=[0-9]*' "$work/ours.stderr" | tail -1 | cut -d= -f2)
 echo "== sFlow v5: $(du -h "$pcap" | cut -f1), read $replay times: $samples flow samples"
-printf '%-8s %8s %8s %12s %16s\n' run wall cpu "max RSS MiB" "samples/CPU s"
-for line in "$ours" "$theirs"; do
-  read -r name wall cpu kb <<<"$line"
-  printf '%-8s %8.2f %8.2f %12.1f %16.0f\n' "$name" "$wall" "$cpu" "$(echo "$kb / 1024" | bc -l)" \
-    "$(echo "${samples:-0} / $cpu" | bc -l)"
-done
-read -r _ ow oc ok <<<"$ours"; read -r _ tw tc tk <<<"$theirs"
-printf 'ratios: %.1fx faster (wall), %.1fx less CPU, %.2f of its memory\n' \
-  "$(echo "$tw / $ow" | bc -l)" "$(echo "$tc / $oc" | bc -l)" "$(echo "$ok / $tk" | bc -l)"
+compare samples "$samples" "$ours" "$theirs"
