@@ -20,6 +20,7 @@
 //!   rest of the datagram is still decoded; only an unusable header rejects the datagram.
 
 mod collector;
+pub mod export;
 mod persist;
 mod read;
 mod sflow;
