@@ -432,6 +432,8 @@ pub struct Record {
 pub struct RecordMeta {
     /// The record's time, seconds (the plugin's clock and time bin).
     pub ts: i64,
+    /// Microseconds past `ts` (a packet's capture time; 0 for flow records).
+    pub micros: u32,
     pub bytes: u64,
     pub packets: u32,
     /// Flows the record stands for (0 for a packet; a flow record counts its flows).
@@ -750,6 +752,7 @@ impl KeyExtractor {
     pub fn extract(&self, pkt: &PacketFacts, out: &mut RecordBatch) {
         let meta = RecordMeta {
             ts: pkt.ts.secs,
+            micros: pkt.ts.micros,
             bytes: u64::from(pkt.bytes),
             packets: 1,
             flows: 0,

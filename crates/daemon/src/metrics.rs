@@ -316,6 +316,37 @@ pub fn render() -> String {
         "gauge",
         &per(|s| s.spooled_rows.load(Relaxed)),
     );
+    type Read = fn(&PluginStats) -> u64;
+    let export: [(&str, &str, Read); 5] = [
+        (
+            "pmacct_daemon_export_flows_total",
+            "Flow records exported (nfprobe).",
+            |s| s.export.flows.load(Relaxed),
+        ),
+        (
+            "pmacct_daemon_export_datagrams_total",
+            "Export datagrams sent (nfprobe).",
+            |s| s.export.datagrams.load(Relaxed),
+        ),
+        (
+            "pmacct_daemon_export_send_errors_total",
+            "Export datagrams a receiver did not take.",
+            |s| s.export.send_errors.load(Relaxed),
+        ),
+        (
+            "pmacct_daemon_export_forced_flows_total",
+            "Flows ended early because the flow table was full (nfprobe_maxflows).",
+            |s| s.export.forced.load(Relaxed),
+        ),
+        (
+            "pmacct_daemon_export_unexportable_flows_total",
+            "Flows the export version cannot carry (IPv6 in NetFlow v5).",
+            |s| s.export.unexportable.load(Relaxed),
+        ),
+    ];
+    for (name, help, value) in export {
+        counter(&mut out, name, help, "counter", &per(value));
+    }
     out
 }
 

@@ -131,6 +131,22 @@ pub struct PluginStats {
     pub purges: AtomicU64,
     pub purge_micros_total: AtomicU64,
     pub last_purge_micros: AtomicU64,
+    /// Flow exporters (nfprobe).
+    pub export: ExportCounts,
+}
+
+/// What a flow-exporting plugin (nfprobe) has sent.
+#[derive(Debug, Default)]
+pub struct ExportCounts {
+    /// Flow records sent.
+    pub flows: AtomicU64,
+    pub datagrams: AtomicU64,
+    /// Datagrams a receiver did not take (send errors), per receiver.
+    pub send_errors: AtomicU64,
+    /// Flows ended early because the flow table was full (nfprobe_maxflows).
+    pub forced: AtomicU64,
+    /// Flows the export version cannot carry (IPv6 in NetFlow v5), not sent.
+    pub unexportable: AtomicU64,
 }
 
 /// Counts kept by one input thread and published in bulk (no shared writes per packet).
@@ -211,6 +227,20 @@ impl PluginStats {
             line.push_str(&format!(
                 " write_retries={} kept_rows={} spooled_rows={}",
                 sql[0], sql[1], sql[2]
+            ));
+        }
+        let e = &self.export;
+        let export = [
+            e.flows.load(Relaxed),
+            e.datagrams.load(Relaxed),
+            e.send_errors.load(Relaxed),
+            e.forced.load(Relaxed),
+            e.unexportable.load(Relaxed),
+        ];
+        if export.iter().any(|n| *n > 0) {
+            line.push_str(&format!(
+                " exported_flows={} export_datagrams={} send_errors={} forced_flows={} unexportable_flows={}",
+                export[0], export[1], export[2], export[3], export[4]
             ));
         }
         line

@@ -12,6 +12,9 @@ use crate::bins::{BinSpec, History, Roundoff};
 use crate::pretag::{LabelFilter, TagFilter};
 use crate::primitive::Aggregate;
 
+mod probe;
+pub use probe::{NfprobeConfig, ProbeSource, NFPROBE_DEFAULT_AGGREGATE};
+
 /// Where in_iface/out_iface ids come from (`pcap_ifindex`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IfindexMode {
@@ -236,6 +239,7 @@ pub enum PluginOptions {
     Quota(QuotaConfig),
     Prometheus(PrometheusConfig),
     Influxdb(InfluxConfig),
+    Nfprobe(Box<NfprobeConfig>),
 }
 
 /// An `influxdb` plugin: each purge written as line protocol (docs/influxdb.md).
@@ -690,7 +694,7 @@ fn build_plugin(
         plugin: Some(&p.name),
         errors,
     };
-    let aggregate = r.typed("aggregate", Aggregate::parse).unwrap_or_default();
+    let mut aggregate = r.typed("aggregate", Aggregate::parse).unwrap_or_default();
     // The memory plugin ignores pmacct's history keys (as pmacct's does); `imt_history` gives
     // it bins of its own.
     let history = match p.kind {
@@ -876,11 +880,18 @@ fn build_plugin(
         PluginKind::Sqlite3 | PluginKind::Pgsql | PluginKind::Mysql => {
             PluginOptions::Sql(Box::new(build_sql(&mut r, p.kind, &p.name, history)))
         }
+        PluginKind::Nfprobe if program.is_collector() => {
+            r.error("plugins", "nfprobe exports flows metered from captured packets (pmacctd); a collector forwards what it receives with tee".into());
+            return None;
+        }
+        PluginKind::Nfprobe => {
+            PluginOptions::Nfprobe(Box::new(probe::build_nfprobe(&mut r, &mut aggregate)))
+        }
         other => {
             r.errors.push(
                 ConfigError::new(
                     p.declared_at.clone(),
-                    format!("plugin type '{other}' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus, influxdb)"),
+                    format!("plugin type '{other}' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus, influxdb, nfprobe)"),
                 )
                 .key("plugins")
                 .plugin(Some(&p.name)),
@@ -1110,8 +1121,8 @@ mod tests {
             vec!["b.conf:2: key 'pcap_savefile': pcap_interface, pcap_savefile are mutually exclusive: choose one input"]
         );
         assert_eq!(
-            errors("plugins: nfprobe[foo]\n"),
-            vec!["b.conf:1: key 'plugins' of plugin 'foo': plugin type 'nfprobe' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus, influxdb)"]
+            errors("plugins: sfprobe[foo]\n"),
+            vec!["b.conf:1: key 'plugins' of plugin 'foo': plugin type 'sfprobe' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus, influxdb, nfprobe)"]
         );
     }
 }

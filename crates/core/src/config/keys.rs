@@ -217,6 +217,23 @@ keys! {
     "sql_spool_file": Plugin, V::Path, "", Yes, "pmacct-rs: where rows the database could not take are kept across restarts (default: the database file plus `.spool` for sqlite3, /var/lib/pmacct-rs/NAME.spool otherwise).";
     "sql_num_hosts": Plugin, V::Bool, "false", NotYet, "Hosts as integers (INET_ATON).";
     "sql_recovery_logfile": Plugin, V::Path, "", NoEffect, "Removed from pmacct long ago; accepted so old configs (Debian's sample) still start.";
+    // --- nfprobe (pmacctd) ---
+    "nfprobe_receiver": Plugin, V::Text, "127.0.0.1:2100", Yes, "nfprobe: where flows are exported, `address:port`, `[IPv6]:port` or `host:port` (resolved at start). pmacct-rs: several receivers, comma-separated, each get every datagram.";
+    "nfprobe_version": Plugin, V::Choice(&["5", "9", "10"]), "10", Yes, "nfprobe: NetFlow v5, NetFlow v9 or IPFIX (10). v5 carries IPv4 flows only: IPv6 flows are counted (`unexportable`) and not sent.";
+    "nfprobe_timeouts": Plugin, V::Text, "tcp=3600:tcp.rst=120:tcp.fin=300:udp=300:icmp=300:general=3600:maxlife=604800:expint=60", Yes, "nfprobe: `name=seconds` pairs joined by `:`; idle timeouts by protocol (tcp, tcp.rst after a RST, tcp.fin after a FIN, udp, icmp, general), the longest life of a flow (maxlife) and the interval between checks (expint). Unnamed timeouts keep their default.";
+    "nfprobe_maxflows": Plugin, V::Uint(1, 100_000_000), "8192", Yes, "nfprobe: flows tracked at once. A new flow in a full table first exports the least recently seen sixteenth of it (logged, counted as `forced` in the stats line): nothing is lost, flows are only cut short.";
+    "nfprobe_engine": Plugin, V::Text, "0:0", Yes, "nfprobe: v5 `engine_type:engine_id` (each 0-255); v9 source id / IPFIX observation domain id (one number, 32 bits).";
+    "nfprobe_source_ip": Plugin, V::Text, "", Yes, "nfprobe: local address the datagrams are sent from (must be configured on an interface).";
+    "nfprobe_hoplimit": Plugin, V::Uint(1, 255), "", Yes, "nfprobe: TTL / hop limit of the datagrams (default: the system's).";
+    "nfprobe_ipprec" ["sfprobe_ipprec"]: Plugin, V::Uint(0, 7), "0", Yes, "nfprobe, sfprobe: IP precedence of the datagrams.";
+    "nfprobe_direction" ["sfprobe_direction"]: Plugin, V::Choice(&["in", "out", "tag", "tag2"]), "", Yes, "nfprobe: the flows' direction (IE 61): in, out, or per flow from tag/tag2 (1 in, 2 out, other values: none). It also says which ifIndex nfprobe_ifindex sets.";
+    "nfprobe_ifindex" ["sfprobe_ifindex"]: Plugin, V::Text, "", Yes, "nfprobe: ifIndex of the flows (input, or output with nfprobe_direction: out): a number, or per flow tag / tag2. Used where the interfaces map gave none.";
+    "nfprobe_ifindex_override" ["sfprobe_ifindex_override"]: Plugin, V::Bool, "false", Yes, "nfprobe: a non-zero nfprobe_ifindex replaces the ifIndex the interfaces map gave.";
+    "nfprobe_dont_cache": Plugin, V::Bool, "false", Yes, "nfprobe: no flow cache: every packet is exported as a flow of its own at once.";
+    "nfprobe_tstamp_usec": Plugin, V::Bool, "false", NotYet, "nfprobe: microsecond timestamps (IE 154/155); IPFIX carries milliseconds (152/153).";
+    "nfprobe_peer_as" ["sfprobe_peer_as"]: Plugin, V::Bool, "false", NotYet, "Peer AS instead of origin AS (needs a BGP daemon).";
+    "nfprobe_dtls": Plugin, V::Bool, "false", NotYet, "Export over DTLS.";
+    "nfprobe_dtls_verify_cert": Plugin, V::Text, "", NotYet, "DTLS: the receiver's expected certificate name.";
 }
 
 /// Finds a key by name or alias.

@@ -276,6 +276,7 @@ pub fn meta(
     };
     RecordMeta {
         ts,
+        micros: 0,
         bytes,
         packets: u32::try_from(packets).unwrap_or(u32::MAX),
         flows: u16::try_from(r.flows).unwrap_or(u16::MAX),

@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod influxdb;
 pub mod memory;
+pub mod nfprobe;
 pub mod open_bins;
 pub mod print;
 pub mod prometheus;
@@ -147,6 +148,10 @@ pub fn start(
             ),
             PluginOptions::Quota(q) => Box::new(
                 quota::QuotaPlugin::new(config, q).map_err(|e| format!("( {label} ): {e}"))?,
+            ),
+            PluginOptions::Nfprobe(n) => Box::new(
+                nfprobe::NfprobePlugin::new(config, n, stats.clone())
+                    .map_err(|e| format!("( {label} ): {e}"))?,
             ),
             PluginOptions::Sql(s) => {
                 Box::new(sql::start(config, s, clock, stats.clone()).map_err(|e| e.to_string())?)

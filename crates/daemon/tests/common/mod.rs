@@ -444,6 +444,16 @@ pub fn write_udp_pcap(path: &Path, packets: &[&Udp]) {
 /// second per 100 datagrams), and how many there are. `plugin` is the plugin's configuration
 /// up to its receiver key (`plugins: sfprobe\nsfprobe_receiver`): the socket's address is added.
 pub fn probe_exports(packets: &Path, plugin: &str, dir: &Path) -> (PathBuf, usize) {
+    probe_exports_with(Path::new("/usr/sbin/pmacctd"), packets, plugin, dir)
+}
+
+/// [`probe_exports`] made by `pmacctd` (Debian's or ours).
+pub fn probe_exports_with(
+    pmacctd: &Path,
+    packets: &Path,
+    plugin: &str,
+    dir: &Path,
+) -> (PathBuf, usize) {
     use std::net::UdpSocket;
     use std::os::fd::AsRawFd;
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
@@ -468,11 +478,11 @@ pub fn probe_exports(packets: &Path, plugin: &str, dir: &Path) -> (PathBuf, usiz
         ),
     )
     .expect("config");
-    let out = Command::new("/usr/sbin/pmacctd")
+    let out = Command::new(pmacctd)
         .arg("-f")
         .arg(&cfg)
         .output()
-        .expect("run Debian's pmacctd (apt-get install pmacct)");
+        .unwrap_or_else(|e| panic!("run {} (apt-get install pmacct): {e}", pmacctd.display()));
     // 1.7.7's core sometimes outlives its plugin at the end of the file ("connection lost",
     // exit status 1) after the plugin has sent everything and stopped on its own.
     let stderr = String::from_utf8_lossy(&out.stderr);
