@@ -272,3 +272,98 @@ fn nfcapd_receives_the_captures_totals() {
         assert_eq!(got.len(), expected.len(), "v{version}");
     }
 }
+
+/// Several receivers (a pmacct-rs extension) each get every datagram, byte for byte, and the
+/// datagrams are filled to the path's MTU less the IP and UDP headers (loopback's, capped at
+/// Ethernet's 1,500: 1,472 bytes), where 1.7.7 sends about 512.
+#[test]
+fn every_receiver_gets_every_datagram_filled_to_the_mtu() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let packets = work.path().join("packets.pcap");
+    common::generate(&packets, 5_000, 100, 60);
+    let (a, b) = (common::roomy_udp_socket(), common::roomy_udp_socket());
+    let port = |s: &UdpSocket| s.local_addr().expect("addr").port();
+    let cfg = work.path().join("two.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\n{}: 127.0.0.1:{}, 127.0.0.1:{}\n",
+            packets.display(),
+            plugin(10),
+            port(&a),
+            port(&b)
+        ),
+    )
+    .expect("config");
+    let out = Command::new(PMACCTD)
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .expect("pmacctd");
+    assert!(out.status.success(), "{out:?}");
+    let (got_a, got_b) = (common::drain_udp(&a), common::drain_udp(&b));
+    assert!(got_a.len() > 50, "{}", got_a.len());
+    assert!(got_a == got_b, "the receivers got different datagrams");
+    assert!(got_a.iter().all(|d| d.len() <= 1472));
+    let full = got_a.iter().filter(|d| d.len() > 1400).count();
+    assert!(
+        full >= got_a.len() - 10,
+        "{full} of {} datagrams full",
+        got_a.len()
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("(datagrams up to 1472 bytes)"), "{stderr}");
+}
+
+/// The configuration docs/nfprobe.md shows runs as written (its interface replaced by a
+/// capture file, its collector by a local socket), without a warning, and exports the
+/// capture's packets.
+#[test]
+fn the_docs_example_runs() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/nfprobe.md"),
+    )
+    .expect("docs/nfprobe.md");
+    let example = doc
+        .split("```\n")
+        .find(|b| b.starts_with("! /etc/pmacct/pmacctd-nfprobe.conf"))
+        .expect("the example");
+    let work = tempfile::tempdir().expect("tempdir");
+    let packets = work.path().join("packets.pcap");
+    common::generate(&packets, 3_000, 50, 60);
+    let socket = common::roomy_udp_socket();
+    let mut cfg = String::new();
+    for line in example.lines() {
+        let line = match line {
+            l if l.starts_with("pcap_interface:") => {
+                format!("pcap_savefile: {}", packets.display())
+            }
+            l if l.starts_with("nfprobe_receiver[export]:") => format!(
+                "nfprobe_receiver[export]: {}",
+                socket.local_addr().expect("addr")
+            ),
+            l => l.to_string(),
+        };
+        cfg.push_str(&line);
+        cfg.push('\n');
+    }
+    let path = work.path().join("pmacctd.conf");
+    std::fs::write(&path, cfg).expect("config");
+    let out = Command::new(PMACCTD)
+        .arg("-f")
+        .arg(&path)
+        .output()
+        .expect("pmacctd");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("WARN"), "{err}");
+    let datagrams = common::drain_udp(&socket);
+    let pcap = work.path().join("exports.pcap");
+    let port = socket.local_addr().expect("addr").port();
+    let frames: Vec<Vec<u8>> = datagrams
+        .iter()
+        .map(|d| common::udp_frame(d, port))
+        .collect();
+    common::write_frames_pcap(&pcap, &frames);
+    assert_eq!(sum(&print_totals(NFACCTD, &pcap, work.path())).0, 3_000);
+}

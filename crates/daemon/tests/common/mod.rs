@@ -447,16 +447,11 @@ pub fn probe_exports(packets: &Path, plugin: &str, dir: &Path) -> (PathBuf, usiz
     probe_exports_with(Path::new("/usr/sbin/pmacctd"), packets, plugin, dir)
 }
 
-/// [`probe_exports`] made by `pmacctd` (Debian's or ours).
-pub fn probe_exports_with(
-    pmacctd: &Path,
-    packets: &Path,
-    plugin: &str,
-    dir: &Path,
-) -> (PathBuf, usize) {
-    use std::net::UdpSocket;
+/// A loopback UDP socket with a 32 MiB receive buffer (root: SO_RCVBUFFORCE), to hold what a
+/// daemon reading a file sends at once.
+pub fn roomy_udp_socket() -> std::net::UdpSocket {
     use std::os::fd::AsRawFd;
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let size: libc::c_int = 32 << 20;
     // SAFETY: setsockopt reads `size` (a c_int that outlives the call) for SO_RCVBUFFORCE.
     unsafe {
@@ -468,6 +463,28 @@ pub fn probe_exports_with(
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         );
     }
+    socket
+}
+
+/// Every datagram waiting on a socket (the sender has finished).
+pub fn drain_udp(socket: &std::net::UdpSocket) -> Vec<Vec<u8>> {
+    socket.set_nonblocking(true).expect("nonblocking");
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 65535];
+    while let Ok(n) = socket.recv(&mut buf) {
+        out.push(buf[..n].to_vec());
+    }
+    out
+}
+
+/// [`probe_exports`] made by `pmacctd` (Debian's or ours).
+pub fn probe_exports_with(
+    pmacctd: &Path,
+    packets: &Path,
+    plugin: &str,
+    dir: &Path,
+) -> (PathBuf, usize) {
+    let socket = roomy_udp_socket();
     let port = socket.local_addr().expect("addr").port();
     let cfg = dir.join("probe.conf");
     std::fs::write(
@@ -491,13 +508,17 @@ pub fn probe_exports_with(
         "{stderr}"
     );
     // pmacctd has exited: what it sent is in the socket's buffer.
-    socket.set_nonblocking(true).expect("nonblocking");
-    let mut frames = Vec::new();
-    let mut buf = vec![0u8; 65535];
-    while let Ok(n) = socket.recv(&mut buf) {
-        frames.push(udp_frame(&buf[..n], port));
-    }
+    let frames: Vec<Vec<u8>> = drain_udp(&socket)
+        .iter()
+        .map(|d| udp_frame(d, port))
+        .collect();
     let pcap = dir.join("exports.pcap");
+    write_frames_pcap(&pcap, &frames);
+    (pcap, frames.len())
+}
+
+/// A pcap file (Ethernet) of `frames`, one timestamp second per 100 frames from 1700000400.
+pub fn write_frames_pcap(pcap: &Path, frames: &[Vec<u8>]) {
     let mut b = Vec::new();
     for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535 + 64, 1] {
         b.extend_from_slice(&v.to_le_bytes());
@@ -513,8 +534,7 @@ pub fn probe_exports_with(
         }
         b.extend_from_slice(f);
     }
-    std::fs::write(&pcap, b).expect("pcap");
-    (pcap, frames.len())
+    std::fs::write(pcap, b).expect("pcap");
 }
 
 /// An Ethernet/IPv4/UDP frame from 127.0.0.1 to 127.0.0.1:`port` carrying `payload`.

@@ -239,6 +239,71 @@ fn parse_engine(v: &str, version: ExportVersion) -> Result<((u8, u8), u32), Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{load, load_as, PluginOptions, Program};
+
+    fn errors_as(program: Program, text: &str) -> Vec<String> {
+        let mut w = Vec::new();
+        match load_as(program, "b.conf", text, Vec::new(), &mut w) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_default_flow_key_has_the_interfaces_and_tags_join_it_when_asked() {
+        let mut w = Vec::new();
+        let c = load("b.conf", "plugins: nfprobe[n]\n", Vec::new(), &mut w).expect("loads");
+        let p = &c.plugins[0];
+        assert_eq!(
+            p.aggregate,
+            Aggregate::parse(NFPROBE_DEFAULT_AGGREGATE).unwrap()
+        );
+        let PluginOptions::Nfprobe(n) = &p.options else {
+            panic!("{:?}", p.options)
+        };
+        assert_eq!(n.receivers, ["127.0.0.1:2100"]);
+        assert_eq!((n.version, n.max_flows), (ExportVersion::Ipfix, 8192));
+        assert_eq!(n.timeouts, Timeouts::default());
+        let text = "plugins: nfprobe[n]\naggregate[n]: src_host\nnfprobe_direction[n]: tag2\n\
+                    nfprobe_ifindex[n]: 7\nnfprobe_version[n]: 5\nnfprobe_engine[n]: 3:4\n";
+        let c = load("b.conf", text, Vec::new(), &mut w).expect("loads");
+        let p = &c.plugins[0];
+        assert_eq!(p.aggregate, Aggregate::parse("src_host, tag2").unwrap());
+        let PluginOptions::Nfprobe(n) = &p.options else {
+            panic!("{:?}", p.options)
+        };
+        assert_eq!(n.direction, Some(ProbeSource::Tag2));
+        assert_eq!(n.ifindex, Some(ProbeSource::Fixed(7)));
+        assert_eq!((n.engine, n.domain_id), ((3, 4), 0x304));
+    }
+
+    #[test]
+    fn what_nfprobe_cannot_do_is_an_error_naming_the_key() {
+        let errors = errors_as(
+            Program::Pmacctd,
+            "plugins: nfprobe[n]\naggregate[n]: src_host, peer_src_ip, label\n",
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("b.conf:2: key 'aggregate' of plugin 'n': nfprobe cannot export label, peer_src_ip (it exports src_host, dst_host,")
+                || errors[0].starts_with("b.conf:2: key 'aggregate' of plugin 'n': nfprobe cannot export peer_src_ip, label (it exports src_host, dst_host,"),
+            "{errors:?}"
+        );
+        assert_eq!(
+            errors_as(Program::Pmacctd, "plugins: nfprobe[n]\nnfprobe_timeouts[n]: udp=5:idle=3\n"),
+            ["b.conf:2: key 'nfprobe_timeouts' of plugin 'n': invalid value: unknown timeout 'idle' (tcp, tcp.rst, tcp.fin, udp, icmp, general, maxlife, expint)"]
+        );
+        assert_eq!(
+            errors_as(Program::Pmacctd, "plugins: nfprobe[n]\nnfprobe_version[n]: 5\nnfprobe_engine[n]: 9\n"),
+            ["b.conf:3: key 'nfprobe_engine' of plugin 'n': invalid value: '9': NetFlow v5 takes engine_type:engine_id (each 0-255)"]
+        );
+        let nfacctd = errors_as(Program::Nfacctd, "plugins: nfprobe[n]\n");
+        assert_eq!(nfacctd.len(), 1, "{nfacctd:?}");
+        assert!(
+            nfacctd[0].contains("nfprobe exports flows metered from captured packets (pmacctd)"),
+            "{nfacctd:?}"
+        );
+    }
 
     #[test]
     fn timeouts_keep_the_defaults_they_do_not_name() {
