@@ -189,3 +189,168 @@ mod tests {
         );
     }
 }
+
+/// How a tee pool picks the receivers of a datagram (`balance-alg`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Balance {
+    /// Every receiver gets every datagram (no `balance-alg`).
+    All,
+    /// `rr`: one receiver per datagram, in turn (datagrams that carry templates go to all).
+    RoundRobin,
+    /// `hash-agent`: the exporter's address modulo the receivers: one exporter, one receiver.
+    HashAgent,
+    /// `hash-crc32`: the CRC-32 of the exporter's address modulo the receivers.
+    HashCrc32,
+}
+
+/// One `tee_receivers` line: a pool of receivers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TeePool {
+    pub line: usize,
+    pub id: u32,
+    pub receivers: Vec<std::net::SocketAddr>,
+    pub balance: Balance,
+}
+
+/// `tee_receivers`: pools of `id=N ip=ADDR:PORT[,ADDR:PORT...] [balance-alg=rr|hash-agent|hash-crc32]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TeeReceivers {
+    pub pools: Vec<TeePool>,
+}
+
+impl TeeReceivers {
+    /// Parses a map; errors name the file, the line and the key. At most `max_pools` pools of
+    /// at most `max_receivers` receivers each (`tee_max_receiver_pools`, `tee_max_receivers`).
+    pub fn parse(
+        file: &str,
+        text: &str,
+        max_pools: usize,
+        max_receivers: usize,
+    ) -> Result<TeeReceivers, String> {
+        let mut pools = Vec::new();
+        for (line, words) in logical_lines(text) {
+            let err = |m: String| format!("{file}:{line}: {m}");
+            let pool = tee_pool(line, &words, max_receivers).map_err(err)?;
+            if pools.len() == max_pools {
+                return Err(err(format!(
+                    "more than {max_pools} pools (raise tee_max_receiver_pools)"
+                )));
+            }
+            pools.push(pool);
+        }
+        if pools.is_empty() {
+            return Err(format!("{file}: no receiver pool"));
+        }
+        Ok(TeeReceivers { pools })
+    }
+}
+
+fn tee_pool(line: usize, words: &str, max_receivers: usize) -> Result<TeePool, String> {
+    let (mut id, mut receivers, mut balance) = (None, None, None);
+    for word in split_words(words)? {
+        let (key, value) = word
+            .split_once('=')
+            .ok_or_else(|| format!("expected key=value, got '{word}'"))?;
+        let key = key.to_ascii_lowercase();
+        let taken = match key.as_str() {
+            "id" => id
+                .replace(
+                    value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|v| *v > 0)
+                        .ok_or_else(|| format!("id: '{value}' is not a pool id (1 or more)"))?,
+                )
+                .is_some(),
+            "ip" => receivers
+                .replace(tee_addresses(value, max_receivers)?)
+                .is_some(),
+            "balance-alg" => balance
+                .replace(match value.to_ascii_lowercase().as_str() {
+                    "rr" => Balance::RoundRobin,
+                    "hash-agent" => Balance::HashAgent,
+                    "hash-crc32" => Balance::HashCrc32,
+                    other => {
+                        return Err(format!(
+                            "balance-alg: '{other}' is not supported (rr, hash-agent, hash-crc32)"
+                        ))
+                    }
+                })
+                .is_some(),
+            "tag" | "tag2" | "kafka_broker" | "kafka_topic" | "zmq_address" => {
+                return Err(format!("key '{key}' is not supported by pmacct-rs yet"))
+            }
+            _ => return Err(format!("unknown key '{key}' (id, ip, balance-alg)")),
+        };
+        if taken {
+            return Err(format!("key '{key}' given twice"));
+        }
+    }
+    Ok(TeePool {
+        line,
+        id: id.ok_or("no id= (the pool's id)")?,
+        receivers: receivers.ok_or("no ip= (the receivers)")?,
+        balance: balance.unwrap_or(Balance::All),
+    })
+}
+
+fn tee_addresses(value: &str, max: usize) -> Result<Vec<std::net::SocketAddr>, String> {
+    let out = value
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.parse::<std::net::SocketAddr>()
+                .map_err(|_| format!("ip: '{v}' is not address:port ([IPv6]:port)"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    match out.len() {
+        0 => Err("ip: no receiver".into()),
+        n if n > max => Err(format!(
+            "ip: {n} receivers, more than {max} (raise tee_max_receivers)"
+        )),
+        _ => Ok(out),
+    }
+}
+
+#[cfg(test)]
+mod tee_tests {
+    use super::*;
+
+    #[test]
+    fn pools_parse_and_errors_name_the_line_and_key() {
+        let map = TeeReceivers::parse(
+            "tee.lst",
+            "! comment\nid=1 ip=192.0.2.1:2100\nid=2 ip=192.0.2.2:2100,[2001:db8::1]:2100 balance-alg=rr\n",
+            128,
+            32,
+        )
+        .expect("parses");
+        assert_eq!(map.pools.len(), 2);
+        assert_eq!(map.pools[0].balance, Balance::All);
+        assert_eq!((map.pools[1].line, map.pools[1].receivers.len()), (3, 2));
+        let err = |text: &str| TeeReceivers::parse("tee.lst", text, 1, 2).unwrap_err();
+        assert_eq!(
+            err("id=1 ip=1.2.3.4\n"),
+            "tee.lst:1: ip: '1.2.3.4' is not address:port ([IPv6]:port)"
+        );
+        assert_eq!(
+            err("id=1 ip=1.2.3.4:1 balance-alg=bgp\n"),
+            "tee.lst:1: balance-alg: 'bgp' is not supported (rr, hash-agent, hash-crc32)"
+        );
+        assert_eq!(
+            err("id=1 ip=1.2.3.4:1,1.2.3.5:1,1.2.3.6:1\n"),
+            "tee.lst:1: ip: 3 receivers, more than 2 (raise tee_max_receivers)"
+        );
+        assert_eq!(
+            err("id=1 ip=1.2.3.4:1\nid=2 ip=1.2.3.4:1\n"),
+            "tee.lst:2: more than 1 pools (raise tee_max_receiver_pools)"
+        );
+        assert_eq!(
+            err("id=1 ip=1.2.3.4:1 tag=5\n"),
+            "tee.lst:1: key 'tag' is not supported by pmacct-rs yet"
+        );
+        assert_eq!(err("ip=1.2.3.4:1\n"), "tee.lst:1: no id= (the pool's id)");
+        assert_eq!(err("! nothing\n"), "tee.lst: no receiver pool");
+    }
+}

@@ -638,9 +638,23 @@ pub fn run(
         .map(|h| (h.label(), h.stats.clone()))
         .collect();
 
+    // Plugins fed datagrams (tee) get no lane: the collectors hand them datagrams.
+    let takes_datagrams = |h: &plugins::PluginHandle| {
+        matches!(h.config.options, pmacct_core::config::PluginOptions::Tee(_))
+    };
+    let taps: Vec<collector::Tap> = handles
+        .iter()
+        .filter(|h| takes_datagrams(h))
+        .map(|h| collector::Tap {
+            tx: h.tx.clone(),
+            policy: h.policy(live),
+            stats: h.stats.clone(),
+        })
+        .collect();
     let templates: Vec<LaneTemplate> = handles
         .iter()
         .zip(&plans)
+        .filter(|(h, _)| !takes_datagrams(h))
         .map(|(h, plan)| LaneTemplate {
             label: h.label(),
             name: h.config.name.clone(),
@@ -660,6 +674,7 @@ pub fn run(
 
     let mut inputs = running::InputThreads::new(running::Shared {
         templates,
+        taps,
         store: store.clone(),
         stats: stats.clone(),
         aggregate_unknown_etype: config.core.aggregate_unknown_etype,
@@ -714,6 +729,9 @@ pub fn run(
         }
         if control.reload_maps.swap(false, Relaxed) {
             reload_maps(config, store.as_deref(), &flow_maps, &mut inputs);
+            for h in &handles {
+                let _ = h.control.send(plugins::Control::Reload);
+            }
         }
         if control.reopen_log.swap(false, Relaxed) {
             collector::counters::reopen();

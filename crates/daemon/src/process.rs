@@ -198,8 +198,10 @@ fn write_places(config: &DaemonConfig) -> Vec<WritePlace> {
             }
             PluginOptions::Quota(q) => add("quota_state", &q.state),
             PluginOptions::Influxdb(i) => add("influxdb_spool_file", &i.spool),
-            PluginOptions::Memory(_) | PluginOptions::Prometheus(_) | PluginOptions::Nfprobe(_) => {
-            }
+            PluginOptions::Memory(_)
+            | PluginOptions::Prometheus(_)
+            | PluginOptions::Nfprobe(_)
+            | PluginOptions::Tee(_) => {}
         }
     }
     places

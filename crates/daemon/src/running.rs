@@ -15,6 +15,8 @@ use crate::{direction_of, lanes_for, tagger_for, DaemonError, InputPlan, LaneTem
 /// What every input thread is built from.
 pub(crate) struct Shared {
     pub templates: Vec<LaneTemplate>,
+    /// The plugins fed datagrams (tee), for the collector inputs.
+    pub taps: Vec<crate::collector::Tap>,
     pub store: Option<Arc<MapStore>>,
     pub stats: Arc<CoreStats>,
     pub aggregate_unknown_etype: bool,
@@ -148,6 +150,7 @@ impl InputThreads {
             None => None,
         };
         let stats = shared.stats.clone();
+        let taps = shared.taps.clone();
         stats
             .flows
             .collecting
@@ -161,6 +164,7 @@ impl InputThreads {
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
             crate::collector::FlowDispatcher::new(lanes, stats, settings, tagger)
+                .with_taps(taps)
                 .run(source.as_mut(), &flag)
                 .map_err(DaemonError::from)
         });

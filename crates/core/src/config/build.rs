@@ -13,7 +13,7 @@ use crate::pretag::{LabelFilter, TagFilter};
 use crate::primitive::Aggregate;
 
 mod probe;
-pub use probe::{NfprobeConfig, ProbeSource, NFPROBE_DEFAULT_AGGREGATE};
+pub use probe::{NfprobeConfig, ProbeSource, TeeConfig, NFPROBE_DEFAULT_AGGREGATE};
 
 /// Where in_iface/out_iface ids come from (`pcap_ifindex`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -240,6 +240,7 @@ pub enum PluginOptions {
     Prometheus(PrometheusConfig),
     Influxdb(InfluxConfig),
     Nfprobe(Box<NfprobeConfig>),
+    Tee(Box<TeeConfig>),
 }
 
 /// An `influxdb` plugin: each purge written as line protocol (docs/influxdb.md).
@@ -887,11 +888,16 @@ fn build_plugin(
         PluginKind::Nfprobe => {
             PluginOptions::Nfprobe(Box::new(probe::build_nfprobe(&mut r, &mut aggregate)))
         }
+        PluginKind::Tee if !program.is_collector() => {
+            r.error("plugins", "tee replicates the datagrams a collector receives (nfacctd, sfacctd); pmacctd exports its own flows with nfprobe".into());
+            return None;
+        }
+        PluginKind::Tee => PluginOptions::Tee(Box::new(probe::build_tee(&mut r)?)),
         other => {
             r.errors.push(
                 ConfigError::new(
                     p.declared_at.clone(),
-                    format!("plugin type '{other}' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus, influxdb, nfprobe)"),
+                    format!("plugin type '{other}' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus, influxdb, nfprobe, tee)"),
                 )
                 .key("plugins")
                 .plugin(Some(&p.name)),
@@ -1122,7 +1128,7 @@ mod tests {
         );
         assert_eq!(
             errors("plugins: sfprobe[foo]\n"),
-            vec!["b.conf:1: key 'plugins' of plugin 'foo': plugin type 'sfprobe' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus, influxdb, nfprobe)"]
+            vec!["b.conf:1: key 'plugins' of plugin 'foo': plugin type 'sfprobe' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus, influxdb, nfprobe, tee)"]
         );
     }
 }

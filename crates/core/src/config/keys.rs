@@ -225,7 +225,7 @@ keys! {
     "nfprobe_engine": Plugin, V::Text, "0:0", Yes, "nfprobe: v5 `engine_type:engine_id` (each 0-255); v9 source id / IPFIX observation domain id (one number, 32 bits).";
     "nfprobe_source_ip": Plugin, V::Text, "", Yes, "nfprobe: local address the datagrams are sent from (must be configured on an interface).";
     "nfprobe_hoplimit": Plugin, V::Uint(1, 255), "", Yes, "nfprobe: TTL / hop limit of the datagrams (default: the system's).";
-    "nfprobe_ipprec" ["sfprobe_ipprec"]: Plugin, V::Uint(0, 7), "0", Yes, "nfprobe, sfprobe: IP precedence of the datagrams.";
+    "nfprobe_ipprec" ["sfprobe_ipprec", "tee_ipprec"]: Plugin, V::Uint(0, 7), "0", Yes, "nfprobe, tee: IP precedence of the datagrams sent.";
     "nfprobe_direction" ["sfprobe_direction"]: Plugin, V::Choice(&["in", "out", "tag", "tag2"]), "", Yes, "nfprobe: the flows' direction (IE 61): in, out, or per flow from tag/tag2 (1 in, 2 out, other values: none). It also says which ifIndex nfprobe_ifindex sets.";
     "nfprobe_ifindex" ["sfprobe_ifindex"]: Plugin, V::Text, "", Yes, "nfprobe: ifIndex of the flows (input, or output with nfprobe_direction: out): a number, or per flow tag / tag2. Used where the interfaces map gave none.";
     "nfprobe_ifindex_override" ["sfprobe_ifindex_override"]: Plugin, V::Bool, "false", Yes, "nfprobe: a non-zero nfprobe_ifindex replaces the ifIndex the interfaces map gave.";
@@ -234,6 +234,14 @@ keys! {
     "nfprobe_peer_as" ["sfprobe_peer_as"]: Plugin, V::Bool, "false", NotYet, "Peer AS instead of origin AS (needs a BGP daemon).";
     "nfprobe_dtls": Plugin, V::Bool, "false", NotYet, "Export over DTLS.";
     "nfprobe_dtls_verify_cert": Plugin, V::Text, "", NotYet, "DTLS: the receiver's expected certificate name.";
+    // --- tee (nfacctd, sfacctd) ---
+    "tee_receivers": Plugin, V::Path, "", Yes, "tee: the receivers map, lines of `id=N ip=ADDR:PORT[,ADDR:PORT...] [balance-alg=rr|hash-agent|hash-crc32]`; reloaded on SIGUSR2 (a map that does not parse is logged and the previous one kept). Every received datagram goes byte for byte to every pool: to all its receivers, or with balance-alg to one (rr in turn, except that datagrams carrying v9/IPFIX templates go to all; hash-agent and hash-crc32 by exporter).";
+    "tee_transparent": Plugin, V::Bool, "false", Yes, "tee: send with the exporter's source address and port (IPv4; a raw socket: needs root or CAP_NET_RAW). Otherwise the collector's own address.";
+    "tee_source_ip": Plugin, V::Text, "", Yes, "tee: local address datagrams are sent from (not transparent).";
+    "tee_max_receivers": Plugin, V::Uint(1, 65535), "32", Yes, "tee: receivers per pool at most.";
+    "tee_max_receiver_pools": Plugin, V::Uint(1, 65535), "128", Yes, "tee: pools at most.";
+    "tee_pipe_size": Plugin, V::Uint(0, u64::MAX), "", Yes, "tee: send buffer of its sockets (SO_SNDBUF), bytes.";
+    "tee_kafka_config_file": Plugin, V::Path, "", NotYet, "tee: pools emitting to Kafka.";
 }
 
 /// Finds a key by name or alias.

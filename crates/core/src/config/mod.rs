@@ -26,8 +26,8 @@ pub use build::{
     default_sql_table, safe_table_name, CollectorConfig, CoreConfig, DaemonConfig, FilesOwner,
     IfindexMode, InfluxConfig, MemoryConfig, NfprobeConfig, PluginConfig, PluginOptions,
     PrintConfig, PrintFormat, ProbeSource, Program, PrometheusConfig, QueuePolicy, QuotaConfig,
-    RunAs, SettingAt, SqlBackend, SqlConfig, TagFilters, TriggerSettings, DEFAULT_MEMORY_BOUND,
-    NFPROBE_DEFAULT_AGGREGATE,
+    RunAs, SettingAt, SqlBackend, SqlConfig, TagFilters, TeeConfig, TriggerSettings,
+    DEFAULT_MEMORY_BOUND, NFPROBE_DEFAULT_AGGREGATE,
 };
 pub use lexer::Directive;
 pub use resolve::{PluginKind, ResolvedConfig, Settings};

@@ -121,6 +121,35 @@ impl GapLog {
     }
 }
 
+/// A plugin fed datagrams (tee): its end of the queue. A datagram is handed over before it is
+/// decoded; reading a file blocks on a full queue, a live socket drops and counts.
+#[derive(Clone, Debug)]
+pub struct Tap {
+    pub tx: crossbeam_channel::Sender<PluginMsg>,
+    pub policy: pmacct_core::config::QueuePolicy,
+    pub stats: Arc<crate::stats::PluginStats>,
+}
+
+impl Tap {
+    fn offer(&self, from: std::net::SocketAddr, data: &[u8], now: i64) {
+        let msg = PluginMsg::Datagram {
+            from,
+            data: data.to_vec(),
+            now,
+        };
+        let taken = match self.policy {
+            pmacct_core::config::QueuePolicy::Block => self.tx.send(msg).is_ok(),
+            pmacct_core::config::QueuePolicy::Drop => self.tx.try_send(msg).is_ok(),
+        };
+        let counter = if taken {
+            &self.stats.records
+        } else {
+            &self.stats.dropped
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+}
+
 /// Exporters whose first refused datagram is logged (later ones are only counted).
 const DENIED_LOGGED_MAX: usize = 1024;
 
@@ -152,6 +181,7 @@ pub struct FlowDispatcher {
     /// Datagrams refused by the allow file since the last publish; exporters logged.
     denied: u64,
     denied_logged: std::collections::HashSet<std::net::IpAddr>,
+    taps: Vec<Tap>,
 }
 
 impl FlowDispatcher {
@@ -188,6 +218,7 @@ impl FlowDispatcher {
             sampling: settings.maps.sampling.as_ref().map(|s| s.view()),
             denied: 0,
             denied_logged: Default::default(),
+            taps: Vec::new(),
             gaps: GapLog {
                 window: Instant::now(),
                 logged: 0,
@@ -195,6 +226,17 @@ impl FlowDispatcher {
             },
             settings,
         }
+    }
+
+    /// The plugins fed datagrams (tee).
+    pub fn with_taps(mut self, taps: Vec<Tap>) -> Self {
+        self.taps = taps;
+        self
+    }
+
+    /// Whether anything needs the datagrams decoded: plugins of records, the counter file.
+    fn decodes(&self) -> bool {
+        !self.lanes.is_empty() || self.counter_log.is_some()
     }
 
     /// Reads `source` until its end or `stop`; returns the input error that ended it, if any.
@@ -222,6 +264,13 @@ impl FlowDispatcher {
                 }
                 Ok(NextDatagram::Datagram(d)) => {
                     self.datagrams += 1;
+                    let from = std::net::SocketAddr::new(d.exporter, d.port);
+                    for tap in &self.taps {
+                        tap.offer(from, d.data, d.arrival.secs);
+                    }
+                    if !self.decodes() {
+                        continue;
+                    }
                     let decoded = match self.settings.sflow {
                         true => self.collector.decode_sflow(
                             d.data,

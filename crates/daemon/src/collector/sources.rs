@@ -11,6 +11,8 @@ use crate::input::{InputError, Next, PacketSource};
 /// One export datagram and where it came from.
 pub struct Datagram<'a> {
     pub exporter: IpAddr,
+    /// The exporter's UDP source port.
+    pub port: u16,
     pub data: &'a [u8],
     pub arrival: Timestamp,
 }
@@ -90,7 +92,7 @@ impl DatagramSource for DatagramFile {
         if decode_into(packet.link, packet.data, packet.wire_len, ip) != Outcome::Ip {
             return Ok(NextDatagram::Skipped);
         }
-        let pmacct_wire::Ports::Found { dst, .. } = ip.ports else {
+        let pmacct_wire::Ports::Found { src, dst } = ip.ports else {
             return Ok(NextDatagram::Skipped);
         };
         if self.port.is_some_and(|p| p != dst) {
@@ -99,6 +101,7 @@ impl DatagramSource for DatagramFile {
         match udp_payload(packet.data, ip) {
             Some(data) => Ok(NextDatagram::Datagram(Datagram {
                 exporter: ip.src,
+                port: src,
                 data,
                 arrival: packet.ts,
             })),

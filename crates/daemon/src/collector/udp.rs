@@ -155,7 +155,7 @@ impl Batch {
     }
 
     /// The next datagram of the batch and its sender.
-    fn take(&mut self) -> Option<(IpAddr, &[u8])> {
+    fn take(&mut self) -> Option<(SocketAddr, &[u8])> {
         while self.next < self.filled {
             let i = self.next;
             self.next += 1;
@@ -185,20 +185,22 @@ fn overflow_count(h: &libc::msghdr) -> Option<u32> {
     None
 }
 
-/// The sender's address (IPv4-mapped IPv6 as IPv4).
-fn sender(addr: &libc::sockaddr_storage) -> Option<IpAddr> {
+/// The sender's address and port (IPv4-mapped IPv6 as IPv4).
+fn sender(addr: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match i32::from(addr.ss_family) {
         libc::AF_INET => {
             // SAFETY: the family says the storage holds a sockaddr_in.
             let a =
                 unsafe { &*(addr as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-            Some(IpAddr::from(u32::from_be(a.sin_addr.s_addr).to_be_bytes()))
+            let ip = IpAddr::from(u32::from_be(a.sin_addr.s_addr).to_be_bytes());
+            Some(SocketAddr::new(ip, u16::from_be(a.sin_port)))
         }
         libc::AF_INET6 => {
             // SAFETY: the family says the storage holds a sockaddr_in6.
             let a =
                 unsafe { &*(addr as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
-            Some(IpAddr::from(a.sin6_addr.s6_addr).to_canonical())
+            let ip = IpAddr::from(a.sin6_addr.s6_addr).to_canonical();
+            Some(SocketAddr::new(ip, u16::from_be(a.sin6_port)))
         }
         _ => None,
     }
@@ -285,8 +287,9 @@ impl DatagramSource for UdpSource {
         }
         let arrival = self.batch.arrival;
         match self.batch.take() {
-            Some((exporter, data)) => Ok(NextDatagram::Datagram(Datagram {
-                exporter,
+            Some((from, data)) => Ok(NextDatagram::Datagram(Datagram {
+                exporter: from.ip(),
+                port: from.port(),
                 data,
                 arrival,
             })),

@@ -13,6 +13,7 @@ pub mod print;
 pub mod prometheus;
 pub mod quota;
 pub mod sql;
+pub mod tee;
 pub mod trigger;
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -59,11 +60,19 @@ pub enum PluginMsg {
     InputEnded {
         source: String,
     },
+    /// An export datagram as received, for the plugins that take datagrams (tee).
+    Datagram {
+        from: std::net::SocketAddr,
+        data: Vec<u8>,
+        now: i64,
+    },
 }
 
 /// Requests that bypass the data queue (queries of the memory plugin).
 pub enum Control {
     Query(Request, Sender<Response>),
+    /// SIGUSR2: the plugin's own maps read again.
+    Reload,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +92,10 @@ pub trait Plugin: Send {
         None
     }
     fn on_input_end(&mut self, _source: &str) {}
+    /// An export datagram, byte for byte (the plugins fed datagrams: tee).
+    fn on_datagram(&mut self, _from: std::net::SocketAddr, _data: &[u8], _now: Now) {}
+    /// SIGUSR2.
+    fn on_reload(&mut self) {}
     /// Aggregates counted and not yet written out (what an exit now would lose); 0 for a
     /// plugin that writes nothing (the memory table).
     fn held(&self) -> u64 {
@@ -120,6 +133,9 @@ pub fn wall_now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
+/// Datagrams waiting for a tee plugin at most (live: more are dropped and counted).
+const TEE_QUEUE_DATAGRAMS: usize = 65_536;
+
 /// Builds and starts the plugins of a configuration.
 pub fn start(
     configs: &[PluginConfig],
@@ -153,11 +169,20 @@ pub fn start(
                 nfprobe::NfprobePlugin::new(config, n, stats.clone())
                     .map_err(|e| format!("( {label} ): {e}"))?,
             ),
+            PluginOptions::Tee(t) => Box::new(
+                tee::TeePlugin::new(config, t, stats.clone())
+                    .map_err(|e| format!("( {label} ): {e}"))?,
+            ),
             PluginOptions::Sql(s) => {
                 Box::new(sql::start(config, s, clock, stats.clone()).map_err(|e| e.to_string())?)
             }
         };
-        let (tx, rx) = crossbeam_channel::bounded(config.queue_batches);
+        // A tee's queue holds datagrams, one per message.
+        let capacity = match config.options {
+            PluginOptions::Tee(_) => TEE_QUEUE_DATAGRAMS,
+            _ => config.queue_batches,
+        };
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
         let (control_tx, control_rx) = crossbeam_channel::unbounded();
         let (recycle_tx, recycled) = crossbeam_channel::bounded(config.queue_batches + 4);
         if let PluginOptions::Memory(m) = &config.options {
@@ -204,11 +229,15 @@ fn run(
     loop {
         crossbeam_channel::select_biased! {
             recv(control) -> msg => {
-                if let Ok(Control::Query(request, reply)) = msg {
-                    let at = if last_data == i64::MIN { wall_now() } else { last_data };
-                    if let Some(response) = plugin.on_query(&request, now(at)) {
-                        let _ = reply.send(response);
+                match msg {
+                    Ok(Control::Query(request, reply)) => {
+                        let at = if last_data == i64::MIN { wall_now() } else { last_data };
+                        if let Some(response) = plugin.on_query(&request, now(at)) {
+                            let _ = reply.send(response);
+                        }
                     }
+                    Ok(Control::Reload) => plugin.on_reload(),
+                    Err(_) => {}
                 }
             }
             recv(data) -> msg => {
@@ -227,6 +256,11 @@ fn run(
                     }
                     Ok(PluginMsg::InputEnded { source }) => {
                         plugin.on_input_end(&source);
+                        Ok(())
+                    }
+                    Ok(PluginMsg::Datagram { from, data, now: t }) => {
+                        last_data = last_data.max(t);
+                        plugin.on_datagram(from, &data, now(last_data));
                         Ok(())
                     }
                     Err(_) => break,

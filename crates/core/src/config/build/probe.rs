@@ -1,6 +1,7 @@
 //! The nfprobe plugin's options (docs/nfprobe.md).
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use pmacct_flow::export::{ExportVersion, Timeouts};
 
@@ -35,6 +36,44 @@ pub const NFPROBE_PRIMITIVES: [Primitive; 19] = [
     Primitive::Tag,
     Primitive::Tag2,
 ];
+
+/// A `tee` plugin: received datagrams replicated to receiver pools (docs/tee.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TeeConfig {
+    pub receivers: PathBuf,
+    pub transparent: bool,
+    pub source_ip: Option<IpAddr>,
+    pub max_receivers: usize,
+    pub max_pools: usize,
+    /// SO_SNDBUF, bytes.
+    pub send_buffer: Option<u64>,
+    pub ipprec: u8,
+}
+
+pub(super) fn build_tee(r: &mut Reader) -> Option<TeeConfig> {
+    let Some(receivers) = r.path("tee_receivers") else {
+        r.error(
+            "plugins",
+            "a tee plugin needs tee_receivers (its receivers map)".into(),
+        );
+        return None;
+    };
+    Some(TeeConfig {
+        receivers,
+        transparent: r.bool("tee_transparent", false),
+        source_ip: r.typed("tee_source_ip", |v| {
+            v.trim()
+                .parse()
+                .map_err(|_| format!("'{v}' is not an IPv4 or IPv6 address"))
+        }),
+        max_receivers: r.uint("tee_max_receivers", 32) as usize,
+        max_pools: r.uint("tee_max_receiver_pools", 128) as usize,
+        send_buffer: r
+            .typed("tee_pipe_size", |v| parse_uint(v, 0, u64::MAX))
+            .filter(|b| *b > 0),
+        ipprec: r.uint("nfprobe_ipprec", 0).min(7) as u8,
+    })
+}
 
 /// Where a flow's direction or ifIndex comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
