@@ -43,6 +43,60 @@ pub fn carries_templates(d: &[u8]) -> bool {
     false
 }
 
+/// The datagram with its template and options template sets only (header length and v9
+/// record count set to match), for the members of a balanced pool that do not get its data.
+pub fn templates_only(d: &[u8]) -> Option<Vec<u8>> {
+    let (header, template_ids, v9): (usize, [u16; 2], bool) = match d.get(..2) {
+        Some([0, 9]) => (20, [0, 1], true),
+        Some([0, 10]) => (16, [2, 3], false),
+        _ => return None,
+    };
+    let mut out = d.get(..header)?.to_vec();
+    let mut records = 0u16;
+    let mut at = header;
+    while let (Some(id), Some(len)) = (be16(d, at), be16(d, at + 2)) {
+        let set = d.get(at..at + usize::from(len).max(4))?;
+        if template_ids.contains(&id) {
+            out.extend_from_slice(set);
+            records = records.saturating_add(v9_template_records(id, set));
+        }
+        if len < 4 {
+            break;
+        }
+        at += usize::from(len);
+    }
+    if v9 {
+        out[2..4].copy_from_slice(&records.to_be_bytes());
+    } else {
+        let len = u16::try_from(out.len()).ok()?;
+        out[2..4].copy_from_slice(&len.to_be_bytes());
+    }
+    Some(out)
+}
+
+/// Template records in a v9 template (0) or options template (1) flowset.
+fn v9_template_records(id: u16, set: &[u8]) -> u16 {
+    let mut n = 0;
+    let mut at = 4;
+    while at + 4 <= set.len() {
+        let size = match id {
+            0 => be16(set, at + 2).map(|fields| 4 + 4 * usize::from(fields)),
+            _ => match (be16(set, at + 2), be16(set, at + 4)) {
+                (Some(scope), Some(option)) => Some(6 + usize::from(scope) + usize::from(option)),
+                _ => None,
+            },
+        };
+        match size {
+            Some(size) if size > 4 && at + size <= set.len() => {
+                n += 1;
+                at += size;
+            }
+            _ => break,
+        }
+    }
+    n
+}
+
 fn be16(d: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*d.get(at)?, *d.get(at + 1)?]))
 }
@@ -73,13 +127,12 @@ struct Pool {
 }
 
 impl Pool {
-    /// The receivers of one datagram from `exporter`.
-    fn pick(&mut self, exporter: IpAddr, templates: bool) -> &[SocketAddr] {
+    /// The receivers of one datagram from `exporter` (all of them, or one when balanced).
+    fn pick(&mut self, exporter: IpAddr) -> &[SocketAddr] {
         let all = &self.pool.receivers;
         let n = all.len().max(1);
         let one = match self.pool.balance {
             Balance::All => return all,
-            _ if templates => return all,
             Balance::RoundRobin => {
                 let i = self.next % n;
                 self.next = self.next.wrapping_add(1);
@@ -325,18 +378,32 @@ impl Plugin for TeePlugin {
     }
 
     fn on_datagram(&mut self, from: SocketAddr, data: &[u8], now: Now) {
-        let templates = carries_templates(data);
+        // The other members of a balanced pool get the templates (not the data), once made.
+        let mut templates: Option<Option<Vec<u8>>> = None;
         let mut failed = 0u64;
         let mut last_error = None;
         let mut sent = 0u64;
         let mut pools = std::mem::take(&mut self.pools);
         for pool in &mut pools {
-            for to in pool.pick(from.ip(), templates) {
-                match self.send_one(*to, from, data) {
+            let chosen = pool.pick(from.ip()).to_vec();
+            let mut sends: Vec<(SocketAddr, &[u8])> = chosen.iter().map(|to| (*to, data)).collect();
+            if pool.pool.balance != Balance::All {
+                let only = templates.get_or_insert_with(|| {
+                    carries_templates(data)
+                        .then(|| templates_only(data))
+                        .flatten()
+                });
+                if let Some(t) = only.as_deref() {
+                    let others = pool.pool.receivers.iter().filter(|r| !chosen.contains(r));
+                    sends.extend(others.map(|to| (*to, t)));
+                }
+            }
+            for (to, bytes) in sends {
+                match self.send_one(to, from, bytes) {
                     Ok(()) => sent += 1,
                     Err(e) => {
                         failed += 1;
-                        last_error = Some((*to, e));
+                        last_error = Some((to, e));
                     }
                 }
             }
@@ -406,6 +473,29 @@ mod tests {
     }
 
     #[test]
+    fn the_templates_of_a_datagram_are_kept_without_its_data() {
+        // v9: a template flowset (1 template of 2 fields), a data flowset, an options
+        // template flowset (1 record: scope 4 bytes, options 4 bytes).
+        let mut v9 = vec![0, 9, 0, 4];
+        v9.resize(20, 7);
+        v9.extend_from_slice(&[0, 0, 0, 16, 1, 0, 0, 2, 0, 8, 0, 4, 0, 12, 0, 4]);
+        v9.extend_from_slice(&[1, 0, 0, 12, 10, 0, 0, 1, 192, 0, 2, 1]);
+        v9.extend_from_slice(&[0, 1, 0, 20, 1, 1, 0, 4, 0, 4, 0, 1, 0, 4, 0, 34, 0, 4, 0, 0]);
+        let t = templates_only(&v9).expect("v9");
+        assert_eq!(&t[..2], &[0, 9]);
+        assert_eq!(u16::from_be_bytes([t[2], t[3]]), 2, "two template records");
+        assert_eq!(&t[4..20], &v9[4..20], "the rest of the header kept");
+        assert_eq!(t.len(), 20 + 16 + 20);
+        let mut ipfix = vec![0, 10, 0, 0];
+        ipfix.resize(16, 7);
+        ipfix.extend_from_slice(&[1, 0, 0, 8, 1, 2, 3, 4]);
+        ipfix.extend_from_slice(&[0, 2, 0, 12, 1, 0, 0, 1, 0, 8, 0, 4]);
+        let t = templates_only(&ipfix).expect("ipfix");
+        assert_eq!(u16::from_be_bytes([t[2], t[3]]) as usize, t.len());
+        assert_eq!(t.len(), 16 + 12);
+    }
+
+    #[test]
     fn balancing_picks_one_receiver_by_turn_or_by_exporter() {
         let receivers: Vec<SocketAddr> = ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]
             .iter()
@@ -422,14 +512,14 @@ mod tests {
         };
         let a: IpAddr = "10.0.0.4".parse().unwrap();
         let mut rr = pool(Balance::RoundRobin);
-        let ports: Vec<u16> = (0..4).map(|_| rr.pick(a, false)[0].port()).collect();
+        let ports: Vec<u16> = (0..4).map(|_| rr.pick(a)[0].port()).collect();
         assert_eq!(ports, [1, 2, 3, 1]);
-        assert_eq!(rr.pick(a, true).len(), 3, "templates go to all");
+        assert_eq!(pool(Balance::All).pick(a).len(), 3);
         let mut hash = pool(Balance::HashAgent);
-        assert_eq!(hash.pick(a, false)[0].port(), 3, "167772164 % 3 = 2");
+        assert_eq!(hash.pick(a)[0].port(), 3, "167772164 % 3 = 2");
         let mut crc = pool(Balance::HashCrc32);
-        let first = crc.pick(a, false)[0];
-        assert!((0..5).all(|_| crc.pick(a, false)[0] == first));
+        let first = crc.pick(a)[0];
+        assert!((0..5).all(|_| crc.pick(a)[0] == first));
         assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
     }
 
