@@ -282,3 +282,70 @@ fn transparent_mode_keeps_the_exporters_address() {
         "{text}"
     );
 }
+
+/// The configuration and map docs/tee.md shows run as written (the socket replaced by a
+/// capture file, the receivers by local sockets), without a warning.
+#[test]
+fn the_docs_example_runs() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/tee.md"))
+            .expect("docs/tee.md");
+    let block = |first: &str| {
+        doc.split("```\n")
+            .find(|b| b.starts_with(first))
+            .unwrap_or_else(|| panic!("no block {first}"))
+            .to_string()
+    };
+    let (conf, map) = (
+        block("! nfacctd-tee.conf"),
+        block("! /etc/pmacct/tee_receivers.lst"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = exports(dir.path(), 2_000);
+    let sockets: Vec<UdpSocket> = (0..3).map(|_| common::roomy_udp_socket()).collect();
+    let addr = |i: usize| sockets[i].local_addr().expect("addr").to_string();
+    let map = map
+        .replace("192.0.2.50:2055", &addr(0))
+        .replace("127.0.0.1:20551", &addr(1))
+        .replace("127.0.0.1:20552", &addr(2));
+    let map_path = dir.path().join("tee_receivers.lst");
+    std::fs::write(&map_path, map).expect("map");
+    let conf = conf
+        .replace(
+            "nfacctd_port: 2055",
+            &format!("pcap_savefile: {}", pcap.display()),
+        )
+        .replace(
+            "/etc/pmacct/tee_receivers.lst",
+            &map_path.display().to_string(),
+        );
+    let cfg = dir.path().join("nfacctd-tee.conf");
+    std::fs::write(&cfg, conf).expect("config");
+    let out = Command::new(NFACCTD)
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .expect("nfacctd");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("WARN"), "{err}");
+    let sent = payloads(&pcap);
+    assert!(
+        common::drain_udp(&sockets[0]) == sent,
+        "the SIEM gets everything"
+    );
+    let (one, two) = (
+        common::drain_udp(&sockets[1]),
+        common::drain_udp(&sockets[2]),
+    );
+    assert!(
+        one.len() + two.len() > sent.len(),
+        "templates to both members"
+    );
+    assert!(
+        one.len().abs_diff(two.len()) <= 60,
+        "{} and {}",
+        one.len(),
+        two.len()
+    );
+}

@@ -317,6 +317,41 @@ mod tests {
     }
 
     #[test]
+    fn a_tee_needs_a_collector_and_its_map() {
+        let pmacctd = errors_as(
+            Program::Pmacctd,
+            "plugins: tee[t]\ntee_receivers[t]: /x.lst\n",
+        );
+        assert_eq!(pmacctd.len(), 1, "{pmacctd:?}");
+        assert!(
+            pmacctd[0].contains("tee replicates the datagrams a collector receives"),
+            "{pmacctd:?}"
+        );
+        let no_map = errors_as(Program::Nfacctd, "plugins: tee[t]\n");
+        assert_eq!(no_map.len(), 1, "{no_map:?}");
+        assert!(
+            no_map[0].ends_with("a tee plugin needs tee_receivers (its receivers map)"),
+            "{no_map:?}"
+        );
+        let mut w = Vec::new();
+        let c = load_as(
+            Program::Sfacctd,
+            "b.conf",
+            "plugins: tee[t]\ntee_receivers[t]: /x.lst\ntee_transparent[t]: true\ntee_ipprec[t]: 5\n",
+            Vec::new(),
+            &mut w,
+        )
+        .expect("loads");
+        let PluginOptions::Tee(t) = &c.plugins[0].options else {
+            panic!("{:?}", c.plugins[0].options)
+        };
+        assert_eq!(
+            (t.transparent, t.ipprec, t.max_receivers, t.max_pools),
+            (true, 5, 32, 128)
+        );
+    }
+
+    #[test]
     fn what_nfprobe_cannot_do_is_an_error_naming_the_key() {
         let errors = errors_as(
             Program::Pmacctd,
