@@ -1,6 +1,7 @@
 //! Sans-IO flow export: a flow meter that turns observed packets into flows by pmacct's
 //! (softflowd's) timeouts ([`Meter`]), and encoders that pack flows into NetFlow v5, NetFlow
-//! v9 and IPFIX datagrams ([`Exporter`]). Neither owns a socket or reads a clock: the caller
+//! v9 and IPFIX datagrams ([`Exporter`]), and sampled packets and interface counters into
+//! sFlow v5 datagrams ([`SflowExporter`]). None owns a socket or reads a clock: the caller
 //! hands in packets with their time and sends the datagrams it is given.
 //!
 //! Promises:
@@ -15,6 +16,11 @@
 
 mod encode;
 mod meter;
+mod sflow;
 
 pub use encode::{ExportConfig, ExportField, ExportVersion, Exporter, ExporterStats};
 pub use meter::{Meter, MeterStats, Metered, Timeouts};
+pub use sflow::{
+    FlowSampleOut, InterfaceCountersOut, SflowAgentConfig, SflowExporter, SflowExporterStats,
+    SFLOW_HEADER_BYTES,
+};
