@@ -8,6 +8,7 @@
 pub mod bpf;
 pub mod collector;
 pub mod daemonize;
+pub mod frames;
 pub mod fuzzing;
 pub mod http;
 pub mod input;
@@ -408,6 +409,8 @@ struct LaneTemplate {
     stats: Arc<stats::PluginStats>,
     batch_records: usize,
     renormalize: bool,
+    /// The plugin takes sampled frames, not records (sfprobe).
+    frames: bool,
 }
 
 /// One lane per plugin, with each plugin's filter compiled for the input's link type and its
@@ -434,6 +437,7 @@ fn lanes_for(
                     .map(|rate| pipeline::Sampler::new(rate, sampler_seed())),
                 extractor: t.extractor.clone(),
                 renormalize: t.renormalize,
+                frames: t.frames.then(frames::FrameSink::default),
                 out: Batcher {
                     label: t.label.clone(),
                     batch: pmacct_core::key::RecordBatch::with_capacity(
@@ -669,6 +673,10 @@ pub fn run(
             stats: h.stats.clone(),
             batch_records: h.config.batch_records,
             renormalize: h.config.renormalize,
+            frames: matches!(
+                h.config.options,
+                pmacct_core::config::PluginOptions::Sfprobe(_)
+            ),
         })
         .collect();
 

@@ -41,15 +41,59 @@ pub struct Lane {
     pub out: Batcher,
     /// Flow records: counters multiplied by each record's sampling rate (nfacctd_renormalize).
     pub renormalize: bool,
+    /// The plugin takes sampled frames, not records (sfprobe).
+    pub frames: Option<crate::frames::FrameSink>,
 }
 
 impl Lane {
     /// Whether the plugin takes this packet: its filters pass it and its sampling keeps it.
     #[inline]
     pub(crate) fn takes(&mut self, link: LinkType, frame: &[u8], tags: &Tags) -> bool {
+        self.passes(link, frame, tags) && self.sampler.as_mut().is_none_or(Sampler::keep)
+    }
+
+    /// Whether the plugin's filters pass this packet (before sampling).
+    #[inline]
+    fn passes(&mut self, link: LinkType, frame: &[u8], tags: &Tags) -> bool {
         self.filter.as_mut().is_none_or(|f| f.matches(link, frame))
             && self.tags.as_ref().is_none_or(|t| t.pass(tags))
-            && self.sampler.as_mut().is_none_or(Sampler::keep)
+    }
+
+    /// A lane of sampled frames (sfprobe): counts the packet if its filters pass it, keeps it
+    /// if its sampler does. Whether the filters passed it.
+    fn sample_frame(&mut self, packet: &crate::input::RawPacket, facts: &PacketFacts) -> bool {
+        if self.frames.is_none() || !self.passes(packet.link, packet.data, &facts.tags) {
+            return false;
+        }
+        let keep = self.sampler.as_mut().is_none_or(Sampler::keep);
+        let Lane { frames, out, .. } = self;
+        let Some(sink) = frames.as_mut() else {
+            return false;
+        };
+        sink.count(packet.link, packet.data, packet.wire_len);
+        if keep {
+            let end = packet.data.len().min(crate::frames::FRAME_HEADER_BYTES);
+            let frame = crate::frames::SampledFrame {
+                ts: packet.ts,
+                link: packet.link,
+                wire_len: packet.wire_len,
+                header: packet.data[..end].to_vec(),
+                in_iface: facts.in_iface,
+                out_iface: facts.out_iface,
+                tags: facts.tags,
+                seen: Default::default(),
+            };
+            sink.push(frame, out);
+        }
+        true
+    }
+
+    /// Hands what the lane holds to its plugin.
+    fn flush(&mut self) {
+        if let Some(sink) = self.frames.as_mut() {
+            sink.flush(&self.out);
+        }
+        self.out.flush();
     }
 }
 
@@ -334,12 +378,16 @@ impl Dispatcher {
                 facts.tags = t.tags(packet.link, packet.data, ids, packet.interface);
             }
             let mut plugins = 0u64;
+            let mut sampled = false;
             for (i, lane) in self.lanes.iter_mut().enumerate() {
-                if lane.takes(packet.link, packet.data, &facts.tags) {
+                if lane.frames.is_some() {
+                    sampled |= lane.sample_frame(&packet, &facts);
+                } else if lane.takes(packet.link, packet.data, &facts.tags) {
                     plugins |= 1 << i;
                 }
             }
             if plugins == 0 {
+                self.local.accounted += u64::from(sampled);
                 continue;
             }
             self.local.accounted += 1;
@@ -367,7 +415,7 @@ impl Dispatcher {
             .fetch_add(self.tracker.stats.orphaned, Relaxed);
         self.tracker.stats.orphaned = 0;
         for lane in &mut self.lanes {
-            lane.out.flush();
+            lane.flush();
             if !live && result.is_ok() {
                 let _ = lane.out.tx.send(PluginMsg::InputEnded {
                     source: source.name().to_string(),
@@ -383,6 +431,9 @@ impl Dispatcher {
 
     fn tick_all(&mut self, now: i64) {
         for lane in &mut self.lanes {
+            if let Some(sink) = lane.frames.as_mut() {
+                sink.flush(&lane.out);
+            }
             lane.out.tick(now);
         }
     }

@@ -201,6 +201,7 @@ fn write_places(config: &DaemonConfig) -> Vec<WritePlace> {
             PluginOptions::Memory(_)
             | PluginOptions::Prometheus(_)
             | PluginOptions::Nfprobe(_)
+            | PluginOptions::Sfprobe(_)
             | PluginOptions::Tee(_) => {}
         }
     }

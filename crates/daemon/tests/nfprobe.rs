@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -13,58 +12,8 @@ use std::time::{Duration, Instant};
 const PMACCTD: &str = env!("CARGO_BIN_EXE_pmacctd");
 const NFACCTD: &str = env!("CARGO_BIN_EXE_nfacctd");
 const REFERENCE: &str = "/usr/sbin/nfacctd";
-const AGGREGATE: &str = "src_host, dst_host, src_port, dst_port, proto";
 
-/// Packets and bytes per "src,dst,sport,dport,proto".
-type Totals = BTreeMap<String, (u64, u64)>;
-
-/// The totals of a print plugin's CSV (header first; columns of [`AGGREGATE`], then packets
-/// and bytes).
-fn csv_totals(csv: &str) -> Totals {
-    let mut out = Totals::new();
-    for line in csv.lines().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        if f.len() < 7 {
-            continue;
-        }
-        let key = format!(
-            "{},{},{},{},{}",
-            f[0],
-            f[1],
-            f[2],
-            f[3],
-            f[4].to_lowercase()
-        );
-        let t = out.entry(key).or_default();
-        t.0 += f[5].parse::<u64>().expect("packets");
-        t.1 += f[6].parse::<u64>().expect("bytes");
-    }
-    out
-}
-
-/// What `program` (a pmacctd or an nfacctd) prints for `pcap` with [`AGGREGATE`].
-fn print_totals(program: &str, pcap: &Path, dir: &Path) -> Totals {
-    let cfg = dir.join(format!(
-        "print-{}.conf",
-        Path::new(program).to_string_lossy().replace('/', "_")
-    ));
-    std::fs::write(
-        &cfg,
-        format!(
-            "pcap_savefile: {}\nplugins: print[p]\naggregate[p]: {AGGREGATE}\n\
-             print_output[p]: csv\nprint_refresh_time[p]: 86400\n",
-            pcap.display()
-        ),
-    )
-    .expect("config");
-    let out = Command::new(program)
-        .arg("-f")
-        .arg(&cfg)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e} (apt-get install pmacct)"));
-    csv_totals(&String::from_utf8_lossy(&out.stdout))
-}
+use common::{print_totals, Totals};
 
 fn ipv4_only(t: &Totals) -> Totals {
     t.iter()

@@ -13,7 +13,7 @@ use crate::pretag::{LabelFilter, TagFilter};
 use crate::primitive::Aggregate;
 
 mod probe;
-pub use probe::{NfprobeConfig, ProbeSource, TeeConfig, NFPROBE_DEFAULT_AGGREGATE};
+pub use probe::{NfprobeConfig, ProbeSource, SfprobeConfig, TeeConfig, NFPROBE_DEFAULT_AGGREGATE};
 
 /// Where in_iface/out_iface ids come from (`pcap_ifindex`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,6 +241,7 @@ pub enum PluginOptions {
     Influxdb(InfluxConfig),
     Nfprobe(Box<NfprobeConfig>),
     Tee(Box<TeeConfig>),
+    Sfprobe(Box<SfprobeConfig>),
 }
 
 /// An `influxdb` plugin: each purge written as line protocol (docs/influxdb.md).
@@ -888,6 +889,13 @@ fn build_plugin(
         PluginKind::Nfprobe => {
             PluginOptions::Nfprobe(Box::new(probe::build_nfprobe(&mut r, &mut aggregate)))
         }
+        PluginKind::Sfprobe if program.is_collector() => {
+            r.error("plugins", "sfprobe samples captured packets (pmacctd); a collector forwards what it receives with tee".into());
+            return None;
+        }
+        PluginKind::Sfprobe => {
+            PluginOptions::Sfprobe(Box::new(probe::build_sfprobe(&mut r, &mut aggregate)))
+        }
         PluginKind::Tee if !program.is_collector() => {
             r.error("plugins", "tee replicates the datagrams a collector receives (nfacctd, sfacctd); pmacctd exports its own flows with nfprobe".into());
             return None;
@@ -897,7 +905,7 @@ fn build_plugin(
             r.errors.push(
                 ConfigError::new(
                     p.declared_at.clone(),
-                    format!("plugin type '{other}' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus, influxdb, nfprobe, tee)"),
+                    format!("plugin type '{other}' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus, influxdb, nfprobe, sfprobe, tee)"),
                 )
                 .key("plugins")
                 .plugin(Some(&p.name)),
@@ -1127,8 +1135,8 @@ mod tests {
             vec!["b.conf:2: key 'pcap_savefile': pcap_interface, pcap_savefile are mutually exclusive: choose one input"]
         );
         assert_eq!(
-            errors("plugins: sfprobe[foo]\n"),
-            vec!["b.conf:1: key 'plugins' of plugin 'foo': plugin type 'sfprobe' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus, influxdb, nfprobe, tee)"]
+            errors("plugins: amqp[foo]\n"),
+            vec!["b.conf:1: key 'plugins' of plugin 'foo': plugin type 'amqp' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus, influxdb, nfprobe, sfprobe, tee)"]
         );
     }
 }

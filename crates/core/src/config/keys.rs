@@ -234,6 +234,12 @@ keys! {
     "nfprobe_peer_as" ["sfprobe_peer_as"]: Plugin, V::Bool, "false", NotYet, "Peer AS instead of origin AS (needs a BGP daemon).";
     "nfprobe_dtls": Plugin, V::Bool, "false", NotYet, "Export over DTLS.";
     "nfprobe_dtls_verify_cert": Plugin, V::Text, "", NotYet, "DTLS: the receiver's expected certificate name.";
+    // --- sfprobe (pmacctd) ---
+    "sfprobe_receiver": Plugin, V::Text, "127.0.0.1:6343", Yes, "sfprobe: where sFlow v5 is sent, `address:port`, `[IPv6]:port` or `host:port` (resolved at start); pmacct-rs: several, comma-separated, each get every datagram.";
+    "sfprobe_agentip": Plugin, V::Text, "", Yes, "sfprobe: the agent address in the datagrams (default: the address they are sent from, else 127.0.0.1).";
+    "sfprobe_agentsubid": Plugin, V::Uint(0, 4294967295), "1402", Yes, "sfprobe: the sub-agent id in the datagrams.";
+    "sfprobe_ifspeed": Plugin, V::Uint(0, u64::MAX), "100000000", Yes, "sfprobe: the interface speed (bits per second) its counter samples report.";
+    "sfprobe_source_ip": Plugin, V::Text, "", Yes, "sfprobe: local address the datagrams are sent from.";
     // --- tee (nfacctd, sfacctd) ---
     "tee_receivers": Plugin, V::Path, "", Yes, "tee: the receivers map, lines of `id=N ip=ADDR:PORT[,ADDR:PORT...] [balance-alg=rr|hash-agent|hash-crc32]`; reloaded on SIGUSR2 (a map that does not parse is logged and the previous one kept). Every received datagram goes byte for byte to every pool: to all its receivers, or with balance-alg to one (rr in turn, except that datagrams carrying v9/IPFIX templates go to all; hash-agent and hash-crc32 by exporter).";
     "tee_transparent": Plugin, V::Bool, "false", Yes, "tee: send with the exporter's source address and port (IPv4; a raw socket: needs root or CAP_NET_RAW). Otherwise the collector's own address.";

@@ -26,7 +26,7 @@ pub use build::{
     default_sql_table, safe_table_name, CollectorConfig, CoreConfig, DaemonConfig, FilesOwner,
     IfindexMode, InfluxConfig, MemoryConfig, NfprobeConfig, PluginConfig, PluginOptions,
     PrintConfig, PrintFormat, ProbeSource, Program, PrometheusConfig, QueuePolicy, QuotaConfig,
-    RunAs, SettingAt, SqlBackend, SqlConfig, TagFilters, TeeConfig, TriggerSettings,
+    RunAs, SettingAt, SfprobeConfig, SqlBackend, SqlConfig, TagFilters, TeeConfig, TriggerSettings,
     DEFAULT_MEMORY_BOUND, NFPROBE_DEFAULT_AGGREGATE,
 };
 pub use lexer::Directive;

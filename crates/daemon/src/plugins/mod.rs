@@ -12,6 +12,7 @@ pub mod open_bins;
 pub mod print;
 pub mod prometheus;
 pub mod quota;
+pub mod sfprobe;
 pub mod sql;
 pub mod tee;
 pub mod trigger;
@@ -60,6 +61,11 @@ pub enum PluginMsg {
     InputEnded {
         source: String,
     },
+    /// Sampled frames, for the plugins that take frames (sfprobe).
+    Frames {
+        frames: Vec<crate::frames::SampledFrame>,
+        now: i64,
+    },
     /// An export datagram as received, for the plugins that take datagrams (tee).
     Datagram {
         from: std::net::SocketAddr,
@@ -96,6 +102,8 @@ pub trait Plugin: Send {
     fn on_datagram(&mut self, _from: std::net::SocketAddr, _data: &[u8], _now: Now) {}
     /// SIGUSR2.
     fn on_reload(&mut self) {}
+    /// Sampled frames (the plugins fed frames: sfprobe).
+    fn on_frames(&mut self, _frames: &[crate::frames::SampledFrame], _now: Now) {}
     /// Aggregates counted and not yet written out (what an exit now would lose); 0 for a
     /// plugin that writes nothing (the memory table).
     fn held(&self) -> u64 {
@@ -167,6 +175,10 @@ pub fn start(
             ),
             PluginOptions::Nfprobe(n) => Box::new(
                 nfprobe::NfprobePlugin::new(config, n, stats.clone())
+                    .map_err(|e| format!("( {label} ): {e}"))?,
+            ),
+            PluginOptions::Sfprobe(s) => Box::new(
+                sfprobe::SfprobePlugin::new(config, s, stats.clone())
                     .map_err(|e| format!("( {label} ): {e}"))?,
             ),
             PluginOptions::Tee(t) => Box::new(
@@ -256,6 +268,11 @@ fn run(
                     }
                     Ok(PluginMsg::InputEnded { source }) => {
                         plugin.on_input_end(&source);
+                        Ok(())
+                    }
+                    Ok(PluginMsg::Frames { frames, now: t }) => {
+                        last_data = last_data.max(t);
+                        plugin.on_frames(&frames, now(last_data));
                         Ok(())
                     }
                     Ok(PluginMsg::Datagram { from, data, now: t }) => {

@@ -79,23 +79,44 @@ fn export_fields(config: &PluginConfig, nf: &NfprobeConfig) -> Vec<ExportField> 
     fields
 }
 
+/// How a probe's datagrams are sent: `*_source_ip`, `nfprobe_hoplimit`, `*_ipprec`, and the
+/// name of the receiver key (for errors).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct SendOptions {
+    pub source_ip: Option<std::net::IpAddr>,
+    pub hoplimit: Option<u8>,
+    pub ipprec: u8,
+    pub key: &'static str,
+}
+
+impl SendOptions {
+    fn of(nf: &NfprobeConfig) -> SendOptions {
+        SendOptions {
+            source_ip: nf.source_ip,
+            hoplimit: nf.hoplimit,
+            ipprec: nf.ipprec,
+            key: "nfprobe_receiver",
+        }
+    }
+}
+
 /// One receiver: its own connected socket (so the kernel tells its path MTU).
-struct Receiver {
-    addr: SocketAddr,
-    socket: UdpSocket,
+pub(super) struct Receiver {
+    pub addr: SocketAddr,
+    pub socket: UdpSocket,
     errors: u64,
     logged_at: i64,
 }
 
 impl Receiver {
-    fn open(addr: SocketAddr, nf: &NfprobeConfig) -> Result<Receiver, String> {
+    fn open(addr: SocketAddr, nf: &SendOptions) -> Result<Receiver, String> {
         let local: SocketAddr = match (nf.source_ip, addr) {
             (Some(ip), _) => SocketAddr::new(ip, 0),
             (None, SocketAddr::V4(_)) => "0.0.0.0:0".parse().map_err(|_| "address")?,
             (None, SocketAddr::V6(_)) => "[::]:0".parse().map_err(|_| "address")?,
         };
         let socket =
-            UdpSocket::bind(local).map_err(|e| format!("nfprobe_source_ip {}: {e}", local.ip()))?;
+            UdpSocket::bind(local).map_err(|e| format!("source address {}: {e}", local.ip()))?;
         // Options first: setting the TOS drops the route the kernel keeps for a connected
         // socket, and with it the path MTU.
         if let Some(ttl) = nf.hoplimit {
@@ -108,7 +129,7 @@ impl Receiver {
         }
         socket
             .connect(addr)
-            .map_err(|e| format!("nfprobe_receiver {addr}: {e}"))?;
+            .map_err(|e| format!("{} {addr}: {e}", nf.key))?;
         Ok(Receiver {
             addr,
             socket,
@@ -118,7 +139,7 @@ impl Receiver {
     }
 
     /// The largest datagram payload towards this receiver.
-    fn max_datagram(&self) -> usize {
+    pub fn max_datagram(&self) -> usize {
         let mtu = path_mtu(&self.socket, self.addr.is_ipv6()).unwrap_or(MAX_MTU);
         let headers = if self.addr.is_ipv6() { 48 } else { 28 };
         mtu.min(MAX_MTU) - headers
@@ -179,20 +200,44 @@ fn path_mtu(socket: &UdpSocket, v6: bool) -> Option<usize> {
     (rc == 0 && mtu >= 576).then_some(mtu as usize)
 }
 
-/// The receivers of `nfprobe_receiver`, resolved.
-fn open_receivers(nf: &NfprobeConfig) -> Result<Vec<Receiver>, String> {
+/// The receivers of `nfprobe_receiver` / `sfprobe_receiver`, resolved.
+pub(super) fn open_receivers(list: &[String], nf: &SendOptions) -> Result<Vec<Receiver>, String> {
+    let key = nf.key;
     let mut out = Vec::new();
-    for text in &nf.receivers {
+    for text in list {
         let addr = text
             .to_socket_addrs()
-            .map_err(|e| format!("nfprobe_receiver '{text}': {e}"))?
+            .map_err(|e| format!("{key} '{text}': {e}"))?
             .find(|a| nf.source_ip.is_none_or(|ip| ip.is_ipv6() == a.is_ipv6()))
-            .ok_or_else(|| {
-                format!("nfprobe_receiver '{text}': no address of the source's family")
-            })?;
+            .ok_or_else(|| format!("{key} '{text}': no address of the source's family"))?;
         out.push(Receiver::open(addr, nf)?);
     }
     Ok(out)
+}
+
+/// Sends a datagram to every receiver; failures are counted, and logged at most once a
+/// minute per receiver.
+pub(super) fn send_all(
+    receivers: &mut [Receiver],
+    datagram: &[u8],
+    now_s: i64,
+    label: &str,
+    stats: &PluginStats,
+) {
+    for r in receivers.iter_mut() {
+        if let Err(e) = r.socket.send(datagram) {
+            r.errors += 1;
+            stats.export.send_errors.fetch_add(1, Relaxed);
+            if now_s >= r.logged_at.saturating_add(LOG_EVERY) {
+                r.logged_at = now_s;
+                tracing::warn!(
+                    "( {label} ): receiver {} did not take a datagram: {e} ({} so far)",
+                    r.addr,
+                    r.errors
+                );
+            }
+        }
+    }
 }
 
 pub struct NfprobePlugin {
@@ -216,7 +261,7 @@ impl NfprobePlugin {
         nf: &NfprobeConfig,
         stats: Arc<PluginStats>,
     ) -> Result<NfprobePlugin, String> {
-        let receivers = open_receivers(nf)?;
+        let receivers = open_receivers(&nf.receivers, &SendOptions::of(nf))?;
         let max_datagram = receivers
             .iter()
             .map(Receiver::max_datagram)
@@ -344,22 +389,7 @@ impl NfprobePlugin {
         let receivers = &mut self.receivers;
         let label = &self.label;
         let stats = &self.stats;
-        let mut send = |datagram: &[u8]| {
-            for r in receivers.iter_mut() {
-                if let Err(e) = r.socket.send(datagram) {
-                    r.errors += 1;
-                    stats.export.send_errors.fetch_add(1, Relaxed);
-                    if now_s >= r.logged_at.saturating_add(LOG_EVERY) {
-                        r.logged_at = now_s;
-                        tracing::warn!(
-                            "( {label} ): receiver {} did not take a datagram: {e} ({} so far)",
-                            r.addr,
-                            r.errors
-                        );
-                    }
-                }
-            }
-        };
+        let mut send = |datagram: &[u8]| send_all(receivers, datagram, now_s, label, stats);
         self.exporter
             .encode(&self.flows, now_s.saturating_mul(1000), &mut send);
         let after = self.exporter.stats();
@@ -453,7 +483,7 @@ mod tests {
             ifindex_override: false,
             dont_cache: false,
         };
-        let r = open_receivers(&nf).expect("opens");
+        let r = open_receivers(&nf.receivers, &SendOptions::of(&nf)).expect("opens");
         // Loopback's MTU: 65,535 or 65,536 by kernel.
         assert!(path_mtu(&r[0].socket, false).is_some_and(|m| m >= 65_535));
         assert_eq!(r[0].max_datagram(), 1472);

@@ -591,3 +591,57 @@ pub fn on_four_workers<T: Sync, R: Send>(
             .collect()
     })
 }
+
+/// The 5-tuple aggregate of [`print_totals`].
+pub const TOTALS_AGGREGATE: &str = "src_host, dst_host, src_port, dst_port, proto";
+
+/// Packets and bytes per "src,dst,sport,dport,proto".
+pub type Totals = std::collections::BTreeMap<String, (u64, u64)>;
+
+/// The totals of a print plugin's CSV (header first; columns of [`TOTALS_AGGREGATE`], then packets
+/// and bytes).
+pub fn csv_totals(csv: &str) -> Totals {
+    let mut out = Totals::new();
+    for line in csv.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() < 7 {
+            continue;
+        }
+        let key = format!(
+            "{},{},{},{},{}",
+            f[0],
+            f[1],
+            f[2],
+            f[3],
+            f[4].to_lowercase()
+        );
+        let t = out.entry(key).or_default();
+        t.0 += f[5].parse::<u64>().expect("packets");
+        t.1 += f[6].parse::<u64>().expect("bytes");
+    }
+    out
+}
+
+/// What `program` (a pmacctd or an nfacctd) prints for `pcap` with [`TOTALS_AGGREGATE`].
+pub fn print_totals(program: &str, pcap: &Path, dir: &Path) -> Totals {
+    let cfg = dir.join(format!(
+        "print-{}.conf",
+        Path::new(program).to_string_lossy().replace('/', "_")
+    ));
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\nplugins: print[p]\naggregate[p]: {TOTALS_AGGREGATE}\n\
+             print_output[p]: csv\nprint_refresh_time[p]: 86400\n",
+            pcap.display()
+        ),
+    )
+    .expect("config");
+    let out = Command::new(program)
+        .arg("-f")
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e} (apt-get install pmacct)"));
+    csv_totals(&String::from_utf8_lossy(&out.stdout))
+}

@@ -83,6 +83,11 @@ impl SflowExporter {
         self.stats
     }
 
+    /// The data source's ifIndex.
+    pub fn source_index(&self) -> u32 {
+        self.config.source_index
+    }
+
     /// Writes the flow samples, then the counter sample if any, at `now_ms` (unix
     /// milliseconds), into datagrams handed to `send`.
     pub fn encode(
@@ -122,7 +127,7 @@ impl SflowExporter {
         }
     }
 
-    fn finish(&mut self, d: &mut Vec<u8>, count: u32, uptime: u32, send: &mut dyn FnMut(&[u8])) {
+    fn finish(&mut self, d: &mut [u8], count: u32, uptime: u32, send: &mut dyn FnMut(&[u8])) {
         let mut h = Vec::with_capacity(HEADER_V6);
         h.extend_from_slice(&5u32.to_be_bytes());
         match self.config.agent {

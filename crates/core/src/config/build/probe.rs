@@ -37,6 +37,77 @@ pub const NFPROBE_PRIMITIVES: [Primitive; 19] = [
     Primitive::Tag2,
 ];
 
+/// An `sfprobe` plugin: the captured packets sampled (`sampling_rate`) and exported as sFlow
+/// v5 flow samples, with counter samples of what it saw (docs/nfprobe.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SfprobeConfig {
+    pub receivers: Vec<String>,
+    pub agent_ip: Option<IpAddr>,
+    pub sub_agent: u32,
+    pub if_speed: u64,
+    pub source_ip: Option<IpAddr>,
+    pub ipprec: u8,
+    pub direction: Option<ProbeSource>,
+    pub ifindex: Option<ProbeSource>,
+    pub ifindex_override: bool,
+}
+
+pub(super) fn build_sfprobe(r: &mut Reader, aggregate: &mut Aggregate) -> SfprobeConfig {
+    let address = |key: &str, r: &mut Reader| {
+        r.typed(key, |v| {
+            v.trim()
+                .parse::<IpAddr>()
+                .map_err(|_| format!("'{v}' is not an IPv4 or IPv6 address"))
+        })
+    };
+    let (direction, ifindex) = direction_and_ifindex(r, aggregate, "sfprobe");
+    SfprobeConfig {
+        receivers: r
+            .typed("sfprobe_receiver", parse_receivers)
+            .unwrap_or_else(|| vec!["127.0.0.1:6343".into()]),
+        agent_ip: address("sfprobe_agentip", r),
+        sub_agent: r.uint("sfprobe_agentsubid", 1402).min(u64::from(u32::MAX)) as u32,
+        if_speed: r.uint("sfprobe_ifspeed", 100_000_000),
+        source_ip: address("sfprobe_source_ip", r),
+        ipprec: r.uint("nfprobe_ipprec", 0).min(7) as u8,
+        direction,
+        ifindex,
+        ifindex_override: r.bool("nfprobe_ifindex_override", false),
+    }
+}
+
+/// `*_direction` and `*_ifindex` (read under nfprobe's names, which sfprobe's alias); the tags
+/// they read join the aggregate.
+fn direction_and_ifindex(
+    r: &mut Reader,
+    aggregate: &mut Aggregate,
+    _probe: &str,
+) -> (Option<ProbeSource>, Option<ProbeSource>) {
+    let direction = r.typed("nfprobe_direction", |v| {
+        Ok(match v.trim().to_ascii_lowercase().as_str() {
+            "in" => ProbeSource::Fixed(0),
+            "out" => ProbeSource::Out,
+            "tag" => ProbeSource::Tag,
+            _ => ProbeSource::Tag2,
+        })
+    });
+    let ifindex = r.typed("nfprobe_ifindex", |v| match v.trim() {
+        "tag" => Ok(ProbeSource::Tag),
+        "tag2" => Ok(ProbeSource::Tag2),
+        n => parse_uint(n, 1, u64::from(u32::MAX))
+            .map(|n| ProbeSource::Fixed(n as u32))
+            .map_err(|e| format!("{e} (or tag, tag2)")),
+    });
+    for source in [direction, ifindex].into_iter().flatten() {
+        match source {
+            ProbeSource::Tag => aggregate.columns.insert(Primitive::Tag),
+            ProbeSource::Tag2 => aggregate.columns.insert(Primitive::Tag2),
+            _ => false,
+        };
+    }
+    (direction, ifindex)
+}
+
 /// A `tee` plugin: received datagrams replicated to receiver pools (docs/tee.md).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TeeConfig {
@@ -136,28 +207,7 @@ pub(super) fn build_nfprobe(r: &mut Reader, aggregate: &mut Aggregate) -> Nfprob
             .typed("nfprobe_engine", |_| parse_engine(text, version))
             .unwrap_or(((0, 0), 0)),
     };
-    let direction = r.typed("nfprobe_direction", |v| {
-        Ok(match v.trim().to_ascii_lowercase().as_str() {
-            "in" => ProbeSource::Fixed(0),
-            "out" => ProbeSource::Out,
-            "tag" => ProbeSource::Tag,
-            _ => ProbeSource::Tag2,
-        })
-    });
-    let ifindex = r.typed("nfprobe_ifindex", |v| match v.trim() {
-        "tag" => Ok(ProbeSource::Tag),
-        "tag2" => Ok(ProbeSource::Tag2),
-        n => parse_uint(n, 1, u64::from(u32::MAX))
-            .map(|n| ProbeSource::Fixed(n as u32))
-            .map_err(|e| format!("{e} (or tag, tag2)")),
-    });
-    for source in [direction, ifindex].into_iter().flatten() {
-        match source {
-            ProbeSource::Tag => aggregate.columns.insert(Primitive::Tag),
-            ProbeSource::Tag2 => aggregate.columns.insert(Primitive::Tag2),
-            _ => false,
-        };
-    }
+    let (direction, ifindex) = direction_and_ifindex(r, aggregate, "nfprobe");
     NfprobeConfig {
         receivers: r
             .typed("nfprobe_receiver", parse_receivers)
