@@ -496,6 +496,30 @@ mod tests {
     }
 
     #[test]
+    fn any_bytes_are_read_without_a_panic() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 120) as usize;
+            let mut d: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if len >= 2 {
+                d[0] = 0;
+                d[1] = [9, 10][(next() % 2) as usize];
+            }
+            if carries_templates(&d) {
+                let t = templates_only(&d).unwrap_or_default();
+                assert!(t.len() <= d.len().max(20));
+            }
+            let _ = templates_only(&d);
+        }
+    }
+
+    #[test]
     fn balancing_picks_one_receiver_by_turn_or_by_exporter() {
         let receivers: Vec<SocketAddr> = ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]
             .iter()
