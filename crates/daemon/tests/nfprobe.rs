@@ -316,3 +316,92 @@ fn the_docs_example_runs() {
     common::write_frames_pcap(&pcap, &frames);
     assert_eq!(sum(&print_totals(NFACCTD, &pcap, work.path())).0, 3_000);
 }
+
+/// nfprobe_direction and nfprobe_ifindex reach the collector: fixed (out, ifIndex 7 on the
+/// output side), and per packet from the pre_tag_map (UDP tagged 1: in, ifIndex 1; TCP
+/// tagged 2: out, ifIndex 2; untagged: neither); nfprobe_dont_cache exports one flow per
+/// packet.
+#[test]
+fn direction_ifindex_and_dont_cache_reach_the_collector() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let packets = work.path().join("packets.pcap");
+    common::generate(&packets, 2_000, 20, 30);
+    let map = work.path().join("pretag.map");
+    std::fs::write(&map, "set_tag=1 filter='udp'\nset_tag=2 filter='tcp'\n").expect("map");
+    let interfaces = |extra: &str, dir: &str| {
+        let dir = work.path().join(dir);
+        std::fs::create_dir(&dir).expect("dir");
+        let plugin = format!(
+            "{}\n{extra}nfprobe_receiver",
+            plugin(9).trim_end_matches("\nnfprobe_receiver")
+        );
+        let (pcap, _) = common::probe_exports_with(Path::new(PMACCTD), &packets, &plugin, &dir);
+        let cfg = dir.join("ifaces.conf");
+        std::fs::write(
+            &cfg,
+            format!(
+                "pcap_savefile: {}\nplugins: print[p]\naggregate[p]: proto, in_iface, out_iface\n\
+                 print_output[p]: csv\nprint_refresh_time[p]: 86400\n",
+                pcap.display()
+            ),
+        )
+        .expect("config");
+        let out = Command::new(NFACCTD)
+            .arg("-f")
+            .arg(&cfg)
+            .output()
+            .expect("nfacctd");
+        let mut rows: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .skip(1)
+            .map(|l| l.rsplitn(3, ',').nth(2).unwrap_or("").to_string())
+            .collect();
+        rows.sort();
+        rows.dedup();
+        rows
+    };
+    assert_eq!(
+        interfaces("nfprobe_direction: out\nnfprobe_ifindex: 7\n", "fixed"),
+        ["0,7,icmp", "0,7,tcp", "0,7,udp"]
+    );
+    let tagged = format!(
+        "pre_tag_map: {}\nnfprobe_direction: tag\nnfprobe_ifindex: tag\n",
+        map.display()
+    );
+    // Frames behind a VLAN tag match neither filter (libpcap's 'tcp' reads the raw frame):
+    // tag 0, no direction, no ifIndex.
+    assert_eq!(
+        interfaces(&tagged, "tagged"),
+        ["0,0,icmp", "0,0,tcp", "0,0,udp", "0,2,tcp", "1,0,udp"]
+    );
+    let dir = work.path().join("dont-cache");
+    std::fs::create_dir(&dir).expect("dir");
+    let (pcap, _) = common::probe_exports_with(
+        Path::new(PMACCTD),
+        &packets,
+        "plugins: nfprobe\nnfprobe_version: 10\nnfprobe_dont_cache: true\nnfprobe_receiver",
+        &dir,
+    );
+    let (_, _, exported) = tshark_read(&pcap);
+    assert_eq!(exported, 2_000);
+    let flows = Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .args([
+            "-d",
+            "udp.port==1-65535,cflow",
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-e",
+            "cflow.packets",
+        ])
+        .output()
+        .expect("tshark");
+    let records = String::from_utf8_lossy(&flows.stdout)
+        .split([',', '\n'])
+        .filter(|v| !v.is_empty())
+        .count();
+    assert_eq!(records, 2_000, "one record per packet");
+}

@@ -349,3 +349,53 @@ fn the_docs_example_runs() {
         two.len()
     );
 }
+
+/// Live: a tee on a UDP socket forwards what arrives; SIGUSR2 reads its map again and the
+/// next datagram goes to the new receiver.
+#[test]
+fn sigusr2_reloads_the_receivers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (common::roomy_udp_socket(), common::roomy_udp_socket());
+    for s in [&a, &b] {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+    }
+    let addr = |s: &UdpSocket| s.local_addr().expect("addr");
+    let map = dir.path().join("tee.lst");
+    std::fs::write(&map, format!("id=1 ip={}\n", addr(&a))).expect("map");
+    let port = free_udp_port();
+    let (cfg, log) = (dir.path().join("tee.conf"), dir.path().join("tee.log"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "nfacctd_ip: 127.0.0.1\nnfacctd_port: {port}\nlogfile: {}\nplugins: tee[t]\n\
+             tee_receivers[t]: {}\n",
+            log.display(),
+            map.display()
+        ),
+    )
+    .expect("config");
+    let daemon = Daemon::start(NFACCTD, &cfg, log);
+    let exporter = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut buf = [0u8; 64];
+    exporter
+        .send_to(b"first", ("127.0.0.1", port))
+        .expect("send");
+    let n = a.recv(&mut buf).expect("the first datagram at a");
+    assert_eq!(&buf[..n], b"first");
+    std::fs::write(&map, format!("id=1 ip={}\n", addr(&b))).expect("map");
+    let pid = daemon.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-USR2", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    daemon.wait_for("tee_receivers reloaded: 1 pools");
+    exporter
+        .send_to(b"second", ("127.0.0.1", port))
+        .expect("send");
+    let n = b.recv(&mut buf).expect("the second datagram at b");
+    assert_eq!(&buf[..n], b"second");
+    let log = daemon.stop();
+    assert!(common::drain_udp(&a).is_empty(), "a got more: {log}");
+}
