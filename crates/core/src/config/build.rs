@@ -12,7 +12,9 @@ use crate::bins::{BinSpec, History, Roundoff};
 use crate::pretag::{LabelFilter, TagFilter};
 use crate::primitive::Aggregate;
 
+mod broker;
 mod probe;
+pub use broker::AmqpConfig;
 pub use probe::{NfprobeConfig, ProbeSource, SfprobeConfig, TeeConfig, NFPROBE_DEFAULT_AGGREGATE};
 
 /// Where in_iface/out_iface ids come from (`pcap_ifindex`).
@@ -242,6 +244,7 @@ pub enum PluginOptions {
     Nfprobe(Box<NfprobeConfig>),
     Tee(Box<TeeConfig>),
     Sfprobe(Box<SfprobeConfig>),
+    Amqp(Box<AmqpConfig>),
 }
 
 /// An `influxdb` plugin: each purge written as line protocol (docs/influxdb.md).
@@ -901,11 +904,22 @@ fn build_plugin(
             return None;
         }
         PluginKind::Tee => PluginOptions::Tee(Box::new(probe::build_tee(&mut r)?)),
+        PluginKind::Amqp => {
+            if r.text("amqp_output")
+                .is_some_and(|o| !o.eq_ignore_ascii_case("json"))
+            {
+                r.error(
+                    "amqp_output",
+                    "only json is supported by pmacct-rs so far".into(),
+                );
+            }
+            PluginOptions::Amqp(Box::new(broker::build_amqp(&mut r, &p.name)))
+        }
         other => {
             r.errors.push(
                 ConfigError::new(
                     p.declared_at.clone(),
-                    format!("plugin type '{other}' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus, influxdb, nfprobe, sfprobe, tee)"),
+                    format!("plugin type '{other}' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus, influxdb, nfprobe, sfprobe, tee, amqp)"),
                 )
                 .key("plugins")
                 .plugin(Some(&p.name)),
@@ -1135,8 +1149,8 @@ mod tests {
             vec!["b.conf:2: key 'pcap_savefile': pcap_interface, pcap_savefile are mutually exclusive: choose one input"]
         );
         assert_eq!(
-            errors("plugins: amqp[foo]\n"),
-            vec!["b.conf:1: key 'plugins' of plugin 'foo': plugin type 'amqp' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus, influxdb, nfprobe, sfprobe, tee)"]
+            errors("plugins: kafka[foo]\n"),
+            vec!["b.conf:1: key 'plugins' of plugin 'foo': plugin type 'kafka' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus, influxdb, nfprobe, sfprobe, tee, amqp)"]
         );
     }
 }

@@ -234,6 +234,22 @@ keys! {
     "nfprobe_peer_as" ["sfprobe_peer_as"]: Plugin, V::Bool, "false", NotYet, "Peer AS instead of origin AS (needs a BGP daemon).";
     "nfprobe_dtls": Plugin, V::Bool, "false", NotYet, "Export over DTLS.";
     "nfprobe_dtls_verify_cert": Plugin, V::Text, "", NotYet, "DTLS: the receiver's expected certificate name.";
+    // --- amqp ---
+    "amqp_host": Plugin, V::Text, "localhost", Yes, "amqp: the RabbitMQ broker. pmacct always connects to port 5672; pmacct-rs also takes `host:port` (`[IPv6]:port`).";
+    "amqp_vhost": Plugin, V::Text, "/", Yes, "amqp: the virtual host.";
+    "amqp_user": Plugin, V::Text, "guest", Yes, "amqp: the user (PLAIN login).";
+    "amqp_passwd": Plugin, V::Text, "guest", Yes, "amqp: the password.";
+    "amqp_exchange": Plugin, V::Text, "pmacct", Yes, "amqp: the exchange messages are published to (declared at connection; durable with amqp_persistent_msg).";
+    "amqp_exchange_type": Plugin, V::Choice(&["direct", "fanout", "topic", "headers"]), "direct", Yes, "amqp: the exchange's type.";
+    "amqp_routing_key": Plugin, V::Text, "acct", Yes, "amqp: the routing key; variables `$peer_src_ip`, `$peer_dst_ip`, `$tag`, `$tag2`, `$post_tag`, `$post_tag2`, `$in_iface`, `$out_iface`, `$src_host`, `$dst_host`, `$proto` take each record's value (addresses with `.` and `:` as `_`), so records go in messages by key.";
+    "amqp_routing_key_rr": Plugin, V::Uint(0, 4294967295), "0", Yes, "amqp: spread messages over this many routing keys, `<key>_0`, `<key>_1`, ... in turn.";
+    "amqp_persistent_msg": Plugin, V::Bool, "false", Yes, "amqp: persistent messages (delivery mode 2) and a durable exchange.";
+    "amqp_frame_max": Plugin, V::Uint(4096, 4294967295), "131072", Yes, "amqp: the largest frame asked for (the broker's limit wins).";
+    "amqp_heartbeat_interval": Plugin, V::Uint(0, 65535), "0", Yes, "amqp: heartbeat seconds asked for (0: none).";
+    "amqp_multi_values" ["kafka_multi_values"]: Plugin, V::Uint(0, u64::MAX), "0", Yes, "amqp: up to this many bytes of records per message, each record followed by a newline (0: one record per message).";
+    "amqp_markers" ["kafka_markers"]: Plugin, V::Bool, "false", Yes, "amqp: a `purge_init` message before each purge and a `purge_close` message after it (`purged_entries`, `total_entries`, `duration`), with the plugin's writer_id.";
+    "amqp_output" ["kafka_output"]: Plugin, V::Choice(&["json", "avro", "avro_json"]), "json", Yes, "amqp: message format; json only so far (avro is an error).";
+    "amqp_spool_file": Plugin, V::Path, "", Yes, "pmacct-rs, amqp: where messages the broker has not taken are kept at exit and sent first at the next start (default /var/lib/pmacct-rs/NAME.amqp-spool).";
     // --- sfprobe (pmacctd) ---
     "sfprobe_receiver": Plugin, V::Text, "127.0.0.1:6343", Yes, "sfprobe: where sFlow v5 is sent, `address:port`, `[IPv6]:port` or `host:port` (resolved at start); pmacct-rs: several, comma-separated, each get every datagram.";
     "sfprobe_agentip": Plugin, V::Text, "", Yes, "sfprobe: the agent address in the datagrams (default: the address they are sent from, else 127.0.0.1).";

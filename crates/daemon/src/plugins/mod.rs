@@ -4,6 +4,7 @@
 //! file, the wall clock when capturing live. One plugin failing is logged and never stops
 //! capture or the other plugins.
 
+pub mod amqp;
 pub mod cache;
 pub mod influxdb;
 pub mod memory;
@@ -175,6 +176,10 @@ pub fn start(
             ),
             PluginOptions::Nfprobe(n) => Box::new(
                 nfprobe::NfprobePlugin::new(config, n, stats.clone())
+                    .map_err(|e| format!("( {label} ): {e}"))?,
+            ),
+            PluginOptions::Amqp(a) => Box::new(
+                amqp::start(config, a, clock, stats.clone())
                     .map_err(|e| format!("( {label} ): {e}"))?,
             ),
             PluginOptions::Sfprobe(s) => Box::new(

@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 pub mod collector;
 pub mod late;
 pub mod netns;
+pub mod rabbitmq;
 
 pub struct Outcome {
     pub ok: bool,

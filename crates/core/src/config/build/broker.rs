@@ -1,0 +1,123 @@
+//! The amqp plugin's options (docs/amqp.md).
+
+use std::path::PathBuf;
+
+use super::{parse_uint, Reader};
+
+/// An `amqp` plugin: each purge published to a RabbitMQ exchange as pmacct's JSON messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AmqpConfig {
+    pub host: String,
+    /// pmacct always uses 5672; pmacct-rs takes `amqp_host: host:port`.
+    pub port: u16,
+    pub vhost: String,
+    pub user: String,
+    pub password: String,
+    pub exchange: String,
+    pub exchange_type: String,
+    /// With pmacct's variables (`$peer_src_ip`, `$tag`, `$tag2`, `$in_iface`, `$out_iface`,
+    /// `$proto`...).
+    pub routing_key: String,
+    /// `amqp_routing_key_rr`: this many routing keys, `<key>_0` ... in turn, one per message.
+    pub routing_key_rr: u32,
+    pub persistent: bool,
+    pub frame_max: u32,
+    pub heartbeat: u16,
+    /// Bytes of records per message (0: one record a message).
+    pub multi_values: usize,
+    pub markers: bool,
+    /// Where messages the broker could not take are kept across restarts.
+    pub spool: PathBuf,
+}
+
+pub(super) fn build_amqp(r: &mut Reader, name: &str) -> AmqpConfig {
+    let host_port = r.text("amqp_host").unwrap_or_else(|| "localhost".into());
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(':') && p.parse::<u16>().is_ok() => (
+            h.trim_start_matches('[').trim_end_matches(']').to_string(),
+            p.parse().unwrap_or(5672),
+        ),
+        _ => (host_port.clone(), 5672),
+    };
+    let text = |r: &mut Reader, key: &str, default: &str| {
+        r.text(key).unwrap_or_else(|| default.to_string())
+    };
+    AmqpConfig {
+        host,
+        port,
+        vhost: text(r, "amqp_vhost", "/"),
+        user: text(r, "amqp_user", "guest"),
+        password: text(r, "amqp_passwd", "guest"),
+        exchange: text(r, "amqp_exchange", "pmacct"),
+        exchange_type: text(r, "amqp_exchange_type", "direct").to_ascii_lowercase(),
+        routing_key: text(r, "amqp_routing_key", "acct"),
+        routing_key_rr: r.uint("amqp_routing_key_rr", 0).min(u64::from(u32::MAX)) as u32,
+        persistent: r.bool("amqp_persistent_msg", false),
+        frame_max: r
+            .typed("amqp_frame_max", |v| {
+                parse_uint(v, 4096, u64::from(u32::MAX))
+            })
+            .unwrap_or(131_072) as u32,
+        heartbeat: r
+            .uint("amqp_heartbeat_interval", 0)
+            .min(u64::from(u16::MAX)) as u16,
+        multi_values: r.uint("amqp_multi_values", 0) as usize,
+        markers: r.bool("amqp_markers", false),
+        spool: r
+            .path("amqp_spool_file")
+            .unwrap_or_else(|| PathBuf::from(format!("/var/lib/pmacct-rs/{name}.amqp-spool"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{load, PluginOptions};
+
+    fn amqp(text: &str) -> super::AmqpConfig {
+        let mut w = Vec::new();
+        let c = load("b.conf", text, Vec::new(), &mut w).expect("loads");
+        match &c.plugins[0].options {
+            PluginOptions::Amqp(a) => (**a).clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_host_takes_a_port_and_the_defaults_are_pmacct_s() {
+        let a = amqp("plugins: amqp[m]\n");
+        assert_eq!(
+            (a.host.as_str(), a.port, a.vhost.as_str()),
+            ("localhost", 5672, "/")
+        );
+        assert_eq!(
+            (a.exchange.as_str(), a.exchange_type.as_str()),
+            ("pmacct", "direct")
+        );
+        assert_eq!(
+            (a.routing_key.as_str(), a.frame_max, a.heartbeat),
+            ("acct", 131_072, 0)
+        );
+        assert_eq!(
+            a.spool,
+            std::path::PathBuf::from("/var/lib/pmacct-rs/m.amqp-spool")
+        );
+        let a = amqp("plugins: amqp[m]\namqp_host[m]: 127.0.0.1:5673\n");
+        assert_eq!((a.host.as_str(), a.port), ("127.0.0.1", 5673));
+        let a = amqp("plugins: amqp[m]\namqp_host[m]: [::1]:5674\n");
+        assert_eq!((a.host.as_str(), a.port), ("::1", 5674));
+        let a = amqp("plugins: amqp[m]\namqp_host[m]: ::1\n");
+        assert_eq!((a.host.as_str(), a.port), ("::1", 5672));
+        let mut w = Vec::new();
+        let e = load(
+            "b.conf",
+            "plugins: amqp[m]\namqp_output[m]: avro\n",
+            Vec::new(),
+            &mut w,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.0[0].to_string(),
+            "b.conf:2: key 'amqp_output' of plugin 'm': only json is supported by pmacct-rs so far"
+        );
+    }
+}
