@@ -219,3 +219,74 @@ fn a_broker_down_at_exit_loses_nothing_and_repeats_nothing() {
     assert_eq!(got.len(), want, "every record once");
     assert_eq!(packets(&got), 5_000);
 }
+
+/// The broker stopped in the middle of a live run (IPFIX from flowsend into nfacctd, purged
+/// every 2 s to persistent messages), then started again: every flow nfacctd accounted
+/// reaches the consumer once (its packets: one per flow), and the daemon logged the outage
+/// and the recovery.
+#[test]
+fn a_broker_outage_during_a_live_run_loses_nothing() {
+    let Some(mut rabbit) = Rabbit::start("l") else {
+        return;
+    };
+    let consumer = rabbit.consume_durable("pmacct", "acct", "live");
+    let (cfg, log) = (rabbit.path("live.conf"), rabbit.path("live.log"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "nfacctd_ip: 127.0.0.1\nnfacctd_port: 2100\nlogfile: {}\nplugins: amqp[a]\n\
+             aggregate[a]: peer_src_ip, src_port\namqp_host[a]: 127.0.0.1\n\
+             amqp_refresh_time[a]: 2\namqp_persistent_msg[a]: true\namqp_markers[a]: true\n\
+             amqp_multi_values[a]: 65536\namqp_spool_file[a]: {}\n",
+            log.display(),
+            rabbit.path("live.spool").display()
+        ),
+    )
+    .expect("config");
+    let daemon = common::netns::spawn_in(&rabbit.ns, &[], env!("CARGO_BIN_EXE_nfacctd"), &cfg);
+    let log_has = |text: &str| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains(text)
+    };
+    common::netns::wait_until(20, "nfacctd listening", || {
+        log_has("collecting NetFlow/IPFIX")
+    });
+    let mut sender = Command::new("ip")
+        .args(["netns", "exec", &rabbit.ns, env!("CARGO_BIN_EXE_flowsend")])
+        .args(["127.0.0.1:2100", "2000", "14", "30", "500"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("flowsend");
+    consumer.wait_for(|t| t.contains("purge_close"));
+    rabbit.stop();
+    common::netns::wait_until(20, "the daemon finding the broker gone", || {
+        log_has("messages kept, retried every 2 s")
+    });
+    rabbit.run_server();
+    common::netns::wait_until(30, "the consumer back", || rabbit.binds("live") >= 2);
+    assert!(sender.wait().expect("flowsend").success());
+    daemon.signal("-TERM");
+    let (status, _) = daemon.wait_exit();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&log).expect("log");
+    let accounted: u64 = text
+        .lines()
+        .rev()
+        .find_map(|l| l.split(" flow_records=").nth(1))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("nfacctd's stats line");
+    assert!(accounted > 10_000, "{accounted}");
+    assert!(text.contains("back (was:"), "{text}");
+    let got = consumer.wait_for(|t| packets(&all_records(t)) >= accounted);
+    assert_eq!(packets(&all_records(&got)), accounted, "every flow once");
+}
+
+/// Every record of every message, unsorted and unfiltered by bins.
+fn all_records(text: &str) -> Vec<String> {
+    messages(text)
+        .iter()
+        .flat_map(|m| m.lines().map(str::to_string).collect::<Vec<_>>())
+        .filter(|l| l.contains("\"event_type\": \"purge\""))
+        .collect()
+}

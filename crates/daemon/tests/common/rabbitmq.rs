@@ -217,3 +217,63 @@ impl Consumer {
         }
     }
 }
+
+/// A consumer (Debian's python3-pika) of a durable queue `q` bound to a durable exchange: it
+/// appends each message to a file (followed by an empty line) before acknowledging it, and
+/// reconnects while the broker is away, so nothing published meanwhile is missed.
+const DURABLE_CONSUMER: &str = r#"
+import sys, time, pika
+exchange, key, out, ready = sys.argv[1:5]
+while True:
+    try:
+        c = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 5672))
+        ch = c.channel()
+        ch.exchange_declare(exchange=exchange, exchange_type="direct", durable=True)
+        ch.queue_declare(queue="q", durable=True)
+        ch.queue_bind(queue="q", exchange=exchange, routing_key=key)
+        open(ready, "a").write("bound\n")
+        def take(ch, method, props, body):
+            with open(out, "ab") as f:
+                f.write(body + b"\n\n")
+            ch.basic_ack(method.delivery_tag)
+        ch.basic_consume(queue="q", on_message_callback=take)
+        ch.start_consuming()
+    except Exception:
+        time.sleep(0.2)
+"#;
+
+impl Rabbit {
+    /// A [`DURABLE_CONSUMER`] of `exchange` with `key`, returned once it is bound.
+    pub fn consume_durable(&self, exchange: &str, key: &str, name: &str) -> Consumer {
+        let file = self.dir.path().join(name);
+        let ready = self.dir.path().join(format!("{name}.ready"));
+        let script = self.dir.path().join("consumer.py");
+        std::fs::write(&script, DURABLE_CONSUMER).expect("script");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns, "/usr/bin/python3"])
+            .arg(&script)
+            .args([exchange, key])
+            .arg(&file)
+            .arg(&ready)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 (apt-get install python3-pika)");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !ready.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "the durable consumer did not bind"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Consumer { child, file }
+    }
+
+    /// How many times a durable consumer has bound (it binds again after a restart).
+    pub fn binds(&self, name: &str) -> usize {
+        std::fs::read_to_string(self.dir.path().join(format!("{name}.ready")))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+}
