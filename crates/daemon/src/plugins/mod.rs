@@ -5,6 +5,7 @@
 //! capture or the other plugins.
 
 pub mod amqp;
+pub mod broker;
 pub mod cache;
 pub mod influxdb;
 pub mod memory;

@@ -1,0 +1,377 @@
+//! What the broker plugins (amqp; kafka next) share: each purge as pmacct's JSON messages (a
+//! record per message, or `*_multi_values` bytes of them, with `writer_id`), optionally
+//! between `purge_init` and `purge_close` markers, routed by a key with pmacct's variables;
+//! and the queue that keeps them while the broker is away. A plugin brings its
+//! [`Transport`].
+//!
+//! Promises: a message leaves the queue only once the transport says the broker has it;
+//! while the broker is down messages are kept in order, in memory up to
+//! [`MAX_PENDING_BYTES`] and beyond that in the spool file, retried every
+//! [`RETRY_EVERY`]; at exit what is left goes to the spool file, sent first at the next
+//! start. A failure is logged once per change of state.
+
+mod spool;
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pmacct_core::config::PluginConfig;
+use pmacct_core::format::{Format, RowFormat};
+use pmacct_core::key::KeyFields;
+use pmacct_core::primitive::Primitive;
+
+use super::cache::{Purge, PurgeSink};
+use crate::stats::PluginStats;
+
+/// Messages kept in memory beyond this go to the spool file.
+const MAX_PENDING_BYTES: usize = 64 << 20;
+const RETRY_EVERY: Duration = Duration::from_secs(2);
+/// Messages published before waiting for their confirms.
+const CONFIRM_BATCH: usize = 1024;
+
+/// One message: its routing key (topic) and body.
+pub type Message = (String, Vec<u8>);
+
+/// How a broker plugin reaches its broker.
+pub trait Transport: Send + 'static {
+    /// Where messages go, for the logs.
+    fn name(&self) -> String;
+    /// Sends the messages in order; `Ok` once the broker has them all (a failure may leave
+    /// some delivered: they are sent again, at least once).
+    fn publish(&mut self, batch: &[Message]) -> Result<(), String>;
+    /// At exit.
+    fn close(&mut self) {}
+}
+
+/// How purges become messages.
+#[derive(Clone, Debug)]
+pub struct MessageSettings {
+    /// The routing key or topic, with pmacct's variables.
+    pub route: String,
+    /// Spread messages over `<route>_0` ... `<route>_N-1` (0: no).
+    pub route_rr: u32,
+    /// Bytes of records per message (0: one record a message).
+    pub multi_values: usize,
+    pub markers: bool,
+    pub spool: std::path::PathBuf,
+}
+
+/// A routing key's variables, each read from a record.
+const KEY_VARIABLES: [(&str, Primitive); 11] = [
+    ("$peer_src_ip", Primitive::PeerSrcIp),
+    ("$peer_dst_ip", Primitive::PeerDstIp),
+    ("$post_tag2", Primitive::Tag2),
+    ("$post_tag", Primitive::Tag),
+    ("$tag2", Primitive::Tag2),
+    ("$tag", Primitive::Tag),
+    ("$in_iface", Primitive::InIface),
+    ("$out_iface", Primitive::OutIface),
+    ("$src_host", Primitive::SrcHost),
+    ("$dst_host", Primitive::DstHost),
+    ("$proto", Primitive::Proto),
+];
+
+/// A routing key with each variable replaced by the record's value (addresses with `.` and
+/// `:` as `_`, as pmacct writes them).
+fn expand_key(template: &str, key: &impl KeyFields) -> String {
+    let mut out = template.to_string();
+    for (name, p) in KEY_VARIABLES {
+        if !out.contains(name) {
+            continue;
+        }
+        let value = match p {
+            Primitive::PeerSrcIp
+            | Primitive::PeerDstIp
+            | Primitive::SrcHost
+            | Primitive::DstHost => key.addr(p).to_string().replace(['.', ':'], "_"),
+            _ => key.number(p).to_string(),
+        };
+        out = out.replace(name, &value);
+    }
+    out
+}
+
+pub struct BrokerSink<T: Transport> {
+    label: String,
+    cfg: MessageSettings,
+    transport: T,
+    format: RowFormat,
+    writer_id: String,
+    pending: VecDeque<Message>,
+    pending_bytes: usize,
+    /// Messages in the spool file, older than those in memory.
+    spooled: usize,
+    /// The last failure logged.
+    failing: Option<String>,
+    rr_next: u64,
+    stats: Arc<PluginStats>,
+}
+
+impl<T: Transport> BrokerSink<T> {
+    pub fn new(
+        config: &PluginConfig,
+        cfg: MessageSettings,
+        transport: T,
+        stats: Arc<PluginStats>,
+    ) -> BrokerSink<T> {
+        let mut format = RowFormat::new(Format::Json, config.aggregate.columns.iter().copied());
+        format.num_protos = config.num_protos;
+        format.tz = pmacct_core::bins::time_zone(config.timestamps_utc);
+        format.timestamps_secs = config.timestamps_secs;
+        format.timestamps_since_epoch = config.timestamps_since_epoch;
+        format.stamps = config.bins.is_some();
+        let label = format!("{}/{}", config.name, config.kind);
+        let spooled = spool::count(&cfg.spool);
+        if spooled > 0 {
+            tracing::info!(
+                "( {label} ): spool file '{}' holds {spooled} messages from an earlier run: sending them first",
+                cfg.spool.display()
+            );
+        }
+        stats.spooled_rows.store(spooled as u64, Relaxed);
+        BrokerSink {
+            writer_id: format!("{}/{}", config.name, std::process::id()),
+            label,
+            cfg,
+            transport,
+            format,
+            pending: VecDeque::new(),
+            pending_bytes: 0,
+            spooled,
+            failing: None,
+            rr_next: 0,
+            stats,
+        }
+    }
+
+    fn routing_key(&mut self, base: String) -> String {
+        match self.cfg.route_rr {
+            0 => base,
+            n => {
+                let k = format!("{base}_{}", self.rr_next % u64::from(n));
+                self.rr_next += 1;
+                k
+            }
+        }
+    }
+
+    fn marker(&mut self, body: String) {
+        let key = self.routing_key(self.cfg.route.clone());
+        self.queue((key, body.into_bytes()));
+    }
+
+    fn queue(&mut self, m: Message) {
+        self.pending_bytes += m.1.len();
+        self.pending.push_back(m);
+        if self.pending_bytes > MAX_PENDING_BYTES {
+            self.spill();
+        }
+    }
+
+    /// The purge's records as messages: one record each, or packed by routing key up to
+    /// `amqp_multi_values` bytes.
+    fn messages(&mut self, purge: &Purge) -> usize {
+        let rows = purge.table.sorted_rows();
+        let dynamic = self.cfg.route.contains('$');
+        let mut packing: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut line = String::new();
+        for i in 0..rows.len() {
+            let (key, c) = rows.row(i);
+            line.clear();
+            self.format
+                .push_row(&mut line, &key, &c, Some((rows.bin(i), purge.now.wall)));
+            if line.ends_with('}') {
+                line.pop();
+                line.push_str(&format!(", \"writer_id\": \"{}\"}}", self.writer_id));
+            }
+            let base = match dynamic {
+                true => expand_key(&self.cfg.route, &key),
+                false => self.cfg.route.clone(),
+            };
+            if self.cfg.multi_values == 0 {
+                let k = self.routing_key(base);
+                self.queue((k, line.clone().into_bytes()));
+                continue;
+            }
+            let slot = match packing.iter().position(|(k, _)| *k == base) {
+                Some(s) => s,
+                None => {
+                    packing.push((base.clone(), Vec::new()));
+                    packing.len() - 1
+                }
+            };
+            let budget = self.cfg.multi_values;
+            if !packing[slot].1.is_empty() && packing[slot].1.len() + line.len() + 1 >= budget {
+                let body = std::mem::take(&mut packing[slot].1);
+                let k = self.routing_key(base.clone());
+                self.queue((k, body));
+            }
+            packing[slot].1.extend_from_slice(line.as_bytes());
+            packing[slot].1.push(b'\n');
+        }
+        for (base, body) in packing {
+            if !body.is_empty() {
+                let k = self.routing_key(base);
+                self.queue((k, body));
+            }
+        }
+        rows.len()
+    }
+
+    /// Moves what memory holds to the end of the spool file.
+    fn spill(&mut self) {
+        let messages: Vec<Message> = self.pending.drain(..).collect();
+        self.pending_bytes = 0;
+        match spool::append(&self.cfg.spool, &messages) {
+            Ok(()) => self.spooled += messages.len(),
+            Err(e) => {
+                tracing::error!(
+                    "( {} ): cannot write the spool file '{}': {e}; keeping {} messages in memory",
+                    self.label,
+                    self.cfg.spool.display(),
+                    messages.len()
+                );
+                self.pending_bytes = messages.iter().map(|m| m.1.len()).sum();
+                self.pending.extend(messages);
+            }
+        }
+        self.stats.spooled_rows.store(self.spooled as u64, Relaxed);
+    }
+
+    /// Sends the spool, then what memory holds, in order, until done or the broker fails.
+    fn flush(&mut self) {
+        if self.spooled > 0 {
+            match self.send_spool() {
+                Ok(()) => {}
+                Err(e) => return self.failed(e),
+            }
+        }
+        while !self.pending.is_empty() {
+            let n = self.pending.len().min(CONFIRM_BATCH);
+            let batch: Vec<Message> = self.pending.iter().take(n).cloned().collect();
+            if let Err(e) = self.publish(&batch) {
+                return self.failed(e);
+            }
+            for m in self.pending.drain(..n) {
+                self.pending_bytes -= m.1.len();
+            }
+        }
+        self.stats.kept_rows.store(0, Relaxed);
+        if let Some(was) = self.failing.take() {
+            tracing::info!(
+                "( {} ): {} back (was: {was}); every kept message sent",
+                self.label,
+                self.transport.name()
+            );
+        }
+    }
+
+    fn send_spool(&mut self) -> Result<(), String> {
+        let messages = spool::read(&self.cfg.spool).map_err(|e| format!("spool file: {e}"))?;
+        for batch in messages.chunks(CONFIRM_BATCH) {
+            self.publish(batch)?;
+        }
+        std::fs::remove_file(&self.cfg.spool).map_err(|e| format!("spool file: {e}"))?;
+        self.spooled = 0;
+        self.stats.spooled_rows.store(0, Relaxed);
+        Ok(())
+    }
+
+    fn publish(&mut self, batch: &[Message]) -> Result<(), String> {
+        self.transport.publish(batch)
+    }
+
+    fn failed(&mut self, e: String) {
+        self.stats.write_retries.fetch_add(1, Relaxed);
+        self.stats
+            .kept_rows
+            .store(self.pending.len() as u64, Relaxed);
+        if self.failing.as_deref() != Some(e.as_str()) {
+            tracing::warn!(
+                "( {} ): {}: {e}; {} messages kept, retried every {} s",
+                self.label,
+                self.transport.name(),
+                self.pending.len() + self.spooled,
+                RETRY_EVERY.as_secs()
+            );
+            self.failing = Some(e);
+        }
+    }
+}
+
+impl<T: Transport> PurgeSink for BrokerSink<T> {
+    fn write(&mut self, purge: &mut Purge) {
+        let started = std::time::Instant::now();
+        if self.cfg.markers {
+            let init = format!(
+                "{{\"event_type\": \"purge_init\", \"writer_id\": \"{}\"}}",
+                self.writer_id
+            );
+            self.marker(init);
+        }
+        let records = self.messages(purge);
+        if self.cfg.markers {
+            let close = format!(
+                "{{\"event_type\": \"purge_close\", \"writer_id\": \"{}\", \"purged_entries\": {records}, \"total_entries\": {records}, \"duration\": {}}}",
+                self.writer_id,
+                started.elapsed().as_secs()
+            );
+            self.marker(close);
+        }
+        self.flush();
+        tracing::info!(
+            "( {} ): *** Purging cache - END (QN: {records}/{records}, ET: {}) ***",
+            self.label,
+            started.elapsed().as_secs()
+        );
+    }
+
+    fn wake_in(&self) -> Option<Duration> {
+        (!self.pending.is_empty() || self.spooled > 0).then_some(RETRY_EVERY)
+    }
+
+    fn tick(&mut self) {
+        self.flush();
+    }
+
+    fn finish(&mut self) {
+        self.flush();
+        if !self.pending.is_empty() {
+            self.spill();
+            tracing::warn!(
+                "( {} ): broker unavailable at exit: {} messages kept in '{}', sent at the next start",
+                self.label,
+                self.spooled,
+                self.cfg.spool.display()
+            );
+        }
+        self.transport.close();
+    }
+
+    fn merges_split_bins(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spool_keeps_messages_with_newlines_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("x.spool");
+        let a: Vec<Message> = vec![
+            ("acct".into(), b"{\"a\": 1}\n{\"b\": 2}\n".to_vec()),
+            ("k_1".into(), b"{}".to_vec()),
+        ];
+        spool::append(&path, &a).expect("append");
+        spool::append(&path, &a[..1]).expect("append");
+        let back = spool::read(&path).expect("read");
+        assert_eq!(back.len(), 3);
+        assert_eq!(back[..2], a[..]);
+        assert_eq!(spool::count(&path), 3);
+    }
+}
