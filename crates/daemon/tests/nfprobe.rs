@@ -405,3 +405,70 @@ fn direction_ifindex_and_dont_cache_reach_the_collector() {
         .count();
     assert_eq!(records, 2_000, "one record per packet");
 }
+
+/// nfprobe_tstamp_usec: with one flow per packet (dont_cache), the start times our nfacctd
+/// reads from the IPFIX exports are the packets' capture times, to the microsecond.
+#[test]
+fn microsecond_timestamps_are_the_packets_times() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let packets = work.path().join("packets.pcap");
+    common::generate(&packets, 500, 10, 20);
+    // The generated times are whole milliseconds: each packet gets some microseconds more.
+    let mut bytes = std::fs::read(&packets).expect("capture");
+    let (mut at, mut i) = (24, 0u32);
+    while at + 16 <= bytes.len() {
+        let usec = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
+        let more = usec + (i * 37) % 1000;
+        bytes[at + 4..at + 8].copy_from_slice(&more.to_le_bytes());
+        let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().expect("4 bytes"));
+        at += 16 + len as usize;
+        i += 1;
+    }
+    std::fs::write(&packets, bytes).expect("capture");
+    let (pcap, _) = common::probe_exports_with(
+        Path::new(PMACCTD),
+        &packets,
+        "plugins: nfprobe\nnfprobe_version: 10\nnfprobe_dont_cache: true\n\
+         nfprobe_tstamp_usec: true\nnfprobe_receiver",
+        work.path(),
+    );
+    let cfg = work.path().join("times.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\nplugins: print[p]\naggregate[p]: timestamp_start\n\
+             print_output[p]: csv\ntimestamps_since_epoch[p]: true\nprint_refresh_time[p]: 86400\n",
+            pcap.display()
+        ),
+    )
+    .expect("config");
+    let out = Command::new(NFACCTD)
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .expect("nfacctd");
+    let mut ours: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next().map(str::to_string))
+        .collect();
+    ours.sort();
+    ours.dedup();
+    let tshark = Command::new("tshark")
+        .arg("-r")
+        .arg(&packets)
+        .args(["-T", "fields", "-e", "frame.time_epoch"])
+        .output()
+        .expect("tshark");
+    let mut times: Vec<String> = String::from_utf8_lossy(&tshark.stdout)
+        .lines()
+        .map(|t| t.trim().get(..17).unwrap_or("").to_string())
+        .collect();
+    times.sort();
+    times.dedup();
+    assert!(
+        times.iter().any(|t| !t.ends_with('0')),
+        "sub-millisecond times"
+    );
+    assert_eq!(ours, times);
+}

@@ -237,6 +237,7 @@ fn transparent_mode_keeps_the_exporters_address() {
         max_datagram: 1472,
         template_datagrams: 20,
         template_millis: 60_000,
+        micros: false,
     });
     let mut frames = Vec::new();
     exporter.encode(&flows, 1_700_000_000_000, &mut |d| {

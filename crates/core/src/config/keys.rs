@@ -230,7 +230,7 @@ keys! {
     "nfprobe_ifindex" ["sfprobe_ifindex"]: Plugin, V::Text, "", Yes, "nfprobe: ifIndex of the flows (input, or output with nfprobe_direction: out): a number, or per flow tag / tag2. Used where the interfaces map gave none.";
     "nfprobe_ifindex_override" ["sfprobe_ifindex_override"]: Plugin, V::Bool, "false", Yes, "nfprobe: a non-zero nfprobe_ifindex replaces the ifIndex the interfaces map gave.";
     "nfprobe_dont_cache": Plugin, V::Bool, "false", Yes, "nfprobe: no flow cache: every packet is exported as a flow of its own at once.";
-    "nfprobe_tstamp_usec": Plugin, V::Bool, "false", NotYet, "nfprobe: microsecond timestamps (IE 154/155); IPFIX carries milliseconds (152/153).";
+    "nfprobe_tstamp_usec": Plugin, V::Bool, "false", Yes, "nfprobe: flow start and end to the microsecond (v9 and IPFIX IEs 154/155, NTP format) instead of milliseconds (IPFIX 152/153, v9 sysUptime 22/21).";
     "nfprobe_peer_as" ["sfprobe_peer_as"]: Plugin, V::Bool, "false", NotYet, "Peer AS instead of origin AS (needs a BGP daemon).";
     "nfprobe_dtls": Plugin, V::Bool, "false", NotYet, "Export over DTLS.";
     "nfprobe_dtls_verify_cert": Plugin, V::Text, "", NotYet, "DTLS: the receiver's expected certificate name.";

@@ -282,6 +282,7 @@ impl NfprobePlugin {
             max_datagram,
             template_datagrams: TEMPLATE_DATAGRAMS,
             template_millis: TEMPLATE_MILLIS,
+            micros: nf.tstamp_usec,
         });
         let label = format!("{}/{}", config.name, config.kind);
         tracing::info!(
@@ -333,8 +334,8 @@ impl NfprobePlugin {
             packets: m.packets,
             bytes: m.bytes,
             flows: 1,
-            start: Some(FlowTime::from_millis(m.first_ms)),
-            end: Some(FlowTime::from_millis(m.last_ms)),
+            start: Some(FlowTime::from_micros(m.first_us)),
+            end: Some(FlowTime::from_micros(m.last_us)),
             ..FlowRecord::default()
         };
         self.direction_and_ifindex(&k, &mut r);
@@ -426,12 +427,12 @@ impl Plugin for NfprobePlugin {
         for (key, meta) in records.iter_mut() {
             let view = self.layout.view(key);
             let proto = view.number(Primitive::Proto) as u8;
-            let at_ms = meta.ts.saturating_mul(1000) + i64::from(meta.micros / 1000);
+            let at_us = meta.ts.saturating_mul(1_000_000) + i64::from(meta.micros);
             let c = meta.counters();
             self.meter.observe(
                 &key[..],
                 proto,
-                at_ms,
+                at_us,
                 c.packets,
                 c.bytes,
                 meta.tcp_flags,
@@ -443,7 +444,7 @@ impl Plugin for NfprobePlugin {
 
     fn on_tick(&mut self, now: Now) -> Result<(), PluginError> {
         self.meter
-            .expire(now.data.saturating_mul(1000), &mut self.ended);
+            .expire(now.data.saturating_mul(1_000_000), &mut self.ended);
         self.note_forced(now.data);
         self.export(now.data);
         Ok(())
@@ -482,6 +483,7 @@ mod tests {
             ifindex: None,
             ifindex_override: false,
             dont_cache: false,
+            tstamp_usec: false,
         };
         let r = open_receivers(&nf.receivers, &SendOptions::of(&nf)).expect("opens");
         // Loopback's MTU: 65,535 or 65,536 by kernel.

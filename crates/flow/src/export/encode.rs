@@ -171,6 +171,9 @@ pub struct ExportConfig {
     pub template_datagrams: u32,
     /// ... or this many milliseconds, whichever comes first.
     pub template_millis: i64,
+    /// v9/IPFIX: start and end to the microsecond (IEs 154/155, NTP format) instead of
+    /// milliseconds (IPFIX 152/153, v9 sysUptime 22/21).
+    pub micros: bool,
 }
 
 /// What an exporter has written.
@@ -385,8 +388,9 @@ impl Exporter {
             .flat_map(|f| f.elements(v6).iter().copied())
             .collect();
         e.extend_from_slice(&[(1, 8), (2, 8)]);
-        match self.config.version {
-            ExportVersion::Ipfix => e.extend_from_slice(&[(152, 8), (153, 8)]),
+        match (self.config.version, self.config.micros) {
+            (_, true) => e.extend_from_slice(&[(154, 8), (155, 8)]),
+            (ExportVersion::Ipfix, false) => e.extend_from_slice(&[(152, 8), (153, 8)]),
             _ => e.extend_from_slice(&[(22, 4), (21, 4)]),
         }
         e
@@ -402,6 +406,13 @@ impl Exporter {
         }
         out.extend_from_slice(&f.bytes.to_be_bytes());
         out.extend_from_slice(&f.packets.to_be_bytes());
+        if self.config.micros {
+            let now = FlowTime::from_millis(now_ms);
+            let start = f.start.unwrap_or(now);
+            out.extend_from_slice(&ntp(start).to_be_bytes());
+            out.extend_from_slice(&ntp(f.end.unwrap_or(start).max(start)).to_be_bytes());
+            return;
+        }
         let (start, end) = times(f, now_ms);
         match self.config.version {
             ExportVersion::Ipfix => {
@@ -513,6 +524,17 @@ impl Exporter {
         self.stats.datagrams += 1;
         self.stats.records += u64::from(d.data_records);
     }
+}
+
+/// Seconds between 1900 (NTP's epoch) and 1970.
+const NTP_TO_UNIX: i64 = 2_208_988_800;
+
+/// A time in NTP format (dateTimeMicroseconds): seconds since 1900, then the fraction of a
+/// second in 2^-32 units, rounded up so that readers truncating it get the microsecond back.
+fn ntp(t: FlowTime) -> u64 {
+    let secs = (t.secs + NTP_TO_UNIX).clamp(0, i64::from(u32::MAX)) as u64;
+    let frac = ((u64::from(t.micros.min(999_999)) << 32) + 999_999) / 1_000_000;
+    secs << 32 | frac
 }
 
 /// The flow's start and end, unix milliseconds (`now` for a missing one).

@@ -58,40 +58,40 @@ impl Timeouts {
             ICMP | ICMP6 => self.icmp,
             _ => self.general,
         };
-        let secs = |s: u32| i64::from(s) * 1000;
-        (m.last_ms + secs(idle)).min(m.first_ms + secs(self.maxlife))
+        let secs = |s: u32| i64::from(s) * 1_000_000;
+        (m.last_us + secs(idle)).min(m.first_us + secs(self.maxlife))
     }
 }
 
-/// One flow's counters and times (unix milliseconds).
+/// One flow's counters and times (unix microseconds).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Metered {
-    pub first_ms: i64,
-    pub last_ms: i64,
+    pub first_us: i64,
+    pub last_us: i64,
     pub packets: u64,
     pub bytes: u64,
     /// TCP flags seen, OR-ed.
     pub tcp_flags: u8,
     pub proto: u8,
-    expires_ms: i64,
+    expires_us: i64,
 }
 
 impl Metered {
-    fn new(proto: u8, at_ms: i64, packets: u64, bytes: u64, tcp_flags: u8) -> Metered {
+    fn new(proto: u8, at_us: i64, packets: u64, bytes: u64, tcp_flags: u8) -> Metered {
         Metered {
-            first_ms: at_ms,
-            last_ms: at_ms,
+            first_us: at_us,
+            last_us: at_us,
             packets,
             bytes,
             tcp_flags,
             proto,
-            expires_ms: i64::MAX,
+            expires_us: i64::MAX,
         }
     }
 
-    fn add(&mut self, at_ms: i64, packets: u64, bytes: u64, tcp_flags: u8) {
-        self.first_ms = self.first_ms.min(at_ms);
-        self.last_ms = self.last_ms.max(at_ms);
+    fn add(&mut self, at_us: i64, packets: u64, bytes: u64, tcp_flags: u8) {
+        self.first_us = self.first_us.min(at_us);
+        self.last_us = self.last_us.max(at_us);
         self.packets = self.packets.saturating_add(packets);
         self.bytes = self.bytes.saturating_add(bytes);
         self.tcp_flags |= tcp_flags;
@@ -116,7 +116,7 @@ pub struct Meter<K> {
     max_flows: usize,
     /// `nfprobe_dont_cache`: every packet is a flow of its own, ended at once.
     dont_cache: bool,
-    next_check_ms: Option<i64>,
+    next_check_us: Option<i64>,
     stats: MeterStats,
 }
 
@@ -127,7 +127,7 @@ impl<K: Hash + Eq + Clone> Meter<K> {
             timeouts,
             max_flows: max_flows.max(1),
             dont_cache,
-            next_check_ms: None,
+            next_check_us: None,
             stats: MeterStats::default(),
         }
     }
@@ -144,7 +144,7 @@ impl<K: Hash + Eq + Clone> Meter<K> {
         self.stats
     }
 
-    /// Counts `packets` and `bytes` of `key` seen at `at_ms`. Flows that end because of it (a
+    /// Counts `packets` and `bytes` of `key` seen at `at_us`. Flows that end because of it (a
     /// flow of this key idle past its timeout, the oldest flows of a full table) are appended
     /// to `out`.
     #[allow(clippy::too_many_arguments)]
@@ -152,7 +152,7 @@ impl<K: Hash + Eq + Clone> Meter<K> {
         &mut self,
         key: &Q,
         proto: u8,
-        at_ms: i64,
+        at_us: i64,
         packets: u64,
         bytes: u64,
         tcp_flags: u8,
@@ -161,7 +161,7 @@ impl<K: Hash + Eq + Clone> Meter<K> {
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
-        let fresh = Metered::new(proto, at_ms, packets, bytes, tcp_flags);
+        let fresh = Metered::new(proto, at_us, packets, bytes, tcp_flags);
         if self.dont_cache {
             self.stats.flows += 1;
             self.stats.expired += 1;
@@ -169,23 +169,23 @@ impl<K: Hash + Eq + Clone> Meter<K> {
             return;
         }
         if let Some(m) = self.flows.get_mut(key) {
-            if m.expires_ms <= at_ms {
+            if m.expires_us <= at_us {
                 // Ended before this packet (not checked yet): it goes, this one starts anew.
                 out.push((key.to_owned(), *m));
                 *m = fresh;
                 self.stats.flows += 1;
                 self.stats.expired += 1;
             } else {
-                m.add(at_ms, packets, bytes, tcp_flags);
+                m.add(at_us, packets, bytes, tcp_flags);
             }
-            m.expires_ms = self.timeouts.expiry(m);
+            m.expires_us = self.timeouts.expiry(m);
             return;
         }
         if self.flows.len() >= self.max_flows {
             self.force_expire(out);
         }
         let mut m = fresh;
-        m.expires_ms = self.timeouts.expiry(&m);
+        m.expires_us = self.timeouts.expiry(&m);
         self.flows.insert(key.to_owned(), m);
         self.stats.flows += 1;
     }
@@ -193,7 +193,7 @@ impl<K: Hash + Eq + Clone> Meter<K> {
     /// Ends the least recently seen sixteenth of a full table.
     fn force_expire(&mut self, out: &mut Vec<(K, Metered)>) {
         let n = (self.max_flows / 16).max(1).min(self.flows.len());
-        let mut by_age: Vec<(i64, &K)> = self.flows.iter().map(|(k, m)| (m.last_ms, k)).collect();
+        let mut by_age: Vec<(i64, &K)> = self.flows.iter().map(|(k, m)| (m.last_us, k)).collect();
         if n < by_age.len() {
             by_age.select_nth_unstable_by_key(n, |(last, _)| *last);
         }
@@ -207,21 +207,21 @@ impl<K: Hash + Eq + Clone> Meter<K> {
         self.stats.expired += n as u64;
     }
 
-    /// Every `expint` seconds of `now_ms`, appends the flows that have ended to `out` (oldest
+    /// Every `expint` seconds of `now_us`, appends the flows that have ended to `out` (oldest
     /// first). Returns whether the table was checked.
-    pub fn expire(&mut self, now_ms: i64, out: &mut Vec<(K, Metered)>) -> bool {
-        let every = i64::from(self.timeouts.expint.max(1)) * 1000;
-        let Some(next) = self.next_check_ms else {
-            self.next_check_ms = Some(now_ms + every);
+    pub fn expire(&mut self, now_us: i64, out: &mut Vec<(K, Metered)>) -> bool {
+        let every = i64::from(self.timeouts.expint.max(1)) * 1_000_000;
+        let Some(next) = self.next_check_us else {
+            self.next_check_us = Some(now_us + every);
             return false;
         };
-        if now_ms < next {
+        if now_us < next {
             return false;
         }
-        self.next_check_ms = Some(now_ms + every);
+        self.next_check_us = Some(now_us + every);
         let start = out.len();
         self.flows.retain(|k, m| {
-            if m.expires_ms <= now_ms {
+            if m.expires_us <= now_us {
                 out.push((k.clone(), *m));
                 false
             } else {
@@ -229,7 +229,7 @@ impl<K: Hash + Eq + Clone> Meter<K> {
             }
         });
         self.stats.expired += (out.len() - start) as u64;
-        out[start..].sort_by_key(|(_, m)| m.first_ms);
+        out[start..].sort_by_key(|(_, m)| m.first_us);
         true
     }
 
@@ -238,13 +238,18 @@ impl<K: Hash + Eq + Clone> Meter<K> {
         let start = out.len();
         out.extend(self.flows.drain());
         self.stats.expired += (out.len() - start) as u64;
-        out[start..].sort_by_key(|(_, m)| m.first_ms);
+        out[start..].sort_by_key(|(_, m)| m.first_us);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Milliseconds as the meter's microseconds.
+    fn ms(v: i64) -> i64 {
+        v * 1000
+    }
 
     fn meter(t: Timeouts, max: usize) -> Meter<Vec<u64>> {
         Meter::new(t, max, false)
@@ -259,18 +264,18 @@ mod tests {
         };
         let mut m = meter(t, 100);
         let mut out = Vec::new();
-        m.observe(&[1u64][..], UDP, 1_000, 1, 100, 0, &mut out);
-        m.observe(&[1u64][..], UDP, 5_500, 2, 300, 0, &mut out);
-        assert!(!m.expire(5_500, &mut out));
-        assert!(m.expire(15_000, &mut out));
+        m.observe(&[1u64][..], UDP, ms(1_000), 1, 100, 0, &mut out);
+        m.observe(&[1u64][..], UDP, ms(5_500), 2, 300, 0, &mut out);
+        assert!(!m.expire(ms(5_500), &mut out));
+        assert!(m.expire(ms(15_000), &mut out));
         assert!(out.is_empty(), "idle 9.5 s of 10");
-        assert!(m.expire(16_000, &mut out));
+        assert!(m.expire(ms(16_000), &mut out));
         assert_eq!(out.len(), 1);
         let (k, f) = &out[0];
         assert_eq!(k, &vec![1u64]);
         assert_eq!(
-            (f.first_ms, f.last_ms, f.packets, f.bytes),
-            (1_000, 5_500, 3, 400)
+            (f.first_us, f.last_us, f.packets, f.bytes),
+            (ms(1_000), ms(5_500), 3, 400)
         );
         assert_eq!(
             m.stats(),
@@ -292,12 +297,12 @@ mod tests {
         };
         let mut m = meter(t, 100);
         let mut out = Vec::new();
-        m.observe(&[7u64][..], UDP, 0, 1, 10, 0, &mut out);
-        m.observe(&[7u64][..], UDP, 10_000, 1, 20, 0, &mut out);
+        m.observe(&[7u64][..], UDP, ms(0), 1, 10, 0, &mut out);
+        m.observe(&[7u64][..], UDP, ms(10_000), 1, 20, 0, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!((out[0].1.packets, out[0].1.bytes), (1, 10));
         m.drain(&mut out);
-        assert_eq!((out[1].1.first_ms, out[1].1.bytes), (10_000, 20));
+        assert_eq!((out[1].1.first_us, out[1].1.bytes), (ms(10_000), 20));
         assert_eq!(m.stats().flows, 2);
     }
 
@@ -313,19 +318,19 @@ mod tests {
         };
         let mut m = meter(t, 100);
         let mut out = Vec::new();
-        m.observe(&[1u64][..], TCP, 0, 1, 60, 0x02, &mut out);
-        m.observe(&[2u64][..], TCP, 0, 1, 60, 0x11, &mut out);
-        m.observe(&[3u64][..], TCP, 0, 1, 60, 0x04, &mut out);
-        m.expire(0, &mut out);
-        m.expire(5_000, &mut out);
+        m.observe(&[1u64][..], TCP, ms(0), 1, 60, 0x02, &mut out);
+        m.observe(&[2u64][..], TCP, ms(0), 1, 60, 0x11, &mut out);
+        m.observe(&[3u64][..], TCP, ms(0), 1, 60, 0x04, &mut out);
+        m.expire(ms(0), &mut out);
+        m.expire(ms(5_000), &mut out);
         assert_eq!(out.iter().map(|(k, _)| k[0]).collect::<Vec<_>>(), [3]);
-        m.expire(20_000, &mut out);
+        m.expire(ms(20_000), &mut out);
         assert_eq!(out.iter().map(|(k, _)| k[0]).collect::<Vec<_>>(), [3, 2]);
         for s in 1..=49 {
-            m.observe(&[1u64][..], TCP, s * 1000, 1, 60, 0x10, &mut out);
+            m.observe(&[1u64][..], TCP, ms(s * 1000), 1, 60, 0x10, &mut out);
         }
         assert_eq!(out.len(), 2, "busy, below maxlife");
-        m.observe(&[1u64][..], TCP, 50_000, 1, 60, 0x10, &mut out);
+        m.observe(&[1u64][..], TCP, ms(50_000), 1, 60, 0x10, &mut out);
         assert_eq!(out.len(), 3);
         assert_eq!((out[2].1.packets, out[2].1.tcp_flags), (50, 0x12));
     }
@@ -335,11 +340,11 @@ mod tests {
         let mut m = meter(Timeouts::default(), 32);
         let mut out = Vec::new();
         for k in 0..32u64 {
-            m.observe(&[k][..], UDP, 1_000 + k as i64, 1, 10, 0, &mut out);
+            m.observe(&[k][..], UDP, ms(1_000 + k as i64), 1, 10, 0, &mut out);
         }
         assert!(out.is_empty());
-        m.observe(&[0u64][..], UDP, 5_000, 1, 10, 0, &mut out);
-        m.observe(&[99u64][..], UDP, 5_001, 1, 10, 0, &mut out);
+        m.observe(&[0u64][..], UDP, ms(5_000), 1, 10, 0, &mut out);
+        m.observe(&[99u64][..], UDP, ms(5_001), 1, 10, 0, &mut out);
         // 32 / 16 = 2 least recently seen: keys 1 and 2 (key 0 was just seen again).
         let mut ended: Vec<u64> = out.iter().map(|(k, _)| k[0]).collect();
         ended.sort_unstable();
@@ -356,8 +361,8 @@ mod tests {
     fn dont_cache_makes_every_packet_a_flow() {
         let mut m: Meter<Vec<u64>> = Meter::new(Timeouts::default(), 10, true);
         let mut out = Vec::new();
-        m.observe(&[1u64][..], UDP, 0, 1, 10, 0, &mut out);
-        m.observe(&[1u64][..], UDP, 1, 1, 10, 0, &mut out);
+        m.observe(&[1u64][..], UDP, ms(0), 1, 10, 0, &mut out);
+        m.observe(&[1u64][..], UDP, ms(1), 1, 10, 0, &mut out);
         assert_eq!(out.len(), 2);
         assert!(m.is_empty());
     }

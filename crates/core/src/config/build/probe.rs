@@ -177,6 +177,8 @@ pub struct NfprobeConfig {
     pub ifindex: Option<ProbeSource>,
     pub ifindex_override: bool,
     pub dont_cache: bool,
+    /// `nfprobe_tstamp_usec`: flow times to the microsecond (IEs 154/155).
+    pub tstamp_usec: bool,
 }
 
 impl NfprobeConfig {
@@ -232,6 +234,7 @@ pub(super) fn build_nfprobe(r: &mut Reader, aggregate: &mut Aggregate) -> Nfprob
         ifindex,
         ifindex_override: r.bool("nfprobe_ifindex_override", false),
         dont_cache: r.bool("nfprobe_dont_cache", false),
+        tstamp_usec: r.bool("nfprobe_tstamp_usec", false),
     }
 }
 

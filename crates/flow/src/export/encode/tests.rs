@@ -38,6 +38,7 @@ fn config(version: ExportVersion, max_datagram: usize) -> ExportConfig {
         max_datagram,
         template_datagrams: 4,
         template_millis: 60_000,
+        micros: false,
     }
 }
 
@@ -192,6 +193,30 @@ fn sequence_numbers_count_each_versions_unit_and_templates_come_again() {
             assert_eq!(e.stats().template_datagrams, expected, "{version:?}");
         }
         assert_eq!(e.stats().records, 300);
+    }
+}
+
+#[test]
+fn microsecond_times_read_back_to_the_microsecond_in_v9_and_ipfix() {
+    for version in [ExportVersion::V9, ExportVersion::Ipfix] {
+        let mut c = config(version, 1472);
+        c.micros = true;
+        let mut e = Exporter::new(c);
+        let mut f = flow(1, false);
+        f.start = Some(FlowTime {
+            secs: 1_700_000_000,
+            micros: 123_457,
+        });
+        f.end = Some(FlowTime {
+            secs: 1_700_000_003,
+            micros: 999_999,
+        });
+        let back = decode(&encode(&mut e, &[f.clone()], 1_700_000_010_000));
+        assert_eq!(
+            (back[0].start, back[0].end),
+            (f.start, f.end),
+            "{version:?}"
+        );
     }
 }
 
