@@ -533,7 +533,7 @@ const NTP_TO_UNIX: i64 = 2_208_988_800;
 /// second in 2^-32 units, rounded up so that readers truncating it get the microsecond back.
 fn ntp(t: FlowTime) -> u64 {
     let secs = (t.secs + NTP_TO_UNIX).clamp(0, i64::from(u32::MAX)) as u64;
-    let frac = ((u64::from(t.micros.min(999_999)) << 32) + 999_999) / 1_000_000;
+    let frac = (u64::from(t.micros.min(999_999)) << 32).div_ceil(1_000_000);
     secs << 32 | frac
 }
 
