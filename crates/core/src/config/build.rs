@@ -14,7 +14,7 @@ use crate::primitive::Aggregate;
 
 mod broker;
 mod probe;
-pub use broker::AmqpConfig;
+pub use broker::{AmqpConfig, KafkaConfig};
 pub use probe::{NfprobeConfig, ProbeSource, SfprobeConfig, TeeConfig, NFPROBE_DEFAULT_AGGREGATE};
 
 /// Where in_iface/out_iface ids come from (`pcap_ifindex`).
@@ -245,6 +245,7 @@ pub enum PluginOptions {
     Tee(Box<TeeConfig>),
     Sfprobe(Box<SfprobeConfig>),
     Amqp(Box<AmqpConfig>),
+    Kafka(Box<KafkaConfig>),
 }
 
 /// An `influxdb` plugin: each purge written as line protocol (docs/influxdb.md).
@@ -915,16 +916,16 @@ fn build_plugin(
             }
             PluginOptions::Amqp(Box::new(broker::build_amqp(&mut r, &p.name)))
         }
-        other => {
-            r.errors.push(
-                ConfigError::new(
-                    p.declared_at.clone(),
-                    format!("plugin type '{other}' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus, influxdb, nfprobe, sfprobe, tee, amqp)"),
-                )
-                .key("plugins")
-                .plugin(Some(&p.name)),
-            );
-            return None;
+        PluginKind::Kafka => {
+            if r.text("amqp_output")
+                .is_some_and(|o| !o.eq_ignore_ascii_case("json"))
+            {
+                r.error(
+                    "amqp_output",
+                    "only json is supported by pmacct-rs so far".into(),
+                );
+            }
+            PluginOptions::Kafka(Box::new(broker::build_kafka(&mut r, &p.name)))
         }
     };
     Some(PluginConfig {
@@ -1147,10 +1148,6 @@ mod tests {
         assert_eq!(
             errors("interface: eth0\npcap_savefile: /x.pcap\n"),
             vec!["b.conf:2: key 'pcap_savefile': pcap_interface, pcap_savefile are mutually exclusive: choose one input"]
-        );
-        assert_eq!(
-            errors("plugins: kafka[foo]\n"),
-            vec!["b.conf:1: key 'plugins' of plugin 'foo': plugin type 'kafka' is not implemented by pmacct-rs yet (available: memory, print, sqlite3, pgsql, mysql, quota, prometheus, influxdb, nfprobe, sfprobe, tee, amqp)"]
         );
     }
 }

@@ -250,6 +250,16 @@ keys! {
     "amqp_markers" ["kafka_markers"]: Plugin, V::Bool, "false", Yes, "amqp: a `purge_init` message before each purge and a `purge_close` message after it (`purged_entries`, `total_entries`, `duration`), with the plugin's writer_id.";
     "amqp_output" ["kafka_output"]: Plugin, V::Choice(&["json", "avro", "avro_json"]), "json", Yes, "amqp: message format; json only so far (avro is an error).";
     "amqp_spool_file": Plugin, V::Path, "", Yes, "pmacct-rs, amqp: where messages the broker has not taken are kept at exit and sent first at the next start (default /var/lib/pmacct-rs/NAME.amqp-spool).";
+    // --- kafka ---
+    "kafka_broker_host": Plugin, V::Text, "127.0.0.1", Yes, "kafka: the broker (bootstrap) host; a comma-separated list, or `host:port`, is passed to librdkafka as written.";
+    "kafka_broker_port": Plugin, V::Uint(1, 65535), "9092", Yes, "kafka: the broker's port (with a single kafka_broker_host without one).";
+    "kafka_topic": Plugin, V::Text, "pmacct.acct", Yes, "kafka: the topic; the routing key's variables (`$peer_src_ip`, `$tag`, ...) take each record's value.";
+    "kafka_topic_rr": Plugin, V::Uint(0, 4294967295), "0", Yes, "kafka: spread messages over this many topics, `<topic>_0` ... in turn.";
+    "kafka_partition": Plugin, V::Uint(0, 2147483647), "", Yes, "kafka: every message to this partition (1.7.7 ignores it unless kafka_partition_dynamic is set; pmacct-rs honours it).";
+    "kafka_partition_dynamic": Plugin, V::Bool, "false", Yes, "kafka: partition by key with librdkafka's consistent_random (CRC-32 of the key modulo the partitions).";
+    "kafka_partition_key": Plugin, V::Text, "", Yes, "kafka: each message's key, with the routing key's variables (e.g. `$peer_src_ip`: one exporter, one partition).";
+    "kafka_config_file": Plugin, V::Path, "", Yes, "kafka: librdkafka settings, one `global, key, value` or `topic, key, value` line each (compression, TLS, SASL, timeouts).";
+    "kafka_spool_file": Plugin, V::Path, "", Yes, "pmacct-rs, kafka: where messages the broker has not taken are kept at exit and sent first at the next start (default /var/lib/pmacct-rs/NAME.kafka-spool).";
     // --- sfprobe (pmacctd) ---
     "sfprobe_receiver": Plugin, V::Text, "127.0.0.1:6343", Yes, "sfprobe: where sFlow v5 is sent, `address:port`, `[IPv6]:port` or `host:port` (resolved at start); pmacct-rs: several, comma-separated, each get every datagram.";
     "sfprobe_agentip": Plugin, V::Text, "", Yes, "sfprobe: the agent address in the datagrams (default: the address they are sent from, else 127.0.0.1).";

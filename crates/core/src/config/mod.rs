@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 pub use build::{
     default_sql_table, safe_table_name, AmqpConfig, CollectorConfig, CoreConfig, DaemonConfig,
-    FilesOwner, IfindexMode, InfluxConfig, MemoryConfig, NfprobeConfig, PluginConfig,
+    FilesOwner, IfindexMode, InfluxConfig, KafkaConfig, MemoryConfig, NfprobeConfig, PluginConfig,
     PluginOptions, PrintConfig, PrintFormat, ProbeSource, Program, PrometheusConfig, QueuePolicy,
     QuotaConfig, RunAs, SettingAt, SfprobeConfig, SqlBackend, SqlConfig, TagFilters, TeeConfig,
     TriggerSettings, DEFAULT_MEMORY_BOUND, NFPROBE_DEFAULT_AGGREGATE,

@@ -8,6 +8,7 @@ pub mod amqp;
 pub mod broker;
 pub mod cache;
 pub mod influxdb;
+pub mod kafka;
 pub mod memory;
 pub mod nfprobe;
 pub mod open_bins;
@@ -177,6 +178,10 @@ pub fn start(
             ),
             PluginOptions::Nfprobe(n) => Box::new(
                 nfprobe::NfprobePlugin::new(config, n, stats.clone())
+                    .map_err(|e| format!("( {label} ): {e}"))?,
+            ),
+            PluginOptions::Kafka(k) => Box::new(
+                kafka::start(config, k, clock, stats.clone())
                     .map_err(|e| format!("( {label} ): {e}"))?,
             ),
             PluginOptions::Amqp(a) => Box::new(

@@ -121,3 +121,64 @@ mod tests {
         );
     }
 }
+
+/// A `kafka` plugin: each purge produced to a Kafka topic as pmacct's JSON messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KafkaConfig {
+    /// librdkafka's `bootstrap.servers`.
+    pub brokers: String,
+    /// With pmacct's variables.
+    pub topic: String,
+    pub topic_rr: u32,
+    /// `kafka_partition`: every message to this partition.
+    pub partition: Option<i32>,
+    /// `kafka_partition_dynamic`: partitioned by key (librdkafka's consistent_random).
+    pub partition_dynamic: bool,
+    /// `kafka_partition_key`, with pmacct's variables (empty: none).
+    pub partition_key: String,
+    /// `kafka_config_file`: librdkafka settings, lines of `global|topic, key, value`.
+    pub config_file: Option<PathBuf>,
+    pub multi_values: usize,
+    pub markers: bool,
+    pub spool: PathBuf,
+}
+
+pub(super) fn build_kafka(r: &mut Reader, name: &str) -> KafkaConfig {
+    let host = r
+        .text("kafka_broker_host")
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let port = r
+        .typed("kafka_broker_port", |v| parse_uint(v, 1, 65535))
+        .unwrap_or(9092);
+    // A list, or a host with its own port, is taken as written (librdkafka's syntax).
+    let brokers = if host.contains(',')
+        || host.rsplit_once(':').is_some_and(|(h, p)| {
+            !h.ends_with(':')
+                && p.parse::<u16>().is_ok()
+                && (h.starts_with('[') || !h.contains(':'))
+        }) {
+        host
+    } else if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    KafkaConfig {
+        brokers,
+        topic: r
+            .text("kafka_topic")
+            .unwrap_or_else(|| "pmacct.acct".into()),
+        topic_rr: r.uint("kafka_topic_rr", 0).min(u64::from(u32::MAX)) as u32,
+        partition: r
+            .typed("kafka_partition", |v| parse_uint(v, 0, i32::MAX as u64))
+            .map(|p| p as i32),
+        partition_dynamic: r.bool("kafka_partition_dynamic", false),
+        partition_key: r.text("kafka_partition_key").unwrap_or_default(),
+        config_file: r.path("kafka_config_file"),
+        multi_values: r.uint("amqp_multi_values", 0) as usize,
+        markers: r.bool("amqp_markers", false),
+        spool: r
+            .path("kafka_spool_file")
+            .unwrap_or_else(|| PathBuf::from(format!("/var/lib/pmacct-rs/{name}.kafka-spool"))),
+    }
+}

@@ -252,12 +252,12 @@ impl Publisher {
     pub fn publish(
         &mut self,
         exchange: &str,
-        messages: &[(String, Vec<u8>)],
+        messages: &[super::Message],
         persistent: bool,
     ) -> Result<(), AmqpError> {
         let mut out = Vec::new();
-        for (key, body) in messages {
-            self.publish_frames(exchange, key, body, persistent, &mut out);
+        for m in messages {
+            self.publish_frames(exchange, &m.route, &m.body, persistent, &mut out);
         }
         self.stream.write_all(&out)?;
         let last = self.published + messages.len() as u64;

@@ -82,6 +82,7 @@ pub fn start(
     let settings = MessageSettings {
         route: cfg.routing_key.clone(),
         route_rr: cfg.routing_key_rr,
+        key: String::new(),
         multi_values: cfg.multi_values,
         markers: cfg.markers,
         spool: cfg.spool.clone(),

@@ -31,8 +31,14 @@ const RETRY_EVERY: Duration = Duration::from_secs(2);
 /// Messages published before waiting for their confirms.
 const CONFIRM_BATCH: usize = 1024;
 
-/// One message: its routing key (topic) and body.
-pub type Message = (String, Vec<u8>);
+/// One message: where it goes (routing key, topic), its key (Kafka's partition key; empty
+/// for none) and its body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Message {
+    pub route: String,
+    pub key: String,
+    pub body: Vec<u8>,
+}
 
 /// How a broker plugin reaches its broker.
 pub trait Transport: Send + 'static {
@@ -52,6 +58,8 @@ pub struct MessageSettings {
     pub route: String,
     /// Spread messages over `<route>_0` ... `<route>_N-1` (0: no).
     pub route_rr: u32,
+    /// Each message's key, with pmacct's variables (empty: none).
+    pub key: String,
     /// Bytes of records per message (0: one record a message).
     pub multi_values: usize,
     pub markers: bool,
@@ -158,24 +166,37 @@ impl<T: Transport> BrokerSink<T> {
     }
 
     fn marker(&mut self, body: String) {
-        let key = self.routing_key(self.cfg.route.clone());
-        self.queue((key, body.into_bytes()));
+        let route = self.routing_key(self.cfg.route.clone());
+        let key = self.cfg.key.clone();
+        self.queue(Message {
+            route,
+            key,
+            body: body.into_bytes(),
+        });
     }
 
     fn queue(&mut self, m: Message) {
-        self.pending_bytes += m.1.len();
+        self.pending_bytes += m.body.len();
         self.pending.push_back(m);
         if self.pending_bytes > MAX_PENDING_BYTES {
             self.spill();
         }
     }
 
-    /// The purge's records as messages: one record each, or packed by routing key up to
-    /// `amqp_multi_values` bytes.
+    /// A record's route and key, variables expanded.
+    fn route_of(&self, key: &impl KeyFields) -> (String, String) {
+        let expand = |t: &String| match t.contains('$') {
+            true => expand_key(t, key),
+            false => t.clone(),
+        };
+        (expand(&self.cfg.route), expand(&self.cfg.key))
+    }
+
+    /// The purge's records as messages: one record each, or packed by route and key up to
+    /// `*_multi_values` bytes.
     fn messages(&mut self, purge: &Purge) -> usize {
         let rows = purge.table.sorted_rows();
-        let dynamic = self.cfg.route.contains('$');
-        let mut packing: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut packing: Vec<Message> = Vec::new();
         let mut line = String::new();
         for i in 0..rows.len() {
             let (key, c) = rows.row(i);
@@ -186,35 +207,48 @@ impl<T: Transport> BrokerSink<T> {
                 line.pop();
                 line.push_str(&format!(", \"writer_id\": \"{}\"}}", self.writer_id));
             }
-            let base = match dynamic {
-                true => expand_key(&self.cfg.route, &key),
-                false => self.cfg.route.clone(),
-            };
+            let (route, msg_key) = self.route_of(&key);
             if self.cfg.multi_values == 0 {
-                let k = self.routing_key(base);
-                self.queue((k, line.clone().into_bytes()));
+                let route = self.routing_key(route);
+                let body = line.clone().into_bytes();
+                self.queue(Message {
+                    route,
+                    key: msg_key,
+                    body,
+                });
                 continue;
             }
-            let slot = match packing.iter().position(|(k, _)| *k == base) {
+            let slot = match packing
+                .iter()
+                .position(|m| m.route == route && m.key == msg_key)
+            {
                 Some(s) => s,
                 None => {
-                    packing.push((base.clone(), Vec::new()));
+                    packing.push(Message {
+                        route: route.clone(),
+                        key: msg_key.clone(),
+                        body: Vec::new(),
+                    });
                     packing.len() - 1
                 }
             };
-            let budget = self.cfg.multi_values;
-            if !packing[slot].1.is_empty() && packing[slot].1.len() + line.len() + 1 >= budget {
-                let body = std::mem::take(&mut packing[slot].1);
-                let k = self.routing_key(base.clone());
-                self.queue((k, body));
+            let full = packing[slot].body.len() + line.len() + 1 >= self.cfg.multi_values;
+            if !packing[slot].body.is_empty() && full {
+                let body = std::mem::take(&mut packing[slot].body);
+                let route = self.routing_key(route);
+                self.queue(Message {
+                    route,
+                    key: msg_key,
+                    body,
+                });
             }
-            packing[slot].1.extend_from_slice(line.as_bytes());
-            packing[slot].1.push(b'\n');
+            packing[slot].body.extend_from_slice(line.as_bytes());
+            packing[slot].body.push(b'\n');
         }
-        for (base, body) in packing {
-            if !body.is_empty() {
-                let k = self.routing_key(base);
-                self.queue((k, body));
+        for m in packing {
+            if !m.body.is_empty() {
+                let route = self.routing_key(m.route);
+                self.queue(Message { route, ..m });
             }
         }
         rows.len()
@@ -233,7 +267,7 @@ impl<T: Transport> BrokerSink<T> {
                     self.cfg.spool.display(),
                     messages.len()
                 );
-                self.pending_bytes = messages.iter().map(|m| m.1.len()).sum();
+                self.pending_bytes = messages.iter().map(|m| m.body.len()).sum();
                 self.pending.extend(messages);
             }
         }
@@ -255,7 +289,7 @@ impl<T: Transport> BrokerSink<T> {
                 return self.failed(e);
             }
             for m in self.pending.drain(..n) {
-                self.pending_bytes -= m.1.len();
+                self.pending_bytes -= m.body.len();
             }
         }
         self.stats.kept_rows.store(0, Relaxed);
@@ -364,8 +398,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("x.spool");
         let a: Vec<Message> = vec![
-            ("acct".into(), b"{\"a\": 1}\n{\"b\": 2}\n".to_vec()),
-            ("k_1".into(), b"{}".to_vec()),
+            Message {
+                route: "acct".into(),
+                key: "10_0_0_1".into(),
+                body: b"{\"a\": 1}\n{\"b\": 2}\n".to_vec(),
+            },
+            Message {
+                route: "k_1".into(),
+                key: String::new(),
+                body: b"{}".to_vec(),
+            },
         ];
         spool::append(&path, &a).expect("append");
         spool::append(&path, &a[..1]).expect("append");

@@ -1,4 +1,4 @@
-//! The spool file: per message a line `<routing key>\t<body length>`, then the body and a
+//! The spool file: per message a line `<route>\t<key>\t<body length>`, then the body and a
 //! newline.
 
 use super::Message;
@@ -14,9 +14,10 @@ pub fn append(path: &Path, messages: &[Message]) -> std::io::Result<()> {
         .append(true)
         .open(path)?;
     let mut out = Vec::new();
-    for (key, body) in messages {
-        out.extend_from_slice(format!("{key}\t{}\n", body.len()).as_bytes());
-        out.extend_from_slice(body);
+    for m in messages {
+        let head = format!("{}\t{}\t{}\n", m.route, m.key, m.body.len());
+        out.extend_from_slice(head.as_bytes());
+        out.extend_from_slice(&m.body);
         out.push(b'\n');
     }
     f.write_all(&out)?;
@@ -36,7 +37,9 @@ pub fn read(path: &Path) -> std::io::Result<Vec<Message>> {
             break;
         };
         let head = String::from_utf8_lossy(&bytes[at..at + nl]).into_owned();
-        let Some((key, len)) = head.split_once('\t') else {
+        let mut fields = head.splitn(3, '\t');
+        let (Some(route), Some(key), Some(len)) = (fields.next(), fields.next(), fields.next())
+        else {
             break;
         };
         let Ok(len) = len.parse::<usize>() else {
@@ -46,7 +49,11 @@ pub fn read(path: &Path) -> std::io::Result<Vec<Message>> {
         let Some(body) = bytes.get(start..start + len) else {
             break;
         };
-        out.push((key.to_string(), body.to_vec()));
+        out.push(Message {
+            route: route.to_string(),
+            key: key.to_string(),
+            body: body.to_vec(),
+        });
         at = start + len + 1;
     }
     Ok(out)

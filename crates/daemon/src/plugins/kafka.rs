@@ -1,0 +1,216 @@
+//! The `kafka` plugin: each purge produced to a Kafka topic as pmacct's JSON messages
+//! (docs/kafka.md), through the broker plugins' queue ([`super::broker`]) and librdkafka. A
+//! batch counts as sent once librdkafka reports every message of it delivered; a message it
+//! gives up on (the broker away past `message.timeout.ms`) fails the batch, which is kept and
+//! sent again.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pmacct_core::config::{KafkaConfig, PluginConfig};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::ClientContext;
+
+use super::broker::{BrokerSink, Message, MessageSettings, Transport};
+use super::cache::PurgingCache;
+use super::{Clock, PluginError};
+use crate::stats::PluginStats;
+
+/// How long librdkafka tries a message before giving it back (unless kafka_config_file says
+/// otherwise): the plugin keeps it and tries again later.
+const MESSAGE_TIMEOUT_MS: &str = "10000";
+
+/// Delivery reports: failures since the batch began, and the last one.
+#[derive(Default)]
+struct Reports {
+    failed: AtomicU64,
+    last: Mutex<Option<String>>,
+}
+
+impl ClientContext for Reports {}
+
+impl ProducerContext for Reports {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            self.failed.fetch_add(1, Relaxed);
+            if let Ok(mut last) = self.last.lock() {
+                *last = Some(e.to_string());
+            }
+        }
+    }
+}
+
+/// Reads a `kafka_config_file`: `global, key, value` or `topic, key, value` lines (`#` and
+/// `!` start comments); errors name the file and the line.
+fn read_config_file(path: &std::path::Path) -> Result<Vec<(String, String)>, String> {
+    let name = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("kafka_config_file: cannot read '{name}': {e}"))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let parts: Vec<&str> = line.splitn(3, ',').map(str::trim).collect();
+        match parts[..] {
+            [scope, key, value] if scope == "global" || scope == "topic" => {
+                out.push((key.to_string(), value.to_string()))
+            }
+            _ => {
+                return Err(format!(
+                    "{name}:{}: expected 'global, key, value' or 'topic, key, value'",
+                    i + 1
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct Kafka {
+    brokers: String,
+    partition: Option<i32>,
+    producer: BaseProducer<Reports>,
+}
+
+impl Kafka {
+    fn new(cfg: &KafkaConfig) -> Result<Kafka, String> {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &cfg.brokers)
+            .set("message.timeout.ms", MESSAGE_TIMEOUT_MS)
+            .set("client.id", "pmacct-rs");
+        if let Some(path) = &cfg.config_file {
+            for (k, v) in read_config_file(path)? {
+                c.set(k, v);
+            }
+        }
+        if cfg.partition_dynamic {
+            c.set("partitioner", "consistent_random");
+        }
+        let producer = c
+            .create_with_context(Reports::default())
+            .map_err(|e| format!("kafka: {e}"))?;
+        Ok(Kafka {
+            brokers: cfg.brokers.clone(),
+            partition: cfg.partition,
+            producer,
+        })
+    }
+
+    /// Queues one message with librdkafka, waiting while its queue is full.
+    fn produce(&self, m: &Message) -> Result<(), String> {
+        loop {
+            let mut record = BaseRecord::<str, [u8]>::to(&m.route).payload(&m.body);
+            if !m.key.is_empty() {
+                record = record.key(&m.key);
+            }
+            if let Some(p) = self.partition {
+                record = record.partition(p);
+            }
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    self.producer.poll(Duration::from_millis(100));
+                }
+                Err((e, _)) => return Err(e.to_string()),
+            }
+        }
+    }
+}
+
+impl Transport for Kafka {
+    fn name(&self) -> String {
+        format!("Kafka {}", self.brokers)
+    }
+
+    fn publish(&mut self, batch: &[Message]) -> Result<(), String> {
+        let reports = self.producer.context();
+        reports.failed.store(0, Relaxed);
+        for m in batch {
+            self.produce(m)?;
+        }
+        // Every message resolved: delivered, or given up on after message.timeout.ms.
+        let started = Instant::now();
+        while self.producer.in_flight_count() > 0 {
+            let _ = self.producer.flush(Duration::from_secs(1));
+            if started.elapsed() > Duration::from_secs(600) {
+                return Err("messages still in flight after 10 minutes".into());
+            }
+        }
+        match reports.failed.load(Relaxed) {
+            0 => Ok(()),
+            n => {
+                let last = reports
+                    .last
+                    .lock()
+                    .ok()
+                    .and_then(|l| l.clone())
+                    .unwrap_or_default();
+                Err(format!(
+                    "{n} of {} messages not delivered: {last}",
+                    batch.len()
+                ))
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        let _ = self.producer.flush(Duration::from_secs(10));
+    }
+}
+
+pub fn start(
+    config: &PluginConfig,
+    cfg: &KafkaConfig,
+    clock: Clock,
+    stats: Arc<PluginStats>,
+) -> Result<PurgingCache, PluginError> {
+    let transport = Kafka::new(cfg).map_err(PluginError::Io)?;
+    let settings = MessageSettings {
+        route: cfg.topic.clone(),
+        route_rr: cfg.topic_rr,
+        key: cfg.partition_key.clone(),
+        multi_values: cfg.multi_values,
+        markers: cfg.markers,
+        spool: cfg.spool.clone(),
+    };
+    let sink = BrokerSink::new(config, settings, transport, stats.clone());
+    PurgingCache::new(config, clock, sink, false, stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_file_takes_global_and_topic_lines_and_names_a_bad_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("k.conf");
+        std::fs::write(
+            &f,
+            "# comment\nglobal, compression.codec, lz4\ntopic, acks, all\n",
+        )
+        .expect("file");
+        assert_eq!(
+            read_config_file(&f).expect("reads"),
+            [
+                ("compression.codec".to_string(), "lz4".to_string()),
+                ("acks".to_string(), "all".to_string())
+            ]
+        );
+        std::fs::write(&f, "global, a, b\nbroker=1\n").expect("file");
+        assert_eq!(
+            read_config_file(&f).unwrap_err(),
+            format!(
+                "{}:2: expected 'global, key, value' or 'topic, key, value'",
+                f.display()
+            )
+        );
+    }
+}
