@@ -3,11 +3,15 @@
 # per-host totals of this machine's traffic, printed every 10 seconds. Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! [ -e /usr/include/pcap.h ] && ! [ -e /usr/include/pcap/pcap.h ]; then
+# libpcap's headers, and make for librdkafka (the kafka plugin), built from source.
+missing=()
+[ -e /usr/include/pcap.h ] || [ -e /usr/include/pcap/pcap.h ] || missing+=(libpcap-dev)
+command -v make >/dev/null || missing+=(make)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libpcap-dev
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
   else
-    echo "libpcap is missing; install it with: sudo apt-get install -y libpcap-dev" >&2
+    echo "missing: ${missing[*]}; install with: sudo apt-get install -y ${missing[*]}" >&2
     exit 1
   fi
 fi
