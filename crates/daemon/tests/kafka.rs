@@ -189,3 +189,76 @@ fn brokers_down_at_exit_lose_nothing_and_repeat_nothing() {
         .sum();
     assert_eq!(packets, 5_000);
 }
+
+/// The broker down in the middle of a live run (IPFIX from flowsend into nfacctd, purged
+/// every 2 s), then up again: every flow nfacctd accounted is in the topic once (one packet
+/// per flow), and the daemon logged the outage and the recovery.
+#[test]
+fn a_broker_outage_during_a_live_run_loses_nothing() {
+    let mock = MockCluster::new(1).expect("a mock Kafka cluster");
+    mock.create_topic("pmacct.acct", 1, 1).expect("topic");
+    let brokers = mock.bootstrap_servers();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = dir.path().join("librdkafka.conf");
+    std::fs::write(&settings, "global, message.timeout.ms, 2000\n").expect("file");
+    let port = common::collector::free_udp_port();
+    let (cfg, log) = (dir.path().join("live.conf"), dir.path().join("live.log"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "nfacctd_ip: 127.0.0.1\nnfacctd_port: {port}\nlogfile: {}\nplugins: kafka[k]\n\
+             aggregate[k]: peer_src_ip, src_port\nkafka_broker_host[k]: {brokers}\n\
+             kafka_config_file[k]: {}\nkafka_refresh_time[k]: 2\nkafka_markers[k]: true\n\
+             kafka_multi_values[k]: 65536\nkafka_spool_file[k]: {}\n",
+            log.display(),
+            settings.display(),
+            dir.path().join("spool").display()
+        ),
+    )
+    .expect("config");
+    let daemon = common::collector::Daemon::start(env!("CARGO_BIN_EXE_nfacctd"), &cfg, log.clone());
+    let mut sender = Command::new(env!("CARGO_BIN_EXE_flowsend"))
+        .args([&format!("127.0.0.1:{port}"), "2000", "12", "30", "500"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("flowsend");
+    let topic = || {
+        let out = Command::new("kcat")
+            .args([
+                "-C",
+                "-b",
+                &brokers,
+                "-t",
+                "pmacct.acct",
+                "-o",
+                "beginning",
+                "-e",
+            ])
+            .output()
+            .expect("kcat (apt-get install kcat)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    common::netns::wait_until(20, "a first purge in the topic", || {
+        topic().contains("purge_close")
+    });
+    mock.broker_down(1).expect("broker down");
+    daemon.wait_for("messages kept, retried every 2 s");
+    mock.broker_up(1).expect("broker up");
+    assert!(sender.wait().expect("flowsend").success());
+    let text = daemon.stop();
+    let accounted: u64 = text
+        .lines()
+        .rev()
+        .find_map(|l| l.split(" flow_records=").nth(1))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("nfacctd's stats line");
+    assert!(accounted > 10_000, "{accounted}");
+    assert!(text.contains("back (was:"), "{text}");
+    let packets: u64 = topic()
+        .lines()
+        .filter(|l| l.contains("\"event_type\": \"purge\""))
+        .filter_map(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+        .filter_map(|v| v["packets"].as_u64())
+        .sum();
+    assert_eq!(packets, accounted, "every flow once");
+}
