@@ -269,6 +269,9 @@ impl FlowDispatcher {
                         tap.offer(from, d.data, d.arrival.secs);
                     }
                     if !self.decodes() {
+                        if self.datagrams.is_multiple_of(256) {
+                            self.publish(source.kernel_drops());
+                        }
                         continue;
                     }
                     let decoded = match self.settings.sflow {
