@@ -290,3 +290,38 @@ fn all_records(text: &str) -> Vec<String> {
         .filter(|l| l.contains("\"event_type\": \"purge\""))
         .collect()
 }
+
+/// The configuration docs/amqp.md shows runs (its interface replaced by a capture file),
+/// without a warning, and its records reach a consumer.
+#[test]
+fn the_docs_example_runs() {
+    let Some(rabbit) = Rabbit::start("d") else {
+        return;
+    };
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/amqp.md"))
+            .expect("docs/amqp.md");
+    let example = doc
+        .split("```\n")
+        .find(|b| b.starts_with("! pmacctd-amqp.conf"))
+        .expect("the example");
+    let pcap = rabbit.path("packets.pcap");
+    common::generate(&pcap, 2_000, 20, 60);
+    let mut conf: String = example
+        .lines()
+        .map(|l| match l {
+            l if l.starts_with("pcap_interface:") => format!("pcap_savefile: {}\n", pcap.display()),
+            l => format!("{l}\n"),
+        })
+        .collect();
+    conf.push_str(&format!(
+        "amqp_spool_file[mq]: {}\n",
+        rabbit.path("spool").display()
+    ));
+    run(&rabbit, PMACCTD, "first.conf", &conf);
+    let consumer = rabbit.consume("pmacct", "acct", "docs");
+    let err = run(&rabbit, PMACCTD, "docs.conf", &conf);
+    assert!(!err.contains("WARN"), "{err}");
+    let text = consumer.wait_for(|t| packets(&records(t)) >= 2_000);
+    assert_eq!(packets(&records(&text)), 2_000, "{err}");
+}

@@ -262,3 +262,76 @@ fn a_broker_outage_during_a_live_run_loses_nothing() {
         .sum();
     assert_eq!(packets, accounted, "every flow once");
 }
+
+/// The configuration docs/kafka.md shows runs (its socket replaced by a capture of IPFIX
+/// exports, its broker by the mock cluster, its librdkafka file by one of ours), without a
+/// warning, and its records reach the topic.
+#[test]
+fn the_docs_example_runs() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/kafka.md"))
+            .expect("docs/kafka.md");
+    let example = doc
+        .split("```\n")
+        .find(|b| b.starts_with("! nfacctd-kafka.conf"))
+        .expect("the example");
+    let mock = MockCluster::new(1).expect("a mock Kafka cluster");
+    mock.create_topic("pmacct.acct", 2, 1).expect("topic");
+    let brokers = mock.bootstrap_servers();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let packets = dir.path().join("packets.pcap");
+    common::generate(&packets, 2_000, 20, 60);
+    let plugin = "plugins: nfprobe\nnfprobe_version: 10\nnfprobe_receiver";
+    let (pcap, _) = common::probe_exports_with(Path::new(PMACCTD), &packets, plugin, dir.path());
+    let settings = dir.path().join("librdkafka.conf");
+    std::fs::write(&settings, "global, message.timeout.ms, 5000\n").expect("file");
+    let mut cfg = String::new();
+    for line in example.lines() {
+        let line = match line {
+            l if l.starts_with("nfacctd_port:") => format!("pcap_savefile: {}", pcap.display()),
+            l if l.starts_with("kafka_broker_host[k]:") => {
+                format!("kafka_broker_host[k]: {brokers}")
+            }
+            l if l.starts_with("kafka_config_file[k]:") => {
+                format!("kafka_config_file[k]: {}", settings.display())
+            }
+            l => l.to_string(),
+        };
+        cfg.push_str(&line);
+        cfg.push('\n');
+    }
+    cfg.push_str(&format!(
+        "kafka_spool_file[k]: {}\n",
+        dir.path().join("spool").display()
+    ));
+    let path = dir.path().join("nfacctd-kafka.conf");
+    std::fs::write(&path, cfg).expect("config");
+    let out = Command::new(env!("CARGO_BIN_EXE_nfacctd"))
+        .arg("-f")
+        .arg(&path)
+        .output()
+        .expect("nfacctd");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("WARN"), "{err}");
+    let kcat = Command::new("kcat")
+        .args([
+            "-C",
+            "-b",
+            &brokers,
+            "-t",
+            "pmacct.acct",
+            "-o",
+            "beginning",
+            "-e",
+        ])
+        .output()
+        .expect("kcat");
+    let packets: u64 = String::from_utf8_lossy(&kcat.stdout)
+        .lines()
+        .filter(|l| l.contains("\"event_type\": \"purge\""))
+        .filter_map(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+        .filter_map(|v| v["packets"].as_u64())
+        .sum();
+    assert_eq!(packets, 2_000);
+}
