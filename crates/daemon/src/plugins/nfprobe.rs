@@ -278,7 +278,7 @@ impl NfprobePlugin {
             fields,
             domain_id: nf.domain_id,
             engine: nf.engine,
-            sampling_interval: u16::try_from(sampling).unwrap_or(0x3fff),
+            sampling_interval: sampling.min(0x3fff) as u16,
             max_datagram,
             template_datagrams: TEMPLATE_DATAGRAMS,
             template_millis: TEMPLATE_MILLIS,
@@ -428,6 +428,7 @@ impl Plugin for NfprobePlugin {
             let view = self.layout.view(key);
             let proto = view.number(Primitive::Proto) as u8;
             let at_us = meta.ts.saturating_mul(1_000_000) + i64::from(meta.micros);
+            self.exporter.set_boot(at_us / 1000);
             let c = meta.counters();
             self.meter.observe(
                 &key[..],

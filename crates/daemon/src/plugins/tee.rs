@@ -32,11 +32,12 @@ pub fn carries_templates(d: &[u8]) -> bool {
     };
     let mut at = header;
     while let (Some(id), Some(len)) = (be16(d, at), be16(d, at + 2)) {
-        if template_ids.contains(&id) {
-            return true;
-        }
+        // A set shorter than its header (trailing padding) ends the walk.
         if len < 4 {
             return false;
+        }
+        if template_ids.contains(&id) {
+            return true;
         }
         at += usize::from(len);
     }
@@ -55,13 +56,13 @@ pub fn templates_only(d: &[u8]) -> Option<Vec<u8>> {
     let mut records = 0u16;
     let mut at = header;
     while let (Some(id), Some(len)) = (be16(d, at), be16(d, at + 2)) {
-        let set = d.get(at..at + usize::from(len).max(4))?;
+        if len < 4 {
+            break;
+        }
+        let set = d.get(at..at + usize::from(len))?;
         if template_ids.contains(&id) {
             out.extend_from_slice(set);
             records = records.saturating_add(v9_template_records(id, set));
-        }
-        if len < 4 {
-            break;
         }
         at += usize::from(len);
     }
@@ -259,6 +260,27 @@ impl TeePlugin {
             })?),
             false => None,
         };
+        let label = format!("{}/{}", config.name, config.kind);
+        log_pools(&label, &pools, tee.transparent);
+        let mut plugin = TeePlugin {
+            label,
+            map: tee.receivers.clone(),
+            config: tee.clone(),
+            pools: Vec::new(),
+            v4: None,
+            v6: None,
+            raw,
+            stats,
+            errors_logged_at: i64::MIN,
+        };
+        plugin.open_sockets(&pools)?;
+        plugin.pools = pools;
+        Ok(plugin)
+    }
+
+    /// Opens the socket of each address family the pools' receivers need (once).
+    fn open_sockets(&mut self, pools: &[Pool]) -> Result<(), String> {
+        let tee = &self.config;
         let open = |unspecified: IpAddr| -> Result<UdpSocket, String> {
             let ip = tee.source_ip.unwrap_or(unspecified);
             let s = UdpSocket::bind(SocketAddr::new(ip, 0))
@@ -273,27 +295,13 @@ impl TeePlugin {
                 .any(|r| r.is_ipv6() == v6)
         };
         let same_family = |v6: bool| tee.source_ip.is_none_or(|ip| ip.is_ipv6() == v6);
-        let v4 = match wants(false) && same_family(false) {
-            true => Some(open(IpAddr::V4(Ipv4Addr::UNSPECIFIED))?),
-            false => None,
-        };
-        let v6 = match wants(true) && same_family(true) {
-            true => Some(open(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED))?),
-            false => None,
-        };
-        let label = format!("{}/{}", config.name, config.kind);
-        log_pools(&label, &pools, tee.transparent);
-        Ok(TeePlugin {
-            label,
-            map: tee.receivers.clone(),
-            config: tee.clone(),
-            pools,
-            v4,
-            v6,
-            raw,
-            stats,
-            errors_logged_at: i64::MIN,
-        })
+        if self.v4.is_none() && wants(false) && same_family(false) {
+            self.v4 = Some(open(IpAddr::V4(Ipv4Addr::UNSPECIFIED))?);
+        }
+        if self.v6.is_none() && wants(true) && same_family(true) {
+            self.v6 = Some(open(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED))?);
+        }
+        Ok(())
     }
 
     fn send_one(&self, to: SocketAddr, from: SocketAddr, data: &[u8]) -> std::io::Result<()> {
@@ -428,6 +436,10 @@ impl Plugin for TeePlugin {
     fn on_reload(&mut self) {
         match read_map(&self.config) {
             Ok(pools) => {
+                if let Err(e) = self.open_sockets(&pools) {
+                    tracing::error!("( {} ): {e}; keeping the previous receivers", self.label);
+                    return;
+                }
                 log_pools(&self.label, &pools, self.config.transparent);
                 tracing::info!(
                     "( {} ): [{}] tee_receivers reloaded: {} pools",

@@ -231,6 +231,13 @@ impl Exporter {
         self.stats
     }
 
+    /// Sets the exporter's "boot", the time v5/v9 sysUptime counts from, if not set yet: the
+    /// first packet the flows are made of (a flow older than the boot is exported as starting
+    /// at it). Without it, the earliest start of the first flows exported.
+    pub fn set_boot(&mut self, ms: i64) {
+        self.boot_ms.get_or_insert(ms);
+    }
+
     /// Writes `flows` into datagrams at `now_ms` (unix milliseconds) and hands each to `send`.
     pub fn encode(&mut self, flows: &[FlowRecord], now_ms: i64, send: &mut dyn FnMut(&[u8])) {
         if flows.is_empty() {
@@ -301,7 +308,7 @@ impl Exporter {
         out.push(self.config.engine.1);
         let sampling = match self.config.sampling_interval {
             0 => 0,
-            n => 0x4000 | (n & 0x3fff),
+            n => 0x4000 | n.min(0x3fff),
         };
         out.extend_from_slice(&sampling.to_be_bytes());
     }
@@ -345,8 +352,9 @@ impl Exporter {
             let id = if v6 { TEMPLATE_V6 } else { TEMPLATE_V4 };
             let len = self.record_len(v6);
             let opening = d.open_set.is_none_or(|(open, _)| open != id);
-            // A set header when one opens; v9 pads the set to 4 bytes when it closes.
-            let needed = len + 3 + if opening { 4 } else { 0 };
+            // v9 pads a set to 4 bytes when it closes: this one, and the one a new set closes;
+            // a new set has a header.
+            let needed = len + 3 + if opening { 4 + 3 } else { 0 };
             if buf.len() + needed > limit && d.data_records > 0 {
                 self.finish_datagram(&mut d, now_ms, &mut buf, send);
                 d = self.start_datagram(now_ms, &mut buf);

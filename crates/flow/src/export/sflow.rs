@@ -173,7 +173,7 @@ impl SflowExporter {
             record_len as u32,
             s.protocol,
             s.frame_length,
-            s.frame_length.saturating_sub(header.len() as u32),
+            0, // octets stripped before the header was taken: none
             header.len() as u32,
         ] {
             b.extend_from_slice(&v.to_be_bytes());
@@ -271,7 +271,7 @@ mod tests {
                         let h = f.header.as_ref().expect("header");
                         assert_eq!(
                             (h.frame_length, h.bytes.len(), h.stripped),
-                            (1514, 128, 1386)
+                            (1514, 128, 0)
                         );
                         assert_eq!(f.sample_pool, 10 * f.seqno);
                     }

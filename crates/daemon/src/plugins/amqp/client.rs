@@ -186,11 +186,24 @@ pub struct Publisher {
 impl Publisher {
     /// Connects, logs in, opens channel 1 and puts it in confirm mode.
     pub fn connect(c: &Connect) -> Result<Publisher, AmqpError> {
-        let addr = (c.host.as_str(), c.port)
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| AmqpError::Protocol(format!("no address for '{}'", c.host)))?;
-        let mut stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+        let mut stream = None;
+        let mut last_error = None;
+        for addr in (c.host.as_str(), c.port).to_socket_addrs()? {
+            match TcpStream::connect_timeout(&addr, IO_TIMEOUT) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        let mut stream = match (stream, last_error) {
+            (Some(s), _) => s,
+            (None, Some(e)) => return Err(e.into()),
+            (None, None) => {
+                return Err(AmqpError::Protocol(format!("no address for '{}'", c.host)))
+            }
+        };
         stream.set_read_timeout(Some(IO_TIMEOUT))?;
         stream.set_write_timeout(Some(IO_TIMEOUT))?;
         stream.set_nodelay(true)?;
@@ -292,28 +305,31 @@ impl Publisher {
         }
     }
 
-    /// Reads basic.ack / basic.nack until delivery tag `last` is confirmed.
+    /// Reads basic.ack / basic.nack until every delivery tag after `self.published` up to
+    /// `last` is settled (confirms may come out of order: a single ack settles its tag only).
     fn wait_confirms(&mut self, last: u64) -> Result<(), AmqpError> {
-        let mut confirmed = self.published;
+        let first = self.published + 1;
+        let mut open: Vec<bool> = vec![true; (last + 1).saturating_sub(first) as usize];
+        let mut left = open.len();
         let mut refused = 0u64;
-        while confirmed < last {
+        while left > 0 {
             let m = self.next_method()?;
             let mut c = Cursor { b: &m.args, at: 0 };
             match (m.class, m.method) {
                 (60, 80) | (60, 120) => {
                     let tag = c.u64()?;
                     let multiple = c.take(1)?[0] & 1 == 1;
-                    let upto = if multiple {
-                        tag
-                    } else {
-                        tag.max(confirmed + 1)
-                    };
-                    if m.method == 120 {
-                        refused += upto.saturating_sub(confirmed);
+                    let from = if multiple { first } else { tag };
+                    for t in from.max(first)..=tag.min(last) {
+                        let slot = &mut open[(t - first) as usize];
+                        if *slot {
+                            *slot = false;
+                            left -= 1;
+                            refused += u64::from(m.method == 120);
+                        }
                     }
-                    confirmed = confirmed.max(upto);
                 }
-                (60, 50) => {} // basic.return: unroutable, still confirmed after
+                (60, 50) => {} // basic.return: unroutable, confirmed after
                 other => {
                     return Err(AmqpError::Protocol(format!(
                         "method {}.{} while waiting for confirms",

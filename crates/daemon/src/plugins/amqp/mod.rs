@@ -19,10 +19,18 @@ use client::{Connect, Publisher};
 struct Amqp {
     cfg: AmqpConfig,
     publisher: Option<Publisher>,
+    /// When the connection was last used: with heartbeats asked for, a connection idle past
+    /// their interval (the broker has closed it) is made again rather than tried.
+    last_used: std::time::Instant,
 }
 
 impl Amqp {
     fn connected(&mut self) -> Result<&mut Publisher, String> {
+        let heartbeat = std::time::Duration::from_secs(u64::from(self.cfg.heartbeat));
+        if self.cfg.heartbeat > 0 && self.last_used.elapsed() >= heartbeat {
+            self.publisher = None;
+        }
+        self.last_used = std::time::Instant::now();
         if self.publisher.is_none() {
             let mut p = Publisher::connect(&Connect {
                 host: self.cfg.host.clone(),
@@ -66,6 +74,10 @@ impl Transport for Amqp {
         result
     }
 
+    fn ready(&mut self) -> Result<(), String> {
+        self.connected().map(|_| ())
+    }
+
     fn close(&mut self) {
         if let Some(p) = self.publisher.take() {
             p.close();
@@ -90,6 +102,7 @@ pub fn start(
     let transport = Amqp {
         cfg: cfg.clone(),
         publisher: None,
+        last_used: std::time::Instant::now(),
     };
     let sink = BrokerSink::new(config, settings, transport, stats.clone());
     PurgingCache::new(config, clock, sink, false, stats)

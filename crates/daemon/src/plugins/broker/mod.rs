@@ -47,6 +47,10 @@ pub trait Transport: Send + 'static {
     /// Sends the messages in order; `Ok` once the broker has them all (a failure may leave
     /// some delivered: they are sent again, at least once).
     fn publish(&mut self, batch: &[Message]) -> Result<(), String>;
+    /// Whether the broker can be reached now (checked before a large spool file is read).
+    fn ready(&mut self) -> Result<(), String> {
+        Ok(())
+    }
     /// At exit.
     fn close(&mut self) {}
 }
@@ -113,6 +117,8 @@ pub struct BrokerSink<T: Transport> {
     spooled: usize,
     /// The last failure logged.
     failing: Option<String>,
+    /// The spool file could not be written: not tried again until the broker takes messages.
+    spool_broken: bool,
     rr_next: u64,
     stats: Arc<PluginStats>,
 }
@@ -149,6 +155,7 @@ impl<T: Transport> BrokerSink<T> {
             pending_bytes: 0,
             spooled,
             failing: None,
+            spool_broken: false,
             rr_next: 0,
             stats,
         }
@@ -175,11 +182,18 @@ impl<T: Transport> BrokerSink<T> {
         });
     }
 
+    /// Queues a message. Past [`MAX_PENDING_BYTES`] the queue is sent now if the broker is
+    /// not known to be away, and what is left goes to the spool file.
     fn queue(&mut self, m: Message) {
         self.pending_bytes += m.body.len();
         self.pending.push_back(m);
         if self.pending_bytes > MAX_PENDING_BYTES {
-            self.spill();
+            if self.failing.is_none() {
+                self.flush();
+            }
+            if self.pending_bytes > MAX_PENDING_BYTES && !self.spool_broken {
+                self.spill();
+            }
         }
     }
 
@@ -261,6 +275,8 @@ impl<T: Transport> BrokerSink<T> {
         match spool::append(&self.cfg.spool, &messages) {
             Ok(()) => self.spooled += messages.len(),
             Err(e) => {
+                // Not tried again until the broker takes messages: no retry per message.
+                self.spool_broken = true;
                 tracing::error!(
                     "( {} ): cannot write the spool file '{}': {e}; keeping {} messages in memory",
                     self.label,
@@ -293,6 +309,7 @@ impl<T: Transport> BrokerSink<T> {
             }
         }
         self.stats.kept_rows.store(0, Relaxed);
+        self.spool_broken = false;
         if let Some(was) = self.failing.take() {
             tracing::info!(
                 "( {} ): {} back (was: {was}); every kept message sent",
@@ -302,12 +319,44 @@ impl<T: Transport> BrokerSink<T> {
         }
     }
 
+    /// Sends the spool file's messages; what a failure leaves is written back to it, so
+    /// nothing sent is sent again. A damaged file is kept aside, its readable part sent.
     fn send_spool(&mut self) -> Result<(), String> {
-        let messages = spool::read(&self.cfg.spool).map_err(|e| format!("spool file: {e}"))?;
-        for batch in messages.chunks(CONFIRM_BATCH) {
-            self.publish(batch)?;
+        self.transport.ready()?;
+        let path = self.cfg.spool.clone();
+        let (messages, complete) = spool::read(&path).map_err(|e| format!("spool file: {e}"))?;
+        if !complete {
+            let aside = path.with_extension("damaged");
+            let _ = std::fs::rename(&path, &aside);
+            tracing::error!(
+                "( {} ): the spool file '{}' is damaged after {} messages: kept as '{}', the messages before the damage sent",
+                self.label,
+                path.display(),
+                messages.len(),
+                aside.display()
+            );
         }
-        std::fs::remove_file(&self.cfg.spool).map_err(|e| format!("spool file: {e}"))?;
+        for (i, batch) in messages.chunks(CONFIRM_BATCH).enumerate() {
+            if let Err(e) = self.publish(batch) {
+                let rest = &messages[i * CONFIRM_BATCH..];
+                match spool::rewrite(&path, rest) {
+                    Ok(()) => self.spooled = rest.len(),
+                    Err(w) => tracing::error!(
+                        "( {} ): cannot rewrite the spool file '{}': {w}",
+                        self.label,
+                        path.display()
+                    ),
+                }
+                self.stats.spooled_rows.store(self.spooled as u64, Relaxed);
+                return Err(e);
+            }
+        }
+        if let Err(e) = std::fs::remove_file(&path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                // Emptied instead, or every message would be sent again on the next retry.
+                let _ = std::fs::File::create(&path);
+            }
+        }
         self.spooled = 0;
         self.stats.spooled_rows.store(0, Relaxed);
         Ok(())
@@ -411,9 +460,19 @@ mod tests {
         ];
         spool::append(&path, &a).expect("append");
         spool::append(&path, &a[..1]).expect("append");
-        let back = spool::read(&path).expect("read");
+        let (back, complete) = spool::read(&path).expect("read");
+        assert!(complete);
         assert_eq!(back.len(), 3);
         assert_eq!(back[..2], a[..]);
         assert_eq!(spool::count(&path), 3);
+        // A record cut short (a crash while appending): what comes before it is read.
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes.truncate(bytes.len() - 3);
+        std::fs::write(&path, bytes).expect("write");
+        let (back, complete) = spool::read(&path).expect("read");
+        assert!(!complete);
+        assert_eq!(back[..], a[..]);
+        spool::rewrite(&path, &a[1..]).expect("rewrite");
+        assert_eq!(spool::read(&path).expect("read"), (a[1..].to_vec(), true));
     }
 }

@@ -24,41 +24,52 @@ pub fn append(path: &Path, messages: &[Message]) -> std::io::Result<()> {
     f.sync_data()
 }
 
-pub fn read(path: &Path) -> std::io::Result<Vec<Message>> {
+/// The messages of the file, and whether it was read to its end (false: damaged after the
+/// messages returned).
+pub fn read(path: &Path) -> std::io::Result<(Vec<Message>, bool)> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), true)),
         Err(e) => return Err(e),
     };
     let mut out = Vec::new();
     let mut at = 0;
     while at < bytes.len() {
-        let Some(nl) = bytes[at..].iter().position(|b| *b == b'\n') else {
-            break;
+        let Some(m) = record(&bytes, &mut at) else {
+            return Ok((out, false));
         };
-        let head = String::from_utf8_lossy(&bytes[at..at + nl]).into_owned();
-        let mut fields = head.splitn(3, '\t');
-        let (Some(route), Some(key), Some(len)) = (fields.next(), fields.next(), fields.next())
-        else {
-            break;
-        };
-        let Ok(len) = len.parse::<usize>() else {
-            break;
-        };
-        let start = at + nl + 1;
-        let Some(body) = bytes.get(start..start + len) else {
-            break;
-        };
-        out.push(Message {
-            route: route.to_string(),
-            key: key.to_string(),
-            body: body.to_vec(),
-        });
-        at = start + len + 1;
+        out.push(m);
     }
-    Ok(out)
+    Ok((out, true))
+}
+
+/// The record at `at`, moving `at` past it.
+fn record(bytes: &[u8], at: &mut usize) -> Option<Message> {
+    let nl = bytes.get(*at..)?.iter().position(|b| *b == b'\n')?;
+    let head = String::from_utf8_lossy(&bytes[*at..*at + nl]).into_owned();
+    let mut fields = head.splitn(3, '\t');
+    let (route, key, len) = (fields.next()?, fields.next()?, fields.next()?);
+    let len = len.parse::<usize>().ok()?;
+    let start = *at + nl + 1;
+    let end = start.checked_add(len)?;
+    let body = bytes.get(start..end)?;
+    (bytes.get(end) == Some(&b'\n')).then_some(())?;
+    *at = end + 1;
+    Some(Message {
+        route: route.to_string(),
+        key: key.to_string(),
+        body: body.to_vec(),
+    })
+}
+
+/// Replaces the file with `messages` (written aside, then renamed over it).
+pub fn rewrite(path: &Path, messages: &[Message]) -> std::io::Result<()> {
+    let tmp = path.with_extension("rewrite");
+    let _ = std::fs::remove_file(&tmp);
+    append(&tmp, messages)?;
+    std::fs::rename(&tmp, path)
 }
 
 pub fn count(path: &Path) -> usize {
-    read(path).map(|m| m.len()).unwrap_or(0)
+    read(path).map(|(m, _)| m.len()).unwrap_or(0)
 }
