@@ -269,10 +269,7 @@ mod tests {
                         flows += 1;
                         assert_eq!((f.sampling_rate, f.input.value, f.source.index), (10, 3, 3));
                         let h = f.header.as_ref().expect("header");
-                        assert_eq!(
-                            (h.frame_length, h.bytes.len(), h.stripped),
-                            (1514, 128, 0)
-                        );
+                        assert_eq!((h.frame_length, h.bytes.len(), h.stripped), (1514, 128, 0));
                         assert_eq!(f.sample_pool, 10 * f.seqno);
                     }
                     Sample::Counters(c) => {
