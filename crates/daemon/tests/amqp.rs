@@ -20,23 +20,12 @@ fn messages(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// A JSON record without the fields that differ between runs (writer_id has the pid,
-/// stamp_updated the wall clock).
-fn stable(line: &str) -> String {
-    let mut v: serde_json::Value = serde_json::from_str(line).expect("a JSON record");
-    if let Some(m) = v.as_object_mut() {
-        m.remove("writer_id");
-        m.remove("stamp_updated");
-    }
-    v.to_string()
-}
-
 fn records(text: &str) -> Vec<String> {
     let mut out: Vec<String> = messages(text)
         .iter()
         .flat_map(|m| m.lines().map(str::to_string).collect::<Vec<_>>())
         .filter(|l| l.contains("\"event_type\": \"purge\""))
-        .map(|l| stable(&l))
+        .map(|l| common::stable_record(&l))
         .collect();
     out.sort();
     out
@@ -68,27 +57,7 @@ fn config(pcap: &Path, extra: &str) -> String {
 
 /// The print plugin's JSON rows for the same capture and bins.
 fn print_rows(pcap: &Path, dir: &Path) -> Vec<String> {
-    let cfg = dir.join("print.conf");
-    std::fs::write(
-        &cfg,
-        format!(
-            "pcap_savefile: {}\nplugins: print[p]\naggregate[p]: src_host, dst_host, proto\n\
-             print_history[p]: 1m\nprint_refresh_time[p]: 86400\nprint_output[p]: json\n",
-            pcap.display()
-        ),
-    )
-    .expect("config");
-    let out = Command::new(PMACCTD)
-        .arg("-f")
-        .arg(&cfg)
-        .output()
-        .expect("pmacctd");
-    let mut rows: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(stable)
-        .collect();
-    rows.sort();
-    rows
+    common::print_json_rows(pcap, dir, "src_host, dst_host, proto", true)
 }
 
 #[test]

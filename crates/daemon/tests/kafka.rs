@@ -24,37 +24,27 @@ fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
-fn stable(line: &str) -> String {
-    let mut v: serde_json::Value = serde_json::from_str(line).expect("a JSON record");
-    if let Some(m) = v.as_object_mut() {
-        m.remove("writer_id");
-        m.remove("stamp_updated");
-    }
-    v.to_string()
+fn print_rows(pcap: &Path, dir: &Path) -> Vec<String> {
+    common::print_json_rows(pcap, dir, "src_host, dst_host, proto", false)
 }
 
-fn print_rows(pcap: &Path, dir: &Path) -> Vec<String> {
-    let cfg = dir.join("print.conf");
-    std::fs::write(
-        &cfg,
-        format!(
-            "pcap_savefile: {}\nplugins: print[p]\naggregate[p]: src_host, dst_host, proto\n\
-             print_output[p]: json\nprint_refresh_time[p]: 86400\n",
-            pcap.display()
-        ),
-    )
-    .expect("config");
-    let out = Command::new(PMACCTD)
-        .arg("-f")
-        .arg(&cfg)
+/// Everything in the topic, from its beginning, as Debian's kcat prints it with `format`.
+fn topic(brokers: &str, format: &str) -> String {
+    let out = Command::new("kcat")
+        .args([
+            "-C",
+            "-b",
+            brokers,
+            "-t",
+            "pmacct.acct",
+            "-o",
+            "beginning",
+            "-e",
+        ])
+        .args(["-f", format])
         .output()
-        .expect("pmacctd");
-    let mut rows: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(stable)
-        .collect();
-    rows.sort();
-    rows
+        .expect("kcat (apt-get install kcat)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -87,21 +77,7 @@ fn records_reach_the_partition_of_their_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(!err.contains("WARN"), "{err}");
-    let kcat = Command::new("kcat")
-        .args([
-            "-C",
-            "-b",
-            &brokers,
-            "-t",
-            "pmacct.acct",
-            "-o",
-            "beginning",
-            "-e",
-        ])
-        .args(["-f", "%p\t%k\t%s\n"])
-        .output()
-        .expect("kcat (apt-get install kcat)");
-    let text = String::from_utf8_lossy(&kcat.stdout);
+    let text = topic(&brokers, "%p\t%k\t%s\n");
     let mut got = Vec::new();
     for line in text.lines() {
         let mut f = line.splitn(3, '\t');
@@ -113,7 +89,7 @@ fn records_reach_the_partition_of_their_key() {
         assert_eq!(key, src.replace(['.', ':'], "_"), "{line}");
         let partition: u32 = p.parse().expect("partition");
         assert_eq!(partition, crc32(key.as_bytes()) % 3, "{line}");
-        got.push(stable(body));
+        got.push(common::stable_record(body));
     }
     got.sort();
     assert_eq!(got, expected);
@@ -166,28 +142,10 @@ fn brokers_down_at_exit_lose_nothing_and_repeat_nothing() {
     let err = run(&b);
     assert!(err.contains("sending them first"), "{err}");
     assert!(!spool.exists(), "the spool is removed once sent");
-    let kcat = Command::new("kcat")
-        .args([
-            "-C",
-            "-b",
-            &brokers,
-            "-t",
-            "pmacct.acct",
-            "-o",
-            "beginning",
-            "-e",
-        ])
-        .output()
-        .expect("kcat (apt-get install kcat)");
-    let text = String::from_utf8_lossy(&kcat.stdout);
+    let text = topic(&brokers, "%s\n");
     let records: Vec<&str> = text.lines().filter(|l| l.contains("\"purge\"")).collect();
     assert_eq!(records.len(), want, "every record once");
-    let packets: u64 = records
-        .iter()
-        .filter_map(|r| serde_json::from_str::<serde_json::Value>(r).ok())
-        .filter_map(|v| v["packets"].as_u64())
-        .sum();
-    assert_eq!(packets, 5_000);
+    assert_eq!(common::purge_packets(&text), 5_000);
 }
 
 /// The broker down in the middle of a live run (IPFIX from flowsend into nfacctd, purged
@@ -222,24 +180,8 @@ fn a_broker_outage_during_a_live_run_loses_nothing() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("flowsend");
-    let topic = || {
-        let out = Command::new("kcat")
-            .args([
-                "-C",
-                "-b",
-                &brokers,
-                "-t",
-                "pmacct.acct",
-                "-o",
-                "beginning",
-                "-e",
-            ])
-            .output()
-            .expect("kcat (apt-get install kcat)");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
     common::netns::wait_until(20, "a first purge in the topic", || {
-        topic().contains("purge_close")
+        topic(&brokers, "%s\n").contains("purge_close")
     });
     mock.broker_down(1).expect("broker down");
     daemon.wait_for("messages kept, retried every 2 s");
@@ -254,12 +196,7 @@ fn a_broker_outage_during_a_live_run_loses_nothing() {
         .expect("nfacctd's stats line");
     assert!(accounted > 10_000, "{accounted}");
     assert!(text.contains("back (was:"), "{text}");
-    let packets: u64 = topic()
-        .lines()
-        .filter(|l| l.contains("\"event_type\": \"purge\""))
-        .filter_map(|r| serde_json::from_str::<serde_json::Value>(r).ok())
-        .filter_map(|v| v["packets"].as_u64())
-        .sum();
+    let packets = common::purge_packets(&topic(&brokers, "%s\n"));
     assert_eq!(packets, accounted, "every flow once");
 }
 
@@ -314,24 +251,6 @@ fn the_docs_example_runs() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(!err.contains("WARN"), "{err}");
-    let kcat = Command::new("kcat")
-        .args([
-            "-C",
-            "-b",
-            &brokers,
-            "-t",
-            "pmacct.acct",
-            "-o",
-            "beginning",
-            "-e",
-        ])
-        .output()
-        .expect("kcat");
-    let packets: u64 = String::from_utf8_lossy(&kcat.stdout)
-        .lines()
-        .filter(|l| l.contains("\"event_type\": \"purge\""))
-        .filter_map(|r| serde_json::from_str::<serde_json::Value>(r).ok())
-        .filter_map(|v| v["packets"].as_u64())
-        .sum();
+    let packets = common::purge_packets(&topic(&brokers, "%s\n"));
     assert_eq!(packets, 2_000);
 }

@@ -646,3 +646,50 @@ pub fn print_totals(program: &str, pcap: &Path, dir: &Path) -> Totals {
         .unwrap_or_else(|e| panic!("cannot run {program}: {e} (apt-get install pmacct)"));
     csv_totals(&String::from_utf8_lossy(&out.stdout))
 }
+
+/// A broker record (JSON) without what differs between runs: `writer_id` (the pid) and
+/// `stamp_updated` (the wall clock).
+pub fn stable_record(line: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(line).expect("a JSON record");
+    if let Some(m) = v.as_object_mut() {
+        m.remove("writer_id");
+        m.remove("stamp_updated");
+    }
+    v.to_string()
+}
+
+/// Our print plugin's JSON rows for `pcap` with `aggregate` (and 1-minute bins), as
+/// [`stable_record`]s, sorted.
+pub fn print_json_rows(pcap: &Path, dir: &Path, aggregate: &str, bins: bool) -> Vec<String> {
+    let cfg = dir.join("print-json.conf");
+    let history = if bins { "print_history[p]: 1m\n" } else { "" };
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\nplugins: print[p]\naggregate[p]: {aggregate}\n{history}\
+             print_refresh_time[p]: 86400\nprint_output[p]: json\n",
+            pcap.display()
+        ),
+    )
+    .expect("config");
+    let out = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .expect("pmacctd");
+    let mut rows: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(stable_record)
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// The packets of the purge records among `text`'s lines.
+pub fn purge_packets(text: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.contains("\"event_type\": \"purge\""))
+        .filter_map(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+        .filter_map(|v| v["packets"].as_u64())
+        .sum()
+}
