@@ -944,7 +944,7 @@ fn exports_of_a_generated_capture_give_debian_nfacctds_rows() {
                 .zip(rows.values())
                 .map(|(p, n)| p * *n as u64)
                 .sum();
-            assert_eq!(total, exported_packets(&pcap), "v{version}");
+            assert_eq!(total, common::tshark_cflow(&pcap).2, "v{version}");
             exported.push(total);
             if total == 30_000 {
                 break;
@@ -952,35 +952,6 @@ fn exports_of_a_generated_capture_give_debian_nfacctds_rows() {
         }
         assert_eq!(exported.last(), Some(&30_000), "v{version}: {exported:?}");
     }
-}
-
-/// The packets of every flow record in a capture of NetFlow/IPFIX exports, as tshark reads
-/// them.
-fn exported_packets(pcap: &Path) -> u64 {
-    let port = |args: &[&str]| {
-        let out = Command::new("tshark")
-            .arg("-r")
-            .arg(pcap)
-            .args(args)
-            .output()
-            .expect("tshark (apt-get install tshark)");
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
-    let dst = port(&["-c", "1", "-T", "fields", "-e", "udp.dstport"]);
-    let decode = format!("udp.port=={},cflow", dst.trim());
-    port(&[
-        "-d",
-        &decode,
-        "-T",
-        "fields",
-        "-E",
-        "occurrence=a",
-        "-e",
-        "cflow.packets",
-    ])
-    .split(|c: char| c == ',' || c.is_whitespace())
-    .filter_map(|v| v.parse::<u64>().ok())
-    .sum()
 }
 
 /// nfacctd_ext_sampling_rate (as 1.7.7): renormalization uses it instead of the exporter's

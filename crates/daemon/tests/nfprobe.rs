@@ -33,32 +33,6 @@ fn plugin(version: u8) -> String {
     )
 }
 
-/// tshark's reading of an export capture: (datagrams it decoded as NetFlow/IPFIX, expert
-/// notes of any kind, packets of every record).
-fn tshark_read(pcap: &Path) -> (usize, usize, u64) {
-    let fields = |args: &[&str]| {
-        let out = Command::new("tshark")
-            .arg("-r")
-            .arg(pcap)
-            .args(args)
-            .output()
-            .expect("tshark (apt-get install tshark)");
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
-    let port = fields(&["-c", "1", "-T", "fields", "-e", "udp.dstport"]);
-    let decode = format!("udp.port=={},cflow", port.trim());
-    let read = |args: &[&str]| fields(&[&["-d", decode.as_str()], args].concat());
-    let datagrams = read(&["-Y", "cflow", "-T", "fields", "-e", "frame.number"])
-        .lines()
-        .count();
-    let expert = read(&["-Y", "_ws.expert || _ws.malformed"]).lines().count();
-    let packets = read(&["-T", "fields", "-E", "occurrence=a", "-e", "cflow.packets"])
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter_map(|v| v.parse::<u64>().ok())
-        .sum();
-    (datagrams, expert, packets)
-}
-
 /// Our nfprobe's exports of a 30,000-packet capture (IPv4 and IPv6, TCP and UDP), in every
 /// version: tshark decodes every datagram without a note, and our nfacctd and Debian's
 /// nfacctd 1.7.7 both give the capture's packets and bytes per 5-tuple.
@@ -77,7 +51,7 @@ fn exports_give_every_collector_the_captures_totals() {
         let (pcap, datagrams) =
             common::probe_exports_with(Path::new(PMACCTD), &packets, &plugin(version), &dir);
         let expected = if version == 5 { &v4 } else { &capture };
-        let (decoded, notes, exported) = tshark_read(&pcap);
+        let (decoded, notes, exported) = common::tshark_cflow(&pcap);
         assert_eq!((decoded, notes), (datagrams, 0), "v{version}: tshark");
         assert_eq!(exported, sum(expected).0, "v{version}: tshark's packets");
         let ours = print_totals(NFACCTD, &pcap, &dir);
@@ -382,7 +356,7 @@ fn direction_ifindex_and_dont_cache_reach_the_collector() {
         "plugins: nfprobe\nnfprobe_version: 10\nnfprobe_dont_cache: true\nnfprobe_receiver",
         &dir,
     );
-    let (_, _, exported) = tshark_read(&pcap);
+    let (_, _, exported) = common::tshark_cflow(&pcap);
     assert_eq!(exported, 2_000);
     let flows = Command::new("tshark")
         .arg("-r")

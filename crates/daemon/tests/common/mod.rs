@@ -693,3 +693,29 @@ pub fn purge_packets(text: &str) -> u64 {
         .filter_map(|v| v["packets"].as_u64())
         .sum()
 }
+
+/// tshark's reading of an export capture: (datagrams it decoded as NetFlow/IPFIX, expert
+/// notes of any kind, packets of every record).
+pub fn tshark_cflow(pcap: &Path) -> (usize, usize, u64) {
+    let fields = |args: &[&str]| {
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(pcap)
+            .args(args)
+            .output()
+            .expect("tshark (apt-get install tshark)");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let port = fields(&["-c", "1", "-T", "fields", "-e", "udp.dstport"]);
+    let decode = format!("udp.port=={},cflow", port.trim());
+    let read = |args: &[&str]| fields(&[&["-d", decode.as_str()], args].concat());
+    let datagrams = read(&["-Y", "cflow", "-T", "fields", "-e", "frame.number"])
+        .lines()
+        .count();
+    let expert = read(&["-Y", "_ws.expert || _ws.malformed"]).lines().count();
+    let packets = read(&["-T", "fields", "-E", "occurrence=a", "-e", "cflow.packets"])
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
+    (datagrams, expert, packets)
+}
