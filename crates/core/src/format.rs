@@ -11,6 +11,7 @@ use crate::key::{Counters, KeyFields, Timestamp};
 use crate::primitive::Primitive;
 use crate::protocols::protocol_label;
 
+pub mod avro;
 mod fast;
 pub use fast::RowBuffer;
 

@@ -198,8 +198,8 @@ fn write_places(config: &DaemonConfig) -> Vec<WritePlace> {
             }
             PluginOptions::Quota(q) => add("quota_state", &q.state),
             PluginOptions::Influxdb(i) => add("influxdb_spool_file", &i.spool),
-            PluginOptions::Amqp(a) => add("amqp_spool_file", &a.spool),
-            PluginOptions::Kafka(k) => add("kafka_spool_file", &k.spool),
+            PluginOptions::Amqp(a) => add("amqp_spool_file", &a.messages.spool),
+            PluginOptions::Kafka(k) => add("kafka_spool_file", &k.messages.spool),
             PluginOptions::Memory(_)
             | PluginOptions::Prometheus(_)
             | PluginOptions::Nfprobe(_)

@@ -30,6 +30,10 @@ fn print_rows(pcap: &Path, dir: &Path) -> Vec<String> {
 
 /// Everything in the topic, from its beginning, as Debian's kcat prints it with `format`.
 fn topic(brokers: &str, format: &str) -> String {
+    String::from_utf8_lossy(&topic_bytes(brokers, format)).into_owned()
+}
+
+fn topic_bytes(brokers: &str, format: &str) -> Vec<u8> {
     let out = Command::new("kcat")
         .args([
             "-C",
@@ -44,7 +48,7 @@ fn topic(brokers: &str, format: &str) -> String {
         .args(["-f", format])
         .output()
         .expect("kcat (apt-get install kcat)");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    out.stdout
 }
 
 #[test]
@@ -93,6 +97,74 @@ fn records_reach_the_partition_of_their_key() {
     }
     got.sort();
     assert_eq!(got, expected);
+}
+
+/// `kafka_output: avro` and `avro_json`, with markers, 1-minute bins and packed messages:
+/// every message decodes with the schema written to avro_schema_file (Debian's python3-avro
+/// reads the binary ones), and the records are the print plugin's rows for the same capture.
+#[test]
+fn avro_records_decode_with_the_written_schema() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("packets.pcap");
+    common::generate(&pcap, 3_000, 30, 180);
+    let expected = common::print_json_rows(&pcap, dir.path(), "src_host, dst_host, proto", true);
+    assert!(expected.len() > 60, "{}", expected.len());
+    for output in ["avro", "avro_json"] {
+        let mock = MockCluster::new(1).expect("a mock Kafka cluster");
+        mock.create_topic("pmacct.acct", 1, 1).expect("topic");
+        let brokers = mock.bootstrap_servers();
+        let schema = dir.path().join(format!("{output}.avsc"));
+        let cfg = dir.path().join("kafka.conf");
+        std::fs::write(
+            &cfg,
+            format!(
+                "pcap_savefile: {}\nplugins: kafka[k]\naggregate[k]: src_host, dst_host, proto\n\
+                 kafka_broker_host[k]: {brokers}\nkafka_output[k]: {output}\n\
+                 avro_schema_file[k]: {}\nkafka_markers[k]: true\nkafka_multi_values[k]: 2048\n\
+                 kafka_history[k]: 1m\nkafka_refresh_time[k]: 86400\nkafka_spool_file[k]: {}\n",
+                pcap.display(),
+                schema.display(),
+                dir.path().join("spool").display()
+            ),
+        )
+        .expect("config");
+        let out = Command::new(PMACCTD)
+            .arg("-f")
+            .arg(&cfg)
+            .output()
+            .expect("pmacctd");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(!err.contains("WARN"), "{err}");
+        let text = match output {
+            "avro" => common::avro_decode(&schema, &topic_bytes(&brokers, "%R%s")),
+            _ => topic(&brokers, "%s\n"),
+        };
+        let mut got = Vec::new();
+        let (mut inits, mut closes, mut purged) = (0, 0, 0);
+        let mut writers = std::collections::BTreeSet::new();
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            writers.insert(v["writer_id"].as_str().expect("writer_id").to_string());
+            match v["event_type"].as_str() {
+                Some("purge") => got.push(common::stable_record(line)),
+                Some("purge_init") => inits += 1,
+                Some("purge_close") => {
+                    closes += 1;
+                    purged += v["purged_entries"].as_u64().expect("count");
+                }
+                other => panic!("{other:?} in {line}"),
+            }
+        }
+        got.sort();
+        assert_eq!(got, expected, "{output}");
+        // A purge as each bin closes, a pair of markers around each.
+        assert_eq!((inits, closes), (4, 4), "{output}");
+        assert_eq!(purged, expected.len() as u64, "{output}");
+        assert_eq!(writers.len(), 1, "one writer_id: {writers:?}");
+        let messages = topic(&brokers, "%o\n").lines().count();
+        assert!(messages < expected.len() / 5, "packed: {messages} messages");
+    }
 }
 
 /// Every broker down while a capture is read: librdkafka gives the messages back after

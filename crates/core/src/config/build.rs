@@ -14,7 +14,7 @@ use crate::primitive::Aggregate;
 
 mod broker;
 mod probe;
-pub use broker::{AmqpConfig, KafkaConfig};
+pub use broker::{AmqpConfig, BrokerOutput, KafkaConfig, MessagesConfig};
 pub use probe::{NfprobeConfig, ProbeSource, SfprobeConfig, TeeConfig, NFPROBE_DEFAULT_AGGREGATE};
 
 /// Where in_iface/out_iface ids come from (`pcap_ifindex`).
@@ -905,28 +905,8 @@ fn build_plugin(
             return None;
         }
         PluginKind::Tee => PluginOptions::Tee(Box::new(probe::build_tee(&mut r)?)),
-        PluginKind::Amqp => {
-            if r.text("amqp_output")
-                .is_some_and(|o| !o.eq_ignore_ascii_case("json"))
-            {
-                r.error(
-                    "amqp_output",
-                    "only json is supported by pmacct-rs so far".into(),
-                );
-            }
-            PluginOptions::Amqp(Box::new(broker::build_amqp(&mut r, &p.name)))
-        }
-        PluginKind::Kafka => {
-            if r.text("amqp_output")
-                .is_some_and(|o| !o.eq_ignore_ascii_case("json"))
-            {
-                r.error(
-                    "amqp_output",
-                    "only json is supported by pmacct-rs so far".into(),
-                );
-            }
-            PluginOptions::Kafka(Box::new(broker::build_kafka(&mut r, &p.name)))
-        }
+        PluginKind::Amqp => PluginOptions::Amqp(Box::new(broker::build_amqp(&mut r, &p.name))),
+        PluginKind::Kafka => PluginOptions::Kafka(Box::new(broker::build_kafka(&mut r, &p.name))),
     };
     Some(PluginConfig {
         name: p.name.clone(),

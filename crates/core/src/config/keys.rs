@@ -248,7 +248,10 @@ keys! {
     "amqp_heartbeat_interval": Plugin, V::Uint(0, 65535), "0", Yes, "amqp: heartbeat seconds asked for (0: none).";
     "amqp_multi_values" ["kafka_multi_values"]: Plugin, V::Uint(0, u64::MAX), "0", Yes, "amqp: up to this many bytes of records per message, each record followed by a newline (0: one record per message).";
     "amqp_markers" ["kafka_markers"]: Plugin, V::Bool, "false", Yes, "amqp: a `purge_init` message before each purge and a `purge_close` message after it (`purged_entries`, `total_entries`, `duration`), with the plugin's writer_id.";
-    "amqp_output" ["kafka_output"]: Plugin, V::Choice(&["json", "avro", "avro_json"]), "json", Yes, "amqp: message format; json only so far (avro is an error).";
+    "amqp_output" ["kafka_output"]: Plugin, V::Choice(&["json", "avro", "avro_json"]), "json", Yes, "amqp, kafka: message format: json (pmacct's objects), avro (Apache Avro binary records, no container: the schema is in avro_schema_file) or avro_json (Avro's JSON encoding).";
+    "avro_schema_file" ["avro_schema_output_file"]: Plugin, V::Path, "", Yes, "amqp, kafka: with avro or avro_json output, the record schema is written here at start (and the markers' schemas to FILE.purge_init and FILE.purge_close with markers on).";
+    "kafka_avro_schema_registry": Plugin, V::Text, "", Yes, "kafka: Confluent's schema registry is not supported by pmacct-rs (an error at start): consumers read the schema from avro_schema_file.";
+    "avro_buffer_size": Plugin, V::Uint(1, u64::MAX), "8192", NoEffect, "amqp, kafka: accepted for pmacct's configurations; pmacct-rs never cuts a message inside a record, so *_multi_values alone sizes messages.";
     "amqp_spool_file": Plugin, V::Path, "", Yes, "pmacct-rs, amqp: where messages the broker has not taken are kept at exit and sent first at the next start (default /var/lib/pmacct-rs/NAME.amqp-spool).";
     // --- kafka ---
     "kafka_broker_host": Plugin, V::Text, "127.0.0.1", Yes, "kafka: the broker (bootstrap) host; a comma-separated list, or `host:port`, is passed to librdkafka as written.";

@@ -176,11 +176,10 @@ pub fn start(
         route: cfg.topic.clone(),
         route_rr: cfg.topic_rr,
         key: cfg.partition_key.clone(),
-        multi_values: cfg.multi_values,
-        markers: cfg.markers,
-        spool: cfg.spool.clone(),
+        messages: cfg.messages.clone(),
     };
-    let sink = BrokerSink::new(config, settings, transport, stats.clone());
+    let sink =
+        BrokerSink::new(config, settings, transport, stats.clone()).map_err(PluginError::Io)?;
     PurgingCache::new(config, clock, sink, false, stats)
 }
 

@@ -719,3 +719,29 @@ pub fn tshark_cflow(pcap: &Path) -> (usize, usize, u64) {
         .sum();
     (datagrams, expert, packets)
 }
+
+/// Broker messages in kcat's `%R%s` framing decoded by Debian's python3-avro with the
+/// schemas written at `schema` (tests/common/avro_decode.py): one JSON object per line.
+pub fn avro_decode(schema: &Path, framed: &[u8]) -> String {
+    use std::io::Write as _;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/avro_decode.py");
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(script)
+        .arg(schema)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 (apt-get install python3-avro)");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = framed.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().expect("avro_decode.py");
+    let _ = writer.join();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -1,8 +1,68 @@
-//! The amqp plugin's options (docs/amqp.md).
+//! The amqp and kafka plugins' options (docs/amqp.md, docs/kafka.md).
 
 use std::path::PathBuf;
 
 use super::{parse_uint, Reader};
+
+/// The broker plugins' message format (`amqp_output`, `kafka_output`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrokerOutput {
+    /// pmacct's JSON objects.
+    Json,
+    /// Apache Avro, binary: records back to back, no container.
+    Avro,
+    /// Apache Avro's JSON encoding.
+    AvroJson,
+}
+
+/// How the broker plugins turn purges into messages, and where they keep them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessagesConfig {
+    /// Bytes of records per message (0: one record a message).
+    pub multi_values: usize,
+    pub markers: bool,
+    pub output: BrokerOutput,
+    /// Where the Avro schema is written for consumers (`avro_schema_file`).
+    pub avro_schema_file: Option<PathBuf>,
+    /// Where messages the broker could not take are kept across restarts.
+    pub spool: PathBuf,
+}
+
+fn build_messages(r: &mut Reader, name: &str, kind: &str) -> MessagesConfig {
+    let output = match r
+        .text("amqp_output")
+        .map(|o| o.to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("avro") => BrokerOutput::Avro,
+        Some("avro_json") => BrokerOutput::AvroJson,
+        _ => BrokerOutput::Json,
+    };
+    let avro_schema_file = r.path("avro_schema_file");
+    if avro_schema_file.is_some() && output == BrokerOutput::Json {
+        r.error(
+            "avro_schema_file",
+            format!("{kind}_output is json: set {kind}_output to avro or avro_json"),
+        );
+    }
+    if r.text("kafka_avro_schema_registry").is_some() {
+        r.error(
+            "kafka_avro_schema_registry",
+            "Confluent's schema registry is not supported by pmacct-rs: consumers read the schema from avro_schema_file".into(),
+        );
+    }
+    // Read, so it is not reported unused: messages are never cut inside a record.
+    let _ = r.uint("avro_buffer_size", 8192);
+    MessagesConfig {
+        multi_values: r.uint("amqp_multi_values", 0) as usize,
+        markers: r.bool("amqp_markers", false),
+        output,
+        avro_schema_file,
+        spool: r
+            .path(&format!("{kind}_spool_file"))
+            .unwrap_or_else(|| PathBuf::from(format!("/var/lib/pmacct-rs/{name}.{kind}-spool"))),
+    }
+}
 
 /// An `amqp` plugin: each purge published to a RabbitMQ exchange as pmacct's JSON messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,11 +83,7 @@ pub struct AmqpConfig {
     pub persistent: bool,
     pub frame_max: u32,
     pub heartbeat: u16,
-    /// Bytes of records per message (0: one record a message).
-    pub multi_values: usize,
-    pub markers: bool,
-    /// Where messages the broker could not take are kept across restarts.
-    pub spool: PathBuf,
+    pub messages: MessagesConfig,
 }
 
 pub(super) fn build_amqp(r: &mut Reader, name: &str) -> AmqpConfig {
@@ -61,11 +117,7 @@ pub(super) fn build_amqp(r: &mut Reader, name: &str) -> AmqpConfig {
         heartbeat: r
             .uint("amqp_heartbeat_interval", 0)
             .min(u64::from(u16::MAX)) as u16,
-        multi_values: r.uint("amqp_multi_values", 0) as usize,
-        markers: r.bool("amqp_markers", false),
-        spool: r
-            .path("amqp_spool_file")
-            .unwrap_or_else(|| PathBuf::from(format!("/var/lib/pmacct-rs/{name}.amqp-spool"))),
+        messages: build_messages(r, name, "amqp"),
     }
 }
 
@@ -98,26 +150,35 @@ mod tests {
             ("acct", 131_072, 0)
         );
         assert_eq!(
-            a.spool,
+            a.messages.spool,
             std::path::PathBuf::from("/var/lib/pmacct-rs/m.amqp-spool")
         );
+        assert_eq!(a.messages.output, super::BrokerOutput::Json);
         let a = amqp("plugins: amqp[m]\namqp_host[m]: 127.0.0.1:5673\n");
         assert_eq!((a.host.as_str(), a.port), ("127.0.0.1", 5673));
         let a = amqp("plugins: amqp[m]\namqp_host[m]: [::1]:5674\n");
         assert_eq!((a.host.as_str(), a.port), ("::1", 5674));
         let a = amqp("plugins: amqp[m]\namqp_host[m]: ::1\n");
         assert_eq!((a.host.as_str(), a.port), ("::1", 5672));
+        let a = amqp(
+            "plugins: amqp[m]\namqp_output[m]: avro\navro_schema_output_file[m]: /tmp/s.avsc\n",
+        );
+        assert_eq!(a.messages.output, super::BrokerOutput::Avro);
+        assert_eq!(
+            a.messages.avro_schema_file,
+            Some(std::path::PathBuf::from("/tmp/s.avsc"))
+        );
         let mut w = Vec::new();
         let e = load(
             "b.conf",
-            "plugins: amqp[m]\namqp_output[m]: avro\n",
+            "plugins: amqp[m]\navro_schema_file[m]: /tmp/s.avsc\n",
             Vec::new(),
             &mut w,
         )
         .unwrap_err();
         assert_eq!(
             e.0[0].to_string(),
-            "b.conf:2: key 'amqp_output' of plugin 'm': only json is supported by pmacct-rs so far"
+            "b.conf:2: key 'avro_schema_file' of plugin 'm': amqp_output is json: set amqp_output to avro or avro_json"
         );
     }
 }
@@ -138,9 +199,7 @@ pub struct KafkaConfig {
     pub partition_key: String,
     /// `kafka_config_file`: librdkafka settings, lines of `global|topic, key, value`.
     pub config_file: Option<PathBuf>,
-    pub multi_values: usize,
-    pub markers: bool,
-    pub spool: PathBuf,
+    pub messages: MessagesConfig,
 }
 
 pub(super) fn build_kafka(r: &mut Reader, name: &str) -> KafkaConfig {
@@ -175,10 +234,6 @@ pub(super) fn build_kafka(r: &mut Reader, name: &str) -> KafkaConfig {
         partition_dynamic: r.bool("kafka_partition_dynamic", false),
         partition_key: r.text("kafka_partition_key").unwrap_or_default(),
         config_file: r.path("kafka_config_file"),
-        multi_values: r.uint("amqp_multi_values", 0) as usize,
-        markers: r.bool("amqp_markers", false),
-        spool: r
-            .path("kafka_spool_file")
-            .unwrap_or_else(|| PathBuf::from(format!("/var/lib/pmacct-rs/{name}.kafka-spool"))),
+        messages: build_messages(r, name, "kafka"),
     }
 }

@@ -41,6 +41,8 @@ pub struct Connect {
     pub password: String,
     pub frame_max: u32,
     pub heartbeat: u16,
+    /// The messages' content type (`application/json`, `application/avro`).
+    pub content_type: &'static str,
 }
 
 /// A method frame's class, method and arguments.
@@ -179,6 +181,7 @@ fn method_payload(class: u16, method: u16, args: Args) -> Vec<u8> {
 pub struct Publisher {
     stream: TcpStream,
     frame_max: u32,
+    content_type: &'static str,
     /// Delivery tags: messages published on the channel so far.
     published: u64,
 }
@@ -211,6 +214,7 @@ impl Publisher {
         let mut p = Publisher {
             stream,
             frame_max: c.frame_max.max(4096),
+            content_type: c.content_type,
             published: 0,
         };
         p.expect(0, 10, 10)?; // connection.start
@@ -296,7 +300,7 @@ impl Publisher {
         header.extend_from_slice(&0u16.to_be_bytes());
         header.extend_from_slice(&(body.len() as u64).to_be_bytes());
         header.extend_from_slice(&flags.to_be_bytes());
-        header.extend_from_slice(&Args::default().short("application/json").0);
+        header.extend_from_slice(&Args::default().short(self.content_type).0);
         header.push(if persistent { 2 } else { 1 });
         frame(FRAME_HEADER, 1, &header, out);
         let chunk = (self.frame_max as usize).saturating_sub(8).max(1);

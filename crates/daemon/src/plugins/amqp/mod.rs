@@ -7,7 +7,7 @@ mod client;
 
 use std::sync::Arc;
 
-use pmacct_core::config::{AmqpConfig, PluginConfig};
+use pmacct_core::config::{AmqpConfig, BrokerOutput, PluginConfig};
 
 use super::broker::{BrokerSink, Message, MessageSettings, Transport};
 use super::cache::PurgingCache;
@@ -40,6 +40,10 @@ impl Amqp {
                 password: self.cfg.password.clone(),
                 frame_max: self.cfg.frame_max,
                 heartbeat: self.cfg.heartbeat,
+                content_type: match self.cfg.messages.output {
+                    BrokerOutput::Avro => "application/avro",
+                    BrokerOutput::Json | BrokerOutput::AvroJson => "application/json",
+                },
             })
             .map_err(|e| e.to_string())?;
             p.declare_exchange(
@@ -95,15 +99,14 @@ pub fn start(
         route: cfg.routing_key.clone(),
         route_rr: cfg.routing_key_rr,
         key: String::new(),
-        multi_values: cfg.multi_values,
-        markers: cfg.markers,
-        spool: cfg.spool.clone(),
+        messages: cfg.messages.clone(),
     };
     let transport = Amqp {
         cfg: cfg.clone(),
         publisher: None,
         last_used: std::time::Instant::now(),
     };
-    let sink = BrokerSink::new(config, settings, transport, stats.clone());
+    let sink =
+        BrokerSink::new(config, settings, transport, stats.clone()).map_err(PluginError::Io)?;
     PurgingCache::new(config, clock, sink, false, stats)
 }

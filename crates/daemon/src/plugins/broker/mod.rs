@@ -1,5 +1,5 @@
-//! What the broker plugins (amqp; kafka next) share: each purge as pmacct's JSON messages (a
-//! record per message, or `*_multi_values` bytes of them, with `writer_id`), optionally
+//! What the broker plugins (amqp, kafka) share: each purge as pmacct's JSON messages, or
+//! Avro ones (a record per message, or `*_multi_values` bytes of them, with `writer_id`), optionally
 //! between `purge_init` and `purge_close` markers, routed by a key with pmacct's variables;
 //! and the queue that keeps them while the broker is away. A plugin brings its
 //! [`Transport`].
@@ -13,13 +13,15 @@
 mod spool;
 
 use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pmacct_core::config::PluginConfig;
+use pmacct_core::config::{BrokerOutput, MessagesConfig, PluginConfig};
+use pmacct_core::format::avro::{self, AvroValue};
 use pmacct_core::format::{Format, RowFormat};
-use pmacct_core::key::KeyFields;
+use pmacct_core::key::{Counters, KeyFields};
 use pmacct_core::primitive::Primitive;
 
 use super::cache::{Purge, PurgeSink};
@@ -64,10 +66,8 @@ pub struct MessageSettings {
     pub route_rr: u32,
     /// Each message's key, with pmacct's variables (empty: none).
     pub key: String,
-    /// Bytes of records per message (0: one record a message).
-    pub multi_values: usize,
-    pub markers: bool,
-    pub spool: std::path::PathBuf,
+    /// Format, packing, markers and spool file.
+    pub messages: MessagesConfig,
 }
 
 /// A routing key's variables, each read from a record.
@@ -124,28 +124,33 @@ pub struct BrokerSink<T: Transport> {
 }
 
 impl<T: Transport> BrokerSink<T> {
+    /// A sink; with Avro output the schemas are written for consumers first.
     pub fn new(
         config: &PluginConfig,
         cfg: MessageSettings,
         transport: T,
         stats: Arc<PluginStats>,
-    ) -> BrokerSink<T> {
+    ) -> Result<BrokerSink<T>, String> {
         let mut format = RowFormat::new(Format::Json, config.aggregate.columns.iter().copied());
         format.num_protos = config.num_protos;
         format.tz = pmacct_core::bins::time_zone(config.timestamps_utc);
         format.timestamps_secs = config.timestamps_secs;
         format.timestamps_since_epoch = config.timestamps_since_epoch;
         format.stamps = config.bins.is_some();
+        if let Some(path) = &cfg.messages.avro_schema_file {
+            write_schemas(path, &format, cfg.messages.markers)?;
+        }
         let label = format!("{}/{}", config.name, config.kind);
-        let spooled = spool::count(&cfg.spool);
+        let spool_file = &cfg.messages.spool;
+        let spooled = spool::count(spool_file);
         if spooled > 0 {
             tracing::info!(
                 "( {label} ): spool file '{}' holds {spooled} messages from an earlier run: sending them first",
-                cfg.spool.display()
+                spool_file.display()
             );
         }
         stats.spooled_rows.store(spooled as u64, Relaxed);
-        BrokerSink {
+        Ok(BrokerSink {
             writer_id: format!("{}/{}", config.name, std::process::id()),
             label,
             cfg,
@@ -158,7 +163,7 @@ impl<T: Transport> BrokerSink<T> {
             spool_broken: false,
             rr_next: 0,
             stats,
-        }
+        })
     }
 
     fn routing_key(&mut self, base: String) -> String {
@@ -172,14 +177,25 @@ impl<T: Transport> BrokerSink<T> {
         }
     }
 
-    fn marker(&mut self, body: String) {
+    /// A `purge_init` (no counts) or `purge_close` marker in the plugin's output format.
+    fn marker(&mut self, event: &str, counts: Option<(usize, u64)>) {
+        let writer_id = self.writer_id.clone();
+        let fields = marker_fields(event, &writer_id, counts);
+        let body = match self.cfg.messages.output {
+            BrokerOutput::Json | BrokerOutput::AvroJson => {
+                let mut s = String::new();
+                avro::push_json(&mut s, &fields);
+                s.into_bytes()
+            }
+            BrokerOutput::Avro => {
+                let mut out = Vec::new();
+                avro::push_binary(&mut out, &fields);
+                out
+            }
+        };
         let route = self.routing_key(self.cfg.route.clone());
         let key = self.cfg.key.clone();
-        self.queue(Message {
-            route,
-            key,
-            body: body.into_bytes(),
-        });
+        self.queue(Message { route, key, body });
     }
 
     /// Queues a message. Past [`MAX_PENDING_BYTES`] the queue is sent now if the broker is
@@ -206,29 +222,57 @@ impl<T: Transport> BrokerSink<T> {
         (expand(&self.cfg.route), expand(&self.cfg.key))
     }
 
+    /// One record in the plugin's output format, appended to `out`.
+    fn encode(&self, out: &mut Vec<u8>, key: &impl KeyFields, c: &Counters, stamps: (i64, i64)) {
+        let writer_id = [("writer_id", self.writer_id.as_str())];
+        match self.cfg.messages.output {
+            BrokerOutput::Json => {
+                let mut line = String::with_capacity(256);
+                self.format.push_row(&mut line, key, c, Some(stamps));
+                if line.ends_with('}') {
+                    line.pop();
+                    line.push_str(&format!(", \"writer_id\": \"{}\"}}", self.writer_id));
+                }
+                out.extend_from_slice(line.as_bytes());
+            }
+            BrokerOutput::AvroJson => {
+                let mut line = String::with_capacity(256);
+                self.format
+                    .with_avro_row(key, c, Some(stamps), &writer_id, |fields| {
+                        avro::push_json(&mut line, fields)
+                    });
+                out.extend_from_slice(line.as_bytes());
+            }
+            BrokerOutput::Avro => {
+                self.format
+                    .with_avro_row(key, c, Some(stamps), &writer_id, |fields| {
+                        avro::push_binary(out, fields)
+                    })
+            }
+        }
+    }
+
     /// The purge's records as messages: one record each, or packed by route and key up to
-    /// `*_multi_values` bytes.
+    /// `*_multi_values` bytes (JSON lines end in a newline; Avro records follow each other).
     fn messages(&mut self, purge: &Purge) -> usize {
         let rows = purge.table.sorted_rows();
+        let separator: &[u8] = match self.cfg.messages.output {
+            BrokerOutput::Avro => b"",
+            _ => b"\n",
+        };
         let mut packing: Vec<Message> = Vec::new();
-        let mut line = String::new();
+        let mut record = Vec::with_capacity(256);
         for i in 0..rows.len() {
             let (key, c) = rows.row(i);
-            line.clear();
-            self.format
-                .push_row(&mut line, &key, &c, Some((rows.bin(i), purge.now.wall)));
-            if line.ends_with('}') {
-                line.pop();
-                line.push_str(&format!(", \"writer_id\": \"{}\"}}", self.writer_id));
-            }
+            record.clear();
+            self.encode(&mut record, &key, &c, (rows.bin(i), purge.now.wall));
             let (route, msg_key) = self.route_of(&key);
-            if self.cfg.multi_values == 0 {
+            if self.cfg.messages.multi_values == 0 {
                 let route = self.routing_key(route);
-                let body = line.clone().into_bytes();
                 self.queue(Message {
                     route,
                     key: msg_key,
-                    body,
+                    body: record.clone(),
                 });
                 continue;
             }
@@ -246,8 +290,8 @@ impl<T: Transport> BrokerSink<T> {
                     packing.len() - 1
                 }
             };
-            let full = packing[slot].body.len() + line.len() + 1 >= self.cfg.multi_values;
-            if !packing[slot].body.is_empty() && full {
+            let size = packing[slot].body.len() + record.len() + separator.len();
+            if !packing[slot].body.is_empty() && size >= self.cfg.messages.multi_values {
                 let body = std::mem::take(&mut packing[slot].body);
                 let route = self.routing_key(route);
                 self.queue(Message {
@@ -256,8 +300,8 @@ impl<T: Transport> BrokerSink<T> {
                     body,
                 });
             }
-            packing[slot].body.extend_from_slice(line.as_bytes());
-            packing[slot].body.push(b'\n');
+            packing[slot].body.extend_from_slice(&record);
+            packing[slot].body.extend_from_slice(separator);
         }
         for m in packing {
             if !m.body.is_empty() {
@@ -272,7 +316,7 @@ impl<T: Transport> BrokerSink<T> {
     fn spill(&mut self) {
         let messages: Vec<Message> = self.pending.drain(..).collect();
         self.pending_bytes = 0;
-        match spool::append(&self.cfg.spool, &messages) {
+        match spool::append(&self.cfg.messages.spool, &messages) {
             Ok(()) => self.spooled += messages.len(),
             Err(e) => {
                 // Not tried again until the broker takes messages: no retry per message.
@@ -280,7 +324,7 @@ impl<T: Transport> BrokerSink<T> {
                 tracing::error!(
                     "( {} ): cannot write the spool file '{}': {e}; keeping {} messages in memory",
                     self.label,
-                    self.cfg.spool.display(),
+                    self.cfg.messages.spool.display(),
                     messages.len()
                 );
                 self.pending_bytes = messages.iter().map(|m| m.body.len()).sum();
@@ -323,7 +367,7 @@ impl<T: Transport> BrokerSink<T> {
     /// nothing sent is sent again. A damaged file is kept aside, its readable part sent.
     fn send_spool(&mut self) -> Result<(), String> {
         self.transport.ready()?;
-        let path = self.cfg.spool.clone();
+        let path = self.cfg.messages.spool.clone();
         let (messages, complete) = spool::read(&path).map_err(|e| format!("spool file: {e}"))?;
         if !complete {
             let aside = path.with_extension("damaged");
@@ -384,24 +428,57 @@ impl<T: Transport> BrokerSink<T> {
     }
 }
 
+/// A marker's fields: `event_type`, `writer_id`, and for `purge_close` the records purged
+/// (`purged_entries`, `total_entries`) and the seconds it took (`duration`).
+fn marker_fields<'a>(
+    event: &'a str,
+    writer_id: &'a str,
+    counts: Option<(usize, u64)>,
+) -> Vec<(&'a str, AvroValue<'a>)> {
+    let mut fields = vec![
+        ("event_type", AvroValue::Str(event)),
+        ("writer_id", AvroValue::Str(writer_id)),
+    ];
+    if let Some((records, secs)) = counts {
+        let n = i64::try_from(records).unwrap_or(i64::MAX);
+        fields.push(("purged_entries", AvroValue::Long(n)));
+        fields.push(("total_entries", AvroValue::Long(n)));
+        fields.push((
+            "duration",
+            AvroValue::Long(i64::try_from(secs).unwrap_or(0)),
+        ));
+    }
+    fields
+}
+
+/// Writes the record schema to `path` (and the markers' to `path.purge_init` and
+/// `path.purge_close`), each replaced whole so a consumer never reads half a schema.
+fn write_schemas(path: &Path, format: &RowFormat, markers: bool) -> Result<(), String> {
+    let mut files = vec![(path.to_path_buf(), format.avro_schema(&["writer_id"]))];
+    if markers {
+        for (event, counts) in [("purge_init", None), ("purge_close", Some((0, 0)))] {
+            let schema = avro::schema_of(event, &marker_fields(event, "", counts));
+            files.push((PathBuf::from(format!("{}.{event}", path.display())), schema));
+        }
+    }
+    for (file, text) in files {
+        let tmp = PathBuf::from(format!("{}.tmp", file.display()));
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &file))
+            .map_err(|e| format!("avro_schema_file: cannot write '{}': {e}", file.display()))?;
+    }
+    Ok(())
+}
+
 impl<T: Transport> PurgeSink for BrokerSink<T> {
     fn write(&mut self, purge: &mut Purge) {
         let started = std::time::Instant::now();
-        if self.cfg.markers {
-            let init = format!(
-                "{{\"event_type\": \"purge_init\", \"writer_id\": \"{}\"}}",
-                self.writer_id
-            );
-            self.marker(init);
+        if self.cfg.messages.markers {
+            self.marker("purge_init", None);
         }
         let records = self.messages(purge);
-        if self.cfg.markers {
-            let close = format!(
-                "{{\"event_type\": \"purge_close\", \"writer_id\": \"{}\", \"purged_entries\": {records}, \"total_entries\": {records}, \"duration\": {}}}",
-                self.writer_id,
-                started.elapsed().as_secs()
-            );
-            self.marker(close);
+        if self.cfg.messages.markers {
+            self.marker("purge_close", Some((records, started.elapsed().as_secs())));
         }
         self.flush();
         tracing::info!(
@@ -427,7 +504,7 @@ impl<T: Transport> PurgeSink for BrokerSink<T> {
                 "( {} ): broker unavailable at exit: {} messages kept in '{}', sent at the next start",
                 self.label,
                 self.spooled,
-                self.cfg.spool.display()
+                self.cfg.messages.spool.display()
             );
         }
         self.transport.close();
