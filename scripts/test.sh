@@ -20,6 +20,19 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+# Built or installed once per machine, reused after: the tansu Kafka-protocol broker (crates.io)
+# and a Python venv with chdb (ClickHouse in-process) and confluent-kafka (a consumer that is
+# not ours), for the kafka plugin's scale-out tests (docs/scaling.md).
+cache="${PMACCT_RS_TEST_CACHE:-$HOME/.cache/pmacct-rs-test}"
+if ! "$cache/venv/bin/python3" -c 'import chdb, confluent_kafka' 2>/dev/null; then
+  /usr/bin/python3 -m venv "$cache/venv"
+  "$cache/venv/bin/pip" install -q chdb==4.4.0 confluent-kafka==2.16.2
+fi
+if ! "$cache/bin/tansu" --version >/dev/null 2>&1; then
+  echo "building the tansu broker once for this machine (about 15 minutes on 2 cores)" >&2
+  cargo install tansu --version 0.6.0 --features dynostore --locked --root "$cache" -q
+fi
+export PMACCT_RS_TEST_CACHE="$cache"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace

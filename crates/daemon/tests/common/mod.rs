@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 pub mod collector;
+pub mod home;
 pub mod late;
 pub mod netns;
 pub mod rabbitmq;
+pub mod tansu;
 
 pub struct Outcome {
     pub ok: bool,
