@@ -12,18 +12,6 @@ use rdkafka::mocking::MockCluster;
 
 const PMACCTD: &str = env!("CARGO_BIN_EXE_pmacctd");
 
-/// zlib's CRC-32 (IEEE), as librdkafka computes it for consistent_random.
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for b in data {
-        crc ^= u32::from(*b);
-        for _ in 0..8 {
-            crc = (crc >> 1) ^ (0xedb8_8320 & (crc & 1).wrapping_neg());
-        }
-    }
-    !crc
-}
-
 fn print_rows(pcap: &Path, dir: &Path) -> Vec<String> {
     common::print_json_rows(pcap, dir, "src_host, dst_host, proto", false)
 }
@@ -92,7 +80,7 @@ fn records_reach_the_partition_of_their_key() {
         let src = v["ip_src"].as_str().expect("ip_src");
         assert_eq!(key, src.replace(['.', ':'], "_"), "{line}");
         let partition: u32 = p.parse().expect("partition");
-        assert_eq!(partition, crc32(key.as_bytes()) % 3, "{line}");
+        assert_eq!(partition, common::crc32(key.as_bytes()) % 3, "{line}");
         got.push(common::stable_record(body));
     }
     got.sort();

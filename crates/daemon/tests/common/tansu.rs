@@ -17,6 +17,16 @@ pub fn cache() -> PathBuf {
     )
 }
 
+fn bin() -> PathBuf {
+    let bin = cache().join("bin/tansu");
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/test.sh, which builds it",
+        bin.display()
+    );
+    bin
+}
+
 /// The venv's python (chdb, confluent-kafka).
 pub fn python() -> PathBuf {
     let p = cache().join("venv/bin/python3");
@@ -36,22 +46,81 @@ pub struct Read {
     pub value: Vec<u8>,
 }
 
+/// A broker behind a link: its own network namespace, joined to the test's by a veth pair
+/// whose test-side end can be set down (packets to the broker then go nowhere).
+struct Link {
+    ns: String,
+    dev: String,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        super::sh(&["ip", "link", "del", &self.dev]);
+        super::sh(&["ip", "netns", "del", &self.ns]);
+    }
+}
+
 pub struct Tansu {
     child: Child,
+    host: String,
     port: u16,
+    // Dropped after the broker is killed (in Drop), so its namespace can go.
+    link: Option<Link>,
 }
 
 impl Tansu {
+    /// On a free loopback port.
     pub fn start() -> Tansu {
-        let bin = cache().join("bin/tansu");
-        assert!(
-            bin.exists(),
-            "{} is missing: run scripts/test.sh, which builds it",
-            bin.display()
-        );
         let port = super::collector::free_tcp_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(bin)
+        Tansu::launch(Command::new(bin()), "127.0.0.1", port, None)
+    }
+
+    /// In a network namespace of its own behind a veth pair, at 10.201.N.2:9092 (N from the
+    /// test's pid); None (after saying so) without root.
+    pub fn start_behind_link(tag: &str) -> Option<Tansu> {
+        let id = std::process::id() % 100_000;
+        let ns = format!("tk{tag}{id}");
+        if !super::sh(&["ip", "netns", "add", &ns]) {
+            println!("SKIPPED: the broker-cut test needs root and iproute2 (ip netns add failed)");
+            return None;
+        }
+        let link = Link {
+            ns,
+            dev: format!("tk{tag}{id}"),
+        };
+        let net = format!("10.201.{}", id % 250);
+        let in_ns = |args: &[&str]| super::sh(&[&["ip", "netns", "exec", &link.ns], args].concat());
+        let dev = link.dev.as_str();
+        assert!(super::sh(&[
+            "ip", "link", "add", dev, "type", "veth", "peer", "name", "b0", "netns", &link.ns
+        ]));
+        assert!(super::sh(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{net}.1/30"),
+            "dev",
+            dev
+        ]));
+        assert!(super::sh(&["ip", "link", "set", dev, "up"]));
+        assert!(in_ns(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{net}.2/30"),
+            "dev",
+            "b0"
+        ]));
+        assert!(in_ns(&["ip", "link", "set", "b0", "up"]));
+        assert!(in_ns(&["ip", "link", "set", "lo", "up"]));
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &link.ns]).arg(bin());
+        Some(Tansu::launch(cmd, &format!("{net}.2"), 9092, Some(link)))
+    }
+
+    fn launch(mut cmd: Command, host: &str, port: u16, link: Option<Link>) -> Tansu {
+        let url = format!("tcp://{host}:{port}");
+        let child = cmd
             .args([
                 "broker",
                 "--listener-url",
@@ -64,9 +133,14 @@ impl Tansu {
             .stderr(Stdio::null())
             .spawn()
             .expect("tansu");
-        let t = Tansu { child, port };
+        let t = Tansu {
+            child,
+            host: host.to_string(),
+            port,
+            link,
+        };
         let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect((host, port)).is_err() {
             assert!(
                 started.elapsed() < Duration::from_secs(20),
                 "tansu did not listen"
@@ -77,20 +151,23 @@ impl Tansu {
     }
 
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.host, self.port)
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    /// Sets the link to a broker started behind one down (true) or up.
+    pub fn cut(&self, down: bool) {
+        let link = self.link.as_ref().expect("a broker behind a link");
+        let state = if down { "down" } else { "up" };
+        assert!(super::sh(&["ip", "link", "set", &link.dev, state]));
     }
 
     pub fn create_topic(&self, topic: &str, partitions: u32) {
-        let out = Command::new(cache().join("bin/tansu"))
+        let out = Command::new(bin())
             .args([
                 "topic",
                 "create",
                 "--broker",
-                &format!("tcp://127.0.0.1:{}", self.port),
+                &format!("tcp://{}", self.bootstrap()),
             ])
             .args(["--partitions", &partitions.to_string(), topic])
             .output()
@@ -145,12 +222,6 @@ impl Tansu {
             out.extend_from_slice(&m.value);
         }
         out
-    }
-
-    /// SIGSTOP / SIGCONT: a broker that stops answering, its data kept.
-    pub fn pause(&self, paused: bool) {
-        let sig = if paused { "-STOP" } else { "-CONT" };
-        assert!(super::sh(&["kill", sig, &self.pid().to_string()]));
     }
 }
 
