@@ -189,64 +189,96 @@ fn a_broker_down_at_exit_loses_nothing_and_repeats_nothing() {
     assert_eq!(packets(&got), 5_000);
 }
 
-/// The broker stopped in the middle of a live run (IPFIX from flowsend into nfacctd, purged
-/// every 2 s to persistent messages), then started again: every flow nfacctd accounted
-/// reaches the consumer once (its packets: one per flow), and the daemon logged the outage
-/// and the recovery.
+/// The broker stopped for 60 s in the middle of a live run (IPFIX from flowsend into nfacctd,
+/// purged every 2 s to persistent messages); during the outage nfacctd is stopped (it spools
+/// what it kept) and started again (it sends the spool first once the broker is back). Every
+/// flow either run accounted reaches the consumer once (its packets: one per flow), and the
+/// daemons logged the outage, the spool and the recovery.
 #[test]
-fn a_broker_outage_during_a_live_run_loses_nothing() {
+fn a_broker_stopped_for_60_s_with_a_restart_during_it_loses_and_repeats_nothing() {
     let Some(mut rabbit) = Rabbit::start("l") else {
         return;
     };
     let consumer = rabbit.consume_durable("pmacct", "acct", "live");
-    let (cfg, log) = (rabbit.path("live.conf"), rabbit.path("live.log"));
-    std::fs::write(
-        &cfg,
-        format!(
-            "nfacctd_ip: 127.0.0.1\nnfacctd_port: 2100\nlogfile: {}\nplugins: amqp[a]\n\
-             aggregate[a]: peer_src_ip, src_port\namqp_host[a]: 127.0.0.1\n\
-             amqp_refresh_time[a]: 2\namqp_persistent_msg[a]: true\namqp_markers[a]: true\n\
-             amqp_multi_values[a]: 65536\namqp_spool_file[a]: {}\n",
-            log.display(),
-            rabbit.path("live.spool").display()
-        ),
-    )
-    .expect("config");
-    let daemon = common::netns::spawn_in(&rabbit.ns, &[], env!("CARGO_BIN_EXE_nfacctd"), &cfg);
-    let log_has = |text: &str| {
-        std::fs::read_to_string(&log)
+    let spool = rabbit.path("live.spool");
+    let folder = rabbit.path("");
+    let config = |name: &str| {
+        let (cfg, log) = (
+            folder.join(format!("{name}.conf")),
+            folder.join(format!("{name}.log")),
+        );
+        std::fs::write(
+            &cfg,
+            format!(
+                "nfacctd_ip: 127.0.0.1\nnfacctd_port: 2100\nlogfile: {}\nplugins: amqp[a]\n\
+                 aggregate[a]: peer_src_ip, src_port\namqp_host[a]: 127.0.0.1\n\
+                 amqp_refresh_time[a]: 2\namqp_persistent_msg[a]: true\namqp_markers[a]: true\n\
+                 amqp_multi_values[a]: 65536\namqp_spool_file[a]: {}\n",
+                log.display(),
+                spool.display()
+            ),
+        )
+        .expect("config");
+        (cfg, log)
+    };
+    let log_has = |log: &Path, text: &str| {
+        std::fs::read_to_string(log)
             .unwrap_or_default()
             .contains(text)
     };
+    let nfacctd = env!("CARGO_BIN_EXE_nfacctd");
+    let (cfg1, log1) = config("first");
+    let first = common::netns::spawn_in(&rabbit.ns, &[], nfacctd, &cfg1);
     common::netns::wait_until(20, "nfacctd listening", || {
-        log_has("collecting NetFlow/IPFIX")
+        log_has(&log1, "collecting NetFlow/IPFIX")
     });
     let mut sender = Command::new("ip")
         .args(["netns", "exec", &rabbit.ns, env!("CARGO_BIN_EXE_flowsend")])
-        .args(["127.0.0.1:2100", "2000", "14", "30", "500"])
+        .args(["127.0.0.1:2100", "1000", "75", "20", "500"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("flowsend");
     consumer.wait_for(|t| t.contains("purge_close"));
+    let stopped = std::time::Instant::now();
     rabbit.stop();
     common::netns::wait_until(20, "the daemon finding the broker gone", || {
-        log_has("messages kept, retried every 2 s")
+        log_has(&log1, "messages kept, retried every 2 s")
     });
+    std::thread::sleep(std::time::Duration::from_secs(10));
+    first.signal("-TERM");
+    let (status, _) = first.wait_exit();
+    assert!(status.success());
+    let text1 = std::fs::read_to_string(&log1).expect("log");
+    assert!(text1.contains("broker unavailable at exit"), "{text1}");
+    assert!(spool.exists());
+    let (cfg2, log2) = config("second");
+    let second = common::netns::spawn_in(&rabbit.ns, &[], nfacctd, &cfg2);
+    common::netns::wait_until(20, "the second daemon keeping the spool", || {
+        log_has(&log2, "sending them first")
+    });
+    std::thread::sleep(std::time::Duration::from_secs(60).saturating_sub(stopped.elapsed()));
     rabbit.run_server();
     common::netns::wait_until(30, "the consumer back", || rabbit.binds("live") >= 2);
+    common::netns::wait_until(30, "the broker back for the daemon", || {
+        log_has(&log2, "back (was:")
+    });
     assert!(sender.wait().expect("flowsend").success());
-    daemon.signal("-TERM");
-    let (status, _) = daemon.wait_exit();
+    second.signal("-TERM");
+    let (status, _) = second.wait_exit();
     assert!(status.success());
-    let text = std::fs::read_to_string(&log).expect("log");
-    let accounted: u64 = text
-        .lines()
-        .rev()
-        .find_map(|l| l.split(" flow_records=").nth(1))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .expect("nfacctd's stats line");
-    assert!(accounted > 10_000, "{accounted}");
-    assert!(text.contains("back (was:"), "{text}");
+    assert!(!spool.exists(), "the spool is sent and removed");
+    let text2 = std::fs::read_to_string(&log2).expect("log");
+    let accounted: u64 = [&text1, &text2]
+        .iter()
+        .map(|text| {
+            text.lines()
+                .rev()
+                .find_map(|l| l.split(" flow_records=").nth(1))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+                .expect("nfacctd's stats line")
+        })
+        .sum();
+    assert!(accounted > 40_000, "{accounted}");
     let got = consumer.wait_for(|t| packets(&all_records(t)) >= accounted);
     assert_eq!(packets(&all_records(&got)), accounted, "every flow once");
 }
