@@ -316,6 +316,13 @@ pub fn render() -> String {
         "gauge",
         &per(|s| s.spooled_rows.load(Relaxed)),
     );
+    counter(
+        &mut out,
+        "pmacct_daemon_broker_refused_messages_total",
+        "Messages a broker refused for good (too large, invalid), dropped (amqp, kafka).",
+        "counter",
+        &per(|s| s.refused_messages.load(Relaxed)),
+    );
     type Read = fn(&PluginStats) -> u64;
     let export: [(&str, &str, Read); 5] = [
         (

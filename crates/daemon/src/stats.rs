@@ -125,6 +125,8 @@ pub struct PluginStats {
     pub kept_rows: AtomicU64,
     /// SQL: rows waiting in the spool file.
     pub spooled_rows: AtomicU64,
+    /// amqp, kafka: messages the broker refused for good (too large, invalid), dropped.
+    pub refused_messages: AtomicU64,
     /// Aggregates in the plugin's tables and not yet written (print, SQL).
     pub held: AtomicU64,
     /// Purges written, their total and last duration (microseconds).
@@ -228,6 +230,10 @@ impl PluginStats {
                 " write_retries={} kept_rows={} spooled_rows={}",
                 sql[0], sql[1], sql[2]
             ));
+        }
+        let refused = self.refused_messages.load(Relaxed);
+        if refused > 0 {
+            line.push_str(&format!(" refused_messages={refused}"));
         }
         let e = &self.export;
         let export = [

@@ -155,6 +155,60 @@ fn avro_records_decode_with_the_written_schema() {
     }
 }
 
+/// `kafka_multi_values` above librdkafka's `message.max.bytes` (which would refuse every
+/// packed message): messages are packed up to the limit less room for framing, and every
+/// record arrives.
+#[test]
+fn packed_messages_stay_under_librdkafkas_limit() {
+    let mock = MockCluster::new(1).expect("a mock Kafka cluster");
+    mock.create_topic("pmacct.acct", 1, 1).expect("topic");
+    let brokers = mock.bootstrap_servers();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("packets.pcap");
+    common::generate(&pcap, 3_000, 30, 60);
+    let expected = print_rows(&pcap, dir.path());
+    let settings = dir.path().join("librdkafka.conf");
+    std::fs::write(&settings, "global, message.max.bytes, 20000\n").expect("file");
+    let cfg = dir.path().join("kafka.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\nplugins: kafka[k]\naggregate[k]: src_host, dst_host, proto\n\
+             kafka_broker_host[k]: {brokers}\nkafka_config_file[k]: {}\n\
+             kafka_multi_values[k]: 1000000\nkafka_refresh_time[k]: 86400\nkafka_spool_file[k]: {}\n",
+            pcap.display(),
+            settings.display(),
+            dir.path().join("spool").display()
+        ),
+    )
+    .expect("config");
+    let out = Command::new(PMACCTD)
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .expect("pmacctd");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("WARN") && !err.contains("ERROR"), "{err}");
+    assert!(
+        err.contains("messages are packed up to 15904 bytes"),
+        "{err}"
+    );
+    let sizes = topic(&brokers, "%S\n");
+    let sizes: Vec<usize> = sizes.lines().map(|l| l.parse().expect("a size")).collect();
+    assert!(
+        sizes.len() > 1 && sizes.iter().all(|n| *n <= 15_904),
+        "{sizes:?}"
+    );
+    let mut got: Vec<String> = topic(&brokers, "%s")
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(common::stable_record)
+        .collect();
+    got.sort();
+    assert_eq!(got, expected);
+}
+
 /// Every broker down while a capture is read: librdkafka gives the messages back after
 /// message.timeout.ms (2 s here, from kafka_config_file), the plugin keeps them and spools them
 /// at exit; with the brokers back, the next run sends the spool first: every record of both

@@ -23,27 +23,56 @@ use crate::stats::PluginStats;
 /// otherwise): the plugin keeps it and tries again later.
 const MESSAGE_TIMEOUT_MS: &str = "10000";
 
-/// Delivery reports: failures since the batch began, and the last one.
+/// Delivery reports of the batch being sent: failures to retry (and the last one), and the
+/// messages (indices in the batch) the broker refused for good.
 #[derive(Default)]
 struct Reports {
     failed: AtomicU64,
     last: Mutex<Option<String>>,
+    refused: Mutex<Vec<usize>>,
 }
 
 impl ClientContext for Reports {}
 
 impl ProducerContext for Reports {
-    type DeliveryOpaque = ();
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            self.failed.fetch_add(1, Relaxed);
-            if let Ok(mut last) = self.last.lock() {
-                *last = Some(e.to_string());
+    fn delivery(&self, result: &DeliveryResult<'_>, index: usize) {
+        let Err((e, _)) = result else {
+            return;
+        };
+        if refused_for_good(e) {
+            if let Ok(mut r) = self.refused.lock() {
+                r.push(index);
             }
+            return;
+        }
+        self.failed.fetch_add(1, Relaxed);
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some(e.to_string());
         }
     }
 }
+
+/// Errors no retry will mend: the message itself is too large or invalid.
+fn refused_for_good(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            C::MessageSizeTooLarge
+                | C::InvalidMessageSize
+                | C::InvalidMessage
+                | C::MessageBatchTooLarge
+                | C::InvalidRecord
+        )
+    )
+}
+
+/// librdkafka's largest message (`message.max.bytes`) unless the config file sets it.
+const MESSAGE_MAX_BYTES: usize = 1_000_000;
+/// Room left in a message for its key, headers and framing.
+const MESSAGE_OVERHEAD: usize = 4096;
 
 /// Reads a `kafka_config_file`: `global, key, value` or `topic, key, value` lines (`#` and
 /// `!` start comments); errors name the file and the line.
@@ -76,6 +105,8 @@ fn read_config_file(path: &std::path::Path) -> Result<Vec<(String, String)>, Str
 struct Kafka {
     brokers: String,
     partition: Option<i32>,
+    /// librdkafka's `message.max.bytes`.
+    max_message: usize,
     producer: BaseProducer<Reports>,
 }
 
@@ -88,8 +119,12 @@ impl Kafka {
             // and delayed ACKs add tens of milliseconds to every purge.
             .set("socket.nagle.disable", "true")
             .set("client.id", "pmacct-rs");
+        let mut max_message = MESSAGE_MAX_BYTES;
         if let Some(path) = &cfg.config_file {
             for (k, v) in read_config_file(path)? {
+                if k == "message.max.bytes" {
+                    max_message = v.parse().unwrap_or(max_message);
+                }
                 c.set(k, v);
             }
         }
@@ -102,14 +137,17 @@ impl Kafka {
         Ok(Kafka {
             brokers: cfg.brokers.clone(),
             partition: cfg.partition,
+            max_message,
             producer,
         })
     }
 
-    /// Queues one message with librdkafka, waiting while its queue is full.
-    fn produce(&self, m: &Message) -> Result<(), String> {
+    /// Queues one message with librdkafka, waiting while its queue is full; `Ok(false)` when
+    /// librdkafka refuses it for good (too large).
+    fn produce(&self, m: &Message, index: usize) -> Result<bool, String> {
         loop {
-            let mut record = BaseRecord::<str, [u8]>::to(&m.route).payload(&m.body);
+            let mut record =
+                BaseRecord::<str, [u8], usize>::with_opaque_to(&m.route, index).payload(&m.body);
             if !m.key.is_empty() {
                 record = record.key(&m.key);
             }
@@ -117,10 +155,11 @@ impl Kafka {
                 record = record.partition(p);
             }
             match self.producer.send(record) {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(true),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     self.producer.poll(Duration::from_millis(100));
                 }
+                Err((e, _)) if refused_for_good(&e) => return Ok(false),
                 Err((e, _)) => return Err(e.to_string()),
             }
         }
@@ -132,13 +171,18 @@ impl Transport for Kafka {
         format!("Kafka {}", self.brokers)
     }
 
-    fn publish(&mut self, batch: &[Message]) -> Result<(), String> {
+    fn publish(&mut self, batch: &[Message]) -> Result<Vec<usize>, String> {
         let reports = self.producer.context();
         reports.failed.store(0, Relaxed);
-        for m in batch {
-            self.produce(m)?;
+        if let Ok(mut r) = reports.refused.lock() {
+            r.clear();
         }
-        // Every message resolved: delivered, or given up on after message.timeout.ms.
+        let mut refused = Vec::new();
+        for (i, m) in batch.iter().enumerate() {
+            if !self.produce(m, i)? {
+                refused.push(i);
+            }
+        }
         // Polled in short steps rather than flush(), whose wait between polls adds up to
         // 100 ms to every purge.
         let started = Instant::now();
@@ -148,8 +192,14 @@ impl Transport for Kafka {
                 return Err("messages still in flight after 10 minutes".into());
             }
         }
+        if let Ok(mut r) = reports.refused.lock() {
+            refused.append(&mut r);
+        }
         match reports.failed.load(Relaxed) {
-            0 => Ok(()),
+            0 => {
+                refused.sort_unstable();
+                Ok(refused)
+            }
             n => {
                 let last = reports
                     .last
@@ -177,11 +227,26 @@ pub fn start(
     stats: Arc<PluginStats>,
 ) -> Result<PurgingCache, PluginError> {
     let transport = Kafka::new(cfg).map_err(PluginError::Io)?;
+    // Packed messages stay under librdkafka's limit, which would refuse them all.
+    let mut messages = cfg.messages.clone();
+    let room = transport
+        .max_message
+        .saturating_sub(MESSAGE_OVERHEAD)
+        .max(1);
+    if messages.multi_values > room {
+        tracing::info!(
+            "( {}/kafka ): kafka_multi_values {} is above librdkafka's message.max.bytes ({}): messages are packed up to {room} bytes",
+            config.name,
+            messages.multi_values,
+            transport.max_message
+        );
+        messages.multi_values = room;
+    }
     let settings = MessageSettings {
         route: cfg.topic.clone(),
         route_rr: cfg.topic_rr,
         key: cfg.partition_key.clone(),
-        messages: cfg.messages.clone(),
+        messages,
     };
     let sink =
         BrokerSink::new(config, settings, transport, stats.clone()).map_err(PluginError::Io)?;

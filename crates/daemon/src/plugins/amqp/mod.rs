@@ -65,11 +65,12 @@ impl Transport for Amqp {
         format!("broker {}:{}", self.cfg.host, self.cfg.port)
     }
 
-    fn publish(&mut self, batch: &[Message]) -> Result<(), String> {
+    fn publish(&mut self, batch: &[Message]) -> Result<Vec<usize>, String> {
         let (exchange, persistent) = (self.cfg.exchange.clone(), self.cfg.persistent);
         let result = self
             .connected()?
             .publish(&exchange, batch, persistent)
+            .map(|()| Vec::new())
             .map_err(|e| e.to_string());
         if result.is_err() {
             // A connection that failed mid-way is not reused: the next attempt reconnects.

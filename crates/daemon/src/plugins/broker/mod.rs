@@ -46,9 +46,11 @@ pub struct Message {
 pub trait Transport: Send + 'static {
     /// Where messages go, for the logs.
     fn name(&self) -> String;
-    /// Sends the messages in order; `Ok` once the broker has them all (a failure may leave
-    /// some delivered: they are sent again, at least once).
-    fn publish(&mut self, batch: &[Message]) -> Result<(), String>;
+    /// Sends the messages in order. `Ok` once the broker has them all but those it refuses
+    /// for good (too large, invalid: their indices, dropped and counted by the caller, never
+    /// retried); `Err` to retry the whole batch later (a failure may leave some delivered:
+    /// they are sent again, at least once).
+    fn publish(&mut self, batch: &[Message]) -> Result<Vec<usize>, String>;
     /// Whether the broker can be reached now (checked before a large spool file is read).
     fn ready(&mut self) -> Result<(), String> {
         Ok(())
@@ -406,8 +408,23 @@ impl<T: Transport> BrokerSink<T> {
         Ok(())
     }
 
+    /// Sends a batch; what the broker refuses for good is dropped, counted and logged.
     fn publish(&mut self, batch: &[Message]) -> Result<(), String> {
-        self.transport.publish(batch)
+        let refused = self.transport.publish(batch)?;
+        if let Some(first) = refused.first().and_then(|i| batch.get(*i)) {
+            self.stats
+                .refused_messages
+                .fetch_add(refused.len() as u64, Relaxed);
+            tracing::error!(
+                "( {} ): {} refused {} message(s) for good (too large or invalid; the first: {} bytes to '{}'): dropped, not retried",
+                self.label,
+                self.transport.name(),
+                refused.len(),
+                first.body.len(),
+                first.route
+            );
+        }
+        Ok(())
     }
 
     fn failed(&mut self, e: String) {
@@ -518,6 +535,67 @@ impl<T: Transport> PurgeSink for BrokerSink<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A broker that refuses bodies longer than 8 bytes for good and keeps the others.
+    struct Picky {
+        got: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    }
+
+    impl Transport for Picky {
+        fn name(&self) -> String {
+            "picky".into()
+        }
+        fn publish(&mut self, batch: &[Message]) -> Result<Vec<usize>, String> {
+            let mut refused = Vec::new();
+            for (i, m) in batch.iter().enumerate() {
+                match m.body.len() > 8 {
+                    true => refused.push(i),
+                    false => self.got.lock().expect("lock").push(m.body.clone()),
+                }
+            }
+            Ok(refused)
+        }
+    }
+
+    #[test]
+    fn messages_refused_for_good_are_dropped_and_counted_and_block_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = format!(
+            "plugins: amqp[m]\namqp_spool_file[m]: {}\n",
+            dir.path().join("spool").display()
+        );
+        let config = pmacct_core::config::load("t.conf", &text, Vec::new(), &mut Vec::new())
+            .expect("config");
+        let plugin = &config.plugins[0];
+        let pmacct_core::config::PluginOptions::Amqp(a) = &plugin.options else {
+            panic!("not amqp")
+        };
+        let settings = MessageSettings {
+            route: "acct".into(),
+            route_rr: 0,
+            key: String::new(),
+            messages: a.messages.clone(),
+        };
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stats = Arc::new(PluginStats::default());
+        let transport = Picky { got: got.clone() };
+        let mut sink = BrokerSink::new(plugin, settings, transport, stats.clone()).expect("sink");
+        for body in ["a", "far too long", "b", "also too long", "c"] {
+            sink.queue(Message {
+                route: "acct".into(),
+                key: String::new(),
+                body: body.as_bytes().to_vec(),
+            });
+        }
+        sink.flush();
+        assert_eq!(
+            *got.lock().expect("lock"),
+            [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]
+        );
+        assert_eq!(stats.refused_messages.load(Relaxed), 2);
+        assert!(sink.pending.is_empty() && sink.failing.is_none());
+        assert_eq!(sink.pending_bytes, 0);
+    }
 
     #[test]
     fn the_spool_keeps_messages_with_newlines_in_order() {
