@@ -175,8 +175,10 @@ fn a_cut_of_60_s_with_a_restart_during_it_loses_and_repeats_nothing() {
     assert!(sender.wait().expect("flowsend").success());
     let text2 = second.stop();
     assert!(!spool.exists(), "the spool is sent and removed");
-    let accounted = stat(&text1, "flow_records") + stat(&text2, "flow_records");
-    assert!(accounted > 40_000, "{accounted}");
+    let (a1, a2) = (stat(&text1, "flow_records"), stat(&text2, "flow_records"));
+    let accounted = a1 + a2;
+    // Both runs accounted flows (the second one's start sees the broker still cut off).
+    assert!(a1 > 2_000 && a2 > 10_000, "{a1} + {a2}: {text1}\n{text2}");
     let topic = broker.read_text("pmacct.acct");
     assert_eq!(common::purge_packets(&topic), accounted, "every flow once");
     let closes = topic.matches("\"purge_close\"").count();

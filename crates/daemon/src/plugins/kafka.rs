@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pmacct_core::config::{KafkaConfig, PluginConfig};
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::ClientContext;
@@ -30,15 +30,38 @@ struct Reports {
     failed: AtomicU64,
     last: Mutex<Option<String>>,
     refused: Mutex<Vec<usize>>,
+    /// The kinds of global error logged, cleared by a delivery.
+    globals_logged: Mutex<Vec<String>>,
 }
 
-impl ClientContext for Reports {}
+impl ClientContext for Reports {
+    /// librdkafka's own log lines (a failed connect at every retry, ...): debug only; the
+    /// plugin logs each change of the brokers' state once.
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        tracing::debug!("librdkafka ({level:?}) {fac}: {message}");
+    }
+
+    /// Global errors (all brokers down, authentication...): each kind once until messages
+    /// are delivered again.
+    fn error(&self, error: KafkaError, reason: &str) {
+        let code = format!("{:?}", error.rdkafka_error_code());
+        if let Ok(mut logged) = self.globals_logged.lock() {
+            if !logged.contains(&code) {
+                tracing::warn!("librdkafka: {error}: {reason}");
+                logged.push(code);
+            }
+        }
+    }
+}
 
 impl ProducerContext for Reports {
     type DeliveryOpaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, index: usize) {
         let Err((e, _)) = result else {
+            if let Ok(mut logged) = self.globals_logged.lock() {
+                logged.clear();
+            }
             return;
         };
         if refused_for_good(e) {
@@ -88,6 +111,13 @@ fn read_config_file(path: &std::path::Path) -> Result<Vec<(String, String)>, Str
         }
         let parts: Vec<&str> = line.splitn(3, ',').map(str::trim).collect();
         match parts[..] {
+            ["global" | "topic", "message.timeout.ms" | "delivery.timeout.ms", "0"] => {
+                return Err(format!(
+                    "{name}:{}: {} 0 (no timeout) would hold the plugin while the brokers are away; give a finite value (what librdkafka gives back is kept and sent again)",
+                    i + 1,
+                    parts[1]
+                ))
+            }
             [scope, key, value] if scope == "global" || scope == "topic" => {
                 out.push((key.to_string(), value.to_string()))
             }
@@ -272,6 +302,14 @@ mod tests {
                 ("compression.codec".to_string(), "lz4".to_string()),
                 ("acks".to_string(), "all".to_string())
             ]
+        );
+        std::fs::write(&f, "topic, message.timeout.ms, 0\n").expect("file");
+        assert_eq!(
+            read_config_file(&f).unwrap_err(),
+            format!(
+                "{}:1: message.timeout.ms 0 (no timeout) would hold the plugin while the brokers are away; give a finite value (what librdkafka gives back is kept and sent again)",
+                f.display()
+            )
         );
         std::fs::write(&f, "global, a, b\nbroker=1\n").expect("file");
         assert_eq!(
