@@ -105,6 +105,11 @@ pub fn push_binary(out: &mut Vec<u8>, fields: &AvroFields) {
     }
 }
 
+/// Appends `s` as a JSON string, quoted and escaped.
+pub fn push_json_string(out: &mut String, s: &str) {
+    json_string(out, s);
+}
+
 /// Appends Avro's JSON encoding of a record (one line).
 pub fn push_json(out: &mut String, fields: &AvroFields) {
     out.push('{');
@@ -184,7 +189,7 @@ impl RowFormat {
             let c = p.column();
             let value = match c.json_string {
                 true => AvroValue::Str(text),
-                false => AvroValue::Long(text.parse().unwrap_or(0)),
+                false => AvroValue::Long(text.parse::<u64>().map_or(0, long)),
             };
             fields.push((c.json, value));
         }

@@ -32,6 +32,14 @@ struct Reports {
     refused: Mutex<Vec<usize>>,
     /// The kinds of global error logged, cleared by a delivery.
     globals_logged: Mutex<Vec<String>>,
+    /// The batch being sent: a report of an earlier one (left in flight by a failed
+    /// attempt) is not this batch's.
+    batch: AtomicU64,
+}
+
+/// A message's delivery opaque: its batch (low 32 bits) and its index in the batch.
+fn opaque(batch: u64, index: usize) -> usize {
+    (((batch & 0xffff_ffff) as usize) << 32) | (index & 0xffff_ffff)
 }
 
 impl ClientContext for Reports {
@@ -57,7 +65,11 @@ impl ClientContext for Reports {
 impl ProducerContext for Reports {
     type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, index: usize) {
+    fn delivery(&self, result: &DeliveryResult<'_>, tag: usize) {
+        if tag >> 32 != (self.batch.load(Relaxed) & 0xffff_ffff) as usize {
+            return;
+        }
+        let index = tag & 0xffff_ffff;
         let Err((e, _)) = result else {
             if let Ok(mut logged) = self.globals_logged.lock() {
                 logged.clear();
@@ -77,18 +89,13 @@ impl ProducerContext for Reports {
     }
 }
 
-/// Errors no retry will mend: the message itself is too large or invalid.
+/// Errors no retry will mend: the message itself is too large or invalid, or its topic's
+/// name is. (A batch too large, or a CRC error, is retried.)
 fn refused_for_good(e: &KafkaError) -> bool {
     use RDKafkaErrorCode as C;
     matches!(
         e.rdkafka_error_code(),
-        Some(
-            C::MessageSizeTooLarge
-                | C::InvalidMessageSize
-                | C::InvalidMessage
-                | C::MessageBatchTooLarge
-                | C::InvalidRecord
-        )
+        Some(C::MessageSizeTooLarge | C::InvalidMessageSize | C::InvalidRecord | C::InvalidTopic)
     )
 }
 
@@ -137,6 +144,8 @@ struct Kafka {
     partition: Option<i32>,
     /// librdkafka's `message.max.bytes`.
     max_message: usize,
+    /// librdkafka's `message.timeout.ms`: every message is reported by then.
+    timeout: Duration,
     producer: BaseProducer<Reports>,
 }
 
@@ -150,10 +159,15 @@ impl Kafka {
             .set("socket.nagle.disable", "true")
             .set("client.id", "pmacct-rs");
         let mut max_message = MESSAGE_MAX_BYTES;
+        let mut timeout_ms: u64 = MESSAGE_TIMEOUT_MS.parse().unwrap_or(10_000);
         if let Some(path) = &cfg.config_file {
             for (k, v) in read_config_file(path)? {
-                if k == "message.max.bytes" {
-                    max_message = v.parse().unwrap_or(max_message);
+                match k.as_str() {
+                    "message.max.bytes" => max_message = v.parse().unwrap_or(max_message),
+                    "message.timeout.ms" | "delivery.timeout.ms" => {
+                        timeout_ms = v.parse().unwrap_or(timeout_ms)
+                    }
+                    _ => {}
                 }
                 c.set(k, v);
             }
@@ -168,16 +182,17 @@ impl Kafka {
             brokers: cfg.brokers.clone(),
             partition: cfg.partition,
             max_message,
+            timeout: Duration::from_millis(timeout_ms),
             producer,
         })
     }
 
     /// Queues one message with librdkafka, waiting while its queue is full; `Ok(false)` when
     /// librdkafka refuses it for good (too large).
-    fn produce(&self, m: &Message, index: usize) -> Result<bool, String> {
+    fn produce(&self, m: &Message, tag: usize) -> Result<bool, String> {
         loop {
             let mut record =
-                BaseRecord::<str, [u8], usize>::with_opaque_to(&m.route, index).payload(&m.body);
+                BaseRecord::<str, [u8], usize>::with_opaque_to(&m.route, tag).payload(&m.body);
             if !m.key.is_empty() {
                 record = record.key(&m.key);
             }
@@ -203,13 +218,14 @@ impl Transport for Kafka {
 
     fn publish(&mut self, batch: &[Message]) -> Result<Vec<usize>, String> {
         let reports = self.producer.context();
+        let this = reports.batch.fetch_add(1, Relaxed) + 1;
         reports.failed.store(0, Relaxed);
         if let Ok(mut r) = reports.refused.lock() {
             r.clear();
         }
         let mut refused = Vec::new();
         for (i, m) in batch.iter().enumerate() {
-            if !self.produce(m, i)? {
+            if !self.produce(m, opaque(this, i))? {
                 refused.push(i);
             }
         }
@@ -218,8 +234,8 @@ impl Transport for Kafka {
         let started = Instant::now();
         while self.producer.in_flight_count() > 0 {
             self.producer.poll(Duration::from_millis(5));
-            if started.elapsed() > Duration::from_secs(600) {
-                return Err("messages still in flight after 10 minutes".into());
+            if started.elapsed() > self.timeout + Duration::from_secs(60) {
+                return Err("messages still in flight a minute past message.timeout.ms".into());
             }
         }
         if let Ok(mut r) = reports.refused.lock() {
@@ -286,6 +302,13 @@ pub fn start(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delivery_tag_holds_the_batch_and_the_index() {
+        assert_eq!(opaque(7, 3) >> 32, 7);
+        assert_eq!(opaque(7, 3) & 0xffff_ffff, 3);
+        assert_eq!(opaque(0x1_0000_0007, 3), opaque(7, 3));
+    }
 
     #[test]
     fn the_config_file_takes_global_and_topic_lines_and_names_a_bad_one() {

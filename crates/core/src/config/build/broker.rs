@@ -180,6 +180,17 @@ mod tests {
             e.0[0].to_string(),
             "b.conf:2: key 'avro_schema_file' of plugin 'm': amqp_output is json: set amqp_output to avro or avro_json"
         );
+        let e = load(
+            "b.conf",
+            "plugins: kafka[k]\nkafka_topic[k]: acct.$peer_src_ip\nkafka_markers[k]: true\n",
+            Vec::new(),
+            &mut w,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.0[0].to_string(),
+            "b.conf:3: key 'kafka_markers' of plugin 'k': markers need a topic without variables ('acct.$peer_src_ip'): a marker has no record to take the values from"
+        );
     }
 }
 
@@ -222,11 +233,19 @@ pub(super) fn build_kafka(r: &mut Reader, name: &str) -> KafkaConfig {
     } else {
         format!("{host}:{port}")
     };
+    let topic = r
+        .text("kafka_topic")
+        .unwrap_or_else(|| "pmacct.acct".into());
+    let messages = build_messages(r, name, "kafka");
+    if messages.markers && topic.contains('$') {
+        r.error(
+            "amqp_markers",
+            format!("markers need a topic without variables ('{topic}'): a marker has no record to take the values from"),
+        );
+    }
     KafkaConfig {
         brokers,
-        topic: r
-            .text("kafka_topic")
-            .unwrap_or_else(|| "pmacct.acct".into()),
+        topic,
         topic_rr: r.uint("kafka_topic_rr", 0).min(u64::from(u32::MAX)) as u32,
         partition: r
             .typed("kafka_partition", |v| parse_uint(v, 0, i32::MAX as u64))
@@ -234,6 +253,6 @@ pub(super) fn build_kafka(r: &mut Reader, name: &str) -> KafkaConfig {
         partition_dynamic: r.bool("kafka_partition_dynamic", false),
         partition_key: r.text("kafka_partition_key").unwrap_or_default(),
         config_file: r.path("kafka_config_file"),
-        messages: build_messages(r, name, "kafka"),
+        messages,
     }
 }

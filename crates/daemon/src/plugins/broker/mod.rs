@@ -139,6 +139,9 @@ impl<T: Transport> BrokerSink<T> {
         format.timestamps_secs = config.timestamps_secs;
         format.timestamps_since_epoch = config.timestamps_since_epoch;
         format.stamps = config.bins.is_some();
+        if cfg.messages.output != BrokerOutput::Json {
+            check_avro_names(&format)?;
+        }
         if let Some(path) = &cfg.messages.avro_schema_file {
             write_schemas(path, &format, cfg.messages.markers)?;
         }
@@ -233,7 +236,9 @@ impl<T: Transport> BrokerSink<T> {
                 self.format.push_row(&mut line, key, c, Some(stamps));
                 if line.ends_with('}') {
                     line.pop();
-                    line.push_str(&format!(", \"writer_id\": \"{}\"}}", self.writer_id));
+                    line.push_str(", \"writer_id\": ");
+                    avro::push_json_string(&mut line, &self.writer_id);
+                    line.push('}');
                 }
                 out.extend_from_slice(line.as_bytes());
             }
@@ -263,6 +268,7 @@ impl<T: Transport> BrokerSink<T> {
             _ => b"\n",
         };
         let mut packing: Vec<Message> = Vec::new();
+        let mut slots: std::collections::HashMap<(String, String), usize> = Default::default();
         let mut record = Vec::with_capacity(256);
         for i in 0..rows.len() {
             let (key, c) = rows.row(i);
@@ -278,20 +284,16 @@ impl<T: Transport> BrokerSink<T> {
                 });
                 continue;
             }
-            let slot = match packing
-                .iter()
-                .position(|m| m.route == route && m.key == msg_key)
-            {
-                Some(s) => s,
-                None => {
+            let slot = *slots
+                .entry((route.clone(), msg_key.clone()))
+                .or_insert_with(|| {
                     packing.push(Message {
                         route: route.clone(),
                         key: msg_key.clone(),
                         body: Vec::new(),
                     });
                     packing.len() - 1
-                }
-            };
+                });
             let size = packing[slot].body.len() + record.len() + separator.len();
             if !packing[slot].body.is_empty() && size >= self.cfg.messages.multi_values {
                 let body = std::mem::take(&mut packing[slot].body);
@@ -411,19 +413,21 @@ impl<T: Transport> BrokerSink<T> {
     /// Sends a batch; what the broker refuses for good is dropped, counted and logged.
     fn publish(&mut self, batch: &[Message]) -> Result<(), String> {
         let refused = self.transport.publish(batch)?;
-        if let Some(first) = refused.first().and_then(|i| batch.get(*i)) {
-            self.stats
-                .refused_messages
-                .fetch_add(refused.len() as u64, Relaxed);
-            tracing::error!(
-                "( {} ): {} refused {} message(s) for good (too large or invalid; the first: {} bytes to '{}'): dropped, not retried",
-                self.label,
-                self.transport.name(),
-                refused.len(),
-                first.body.len(),
-                first.route
-            );
+        if refused.is_empty() {
+            return Ok(());
         }
+        self.stats
+            .refused_messages
+            .fetch_add(refused.len() as u64, Relaxed);
+        let first = refused.first().and_then(|i| batch.get(*i));
+        tracing::error!(
+            "( {} ): {} refused {} message(s) for good (too large or invalid; the first: {} bytes to '{}'): dropped, not retried",
+            self.label,
+            self.transport.name(),
+            refused.len(),
+            first.map_or(0, |m| m.body.len()),
+            first.map_or("", |m| m.route.as_str())
+        );
         Ok(())
     }
 
@@ -466,6 +470,21 @@ fn marker_fields<'a>(
         ));
     }
     fields
+}
+
+/// Avro field names must differ: a custom primitive named like a counter (`bytes`), a stamp or
+/// another primitive once made valid (`a-b` and `a_b`) is an error naming both.
+fn check_avro_names(format: &RowFormat) -> Result<(), String> {
+    let mut seen: std::collections::HashMap<String, String> = Default::default();
+    for (name, _) in format.avro_fields(&["writer_id"]) {
+        let valid = avro::avro_name(&name);
+        if let Some(other) = seen.insert(valid.clone(), name.clone()) {
+            return Err(format!(
+                "Avro output: '{other}' and '{name}' would both be the field '{valid}'; rename the custom primitive"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Writes the record schema to `path` (and the markers' to `path.purge_init` and
