@@ -1,6 +1,7 @@
 //! The kafka plugin against a real Kafka-protocol broker, tansu (crates.io), read back by the
 //! confluent-kafka package: NetFlow from four exporters through nfacctd lands on the
-//! partition of each exporter's key, with the print plugin's records; and a live nfacctd whose
+//! partition of each exporter's key, with the print plugin's records, in JSON and in Avro
+//! (decoded by python3-avro with the written schema); and a live nfacctd whose
 //! broker is cut off for 60 s, and which is stopped and started again during the cut, loses
 //! and repeats nothing.
 
@@ -54,7 +55,6 @@ fn run_ok(program: &str, cfg: &Path) -> String {
 #[test]
 fn each_exporter_s_records_are_on_the_partition_of_its_key() {
     let broker = Tansu::start();
-    broker.create_topic("pmacct.acct", 3);
     let dir = tempfile::tempdir().expect("tempdir");
     let pcap = four_exporters(dir.path());
     let aggregate = "peer_src_ip, src_host, dst_host, proto";
@@ -73,39 +73,63 @@ fn each_exporter_s_records_are_on_the_partition_of_its_key() {
         .map(common::stable_record)
         .collect();
     expected.sort();
-    let cfg = dir.path().join("kafka.conf");
-    std::fs::write(
-        &cfg,
-        format!(
-            "pcap_savefile: {}\nplugins: kafka[k]\naggregate[k]: {aggregate}\n\
-             kafka_broker_host[k]: {}\nkafka_topic[k]: pmacct.acct\n\
-             kafka_partition_key[k]: $peer_src_ip\nkafka_partition_dynamic[k]: true\n\
-             kafka_history[k]: 1m\nkafka_refresh_time[k]: 86400\nkafka_spool_file[k]: {}\n",
-            pcap.display(),
-            broker.bootstrap(),
-            dir.path().join("spool").display()
-        ),
-    )
-    .expect("config");
-    run_ok(NFACCTD, &cfg);
-    let mut got = Vec::new();
-    let mut partitions = std::collections::BTreeMap::new();
-    for m in broker.read("pmacct.acct") {
-        let body = String::from_utf8(m.value).expect("JSON");
-        let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-        let peer = v["peer_ip_src"].as_str().expect("peer_ip_src");
-        let key = m.key.expect("a key");
-        assert_eq!(key, peer.replace('.', "_"));
-        // librdkafka's consistent_random: CRC-32 of the key modulo the partitions.
-        assert_eq!(m.partition, common::crc32(key.as_bytes()) % 3, "{body}");
-        partitions.insert(peer.to_string(), m.partition);
-        got.push(common::stable_record(&body));
+    for output in ["json", "avro"] {
+        let topic = format!("pmacct.{output}");
+        broker.create_topic(&topic, 3);
+        let schema = dir.path().join(format!("{output}.avsc"));
+        let avro = match output {
+            "avro" => format!(
+                "kafka_output[k]: avro\navro_schema_file[k]: {}\n",
+                schema.display()
+            ),
+            _ => String::new(),
+        };
+        let cfg = dir.path().join("kafka.conf");
+        std::fs::write(
+            &cfg,
+            format!(
+                "pcap_savefile: {}\nplugins: kafka[k]\naggregate[k]: {aggregate}\n\
+                 kafka_broker_host[k]: {}\nkafka_topic[k]: {topic}\n{avro}\
+                 kafka_partition_key[k]: $peer_src_ip\nkafka_partition_dynamic[k]: true\n\
+                 kafka_history[k]: 1m\nkafka_refresh_time[k]: 86400\nkafka_spool_file[k]: {}\n",
+                pcap.display(),
+                broker.bootstrap(),
+                dir.path().join("spool").display()
+            ),
+        )
+        .expect("config");
+        run_ok(NFACCTD, &cfg);
+        let messages = broker.read(&topic);
+        // One record per message: the decoded records in the messages' order.
+        let bodies: Vec<String> = match output {
+            "avro" => common::avro_decode(&schema, &common::tansu::framed(&messages))
+                .lines()
+                .map(str::to_string)
+                .collect(),
+            _ => messages
+                .iter()
+                .map(|m| String::from_utf8(m.value.clone()).expect("JSON"))
+                .collect(),
+        };
+        assert_eq!(bodies.len(), messages.len(), "{output}");
+        let mut got = Vec::new();
+        let mut partitions = std::collections::BTreeMap::new();
+        for (m, body) in messages.iter().zip(&bodies) {
+            let v: serde_json::Value = serde_json::from_str(body).expect("JSON");
+            let peer = v["peer_ip_src"].as_str().expect("peer_ip_src");
+            let key = m.key.clone().expect("a key");
+            assert_eq!(key, peer.replace('.', "_"));
+            // librdkafka's consistent_random: CRC-32 of the key modulo the partitions.
+            assert_eq!(m.partition, common::crc32(key.as_bytes()) % 3, "{body}");
+            partitions.insert(peer.to_string(), m.partition);
+            got.push(common::stable_record(body));
+        }
+        got.sort();
+        assert_eq!(got, expected, "{output}");
+        assert_eq!(partitions.len(), 4, "{partitions:?}");
+        let used: std::collections::BTreeSet<_> = partitions.values().collect();
+        assert!(used.len() >= 2, "{partitions:?}");
     }
-    got.sort();
-    assert_eq!(got, expected);
-    assert_eq!(partitions.len(), 4, "{partitions:?}");
-    let used: std::collections::BTreeSet<_> = partitions.values().collect();
-    assert!(used.len() >= 2, "{partitions:?}");
 }
 
 /// The `name=value` counters of the last stats line of a log.

@@ -213,15 +213,9 @@ impl Tansu {
         text
     }
 
-    /// The messages in kcat's `%R%s` framing (4-byte big-endian length, then the body), as
-    /// [`super::avro_decode`] reads them.
+    /// The messages in kcat's `%R%s` framing, as [`super::avro_decode`] reads them.
     pub fn read_framed(&self, topic: &str) -> Vec<u8> {
-        let mut out = Vec::new();
-        for m in self.read(topic) {
-            out.extend_from_slice(&(m.value.len() as u32).to_be_bytes());
-            out.extend_from_slice(&m.value);
-        }
-        out
+        framed(&self.read(topic))
     }
 }
 
@@ -230,6 +224,16 @@ impl Drop for Tansu {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Messages in kcat's `%R%s` framing (a 4-byte big-endian length, then the body), in order.
+pub fn framed(messages: &[Read]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in messages {
+        out.extend_from_slice(&(m.value.len() as u32).to_be_bytes());
+        out.extend_from_slice(&m.value);
+    }
+    out
 }
 
 fn unhex(s: &str) -> Vec<u8> {
