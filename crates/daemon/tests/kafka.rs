@@ -61,14 +61,7 @@ fn records_reach_the_partition_of_their_key() {
         ),
     )
     .expect("config");
-    let out = Command::new(PMACCTD)
-        .arg("-f")
-        .arg(&cfg)
-        .output()
-        .expect("pmacctd");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    assert!(!err.contains("WARN"), "{err}");
+    common::run_clean(PMACCTD, &cfg);
     let text = topic(&brokers, "%p\t%k\t%s\n");
     let mut got = Vec::new();
     for line in text.lines() {
@@ -116,14 +109,7 @@ fn avro_records_decode_with_the_written_schema() {
             ),
         )
         .expect("config");
-        let out = Command::new(PMACCTD)
-            .arg("-f")
-            .arg(&cfg)
-            .output()
-            .expect("pmacctd");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{err}");
-        assert!(!err.contains("WARN"), "{err}");
+        common::run_clean(PMACCTD, &cfg);
         let text = match output {
             "avro" => common::avro_decode(&schema, &topic_bytes(&brokers, "%R%s")),
             _ => topic(&brokers, "%s\n"),
@@ -182,14 +168,7 @@ fn packed_messages_stay_under_librdkafkas_limit() {
         ),
     )
     .expect("config");
-    let out = Command::new(PMACCTD)
-        .arg("-f")
-        .arg(&cfg)
-        .output()
-        .expect("pmacctd");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    assert!(!err.contains("WARN") && !err.contains("ERROR"), "{err}");
+    let (_, err) = common::run_clean(PMACCTD, &cfg);
     assert!(
         err.contains("messages are packed up to 15904 bytes"),
         "{err}"

@@ -40,18 +40,6 @@ fn four_exporters(dir: &Path) -> PathBuf {
     pcap
 }
 
-fn run_ok(program: &str, cfg: &Path) -> String {
-    let out = Command::new(program)
-        .arg("-f")
-        .arg(cfg)
-        .output()
-        .expect("daemon");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{err}");
-    assert!(!err.contains("WARN"), "{err}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn each_exporter_s_records_are_on_the_partition_of_its_key() {
     let broker = Tansu::start();
@@ -68,7 +56,8 @@ fn each_exporter_s_records_are_on_the_partition_of_its_key() {
         ),
     )
     .expect("config");
-    let mut expected: Vec<String> = run_ok(NFACCTD, &print)
+    let mut expected: Vec<String> = common::run_clean(NFACCTD, &print)
+        .0
         .lines()
         .map(common::stable_record)
         .collect();
@@ -98,7 +87,7 @@ fn each_exporter_s_records_are_on_the_partition_of_its_key() {
             ),
         )
         .expect("config");
-        run_ok(NFACCTD, &cfg);
+        common::run_clean(NFACCTD, &cfg);
         let messages = broker.read(&topic);
         // One record per message: the decoded records in the messages' order.
         let bodies: Vec<String> = match output {

@@ -67,6 +67,20 @@ pub fn run_file(cfg: &Path) -> std::process::Output {
         .expect("pmacctd")
 }
 
+/// Runs `program -f cfg`; the run must succeed without a warning or an error; its
+/// (stdout, stderr).
+pub fn run_clean(program: &str, cfg: &Path) -> (String, String) {
+    let out = Command::new(program)
+        .arg("-f")
+        .arg(cfg)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("WARN") && !err.contains("ERROR"), "{err}");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), err)
+}
+
 /// Runs our pmacctd on `cfg` with `TZ` set to `zone`; the run must succeed; its log.
 pub fn run_file_ok(cfg: &Path, zone: &str) -> String {
     let out = Command::new(OURS)
