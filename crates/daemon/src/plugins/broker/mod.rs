@@ -146,8 +146,8 @@ impl<T: Transport> BrokerSink<T> {
             write_schemas(path, &format, cfg.messages.markers)?;
         }
         let label = format!("{}/{}", config.name, config.kind);
+        let spooled = spooled_messages(&cfg.messages, &label);
         let spool_file = &cfg.messages.spool;
-        let spooled = spool::count(spool_file);
         if spooled > 0 {
             tracing::info!(
                 "( {label} ): spool file '{}' holds {spooled} messages from an earlier run: sending them first",
@@ -472,6 +472,31 @@ fn marker_fields<'a>(
     fields
 }
 
+/// The messages the spool file holds from an earlier run. A spool of the other output format
+/// (JSON messages start with `{`, an Avro record never does) would reach consumers in the
+/// wrong format: it is kept aside as `.other-format` and not sent.
+fn spooled_messages(cfg: &MessagesConfig, label: &str) -> usize {
+    let Ok((messages, _)) = spool::read(&cfg.spool) else {
+        return 0;
+    };
+    let Some(first) = messages.first() else {
+        return 0;
+    };
+    let json = first.body.first() == Some(&b'{');
+    if json == (cfg.output != BrokerOutput::Avro) {
+        return messages.len();
+    }
+    let aside = cfg.spool.with_extension("other-format");
+    let _ = std::fs::rename(&cfg.spool, &aside);
+    tracing::warn!(
+        "( {label} ): the spool file '{}' holds {} messages of another output format: kept as '{}', not sent",
+        cfg.spool.display(),
+        messages.len(),
+        aside.display()
+    );
+    0
+}
+
 /// Avro field names must differ: a custom primitive named like a counter (`bytes`), a stamp or
 /// another primitive once made valid (`a-b` and `a_b`) is an error naming both.
 fn check_avro_names(format: &RowFormat) -> Result<(), String> {
@@ -577,6 +602,30 @@ mod tests {
     }
 
     #[test]
+    fn a_spool_of_the_other_format_is_kept_aside_not_sent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("x.spool");
+        let json = Message {
+            route: "acct".into(),
+            key: String::new(),
+            body: b"{\"event_type\": \"purge\"}".to_vec(),
+        };
+        spool::append(&path, &[json.clone(), json]).expect("append");
+        let mut cfg = MessagesConfig {
+            multi_values: 0,
+            markers: false,
+            output: BrokerOutput::AvroJson,
+            avro_schema_file: None,
+            spool: path.clone(),
+        };
+        assert_eq!(spooled_messages(&cfg, "t"), 2);
+        cfg.output = BrokerOutput::Avro;
+        assert_eq!(spooled_messages(&cfg, "t"), 0);
+        assert!(!path.exists());
+        assert!(dir.path().join("x.other-format").exists());
+    }
+
+    #[test]
     fn messages_refused_for_good_are_dropped_and_counted_and_block_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
         let text = format!(
@@ -638,7 +687,7 @@ mod tests {
         assert!(complete);
         assert_eq!(back.len(), 3);
         assert_eq!(back[..2], a[..]);
-        assert_eq!(spool::count(&path), 3);
+        assert_eq!(spool::read(&path).expect("read").0.len(), 3);
         // A record cut short (a crash while appending): what comes before it is read.
         let mut bytes = std::fs::read(&path).expect("read");
         bytes.truncate(bytes.len() - 3);

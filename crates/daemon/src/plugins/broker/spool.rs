@@ -69,7 +69,3 @@ pub fn rewrite(path: &Path, messages: &[Message]) -> std::io::Result<()> {
     append(&tmp, messages)?;
     std::fs::rename(&tmp, path)
 }
-
-pub fn count(path: &Path) -> usize {
-    read(path).map(|(m, _)| m.len()).unwrap_or(0)
-}
