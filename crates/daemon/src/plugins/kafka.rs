@@ -232,8 +232,17 @@ impl Transport for Kafka {
         // Polled in short steps rather than flush(), whose wait between polls adds up to
         // 100 ms to every purge.
         let started = Instant::now();
+        let mut purged = false;
         while self.producer.in_flight_count() > 0 {
             self.producer.poll(Duration::from_millis(5));
+            // A request on the wire to a black-holed broker waits for request.timeout.ms
+            // (30 s), past message.timeout.ms: purged then, so the batch fails on time.
+            if !purged && started.elapsed() > self.timeout + Duration::from_secs(1) {
+                use rdkafka::producer::PurgeConfig;
+                self.producer
+                    .purge(PurgeConfig::default().queue().inflight());
+                purged = true;
+            }
             if started.elapsed() > self.timeout + Duration::from_secs(60) {
                 return Err("messages still in flight a minute past message.timeout.ms".into());
             }
@@ -261,8 +270,13 @@ impl Transport for Kafka {
         }
     }
 
+    /// Whatever librdkafka still holds was part of a batch that failed, which the plugin has
+    /// kept (spooled): purged, so neither sent twice nor waited for.
     fn close(&mut self) {
-        let _ = self.producer.flush(Duration::from_secs(10));
+        use rdkafka::producer::PurgeConfig;
+        self.producer
+            .purge(PurgeConfig::default().queue().inflight());
+        let _ = self.producer.flush(Duration::from_secs(1));
     }
 }
 
