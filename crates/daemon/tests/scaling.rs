@@ -54,14 +54,7 @@ fn collect(dir: &Path, pcap: &Path, brokers: &str, output: &str) -> (PathBuf, Pa
         ),
     )
     .expect("config");
-    let out = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
-        .arg("-f")
-        .arg(&cfg)
-        .env("TZ", ZONE)
-        .output()
-        .expect("pmacctd");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let err = common::run_file_ok(&cfg, ZONE);
     assert!(!err.contains("WARN"), "{err}");
     (db, schema)
 }
