@@ -1,25 +1,28 @@
 //! `pmacct report`: bytes and packets per local device and per hour, day, week or month, from
 //! what the daemon stored (an SQL table) or holds (a memory table). See docs/report.md.
 
-mod devices;
-mod period;
+pub mod devices;
+pub mod period;
 mod render;
-mod source;
+pub mod source;
 
-use std::collections::HashMap;
+pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::io::Write;
 use std::net::IpAddr;
 
 use devices::{Cidr, LocalNets, Names, Side};
 use period::By;
-use source::{Flow, Source, StampZone};
+use pmacct_core::key::Mac;
+use source::{Flow, StampZone};
+
+pub use source::{DumpFn, Source};
 
 use crate::Failure;
 
-pub use render::Format;
+pub use render::{json_value, Format};
 
 /// The command line of `pmacct report`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ReportOptions {
     pub source: Source,
     pub table: String,
@@ -36,6 +39,8 @@ pub struct ReportOptions {
     pub by_mac: bool,
     pub include_lan: bool,
     pub include_noise: bool,
+    /// Collect the MAC addresses each device was seen with ([`Report::devices`]).
+    pub identities: bool,
 }
 
 pub const USAGE: &str = "\
@@ -64,6 +69,59 @@ Bytes and packets downloaded and uploaded per local device, per period.
 
 /// Parses the words after `report`.
 pub fn parse(args: &[String]) -> Result<ReportOptions, Failure> {
+    parse_with(args, None)
+}
+
+/// The query parameters of the web API's usage endpoints (`from=...&by_mac=1`), read as the
+/// report's options (`--from ... --by-mac`) over `source`: one parser for both. Unknown
+/// parameters are errors; `skip` names parameters the caller reads itself.
+pub fn parse_query(
+    pairs: &[(String, String)],
+    source: Source,
+    table: &str,
+    skip: &[&str],
+) -> Result<ReportOptions, String> {
+    const VALUED: [&str; 5] = ["from", "to", "by", "local_net", "top"];
+    const FLAGS: [&str; 5] = [
+        "utc",
+        "stamps_utc",
+        "include_lan",
+        "include_noise",
+        "by_mac",
+    ];
+    let mut words = vec!["--table".to_string(), table.to_string()];
+    for (k, v) in pairs {
+        let option = format!("--{}", k.replace('_', "-"));
+        if skip.contains(&k.as_str()) {
+            continue;
+        } else if VALUED.contains(&k.as_str()) {
+            words.extend([option, v.clone()]);
+        } else if FLAGS.contains(&k.as_str()) {
+            match v.as_str() {
+                "" | "1" | "true" | "yes" | "on" => words.push(option),
+                "0" | "false" | "no" | "off" => {}
+                _ => return Err(format!("{k}={v}: expected 1 or 0")),
+            }
+        } else {
+            return Err(format!(
+                "unknown parameter '{k}' (known: {}, {})",
+                VALUED.join(", "),
+                FLAGS.join(", ")
+            ));
+        }
+    }
+    parse_with(&words, Some(source)).map_err(|f| match f {
+        Failure::Error { message, .. } => message
+            .split("\n\n")
+            .next()
+            .unwrap_or_default()
+            .replace("--local-net", "local_net")
+            .replace("--", ""),
+        Failure::Output(e) => e.to_string(),
+    })
+}
+
+fn parse_with(args: &[String], preset: Option<Source>) -> Result<ReportOptions, Failure> {
     let mut source = None;
     let mut o = ReportOptions {
         source: Source::Sqlite(String::new()),
@@ -81,6 +139,7 @@ pub fn parse(args: &[String]) -> Result<ReportOptions, Failure> {
         by_mac: false,
         include_lan: false,
         include_noise: false,
+        identities: false,
     };
     let mut by = None;
     let mut it = args.iter();
@@ -127,11 +186,14 @@ pub fn parse(args: &[String]) -> Result<ReportOptions, Failure> {
             }
         }
     }
+    if let Some(s) = preset {
+        set_preset(&mut source, s)?;
+    }
     o.source = source.ok_or_else(|| {
         Failure::with_report_usage("say where the data is: --db, --pipe, --pgsql or --mysql")
     })?;
-    let pipe = matches!(o.source, Source::Pipe(_));
-    o.by = match (by, pipe) {
+    let timeless = matches!(o.source, Source::Pipe(_) | Source::Dump(_));
+    o.by = match (by, timeless) {
         (None, true) => By::All,
         (Some(b), _) => b,
         (None, false) => By::Day,
@@ -145,6 +207,13 @@ pub fn parse(args: &[String]) -> Result<ReportOptions, Failure> {
     Ok(o)
 }
 
+fn set_preset(source: &mut Option<Source>, preset: Source) -> Result<(), Failure> {
+    match source.replace(preset) {
+        None => Ok(()),
+        Some(_) => Err(Failure::new("the source is the daemon's own")),
+    }
+}
+
 /// Traffic of one device in one period.
 #[derive(Clone, Debug, Default)]
 pub struct Usage {
@@ -154,6 +223,57 @@ pub struct Usage {
     pub upload_packets: u64,
     /// Per remote peer: bytes down, bytes up (kept only with `--top`).
     pub peers: HashMap<IpAddr, (u64, u64)>,
+    /// Per remote port (protocol, port): bytes down, bytes up (kept only for a device's detail).
+    pub ports: HashMap<(u8, u16), (u64, u64)>,
+}
+
+/// A local device: by IP address, or by MAC address (`--by-mac`). IP addresses sort first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DeviceKey {
+    Ip(IpAddr),
+    Mac(Mac),
+}
+
+impl std::fmt::Display for DeviceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceKey::Ip(ip) => ip.fmt(f),
+            DeviceKey::Mac(m) => m.fmt(f),
+        }
+    }
+}
+
+impl DeviceKey {
+    /// A device as written in a URL or a report (an IP or a MAC address).
+    pub fn parse(text: &str) -> Option<DeviceKey> {
+        match text.parse::<IpAddr>() {
+            Ok(ip) => Some(DeviceKey::Ip(ip)),
+            Err(_) => source::parse_mac(text).map(DeviceKey::Mac),
+        }
+    }
+}
+
+/// The addresses a device was seen with (at most [`IDS_KEPT`] of each).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Identities {
+    pub macs: Vec<Mac>,
+    pub addresses: Vec<IpAddr>,
+}
+
+/// Addresses of each kind kept per device.
+pub const IDS_KEPT: usize = 8;
+
+impl Identities {
+    fn note(&mut self, mac: Option<Mac>, ip: IpAddr) {
+        if let Some(m) = mac {
+            if !self.macs.contains(&m) && self.macs.len() < IDS_KEPT {
+                self.macs.push(m);
+            }
+        }
+        if !self.addresses.contains(&ip) && self.addresses.len() < IDS_KEPT {
+            self.addresses.push(ip);
+        }
+    }
 }
 
 /// One row of the report.
@@ -165,23 +285,54 @@ pub struct Row {
     pub usage: Usage,
 }
 
+/// A computed report: its rows, and the addresses each device was seen with.
+pub struct Report {
+    pub rows: Vec<Row>,
+    /// Per device (as in `rows`), sorted.
+    pub devices: Vec<(String, String, Identities)>,
+    /// What the source had: MAC addresses, ports.
+    pub has: source::Has,
+}
+
 /// The running sums of a report.
 struct Tally<'a> {
     o: &'a ReportOptions,
     nets: LocalNets,
     tz: jiff::tz::TimeZone,
     window: (i64, i64),
+    /// Only this device (a device's detail).
+    only: Option<DeviceKey>,
+    /// Keep per-port sums.
+    ports: bool,
     periods: HashMap<i64, Option<(i64, String)>>,
-    usage: HashMap<(i64, String), (String, Usage)>,
+    usage: HashMap<(i64, DeviceKey), (String, Usage)>,
+    ids: HashMap<DeviceKey, Identities>,
 }
 
-impl Tally<'_> {
+impl<'a> Tally<'a> {
+    fn new(o: &'a ReportOptions, window: (i64, i64)) -> Tally<'a> {
+        Tally {
+            o,
+            nets: LocalNets::new(o.local.clone()),
+            tz: pmacct_core::bins::time_zone(o.utc),
+            window,
+            only: None,
+            ports: false,
+            periods: HashMap::default(),
+            usage: HashMap::default(),
+            ids: HashMap::default(),
+        }
+    }
+
     fn period(&mut self, stamp: Option<i64>) -> Option<(i64, String)> {
-        let (Some(t), false) = (stamp, self.o.by == By::All) else {
+        let Some(t) = stamp else {
             return Some((0, "all".into()));
         };
         if t < self.window.0 || t >= self.window.1 {
             return None;
+        }
+        if self.o.by == By::All {
+            return Some((0, "all".into()));
         }
         let (by, tz) = (self.o.by, &self.tz);
         self.periods
@@ -193,36 +344,48 @@ impl Tally<'_> {
             .clone()
     }
 
-    fn add(&mut self, period: &(i64, String), device: String, f: &Flow, up: bool, peer: IpAddr) {
-        let top = self.o.top > 0;
+    fn add(&mut self, period: &(i64, String), device: DeviceKey, f: &Flow, up: bool, peer: IpAddr) {
+        let (top, keep_ports) = (self.o.top > 0, self.ports);
         let (_, u) = self
             .usage
             .entry((period.0, device))
             .or_insert_with(|| (period.1.clone(), Usage::default()));
-        let p = top.then(|| u.peers.entry(peer).or_default());
+        let (b, p) = (f.bytes, f.packets);
+        let (down, up_b) = if up { (0, b) } else { (b, 0) };
         if up {
-            u.upload_bytes += f.bytes;
-            u.upload_packets += f.packets;
-            if let Some(p) = p {
-                p.1 += f.bytes;
-            }
+            u.upload_bytes += b;
+            u.upload_packets += p;
         } else {
-            u.download_bytes += f.bytes;
-            u.download_packets += f.packets;
-            if let Some(p) = p {
-                p.0 += f.bytes;
-            }
+            u.download_bytes += b;
+            u.download_packets += p;
+        }
+        if top {
+            let e = u.peers.entry(peer).or_default();
+            e.0 += down;
+            e.1 += up_b;
+        }
+        if let (true, Some(ports)) = (keep_ports, f.ports) {
+            // The remote side's port: the service a device used (or offered).
+            let port = if up { ports.dst } else { ports.src };
+            let e = u.ports.entry((ports.proto, port)).or_default();
+            e.0 += down;
+            e.1 += up_b;
         }
     }
 
-    fn device(&self, ip: IpAddr, mac: &Option<String>) -> String {
-        match (self.o.by_mac, mac) {
-            (true, Some(m)) => m.clone(),
-            _ => ip.to_string(),
+    fn device(&self, ip: IpAddr, mac: Option<Mac>) -> Option<DeviceKey> {
+        let d = match (self.o.by_mac, mac) {
+            (true, Some(m)) => DeviceKey::Mac(m),
+            (true, None) => return None,
+            (false, _) => DeviceKey::Ip(ip),
+        };
+        match self.only {
+            Some(only) if only != d => None,
+            _ => Some(d),
         }
     }
 
-    fn flow(&mut self, f: Flow) {
+    fn flow(&mut self, f: &Flow) {
         let side = self.nets.side(f.src, f.dst);
         let (src_local, dst_local) = match side {
             Side::Upload => (true, false),
@@ -233,42 +396,59 @@ impl Tally<'_> {
             }
             _ => return,
         };
+        let src_dev = src_local.then(|| self.device(f.src, f.src_mac)).flatten();
+        let dst_dev = dst_local.then(|| self.device(f.dst, f.dst_mac)).flatten();
+        if src_dev.is_none() && dst_dev.is_none() {
+            return;
+        }
         let Some(period) = self.period(f.stamp) else {
             return;
         };
-        if src_local {
-            let d = self.device(f.src, &f.src_mac);
-            self.add(&period, d, &f, true, f.dst);
+        if let Some(d) = src_dev {
+            self.add(&period, d, f, true, f.dst);
+            self.ids.entry(d).or_default().note(f.src_mac, f.src);
         }
-        if dst_local {
-            let d = self.device(f.dst, &f.dst_mac);
-            self.add(&period, d, &f, false, f.src);
+        if let Some(d) = dst_dev {
+            self.add(&period, d, f, false, f.src);
+            self.ids.entry(d).or_default().note(f.dst_mac, f.dst);
         }
+    }
+
+    /// The rows, sorted by period then device, named.
+    fn rows(self, names: &Names) -> (Vec<Row>, HashMap<DeviceKey, Identities>) {
+        let mut keyed: Vec<_> = self.usage.into_iter().collect();
+        keyed.sort_unstable_by_key(|a| a.0);
+        let rows = keyed
+            .into_iter()
+            .map(|((period_ts, device), (period, usage))| {
+                let device = device.to_string();
+                Row {
+                    name: names.get(&device).to_string(),
+                    period,
+                    period_ts,
+                    device,
+                    usage,
+                }
+            })
+            .collect();
+        (rows, self.ids)
     }
 }
 
-/// Sort order of devices: IP addresses by value, then MAC addresses and the rest as text.
-fn device_order(a: &str, b: &str) -> std::cmp::Ordering {
-    match (a.parse::<IpAddr>(), b.parse::<IpAddr>()) {
-        (Ok(x), Ok(y)) => x.cmp(&y),
-        (Ok(_), Err(_)) => std::cmp::Ordering::Less,
-        (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
-        _ => a.cmp(b),
-    }
-}
-
-/// Computes the report's rows, sorted by period then device.
-pub fn compute(o: &ReportOptions) -> Result<Vec<Row>, Failure> {
-    let names = match &o.names {
+fn read_names(o: &ReportOptions) -> Result<Names, Failure> {
+    match &o.names {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| Failure::new(format!("cannot read names file '{path}': {e}")))?;
-            Names::parse(path, &text).map_err(Failure::new)?
+            Names::parse(path, &text).map_err(Failure::new)
         }
-        None => Names::default(),
-    };
+        None => Ok(Names::default()),
+    }
+}
+
+/// The `--from`/`--to` window: its first second and the first second after it.
+fn window(o: &ReportOptions) -> Result<(i64, i64), Failure> {
     let tz = pmacct_core::bins::time_zone(o.utc);
-    let stamps = StampZone(pmacct_core::bins::time_zone(o.stamps_utc));
     let from = match &o.from {
         Some(d) => period::parse_day(d, &tz).map_err(Failure::new)?,
         None => i64::MIN,
@@ -286,37 +466,111 @@ pub fn compute(o: &ReportOptions) -> Result<Vec<Row>, Failure> {
         }
         None => i64::MAX,
     };
-    let mut tally = Tally {
-        o,
-        nets: LocalNets::new(o.local.clone()),
-        tz,
-        window: (from, to),
-        periods: HashMap::new(),
-        usage: HashMap::new(),
-    };
-    let need = source::Need {
+    Ok((from, to))
+}
+
+fn need_of(o: &ReportOptions, ports: bool) -> source::Need {
+    source::Need {
+        ids: o.identities,
         mac: o.by_mac,
-        time: o.by != By::All,
-    };
-    source::read(&o.source, &o.table, need, &stamps, &mut |f| tally.flow(f))
-        .map_err(|e| Failure::new(e.to_string()))?;
-    let mut rows: Vec<Row> = tally
-        .usage
+        time: o.by != By::All || o.from.is_some() || o.to.is_some(),
+        ports,
+    }
+}
+
+/// Computes the report's rows, sorted by period then device.
+pub fn compute(o: &ReportOptions) -> Result<Vec<Row>, Failure> {
+    compute_report(o).map(|r| r.rows)
+}
+
+/// Computes the report: its rows and the addresses each device was seen with.
+pub fn compute_report(o: &ReportOptions) -> Result<Report, Failure> {
+    let names = read_names(o)?;
+    let stamps = StampZone(pmacct_core::bins::time_zone(o.stamps_utc));
+    let mut tally = Tally::new(o, window(o)?);
+    let has = source::read(&o.source, &o.table, need_of(o, false), &stamps, &mut |f| {
+        tally.flow(&f)
+    })
+    .map_err(|e| Failure::new(e.to_string()))?;
+    let (rows, ids) = tally.rows(&names);
+    let mut devices: Vec<_> = ids.into_iter().collect();
+    devices.sort_unstable_by_key(|a| a.0);
+    let devices = devices
         .into_iter()
-        .map(|((period_ts, device), (period, usage))| Row {
-            name: names.get(&device).to_string(),
-            period,
-            period_ts,
-            device,
-            usage,
+        .map(|(d, i)| {
+            let d = d.to_string();
+            (names.get(&d).to_string(), d, i)
         })
+        .map(|(n, d, i)| (d, n, i))
         .collect();
-    rows.sort_by(|a, b| {
-        a.period_ts
-            .cmp(&b.period_ts)
-            .then_with(|| device_order(&a.device, &b.device))
-    });
-    Ok(rows)
+    Ok(Report { rows, devices, has })
+}
+
+/// One device's traffic in detail: per day, per hour, per remote peer and port.
+pub struct Detail {
+    pub device: String,
+    pub name: String,
+    pub days: Vec<Row>,
+    pub hours: Vec<Row>,
+    /// Every peer over the window: bytes down, bytes up.
+    pub peers: HashMap<IpAddr, (u64, u64)>,
+    /// Every (protocol, remote port) over the window, when the source has ports.
+    pub ports: Option<HashMap<(u8, u16), (u64, u64)>>,
+}
+
+/// One device's detail over `o`'s window, in one pass over the source (`o.by` is ignored).
+pub fn device_detail(o: &ReportOptions, device: DeviceKey) -> Result<Detail, Failure> {
+    let names = read_names(o)?;
+    let stamps = StampZone(pmacct_core::bins::time_zone(o.stamps_utc));
+    let win = window(o)?;
+    let daily = ReportOptions {
+        by: By::Day,
+        top: 1,
+        ..o.clone()
+    };
+    let hourly = ReportOptions {
+        by: By::Hour,
+        top: 0,
+        ..o.clone()
+    };
+    let (mut days, mut hours) = (Tally::new(&daily, win), Tally::new(&hourly, win));
+    days.only = Some(device);
+    days.ports = true;
+    hours.only = Some(device);
+    let need = source::Need {
+        time: true,
+        ..need_of(&daily, true)
+    };
+    let has = source::read(&o.source, &o.table, need, &stamps, &mut |f| {
+        days.flow(&f);
+        hours.flow(&f);
+    })
+    .map_err(|e| Failure::new(e.to_string()))?;
+    let (days, _) = days.rows(&names);
+    let (hours, _) = hours.rows(&names);
+    let mut peers: HashMap<IpAddr, (u64, u64)> = HashMap::default();
+    let mut ports: HashMap<(u8, u16), (u64, u64)> = HashMap::default();
+    for r in &days {
+        for (p, (d, u)) in &r.usage.peers {
+            let e = peers.entry(*p).or_default();
+            e.0 += d;
+            e.1 += u;
+        }
+        for (p, (d, u)) in &r.usage.ports {
+            let e = ports.entry(*p).or_default();
+            e.0 += d;
+            e.1 += u;
+        }
+    }
+    let device = device.to_string();
+    Ok(Detail {
+        name: names.get(&device).to_string(),
+        device,
+        days,
+        hours,
+        peers,
+        ports: has.ports.then_some(ports),
+    })
 }
 
 /// `pmacct report ...`: computes and prints.
@@ -329,4 +583,77 @@ pub fn run(args: &[String], out: &mut dyn Write) -> Result<(), Failure> {
     let rows = compute(&o)?;
     render::write(&rows, &o, out)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(q: &[(&str, &str)]) -> Vec<(String, String)> {
+        q.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn query_parameters_are_the_report_options() {
+        let src = Source::Sqlite("x.db".into());
+        let o = parse_query(
+            &pairs(&[
+                ("from", "2024-03-01"),
+                ("to", "2024-03-02"),
+                ("by", "hour"),
+                ("local_net", "10.1.0.0/16"),
+                ("local_net", "fd00::/8"),
+                ("top", "3"),
+                ("utc", "1"),
+                ("by_mac", "true"),
+                ("include_lan", "0"),
+            ]),
+            src.clone(),
+            "acct_v9",
+            &[],
+        )
+        .expect("options");
+        assert_eq!(o.from.as_deref(), Some("2024-03-01"));
+        assert_eq!(o.to.as_deref(), Some("2024-03-02"));
+        assert_eq!((o.by, o.top, o.utc, o.by_mac), (By::Hour, 3, true, true));
+        assert!(!o.include_lan);
+        assert_eq!(o.local.len(), 2);
+        assert_eq!(o.table, "acct_v9");
+        assert_eq!(
+            parse_query(&pairs(&[("db", "/etc/shadow")]), src.clone(), "acct", &[]).err(),
+            Some("unknown parameter 'db' (known: from, to, by, local_net, top, utc, stamps_utc, include_lan, include_noise, by_mac)".into())
+        );
+        assert_eq!(
+            parse_query(&pairs(&[("by", "year")]), src.clone(), "acct", &[]).err(),
+            Some("by year: expected hour, day, week, month or all".into())
+        );
+        assert_eq!(
+            parse_query(&pairs(&[("utc", "maybe")]), src.clone(), "acct", &[]).err(),
+            Some("utc=maybe: expected 1 or 0".into())
+        );
+        assert!(parse_query(&pairs(&[("day", "x")]), src, "acct", &["day"]).is_ok());
+    }
+
+    #[test]
+    fn devices_sort_ips_first_then_macs() {
+        let mut d = [
+            DeviceKey::parse("02:00:00:00:00:01").expect("mac"),
+            DeviceKey::parse("192.168.1.10").expect("ip"),
+            DeviceKey::parse("192.168.1.9").expect("ip"),
+            DeviceKey::parse("fd00::1").expect("ip"),
+        ];
+        d.sort();
+        let text: Vec<String> = d.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "192.168.1.9",
+                "192.168.1.10",
+                "fd00::1",
+                "02:00:00:00:00:01"
+            ]
+        );
+    }
 }

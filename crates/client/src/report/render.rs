@@ -58,7 +58,7 @@ fn csv(rows: &[Row], out: &mut dyn Write) -> io::Result<()> {
 }
 
 /// The `top` peers of a row, most bytes first (ties by address).
-fn top_peers(r: &Row, top: usize) -> Vec<(std::net::IpAddr, u64, u64)> {
+pub fn top_peers(r: &Row, top: usize) -> Vec<(std::net::IpAddr, u64, u64)> {
     let mut peers: Vec<_> = r
         .usage
         .peers
@@ -70,7 +70,8 @@ fn top_peers(r: &Row, top: usize) -> Vec<(std::net::IpAddr, u64, u64)> {
     peers
 }
 
-fn json(rows: &[Row], top: usize, out: &mut dyn Write) -> io::Result<()> {
+/// The report's JSON records (the CLI prints them; the web API serves them).
+pub fn json_value(rows: &[Row], top: usize) -> serde_json::Value {
     let items: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| {
@@ -95,7 +96,11 @@ fn json(rows: &[Row], top: usize, out: &mut dyn Write) -> io::Result<()> {
             v
         })
         .collect();
-    serde_json::to_writer_pretty(&mut *out, &items)?;
+    serde_json::Value::Array(items)
+}
+
+fn json(rows: &[Row], top: usize, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &json_value(rows, top))?;
     writeln!(out)
 }
 

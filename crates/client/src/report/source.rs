@@ -4,29 +4,58 @@
 
 use std::net::IpAddr;
 
-use pmacct_core::query::{Op, Request, PROTOCOL_VERSION};
+use pmacct_core::key::Mac;
+use pmacct_core::protocols::protocol_number;
+use pmacct_core::query::{Op, Request, Response, PROTOCOL_VERSION};
 
 /// One aggregate: who talked to whom, how much, and (from SQL) its time bin.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Flow {
-    /// The bin's start (seconds since the epoch); `None` from a memory table.
+    /// The bin's start (seconds since the epoch); `None` from a memory table without bins.
     pub stamp: Option<i64>,
     pub src: IpAddr,
     pub dst: IpAddr,
-    /// `None` when the table has no MAC columns.
-    pub src_mac: Option<String>,
-    pub dst_mac: Option<String>,
+    /// `None` when the table has no MAC columns (or the text is not a MAC address).
+    pub src_mac: Option<Mac>,
+    pub dst_mac: Option<Mac>,
+    /// Ports and protocol, when asked for and the table has them.
+    pub ports: Option<Ports>,
     pub bytes: u64,
     pub packets: u64,
 }
 
+/// A flow's transport ports and IP protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ports {
+    pub src: u16,
+    pub dst: u16,
+    pub proto: u8,
+}
+
+/// Asks a running memory table in this process for a dump (the web page's source).
+pub type DumpFn = std::sync::Arc<dyn Fn() -> Result<Response, String> + Send + Sync>;
+
 /// The report's input.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum Source {
     Sqlite(String),
     Pgsql(String),
     Mysql(String),
     Pipe(String),
+    /// A memory table of the daemon the report runs in.
+    Dump(DumpFn),
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Sqlite(p) => write!(f, "Sqlite({p:?})"),
+            Source::Pgsql(u) => write!(f, "Pgsql({u:?})"),
+            Source::Mysql(u) => write!(f, "Mysql({u:?})"),
+            Source::Pipe(p) => write!(f, "Pipe({p:?})"),
+            Source::Dump(_) => write!(f, "Dump"),
+        }
+    }
 }
 
 /// Why flows could not be read.
@@ -45,39 +74,70 @@ pub enum SourceError {
 }
 
 /// What the report needs of its source.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Need {
     /// MAC addresses (`--by-mac`).
     pub mac: bool,
-    /// Time bins (`--by` other than `all`).
+    /// Time bins (`--by` other than `all`, or a date window).
     pub time: bool,
+    /// Ports and protocol, when the table has them (a device's top ports).
+    pub ports: bool,
+    /// MAC addresses, when the table has them (the addresses a device was seen with).
+    pub ids: bool,
+}
+
+/// What a source has beyond the addresses and counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Has {
+    pub mac: bool,
+    pub ports: bool,
 }
 
 /// How stamps stored as text are read: in this zone (the daemon's, unless it wrote UTC).
 pub struct StampZone(pub jiff::tz::TimeZone);
 
-/// The columns read, in this order.
+/// The columns read: addresses, counters and stamp, then MACs, then ports (when present).
 struct Columns {
     mac: bool,
+    /// MAC addresses are parsed (the table has them, and they are asked for).
+    want_mac: bool,
+    ports: bool,
 }
 
 impl Columns {
     fn select(&self, stamp: &str) -> String {
         let mac = if self.mac { ", mac_src, mac_dst" } else { "" };
-        format!("ip_src, ip_dst, bytes, packets, {stamp}{mac}")
+        let ports = if self.ports {
+            ", src_port, dst_port, ip_proto"
+        } else {
+            ""
+        };
+        format!("ip_src, ip_dst, bytes, packets, {stamp}{mac}{ports}")
+    }
+
+    fn ports_at(&self) -> usize {
+        if self.mac {
+            7
+        } else {
+            5
+        }
     }
 }
 
-/// Checks a table's columns: what is missing, or whether it has MAC addresses.
-fn check_columns(table: &str, has: &[String], need_mac: bool) -> Result<Columns, SourceError> {
+/// Checks a table's columns: what is missing, and which optional ones it has.
+fn check_columns(
+    table: &str,
+    has: &[String],
+    need_mac: bool,
+    want_mac: bool,
+    want_ports: bool,
+) -> Result<Columns, SourceError> {
     let mut need = vec!["ip_src", "ip_dst", "bytes", "packets", "stamp_inserted"];
     if need_mac {
         need.extend(["mac_src", "mac_dst"]);
     }
-    let missing: Vec<&str> = need
-        .into_iter()
-        .filter(|c| !has.iter().any(|h| h.eq_ignore_ascii_case(c)))
-        .collect();
+    let present = |c: &str| has.iter().any(|h| h.eq_ignore_ascii_case(c));
+    let missing: Vec<&str> = need.into_iter().filter(|c| !present(c)).collect();
     if !missing.is_empty() {
         return Err(SourceError::Layout {
             table: table.to_string(),
@@ -85,9 +145,11 @@ fn check_columns(table: &str, has: &[String], need_mac: bool) -> Result<Columns,
             has: has.join(", "),
         });
     }
-    let mac = has.iter().any(|h| h.eq_ignore_ascii_case("mac_src"))
-        && has.iter().any(|h| h.eq_ignore_ascii_case("mac_dst"));
-    Ok(Columns { mac })
+    Ok(Columns {
+        mac: present("mac_src") && present("mac_dst"),
+        want_mac,
+        ports: want_ports && present("src_port") && present("dst_port") && present("ip_proto"),
+    })
 }
 
 fn safe_table(table: &str) -> Result<&str, SourceError> {
@@ -121,81 +183,160 @@ pub fn parse_stamp(text: &str, zone: &StampZone) -> Option<i64> {
         .map(|z| z.timestamp().as_second())
 }
 
+/// Parses stamps, remembering the last one (rows come in runs of one bin).
+struct Stamps<'a> {
+    zone: &'a StampZone,
+    last_text: String,
+    last: Option<i64>,
+}
+
+impl Stamps<'_> {
+    fn parse(&mut self, text: &str) -> Option<i64> {
+        if text != self.last_text {
+            self.last = parse_stamp(text, self.zone);
+            self.last_text.clear();
+            self.last_text.push_str(text);
+        }
+        self.last
+    }
+}
+
+/// A MAC address as text (`0:1:a:b:c:d` or `00-01-...`: one or two hex digits a byte).
+pub fn parse_mac(text: &str) -> Option<Mac> {
+    let mut out = [0u8; 6];
+    let (mut i, mut digits) = (0usize, 0u8);
+    for c in text.trim().bytes() {
+        let v = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            b':' | b'-' if digits > 0 && i < 5 => {
+                (i, digits) = (i + 1, 0);
+                continue;
+            }
+            _ => return None,
+        };
+        if digits == 2 {
+            return None;
+        }
+        out[i] = out[i] << 4 | v;
+        digits += 1;
+    }
+    (i == 5 && digits > 0).then_some(Mac(out))
+}
+
 fn parse_ip(text: &str) -> Option<IpAddr> {
     text.trim().parse().ok()
 }
 
-/// Reads every flow of `table` from `source`, handing each to `each`.
+/// One row of a result set, read by column index.
+trait RowRef {
+    /// The column as text (numbers as digits), handed to `f`.
+    fn text<R>(&self, i: usize, f: impl FnOnce(&str) -> R) -> R;
+    fn num(&self, i: usize) -> u64;
+}
+
+/// One row read in [`Columns::select`]'s order: its flow, unless its addresses do not parse.
+fn emit(cols: &Columns, row: &impl RowRef, stamps: &mut Stamps, each: &mut dyn FnMut(Flow)) {
+    let (Some(src), Some(dst)) = (row.text(0, parse_ip), row.text(1, parse_ip)) else {
+        return;
+    };
+    let stamp = row.text(4, |t| stamps.parse(t));
+    let (src_mac, dst_mac) = match cols.mac && cols.want_mac {
+        true => (row.text(5, parse_mac), row.text(6, parse_mac)),
+        false => (None, None),
+    };
+    let at = cols.ports_at();
+    let ports = cols.ports.then(|| Ports {
+        src: u16::try_from(row.num(at)).unwrap_or(0),
+        dst: u16::try_from(row.num(at + 1)).unwrap_or(0),
+        proto: row.text(at + 2, |t| protocol_number(t.trim()).unwrap_or(0)),
+    });
+    each(Flow {
+        stamp,
+        src,
+        dst,
+        src_mac,
+        dst_mac,
+        ports,
+        bytes: row.num(2),
+        packets: row.num(3),
+    });
+}
+
+/// Reads every flow of `table` from `source`, handing each to `each`; says what it had.
 pub fn read(
     source: &Source,
     table: &str,
     need: Need,
     zone: &StampZone,
     each: &mut dyn FnMut(Flow),
-) -> Result<(), SourceError> {
-    let need_mac = need.mac;
+) -> Result<Has, SourceError> {
     match source {
-        Source::Sqlite(path) => sqlite(path, safe_table(table)?, need_mac, zone, each),
-        Source::Pgsql(url) => pgsql(url, safe_table(table)?, need_mac, zone, each),
-        Source::Mysql(url) => mysql(url, safe_table(table)?, need_mac, zone, each),
-        Source::Pipe(socket) => pipe(socket, need, each),
+        Source::Sqlite(path) => sqlite(path, safe_table(table)?, need, zone, each),
+        Source::Pgsql(url) => pgsql(url, safe_table(table)?, need, zone, each),
+        Source::Mysql(url) => mysql(url, safe_table(table)?, need, zone, each),
+        Source::Pipe(socket) => {
+            let request = Request {
+                protocol: PROTOCOL_VERSION,
+                op: Op::Dump,
+            };
+            let response = crate::client::exchange(socket, &request).map_err(|e| match e {
+                crate::Failure::Error { message, .. } => SourceError::Open(message),
+                crate::Failure::Output(e) => SourceError::Open(e.to_string()),
+            })?;
+            memory(
+                &format!("the memory table at '{socket}'"),
+                response,
+                need,
+                each,
+            )
+        }
+        Source::Dump(dump) => {
+            let response = dump().map_err(SourceError::Open)?;
+            memory("the memory table", response, need, each)
+        }
     }
 }
 
-/// Builds a flow from its text fields; rows whose addresses do not parse are skipped.
-#[allow(clippy::too_many_arguments)]
-fn flow(
-    src: &str,
-    dst: &str,
-    bytes: u64,
-    packets: u64,
-    stamp: Option<i64>,
-    macs: Option<(String, String)>,
-) -> Option<Flow> {
-    let (src_mac, dst_mac) = match macs {
-        Some((s, d)) => (Some(s), Some(d)),
-        None => (None, None),
-    };
-    Some(Flow {
-        stamp,
-        src: parse_ip(src)?,
-        dst: parse_ip(dst)?,
-        src_mac,
-        dst_mac,
-        bytes,
-        packets,
-    })
-}
-
-/// One row read in [`Columns::select`]'s order (`text` and `num` read a column by index):
-/// its flow, unless its addresses do not parse.
-fn emit(
-    cols: &Columns,
-    zone: &StampZone,
-    text: &dyn Fn(usize) -> String,
-    num: &dyn Fn(usize) -> u64,
-    each: &mut dyn FnMut(Flow),
-) {
-    let stamp = parse_stamp(&text(4), zone);
-    let macs = cols.mac.then(|| (text(5), text(6)));
-    if let Some(f) = flow(&text(0), &text(1), num(2), num(3), stamp, macs) {
-        each(f);
+impl RowRef for rusqlite::Row<'_> {
+    fn text<R>(&self, i: usize, f: impl FnOnce(&str) -> R) -> R {
+        use rusqlite::types::ValueRef;
+        match self.get_ref(i) {
+            Ok(ValueRef::Text(t)) => f(std::str::from_utf8(t).unwrap_or("")),
+            Ok(ValueRef::Integer(n)) => f(itoa::Buffer::new().format(n)),
+            _ => f(""),
+        }
+    }
+    fn num(&self, i: usize) -> u64 {
+        use rusqlite::types::ValueRef;
+        match self.get_ref(i) {
+            Ok(ValueRef::Integer(n)) => n.max(0) as u64,
+            Ok(ValueRef::Real(x)) => x.max(0.0) as u64,
+            Ok(ValueRef::Text(t)) => std::str::from_utf8(t)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0),
+            _ => 0,
+        }
     }
 }
 
 fn sqlite(
     path: &str,
     table: &str,
-    need_mac: bool,
+    need: Need,
     zone: &StampZone,
     each: &mut dyn FnMut(Flow),
-) -> Result<(), SourceError> {
+) -> Result<Has, SourceError> {
     use rusqlite::{Connection, OpenFlags};
     let read_err = |e: rusqlite::Error| SourceError::Read {
         table: table.to_string(),
         reason: e.to_string(),
     };
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+    // One thread uses the connection: no locking inside SQLite.
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
         .map_err(|e| SourceError::Open(format!("cannot open '{path}': {e}")))?;
     // The daemon may be writing: wait for its write to end rather than fail.
     let _ = conn.busy_timeout(std::time::Duration::from_secs(10));
@@ -212,31 +353,46 @@ fn sqlite(
             "'{path}' has no table '{table}'"
         )));
     }
-    let cols = check_columns(table, &has, need_mac)?;
+    let cols = check_columns(table, &has, need.mac, need.mac || need.ids, need.ports)?;
     let sql = format!("SELECT {} FROM {table}", cols.select("stamp_inserted"));
     let mut stmt = conn.prepare(&sql).map_err(read_err)?;
     let mut rows = stmt.query([]).map_err(read_err)?;
+    let mut stamps = Stamps {
+        zone,
+        last_text: String::new(),
+        last: None,
+    };
     while let Some(r) = rows.next().map_err(read_err)? {
-        let text = |i: usize| -> String {
-            match r.get_ref(i) {
-                Ok(rusqlite::types::ValueRef::Text(t)) => String::from_utf8_lossy(t).into_owned(),
-                Ok(rusqlite::types::ValueRef::Integer(n)) => n.to_string(),
-                _ => String::new(),
-            }
-        };
-        let num = |i: usize| r.get::<_, i64>(i).map_or(0, |n| n.max(0) as u64);
-        emit(&cols, zone, &text, &num, each);
+        emit(&cols, r, &mut stamps, each);
     }
-    Ok(())
+    Ok(Has {
+        mac: cols.mac && cols.want_mac,
+        ports: cols.ports,
+    })
+}
+
+impl RowRef for postgres::Row {
+    fn text<R>(&self, i: usize, f: impl FnOnce(&str) -> R) -> R {
+        match self.try_get::<_, Option<&str>>(i) {
+            Ok(Some(t)) => f(t),
+            _ => f(""),
+        }
+    }
+    fn num(&self, i: usize) -> u64 {
+        match self.try_get::<_, Option<i64>>(i) {
+            Ok(Some(n)) => n.max(0) as u64,
+            _ => 0,
+        }
+    }
 }
 
 fn pgsql(
     url: &str,
     table: &str,
-    need_mac: bool,
+    need: Need,
     zone: &StampZone,
     each: &mut dyn FnMut(Flow),
-) -> Result<(), SourceError> {
+) -> Result<Has, SourceError> {
     let read_err = |e: postgres::Error| SourceError::Read {
         table: table.to_string(),
         reason: e.to_string(),
@@ -255,35 +411,59 @@ fn pgsql(
     if has.is_empty() {
         return Err(SourceError::Open(format!("no table '{table}' at '{url}'")));
     }
-    let cols = check_columns(table, &has, need_mac)?;
+    let cols = check_columns(table, &has, need.mac, need.mac || need.ids, need.ports)?;
     let stamp = "to_char(stamp_inserted, 'YYYY-MM-DD HH24:MI:SS')";
     let mac = if cols.mac {
         ", mac_src::text, mac_dst::text"
     } else {
         ""
     };
+    let ports = if cols.ports {
+        ", src_port::bigint, dst_port::bigint, ip_proto::text"
+    } else {
+        ""
+    };
     let sql = format!(
-        "SELECT split_part(ip_src::text, '/', 1), split_part(ip_dst::text, '/', 1), bytes::bigint, packets::bigint, {stamp}{mac} FROM {table}"
+        "SELECT split_part(ip_src::text, '/', 1), split_part(ip_dst::text, '/', 1), bytes::bigint, packets::bigint, {stamp}{mac}{ports} FROM {table}"
     );
     let params: [&(dyn postgres::types::ToSql + Sync); 0] = [];
-    let rows = client.query_raw(&sql, params).map_err(read_err)?;
-    let mut rows = rows;
+    let mut rows = client.query_raw(&sql, params).map_err(read_err)?;
+    let mut stamps = Stamps {
+        zone,
+        last_text: String::new(),
+        last: None,
+    };
     use postgres::fallible_iterator::FallibleIterator;
     while let Some(r) = rows.next().map_err(read_err)? {
-        let text = |i: usize| r.get::<_, Option<String>>(i).unwrap_or_default();
-        let num = |i: usize| r.get::<_, Option<i64>>(i).unwrap_or(0).max(0) as u64;
-        emit(&cols, zone, &text, &num, each);
+        emit(&cols, &r, &mut stamps, each);
     }
-    Ok(())
+    Ok(Has {
+        mac: cols.mac && cols.want_mac,
+        ports: cols.ports,
+    })
+}
+
+impl RowRef for mysql::Row {
+    fn text<R>(&self, i: usize, f: impl FnOnce(&str) -> R) -> R {
+        match self.as_ref(i) {
+            Some(mysql::Value::Bytes(b)) => f(std::str::from_utf8(b).unwrap_or("")),
+            Some(mysql::Value::Int(n)) => f(itoa::Buffer::new().format(*n)),
+            Some(mysql::Value::UInt(n)) => f(itoa::Buffer::new().format(*n)),
+            _ => f(""),
+        }
+    }
+    fn num(&self, i: usize) -> u64 {
+        self.text(i, |t| t.trim().parse::<u64>().unwrap_or(0))
+    }
 }
 
 fn mysql(
     url: &str,
     table: &str,
-    need_mac: bool,
+    need: Need,
     zone: &StampZone,
     each: &mut dyn FnMut(Flow),
-) -> Result<(), SourceError> {
+) -> Result<Has, SourceError> {
     use mysql::prelude::Queryable;
     let read_err = |e: mysql::Error| SourceError::Read {
         table: table.to_string(),
@@ -302,43 +482,41 @@ fn mysql(
     if has.is_empty() {
         return Err(SourceError::Open(format!("no table '{table}' at '{url}'")));
     }
-    let cols = check_columns(table, &has, need_mac)?;
+    let cols = check_columns(table, &has, need.mac, need.mac || need.ids, need.ports)?;
     let sql = format!(
         "SELECT {} FROM {table}",
         cols.select("DATE_FORMAT(stamp_inserted, '%Y-%m-%d %H:%i:%s')")
     );
     let result = conn.query_iter(sql).map_err(read_err)?;
+    let mut stamps = Stamps {
+        zone,
+        last_text: String::new(),
+        last: None,
+    };
     for row in result {
         let row = row.map_err(read_err)?;
-        let text = |i: usize| -> String {
-            match row.as_ref(i) {
-                Some(mysql::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
-                Some(mysql::Value::Int(n)) => n.to_string(),
-                Some(mysql::Value::UInt(n)) => n.to_string(),
-                _ => String::new(),
-            }
-        };
-        let num = |i: usize| text(i).parse::<u64>().unwrap_or(0);
-        emit(&cols, zone, &text, &num, each);
+        emit(&cols, &row, &mut stamps, each);
     }
-    Ok(())
+    Ok(Has {
+        mac: cols.mac && cols.want_mac,
+        ports: cols.ports,
+    })
 }
 
-/// A running memory table: its entries carry their bin with `imt_history`; without, the
+/// A memory table's dump: its entries carry their bin with `imt_history`; without, the
 /// report has one period.
-fn pipe(socket: &str, need: Need, each: &mut dyn FnMut(Flow)) -> Result<(), SourceError> {
-    let need_mac = need.mac;
-    let request = Request {
-        protocol: PROTOCOL_VERSION,
-        op: Op::Dump,
-    };
-    let response = crate::client::exchange(socket, &request).map_err(|e| match e {
-        crate::Failure::Error { message, .. } => SourceError::Open(message),
-        crate::Failure::Output(e) => SourceError::Open(e.to_string()),
-    })?;
+fn memory(
+    what: &str,
+    response: Response,
+    need: Need,
+    each: &mut dyn FnMut(Flow),
+) -> Result<Has, SourceError> {
+    if let Some(e) = &response.error {
+        return Err(SourceError::Open(format!("{what}: {e}")));
+    }
     let has = &response.columns;
     let mut columns = vec!["src_host", "dst_host"];
-    if need_mac {
+    if need.mac {
         columns.extend(["src_mac", "dst_mac"]);
     }
     let missing: Vec<&str> = columns
@@ -347,17 +525,19 @@ fn pipe(socket: &str, need: Need, each: &mut dyn FnMut(Flow)) -> Result<(), Sour
         .collect();
     if !missing.is_empty() {
         return Err(SourceError::Layout {
-            table: format!("the memory table at '{socket}'"),
+            table: what.to_string(),
             missing: missing.join(", "),
             has: has.join(", "),
         });
     }
     if need.time && !response.bins {
         return Err(SourceError::Open(format!(
-            "the memory table at '{socket}' has no time bins: use --by all, or give the plugin imt_history (such as imt_history: 1h)"
+            "{what} has no time bins: use --by all, or give the plugin imt_history (such as imt_history: 1h)"
         )));
     }
-    let mac = has.iter().any(|h| h == "src_mac") && has.iter().any(|h| h == "dst_mac");
+    let present = |c: &str| has.iter().any(|h| h == c);
+    let mac = (need.mac || need.ids) && present("src_mac") && present("dst_mac");
+    let ports = need.ports && present("src_port") && present("dst_port") && present("proto");
     let bins = response.bins;
     for entry in response.results.into_iter().flatten() {
         let k = &entry.key;
@@ -365,18 +545,41 @@ fn pipe(socket: &str, need: Need, each: &mut dyn FnMut(Flow)) -> Result<(), Sour
             stamp: bins.then_some(k.bin),
             src: k.src_host.0,
             dst: k.dst_host.0,
-            src_mac: mac.then(|| k.src_mac.to_string()),
-            dst_mac: mac.then(|| k.dst_mac.to_string()),
+            src_mac: mac.then_some(k.src_mac),
+            dst_mac: mac.then_some(k.dst_mac),
+            ports: ports.then_some(Ports {
+                src: k.src_port,
+                dst: k.dst_port,
+                proto: k.proto,
+            }),
             bytes: entry.counters.bytes,
             packets: entry.counters.packets,
         });
     }
-    Ok(())
+    Ok(Has { mac, ports })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mac_addresses_with_one_or_two_digits() {
+        let m = |t: &str| parse_mac(t).map(|m| m.to_string());
+        assert_eq!(m("0:1:a:B:cd:ef").as_deref(), Some("00:01:0a:0b:cd:ef"));
+        assert_eq!(m("02-00-00-00-00-0A").as_deref(), Some("02:00:00:00:00:0a"));
+        for bad in [
+            "",
+            "0:1:2:3:4",
+            "0:1:2:3:4:5:6",
+            "0:1:2:3:4:",
+            "0::2:3:4:5",
+            "123:1:2:3:4:5",
+            "g:1:2:3:4:5",
+        ] {
+            assert_eq!(parse_mac(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn stamps_as_text_or_epoch() {
@@ -392,7 +595,9 @@ mod tests {
     #[test]
     fn a_table_without_the_columns_is_named() {
         let has = vec!["ip_src".to_string(), "bytes".to_string()];
-        let e = check_columns("acct", &has, false).err().expect("error");
+        let e = check_columns("acct", &has, false, false, false)
+            .err()
+            .expect("error");
         assert_eq!(
             e.to_string(),
             "table 'acct' lacks the column(s) ip_dst, packets, stamp_inserted a report needs (it has: ip_src, bytes)"
