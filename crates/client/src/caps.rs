@@ -11,29 +11,71 @@ Usage: pmacct caps --state FILE [--format table|csv|json]
 Usage of each data cap in its current period, from a quota plugin's quota_state file.
 ";
 
-struct Row {
-    name: String,
-    device: String,
-    direction: String,
-    limit: i64,
-    start: i64,
-    end: i64,
-    used: i64,
-    alerts: String,
+/// One cap's usage in its latest period.
+pub struct Row {
+    pub name: String,
+    pub device: String,
+    pub direction: String,
+    pub limit: i64,
+    pub start: i64,
+    pub end: i64,
+    pub used: i64,
+    /// The thresholds fired in the period, comma-separated.
+    pub alerts: String,
 }
 
-fn iso(t: i64) -> String {
+/// One alert fired.
+pub struct Alert {
+    pub name: String,
+    pub device: String,
+    pub threshold: i64,
+    pub fired_at: i64,
+    pub used: i64,
+}
+
+/// A time as the caps print it: local, to the minute.
+pub fn iso(t: i64) -> String {
     let tz = pmacct_core::bins::time_zone(false);
     jiff::Timestamp::from_second(t)
         .map(|ts| ts.to_zoned(tz).strftime("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_default()
 }
 
-fn read(path: &str) -> Result<Vec<Row>, Failure> {
+fn open(path: &str) -> Result<rusqlite::Connection, Failure> {
     let conn =
         rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|e| Failure::new(format!("cannot open '{path}': {e}")))?;
     let _ = conn.busy_timeout(std::time::Duration::from_secs(5));
+    Ok(conn)
+}
+
+/// The newest `limit` alerts, newest first.
+pub fn alerts(path: &str, limit: u32) -> Result<Vec<Alert>, Failure> {
+    let conn = open(path)?;
+    let sql = "SELECT u.name, u.device, a.threshold, a.fired_at, a.used_bytes FROM alerts a
+               JOIN usage u ON u.cap = a.cap AND u.period_start = a.period_start
+               ORDER BY a.fired_at DESC, u.name LIMIT ?1";
+    let err = |e: rusqlite::Error| Failure::new(format!("'{path}' is not a quota_state file: {e}"));
+    let mut stmt = conn.prepare(sql).map_err(err)?;
+    let rows = stmt
+        .query_map([limit], |r| {
+            Ok(Alert {
+                name: r.get(0)?,
+                device: r.get(1)?,
+                threshold: r.get(2)?,
+                fired_at: r.get(3)?,
+                used: r.get(4)?,
+            })
+        })
+        .map_err(err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?;
+    Ok(rows)
+}
+
+/// Each cap's usage in its latest period.
+pub fn read(path: &str) -> Result<Vec<Row>, Failure> {
+    let conn = open(path)?;
     let sql = "SELECT u.name, u.device, u.direction, u.limit_bytes, u.period_start, u.period_end, u.used_bytes,
                  (SELECT group_concat(threshold, ',') FROM (SELECT threshold FROM alerts a
                     WHERE a.cap = u.cap AND a.period_start = u.period_start ORDER BY threshold))

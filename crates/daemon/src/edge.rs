@@ -114,6 +114,9 @@ fn real_main(program: Program) -> anyhow::Result<ExitCode> {
         Program::Nfacctd => cli::NFACCTD_USAGE,
         Program::Sfacctd => cli::SFACCTD_USAGE,
     };
+    if args.first().map(String::as_str) == Some("--hash-password") {
+        return hash_password();
+    }
     let cmd = match cli::parse_as(program, &args) {
         Ok(c) => c,
         Err(e) => {
@@ -266,4 +269,30 @@ fn real_main(program: Program) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// `--hash-password`: reads a password (first line of stdin) and prints its Argon2 hash for
+/// `web_password_hash`.
+#[cfg(feature = "web")]
+fn hash_password() -> anyhow::Result<ExitCode> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        logging::eprint_line(
+            "ERROR: --hash-password reads the password from the first line of stdin; it was empty",
+        );
+        return Ok(ExitCode::from(1));
+    }
+    let hash = pmacct_daemon::web::auth::hash_password(password).map_err(anyhow::Error::msg)?;
+    println!("{hash}");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "web"))]
+fn hash_password() -> anyhow::Result<ExitCode> {
+    logging::eprint_line(
+        "ERROR: --hash-password: this build has no web page (built without the `web` feature)",
+    );
+    Ok(ExitCode::from(1))
 }

@@ -1,43 +1,104 @@
-//! Minimal HTTP/1.1: a server for `GET` endpoints (the Prometheus exposition), one thread
-//! per connection, no keep-alive; and a client for `POST`s (webhooks, InfluxDB writes).
+//! HTTP: serving `GET` endpoints (the Prometheus expositions) on the daemon's server, and a
+//! client for `POST`s (webhooks, InfluxDB writes).
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+#[cfg(not(feature = "web"))]
+use std::io::{BufRead, BufReader};
+#[cfg(not(feature = "web"))]
+use std::net::TcpListener;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// What a path answers: `Some((content type, body))`, or `None` for 404.
 pub type Handler = Arc<dyn Fn(&str) -> Option<(&'static str, String)> + Send + Sync>;
 
-/// Binds `addr` and serves it on a thread of its own; the error says what failed.
+/// Binds `addr` and serves `handler` on it; the error says what failed.
+///
+/// With the `web` feature (the default) this is the daemon's one HTTP server and its limits
+/// ([`crate::web::server`]); GET and HEAD are answered.
+#[cfg(feature = "web")]
 pub fn serve(addr: SocketAddr, name: &str, handler: Handler) -> Result<SocketAddr, String> {
+    let router = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let handler = handler.clone();
+        async move { answer_with(&handler, request).await }
+    });
+    crate::web::server::serve(addr, name, router)
+}
+
+#[cfg(feature = "web")]
+async fn answer_with(
+    handler: &Handler,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::http::{header, Method, StatusCode};
+    use axum::response::IntoResponse;
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET, HEAD")],
+            "GET only\n",
+        )
+            .into_response();
+    }
+    let path = request.uri().path().to_string();
+    let handler = handler.clone();
+    match crate::web::server::blocking(move || handler(&path)).await {
+        Ok(Some((content_type, body))) => {
+            ([(header::CONTENT_TYPE, content_type)], body).into_response()
+        }
+        Ok(None) => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    }
+}
+
+/// Client threads at once of the small server (built without the `web` feature).
+#[cfg(not(feature = "web"))]
+const MAX_CLIENT_THREADS: usize = 32;
+
+/// Binds `addr` and serves it on a thread of its own, one thread per client up to
+/// [`MAX_CLIENT_THREADS`] (more are closed at once); the error says what failed.
+#[cfg(not(feature = "web"))]
+pub fn serve(addr: SocketAddr, name: &str, handler: Handler) -> Result<SocketAddr, String> {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
     let listener = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let name = name.to_string();
+    let busy = Arc::new(AtomicUsize::new(0));
     std::thread::Builder::new()
         .name("http".into())
         .spawn(move || {
             for conn in listener.incoming() {
                 let Ok(stream) = conn else { continue };
-                let handler = handler.clone();
-                let name = name.clone();
-                let _ = std::thread::Builder::new()
+                if busy.fetch_add(1, SeqCst) >= MAX_CLIENT_THREADS {
+                    busy.fetch_sub(1, SeqCst);
+                    continue;
+                }
+                let (handler, name, done) = (handler.clone(), name.clone(), busy.clone());
+                let spawned = std::thread::Builder::new()
                     .name("http-client".into())
                     .spawn(move || {
                         if let Err(e) = answer(stream, &handler) {
                             tracing::debug!("( {name} ): http client: {e}");
                         }
+                        done.fetch_sub(1, SeqCst);
                     });
+                if spawned.is_err() {
+                    busy.fetch_sub(1, SeqCst);
+                }
             }
         })
         .map_err(|e| format!("cannot start the http thread: {e}"))?;
     Ok(local)
 }
 
+#[cfg(not(feature = "web"))]
 fn answer(stream: TcpStream, handler: &Handler) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(30)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut reader = BufReader::new(stream.try_clone()?.take(16 * 1024));
     let mut request = String::new();
     reader.read_line(&mut request)?;
     // The headers are read and ignored (a client may wait until they are consumed).
@@ -45,6 +106,12 @@ fn answer(stream: TcpStream, handler: &Handler) -> std::io::Result<()> {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
             break;
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "slow request",
+            ));
         }
     }
     let mut words = request.split_whitespace();

@@ -22,6 +22,8 @@ mod running;
 pub mod stats;
 pub mod synth;
 pub mod tagging;
+#[cfg(feature = "web")]
+pub mod web;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
@@ -613,7 +615,10 @@ pub fn run(
     let mut handles = plugins::start(&config.plugins, config.core.files_umask, clock)
         .map_err(DaemonError::Plugin)?;
     metrics::register(stats.clone(), plugin_stats_of(&handles));
-    if let Some(addr) = config.core.metrics_listen {
+    let mut plans = plans;
+    start_web(config, live, &mut handles, &mut plans)?;
+    let web_addr = config.core.web.as_ref().map(|w| w.listen);
+    if let Some(addr) = config.core.metrics_listen.filter(|a| Some(*a) != web_addr) {
         let handler: http::Handler = Arc::new(|path: &str| {
             (path == "/metrics").then(|| ("text/plain; version=0.0.4", metrics::render()))
         });
@@ -731,6 +736,7 @@ pub fn run(
     // Supervise: stats on request, maps reloaded on request, stop on request or when every
     // input has ended.
     let wait_after_end = config.core.savefile_wait && config.core.savefile.is_some();
+    let mut flushed = false;
     while !inputs.failed() {
         if control.dump_stats.swap(false, Relaxed) {
             log_stats(&config.core.proc_name, &stats, &plugin_stats);
@@ -763,6 +769,17 @@ pub fn run(
         if control.stop.load(Relaxed) || (all_done && !wait_after_end) {
             break;
         }
+        if all_done && !flushed {
+            // -W: the daemon stays up; what the plugins hold is written now, not at exit.
+            flushed = true;
+            for h in &handles {
+                let _ = h.tx.send(plugins::PluginMsg::Flush);
+            }
+            tracing::info!(
+                "( {}/core ): every input was read to its end; pcap_savefile_wait keeps the daemon up",
+                config.core.proc_name
+            );
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
     control.stop.store(true, Relaxed);
@@ -786,6 +803,52 @@ pub fn run(
             stats,
             plugin_stats,
         }),
+    }
+}
+
+/// The web page (`web_listen`), with the hidden plugin of its Live view when capturing live.
+#[cfg(feature = "web")]
+fn start_web(
+    config: &DaemonConfig,
+    live: bool,
+    handles: &mut Vec<plugins::PluginHandle>,
+    plans: &mut Vec<PluginPlan>,
+) -> Result<(), DaemonError> {
+    let Some(web) = &config.core.web else {
+        return Ok(());
+    };
+    let name = &config.core.proc_name;
+    let mut ring = None;
+    if live {
+        let (cfg, plugin, ring_of) = web::live::plugin(config.core.program, &web.local)
+            .map_err(|e| DaemonError::Plugin(format!("web: {e}")))?;
+        plans.push(plan_plugin(&cfg, &config.core)?);
+        let stats = Arc::new(stats::PluginStats::default());
+        handles.push(
+            plugins::launch(&cfg, plugin, stats, config.core.files_umask)
+                .map_err(DaemonError::Plugin)?,
+        );
+        ring = Some(ring_of);
+    }
+    process::raise_open_files();
+    let bound = web::start(web, config.core.program, handles, ring)
+        .map_err(|e| DaemonError::Plugin(format!("web_listen: {e}")))?;
+    tracing::info!("( {name}/core ): web page on http://{bound}/");
+    Ok(())
+}
+
+#[cfg(not(feature = "web"))]
+fn start_web(
+    config: &DaemonConfig,
+    _live: bool,
+    _handles: &mut Vec<plugins::PluginHandle>,
+    _plans: &mut Vec<PluginPlan>,
+) -> Result<(), DaemonError> {
+    match &config.core.web {
+        Some(_) => Err(DaemonError::Plugin(
+            "web_listen: this build has no web page (built without the `web` feature)".into(),
+        )),
+        None => Ok(()),
     }
 }
 

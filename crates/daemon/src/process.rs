@@ -297,3 +297,37 @@ mod tests {
         assert_eq!(nice.as_deref(), Some("7"));
     }
 }
+
+/// Raises the soft limit of open files to the hard limit (at most 65,536): the web page's
+/// server holds up to its connection limit of sockets at once.
+pub fn raise_open_files() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the rlimit struct we own and pass by pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return;
+    }
+    let want = lim.rlim_max.min(65_536);
+    if lim.rlim_cur < want {
+        lim.rlim_cur = want;
+        // SAFETY: setrlimit reads the rlimit struct we own; the soft limit is at most the hard.
+        let _ = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+    }
+}
+
+#[cfg(test)]
+mod open_files_tests {
+    #[test]
+    fn the_soft_limit_of_open_files_reaches_the_hard_one() {
+        super::raise_open_files();
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct we own.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        assert!(lim.rlim_cur >= lim.rlim_max.min(65_536));
+    }
+}

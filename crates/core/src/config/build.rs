@@ -14,8 +14,10 @@ use crate::primitive::Aggregate;
 
 mod broker;
 mod probe;
+mod web;
 pub use broker::{AmqpConfig, BrokerOutput, KafkaConfig, MessagesConfig};
 pub use probe::{NfprobeConfig, ProbeSource, SfprobeConfig, TeeConfig, NFPROBE_DEFAULT_AGGREGATE};
+pub use web::{parse_web_listen, WebConfig, WebPassword, WebSource};
 
 /// Where in_iface/out_iface ids come from (`pcap_ifindex`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +64,8 @@ pub struct CoreConfig {
     pub run_as: Option<RunAs>,
     /// `metrics_listen`: an endpoint for the daemon's own metrics.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `web_listen` and the other `web_*` keys: the web page (docs/web.md).
+    pub web: Option<WebConfig>,
     /// Which daemon runs the configuration (set by the binary, not by a key).
     pub program: Program,
     /// nfacctd's `nfacctd_*` keys.
@@ -540,6 +544,12 @@ pub fn build(
     if program.is_collector() {
         check_route_sources(&resolved.core, &core, &plugins, errors);
     }
+    let mut r = Reader {
+        settings: &resolved.core,
+        plugin: None,
+        errors,
+    };
+    core.web = web::build(&mut r, &plugins);
     DaemonConfig { core, plugins }
 }
 
@@ -627,6 +637,7 @@ fn build_core(settings: &Settings, errors: &mut Vec<ConfigError>) -> CoreConfig 
         },
         run_as: None,
         metrics_listen: r.typed("metrics_listen", parse_listen),
+        web: None,
         program: Program::Pmacctd,
         collector: CollectorConfig {
             ip: r.typed("nfacctd_ip", |v| {

@@ -110,6 +110,7 @@ Print plugin (-P print) options:
 pmacct-rs extensions:
   --list-keys\tPrint the table of configuration keys (Markdown)
   --list-migration\tPrint what pmacct-rs does with each pmacct 1.7.7 key (Markdown)
+  --hash-password\tRead a password from stdin, print its hash for web_password_hash
 ";
 
 /// nfacctd's switches that differ from pmacctd's (`-L` is the address, not the snaplen).

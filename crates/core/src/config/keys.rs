@@ -85,6 +85,15 @@ keys! {
     "files_uid": Core, V::User, "", Yes, "Owner (user name or uid) of the files and directories the daemon creates: pidfile, logfile, print output files, memory socket, SQLite databases, spool files. Needs root (or CAP_CHOWN); a refusal is logged.";
     "files_gid": Core, V::Group, "", Yes, "Group (name or gid) of the files and directories the daemon creates (as files_uid).";
     "metrics_listen": Core, V::Text, "", Yes, "pmacct-rs: ADDRESS:PORT of an HTTP endpoint (`/metrics`) serving the daemon's own metrics (pmacct_daemon_*: packets received, kernel drops, malformed by reason, per-plugin records, drops, held aggregates, SQL retries and spool), with or without a prometheus plugin.";
+    "web_listen": Core, V::Text, "", Yes, "pmacct-rs: PORT or ADDRESS:PORT of the web page and its JSON API (docs/web.md); a bare PORT listens on 127.0.0.1 only.";
+    "web_user": Core, V::Text, "", Yes, "pmacct-rs: the user name of the page's HTTP Basic authentication (with web_password_hash or web_password_file); every path but /healthz then needs it.";
+    "web_password_hash": Core, V::Text, "", Yes, "pmacct-rs: the page's password as an Argon2 hash (`$argon2id$...`, made with `pmacctd --hash-password`); never logged.";
+    "web_password_file": Core, V::Path, "", Yes, "pmacct-rs: a file holding the page's password (first line), readable by its owner only; never logged.";
+    "web_read_only": Core, V::Bool, "true", Yes, "pmacct-rs: 'false' lets the page name devices, written to web_names_file; nothing else is ever changed from the page.";
+    "web_source": Core, V::Text, "", Yes, "pmacct-rs: the plugin whose data the page's usage views read: a sqlite3 or a memory plugin (default: the first sqlite3 plugin, else the first memory plugin).";
+    "web_local_net": Core, V::Text, "", Yes, "pmacct-rs: the local networks of the page's devices, comma-separated (default: a quota plugin's quota_local_net, else 10/8, 172.16/12, 192.168/16, fc00::/7).";
+    "web_names_file": Core, V::Path, "", Yes, "pmacct-rs: 'ADDRESS NAME' lines naming devices by IP or MAC address on the page (the format of `pmacct report --names`).";
+    "web_billing_day": Core, V::Uint(1, 28), "1", Yes, "pmacct-rs: the day of the month (1-28) a billing cycle starts on, for the page's 'this cycle' and 'last cycle' periods.";
     "drop_privileges_user": Core, V::User, "", Yes, "pmacct-rs: once captures, sockets and files are open, run as this user (its primary group unless drop_privileges_group), keeping only CAP_NET_RAW and CAP_NET_ADMIN to reopen captures (docs/operations.md).";
     "drop_privileges_group": Core, V::Group, "", Yes, "pmacct-rs: the group to run as after the privilege drop (default: the user's primary group).";
     // --- capture ---

@@ -27,8 +27,8 @@ pub use build::{
     DaemonConfig, FilesOwner, IfindexMode, InfluxConfig, KafkaConfig, MemoryConfig, MessagesConfig,
     NfprobeConfig, PluginConfig, PluginOptions, PrintConfig, PrintFormat, ProbeSource, Program,
     PrometheusConfig, QueuePolicy, QuotaConfig, RunAs, SettingAt, SfprobeConfig, SqlBackend,
-    SqlConfig, TagFilters, TeeConfig, TriggerSettings, DEFAULT_MEMORY_BOUND,
-    NFPROBE_DEFAULT_AGGREGATE,
+    SqlConfig, TagFilters, TeeConfig, TriggerSettings, WebConfig, WebPassword, WebSource,
+    DEFAULT_MEMORY_BOUND, NFPROBE_DEFAULT_AGGREGATE,
 };
 pub use lexer::Directive;
 pub use resolve::{PluginKind, ResolvedConfig, Settings};

@@ -385,6 +385,19 @@ impl Plugin for PurgingCache {
         self.table.len() as u64 + self.unwritten.load(Relaxed)
     }
 
+    fn on_flush(&mut self, now: Now) -> Result<(), PluginError> {
+        if self.table.is_empty() {
+            return Ok(());
+        }
+        self.purge(now, true)?;
+        // Wait (a while) for the write, so `held` says what readers can see.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.unwritten.load(Relaxed) > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
     fn shutdown(&mut self, now: Now) -> Result<(), PluginError> {
         let skip = self.table.is_empty() && self.schedule.is_none() && !self.write_empty;
         let purged = if skip {

@@ -64,6 +64,9 @@ pub enum PluginMsg {
     InputEnded {
         source: String,
     },
+    /// Every input has ended and the daemon stays up (`pcap_savefile_wait`): write out what
+    /// is held, so readers (the web page, `pmacct report`) see everything read.
+    Flush,
     /// Sampled frames, for the plugins that take frames (sfprobe).
     Frames {
         frames: Vec<crate::frames::SampledFrame>,
@@ -105,6 +108,10 @@ pub trait Plugin: Send {
     fn on_datagram(&mut self, _from: std::net::SocketAddr, _data: &[u8], _now: Now) {}
     /// SIGUSR2.
     fn on_reload(&mut self) {}
+    /// The inputs ended and the daemon stays up: write out what is held (not a final purge).
+    fn on_flush(&mut self, _now: Now) -> Result<(), PluginError> {
+        Ok(())
+    }
     /// Sampled frames (the plugins fed frames: sfprobe).
     fn on_frames(&mut self, _frames: &[crate::frames::SampledFrame], _now: Now) {}
     /// Aggregates counted and not yet written out (what an exit now would lose); 0 for a
@@ -200,39 +207,50 @@ pub fn start(
                 Box::new(sql::start(config, s, clock, stats.clone()).map_err(|e| e.to_string())?)
             }
         };
-        // A tee's queue holds datagrams, one per message.
-        let capacity = match config.options {
-            PluginOptions::Tee(_) => TEE_QUEUE_DATAGRAMS,
-            _ => config.queue_batches,
-        };
-        let (tx, rx) = crossbeam_channel::bounded(capacity);
-        let (control_tx, control_rx) = crossbeam_channel::unbounded();
-        let (recycle_tx, recycled) = crossbeam_channel::bounded(config.queue_batches + 4);
-        if let PluginOptions::Memory(m) = &config.options {
-            memory::serve_with_mode(&m.socket, control_tx.clone(), &label, 0o666 & !umask)
-                .map_err(|e| format!("( {label} ): {e}"))?;
-        }
-        let thread_label = label.clone();
-        let held = stats.clone();
-        let nice = config.proc_priority;
-        let thread = std::thread::Builder::new()
-            .name(format!("plugin-{}", config.name))
-            .spawn(move || {
-                crate::process::set_plugin_nice(nice, &thread_label);
-                run(plugin, rx, control_rx, recycle_tx, &held, &thread_label)
-            })
-            .map_err(|e| format!("( {label} ): cannot start thread: {e}"))?;
-        tracing::info!("( {label} ): plugin started");
-        handles.push(PluginHandle {
-            config: config.clone(),
-            tx,
-            stats,
-            thread: Some(thread),
-            control: control_tx,
-            recycled,
-        });
+        handles.push(launch(config, plugin, stats, umask)?);
     }
     Ok(handles)
+}
+
+/// Runs a built plugin on its own thread, fed by a bounded queue.
+pub fn launch(
+    config: &PluginConfig,
+    plugin: Box<dyn Plugin>,
+    stats: Arc<PluginStats>,
+    umask: u32,
+) -> Result<PluginHandle, String> {
+    let label = format!("{}/{}", config.name, config.kind);
+    // A tee's queue holds datagrams, one per message.
+    let capacity = match config.options {
+        PluginOptions::Tee(_) => TEE_QUEUE_DATAGRAMS,
+        _ => config.queue_batches,
+    };
+    let (tx, rx) = crossbeam_channel::bounded(capacity);
+    let (control_tx, control_rx) = crossbeam_channel::unbounded();
+    let (recycle_tx, recycled) = crossbeam_channel::bounded(config.queue_batches + 4);
+    if let PluginOptions::Memory(m) = &config.options {
+        memory::serve_with_mode(&m.socket, control_tx.clone(), &label, 0o666 & !umask)
+            .map_err(|e| format!("( {label} ): {e}"))?;
+    }
+    let thread_label = label.clone();
+    let held = stats.clone();
+    let nice = config.proc_priority;
+    let thread = std::thread::Builder::new()
+        .name(format!("plugin-{}", config.name))
+        .spawn(move || {
+            crate::process::set_plugin_nice(nice, &thread_label);
+            run(plugin, rx, control_rx, recycle_tx, &held, &thread_label)
+        })
+        .map_err(|e| format!("( {label} ): cannot start thread: {e}"))?;
+    tracing::info!("( {label} ): plugin started");
+    Ok(PluginHandle {
+        config: config.clone(),
+        tx,
+        stats,
+        thread: Some(thread),
+        control: control_tx,
+        recycled,
+    })
 }
 
 /// A plugin's thread: data and queries until the data queue closes, then a final flush.
@@ -280,6 +298,10 @@ fn run(
                     Ok(PluginMsg::InputEnded { source }) => {
                         plugin.on_input_end(&source);
                         Ok(())
+                    }
+                    Ok(PluginMsg::Flush) => {
+                        let at = if last_data == i64::MIN { wall_now() } else { last_data };
+                        plugin.on_flush(now(at))
                     }
                     Ok(PluginMsg::Frames { frames, now: t }) => {
                         last_data = last_data.max(t);

@@ -1,0 +1,428 @@
+//! The web page (`web_listen`) end to end: a daemon reads the generated three-day home network
+//! (`pcap_savefile_wait` keeps it up) into SQLite, a memory table and a quota plugin.
+//! - The API's usage equals `pmacct report --format json` on the same table, and the
+//!   per-device count the test makes from its own packets; the memory table agrees.
+//! - Caps equal `pmacct caps`; a device's detail has one day per day of traffic.
+//! - Authentication: every path but /healthz answers 401 without credentials; the password
+//!   never reaches the log; a bare port binds loopback.
+//! - Abuse: 1,000 idle connections, a client dribbling its headers, a 64 KiB header and
+//!   1,500 half-requests to `metrics_listen` stop neither the page nor capture, and the
+//!   daemon's threads stay bounded.
+//! - A real browser (Debian's chromium driven by playwright-core) checks the page itself.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::home::{devices, ip, traffic, write_pcap, Packet, Truth, START, ZONE};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An answer: status, headers (lower-case names), body.
+struct Answer {
+    status: u16,
+    headers: BTreeMap<String, String>,
+    body: String,
+}
+
+fn request(port: u16, head: &str) -> Answer {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    s.write_all(head.as_bytes()).expect("send");
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Answer {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+fn get_as(port: u16, path: &str, auth: Option<&str>) -> Answer {
+    let auth = auth.map_or(String::new(), |a| format!("Authorization: Basic {a}\r\n"));
+    request(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
+    )
+}
+
+fn get(port: u16, path: &str) -> Answer {
+    get_as(port, path, None)
+}
+
+fn json(port: u16, path: &str) -> serde_json::Value {
+    let a = get(port, path);
+    assert_eq!(a.status, 200, "{path}: {}", a.body);
+    serde_json::from_str(&a.body).unwrap_or_else(|e| panic!("{path}: {e}: {}", a.body))
+}
+
+/// Starts the daemon; waits until `port` answers /healthz and the capture has been read.
+fn start(dir: &Path, name: &str, config: &str, port: u16) -> Daemon {
+    let cfg = dir.join(format!("{name}.conf"));
+    std::fs::write(&cfg, config).expect("config");
+    let log = dir.join(format!("{name}.log"));
+    let child = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+        .arg("-f")
+        .arg(&cfg)
+        .env("TZ", ZONE)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("pmacctd");
+    let mut d = Daemon { child, log };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(&d.log).unwrap_or_default();
+        if let Ok(Some(status)) = d.child.try_wait() {
+            panic!("the daemon exited ({status}): {text}");
+        }
+        if text.contains("keeps the daemon up") && all_written(port) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "daemon not ready: {text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    d
+}
+
+/// The page answers, and no plugin holds aggregates it has not written.
+fn all_written(port: u16) -> bool {
+    if TcpStream::connect(("127.0.0.1", port)).is_err() {
+        return false;
+    }
+    let metrics = get(port, "/metrics");
+    metrics.status == 200
+        && metrics
+            .body
+            .lines()
+            .filter(|l| l.starts_with("pmacct_daemon_plugin_held_aggregates"))
+            .all(|l| l.ends_with(" 0"))
+}
+
+/// Per device (IP) over the three days: download and upload IP bytes, from the packets.
+fn truth(packets: &[Packet]) -> BTreeMap<String, (u64, u64)> {
+    let devs = devices();
+    let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for p in packets {
+        let (d, up) = match p.truth {
+            Truth::Down(d) => (d, false),
+            Truth::Up(d) => (d, true),
+            Truth::None => continue,
+        };
+        let day = ((p.ts - START) / 86_400) as usize;
+        let e = out.entry(ip(devs[d].1[day]).to_string()).or_default();
+        if up {
+            e.1 += p.ip_bytes();
+        } else {
+            e.0 += p.ip_bytes();
+        }
+    }
+    out
+}
+
+const LOCAL: &str = "192.168.1.0/24, 2001:db8:1::/64";
+
+fn report_json(args: &[&str]) -> serde_json::Value {
+    let client = Path::new(env!("CARGO_BIN_EXE_pmacctd")).with_file_name("pmacct");
+    let out = Command::new(client)
+        .arg("report")
+        .args(args)
+        .args([
+            "--local-net",
+            "192.168.1.0/24",
+            "--local-net",
+            "2001:db8:1::/64",
+        ])
+        .args(["--format", "json"])
+        .env("TZ", ZONE)
+        .output()
+        .expect("pmacct report");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    serde_json::from_slice(&out.stdout).expect("report json")
+}
+
+fn caps_map(dir: &Path) -> PathBuf {
+    let map = dir.join("caps.map");
+    std::fs::write(
+        &map,
+        "name=laptop device=192.168.1.10 limit=1000000 period=month alerts=50,100\n",
+    )
+    .expect("caps");
+    map
+}
+
+fn home(dir: &Path) -> (PathBuf, Vec<Packet>) {
+    let packets = traffic();
+    let pcap = dir.join("home.pcap");
+    write_pcap(&pcap, &packets);
+    (pcap, packets)
+}
+
+#[test]
+fn the_api_equals_the_report_and_the_packets() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (pcap, packets) = home(dir.path());
+    let (web, mem_web) = (free_port(), free_port());
+    let db = dir.path().join("home.db");
+    let state = dir.path().join("caps.db");
+    let config = format!(
+        "pcap_savefile: {}\npcap_savefile_wait: true\nplugins: sqlite3[db], quota[caps]\n\
+         aggregate[db]: src_host, dst_host, src_mac, dst_mac, src_port, dst_port, proto\n\
+         sql_db[db]: {}\nsql_history[db]: 1h\nsql_history_roundoff[db]: h\nsql_refresh_time[db]: 3600\n\
+         quota_map[caps]: {}\nquota_state[caps]: {}\nquota_local_net[caps]: {LOCAL}\n\
+         web_listen: {web}\nweb_local_net: {LOCAL}\n",
+        pcap.display(),
+        db.display(),
+        caps_map(dir.path()).display(),
+        state.display()
+    );
+    let d = start(dir.path(), "sql", &config, web);
+    let mem_config = format!(
+        "pcap_savefile: {}\npcap_savefile_wait: true\nplugins: memory[mem]\n\
+         aggregate[mem]: src_host, dst_host\nimt_path[mem]: {}\nimt_history[mem]: 1h\nsql_history_roundoff[mem]: h\n\
+         web_listen: 127.0.0.1:{mem_web}\nweb_local_net: {LOCAL}\n",
+        pcap.display(),
+        dir.path().join("mem.pipe").display()
+    );
+    let _m = start(dir.path(), "mem", &mem_config, mem_web);
+    let log = std::fs::read_to_string(&d.log).expect("log");
+    assert!(
+        log.contains(&format!("web page on http://127.0.0.1:{web}/")),
+        "{log}"
+    );
+
+    // Per day: the report's records exactly, from SQLite and from the memory table.
+    let db_arg = db.display().to_string();
+    let daily = report_json(&["--db", &db_arg]);
+    assert_eq!(json(web, "/api/v1/usage"), daily);
+    // The memory plugin answers queries before data still queued: wait for the last batch.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while json(mem_web, "/api/v1/usage?by=day") != daily && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(json(mem_web, "/api/v1/usage?by=day"), daily);
+    let hourly = report_json(&[
+        "--db",
+        &db_arg,
+        "--by",
+        "hour",
+        "--from",
+        "2024-03-31",
+        "--to",
+        "2024-03-31",
+        "--top",
+        "3",
+    ]);
+    assert_eq!(
+        json(
+            web,
+            "/api/v1/usage?by=hour&from=2024-03-31&to=2024-03-31&top=3"
+        ),
+        hourly
+    );
+    // 23 hours: the clocks went forward.
+    assert_eq!(
+        hourly
+            .as_array()
+            .map(|a| a.iter().filter(|r| r["device"] == "192.168.1.20").count()),
+        Some(23)
+    );
+
+    // The whole window per device: the packets' truth.
+    let all = json(web, "/api/v1/usage?by=all&from=2024-03-30&to=2024-04-01");
+    let got: BTreeMap<String, (u64, u64)> = all
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            let n = |k: &str| r[k].as_u64().expect("number");
+            (
+                r["device"].as_str().expect("device").to_string(),
+                (n("download_bytes"), n("upload_bytes")),
+            )
+        })
+        .collect();
+    let want = truth(&packets);
+    assert_eq!(got, want);
+    assert_eq!(
+        json(
+            mem_web,
+            "/api/v1/usage?by=all&from=2024-03-30&to=2024-04-01"
+        ),
+        all
+    );
+
+    // Devices: MAC addresses and addresses seen; one device's days, hours, peers, ports.
+    let list = json(web, "/api/v1/devices?from=2024-03-30&to=2024-04-01");
+    let laptop = list
+        .as_array()
+        .and_then(|l| l.iter().find(|d| d["device"] == "192.168.1.11"))
+        .expect("laptop");
+    assert_eq!(laptop["macs"], serde_json::json!(["02:00:00:00:00:01"]));
+    assert_eq!(laptop["addresses"], serde_json::json!(["192.168.1.11"]));
+    let detail = json(
+        web,
+        "/api/v1/device/192.168.1.20?from=2024-03-30&to=2024-04-01&day=2024-03-31",
+    );
+    let days = detail["days"].as_array().expect("days");
+    assert_eq!(days.len(), 3);
+    let sum: u64 = days
+        .iter()
+        .map(|d| d["download_bytes"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(sum, want["192.168.1.20"].0);
+    let hours = detail["hours"].as_array().expect("hours");
+    assert!(!hours.is_empty() && hours.len() <= 23, "{}", hours.len());
+    assert!(hours.iter().all(|h| h["period_start"]
+        .as_str()
+        .is_some_and(|p| p.starts_with("2024-03-31T"))));
+    let hour_sum: u64 = hours
+        .iter()
+        .map(|d| d["download_bytes"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(hour_sum, days[1]["download_bytes"].as_u64().unwrap_or(0));
+    let peer_sum: u64 = detail["peers"]
+        .as_array()
+        .expect("peers")
+        .iter()
+        .map(|p| p["download_bytes"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(peer_sum > 0 && peer_sum <= sum);
+    assert!(
+        detail["ports"].as_array().is_some_and(|p| !p.is_empty()),
+        "{}",
+        detail["ports"]
+    );
+    let mem_detail = json(
+        mem_web,
+        "/api/v1/device/192.168.1.20?from=2024-03-30&to=2024-04-01",
+    );
+    assert_eq!(mem_detail["days"], detail["days"]);
+    assert_eq!(mem_detail["ports"], serde_json::Value::Null);
+
+    // Caps: `pmacct caps`'s numbers, with a projection.
+    let client = Path::new(env!("CARGO_BIN_EXE_pmacctd")).with_file_name("pmacct");
+    let out = Command::new(client)
+        .args([
+            "caps",
+            "--state",
+            &state.display().to_string(),
+            "--format",
+            "json",
+        ])
+        .env("TZ", ZONE)
+        .output()
+        .expect("pmacct caps");
+    let caps_cli: serde_json::Value = serde_json::from_slice(&out.stdout).expect("caps json");
+    let caps = json(web, "/api/v1/caps");
+    assert_eq!(caps["available"], true);
+    let cap = &caps["caps"][0];
+    for k in [
+        "name",
+        "device",
+        "used_bytes",
+        "limit_bytes",
+        "percent",
+        "period_start",
+        "period_end",
+        "alerts_fired",
+    ] {
+        assert_eq!(cap[k], caps_cli[0][k], "{k}");
+    }
+    // The period (March) is over: the projection is what was used.
+    assert_eq!(cap["projected_bytes"], cap["used_bytes"]);
+    assert_eq!(
+        caps["alerts"].as_array().map(Vec::len),
+        Some(cap["alerts_fired"].as_array().map_or(0, Vec::len))
+    );
+    assert_eq!(json(mem_web, "/api/v1/caps")["available"], false);
+
+    // The page's "today" is the data's last day (a capture file was read).
+    assert_eq!(json(web, "/api/v1/config")["today"], "2024-04-01");
+    assert_eq!(json(web, "/api/v1/live")["available"], false);
+
+    // Errors and limits: JSON, 400, named.
+    let a = get(web, "/api/v1/usage?top=101");
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (400, r#"{"error":"top is at most 100"}"#)
+    );
+    let a = get(web, "/api/v1/usage?db=/etc/passwd");
+    assert_eq!(a.status, 400);
+    assert!(a.body.contains("unknown parameter 'db'"), "{}", a.body);
+    assert_eq!(get(web, "/api/v1/device/not-an-address").status, 400);
+    assert_eq!(get(web, "/api/v1/nothing").status, 404);
+    let a = request(
+        web,
+        "POST /api/v1/usage HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(a.status, 405);
+
+    // The page: compressed, with an ETag, a strict CSP; HEAD has no body; 304 when unchanged.
+    let a = request(
+        web,
+        "GET / HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(a.status, 200);
+    assert_eq!(a.headers["content-encoding"], "gzip");
+    assert_eq!(a.headers["content-security-policy"], "default-src 'self'");
+    let etag = a.headers["etag"].clone();
+    let a = request(
+        web,
+        &format!("GET / HTTP/1.1\r\nHost: x\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(a.status, 304);
+    let a = request(
+        web,
+        "HEAD /assets/app.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!((a.status, a.body.len()), (200, 0));
+    assert!(a.headers["content-type"].starts_with("text/javascript"));
+    let status = json(web, "/api/v1/status");
+    assert!(
+        status["metrics"]["pmacct_daemon_received_packets_total"]
+            .as_f64()
+            .is_some_and(|n| n as usize == packets.len()),
+        "{status}"
+    );
+    drop(d);
+}
