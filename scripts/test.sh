@@ -33,6 +33,11 @@ if ! "$cache/bin/tansu" --version >/dev/null 2>&1; then
   cargo install tansu --version 0.6.0 --features dynostore --locked --root "$cache" -q
 fi
 export PMACCT_RS_TEST_CACHE="$cache"
+# The web page's browser test: playwright-core, pinned by its lockfile; it drives Debian's
+# chromium and never downloads a browser.
+(cd crates/daemon/tests/web && npm ci --ignore-scripts --no-audit --no-fund --silent)
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The small build (no web page) still builds.
+cargo check -p pmacct-daemon --no-default-features
 cargo test --workspace

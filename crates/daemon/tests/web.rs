@@ -426,3 +426,260 @@ fn the_api_equals_the_report_and_the_packets() {
     );
     drop(d);
 }
+
+/// The daemon's threads and resident memory (KiB), from /proc.
+fn threads_and_rss(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("Threads:"), field("VmRSS:"))
+}
+
+fn basic(user: &str, password: &str) -> String {
+    let raw = format!("{user}:{password}");
+    // Base64 (RFC 4648), written out: the test does not share the daemon's encoder.
+    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in raw.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// With credentials set, every path but /healthz needs them; the password is never logged.
+/// Floods of idle, dribbling, oversized and half-sent requests neither stop the page nor
+/// add threads.
+#[test]
+fn authentication_and_abuse() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (pcap, _) = home(dir.path());
+    let (web, metrics) = (free_port(), free_port());
+    let secret = dir.path().join("password");
+    std::fs::write(&secret, "correct horse battery\n").expect("password");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let config = format!(
+        "pcap_savefile: {}\npcap_savefile_wait: true\nplugins: sqlite3[db]\nsql_db[db]: {}\n\
+         sql_history[db]: 1h\nsql_history_roundoff[db]: h\nweb_listen: {web}\nweb_user: admin\n\
+         web_password_file: {}\nmetrics_listen: 127.0.0.1:{metrics}\n",
+        pcap.display(),
+        dir.path().join("a.db").display(),
+        secret.display()
+    );
+    let d = start_with_auth(dir.path(), &config, web);
+    let good = basic("admin", "correct horse battery");
+    let bad = basic("admin", "correct horse");
+    for path in [
+        "/",
+        "/assets/app.js",
+        "/api/v1/usage",
+        "/api/v1/config",
+        "/metrics",
+        "/nothing",
+    ] {
+        let a = get(web, path);
+        assert_eq!(a.status, 401, "{path}");
+        assert!(
+            a.headers["www-authenticate"].starts_with("Basic realm="),
+            "{path}"
+        );
+        assert_eq!(get_as(web, path, Some(&bad)).status, 401, "{path}");
+    }
+    assert_eq!(get(web, "/healthz").status, 200);
+    for path in ["/", "/assets/app.js", "/api/v1/usage", "/metrics"] {
+        assert_eq!(get_as(web, path, Some(&good)).status, 200, "{path}");
+    }
+    let log = std::fs::read_to_string(&d.log).expect("log");
+    assert!(!log.contains("correct horse"), "{log}");
+    assert!(
+        log.contains(&format!("web page on http://127.0.0.1:{web}/")),
+        "{log}"
+    );
+
+    let pid = d.child.id();
+    let (threads_before, rss_before) = threads_and_rss(pid);
+    // 1,000 idle connections to the page, 1,500 half-sent requests to metrics_listen.
+    let idle: Vec<TcpStream> = (0..1000)
+        .map(|_| TcpStream::connect(("127.0.0.1", web)).expect("idle"))
+        .collect();
+    let half: Vec<TcpStream> = (0..1500)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", metrics)).expect("half");
+            let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n");
+            s
+        })
+        .collect();
+    // A client dribbling its headers, one byte each 200 ms: cut at the header deadline.
+    let dribbler = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", web)).expect("dribbler");
+        let started = Instant::now();
+        let _ = s.write_all(b"GET /healthz HTTP/1.1\r\n");
+        for _ in 0..100 {
+            if s.write_all(b"X").is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        started.elapsed()
+    });
+    // A 64 KiB header.
+    let big = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    assert_eq!(request(web, &big).status, 431);
+    // The page still answers, at once.
+    let t = Instant::now();
+    assert_eq!(get(web, "/healthz").status, 200);
+    assert_eq!(get_as(web, "/api/v1/status", Some(&good)).status, 200);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    let (threads_during, rss_during) = threads_and_rss(pid);
+    assert!(
+        threads_during <= threads_before + 2,
+        "{threads_before} -> {threads_during} threads"
+    );
+    assert!(
+        rss_during < rss_before + 64 * 1024,
+        "{rss_before} -> {rss_during} KiB"
+    );
+    let cut = dribbler.join().expect("dribbler");
+    assert!(
+        cut < Duration::from_secs(9),
+        "the dribbler was cut after {cut:?}"
+    );
+    drop(idle);
+    drop(half);
+    // The metrics endpoint answers again once the half requests are gone.
+    let m = get(metrics, "/metrics");
+    assert_eq!(m.status, 200);
+    assert!(m.body.contains("pmacct_daemon_received_packets_total"));
+}
+
+/// Like [`start`], for a page behind a password (readiness from /healthz and the log).
+fn start_with_auth(dir: &Path, config: &str, port: u16) -> Daemon {
+    let cfg = dir.join("auth.conf");
+    std::fs::write(&cfg, config).expect("config");
+    let log = dir.join("auth.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+        .arg("-f")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("pmacctd");
+    let mut d = Daemon { child, log };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(&d.log).unwrap_or_default();
+        if let Ok(Some(status)) = d.child.try_wait() {
+            panic!("the daemon exited ({status}): {text}");
+        }
+        let up =
+            TcpStream::connect(("127.0.0.1", port)).is_ok() && get(port, "/healthz").status == 200;
+        if up && text.contains("keeps the daemon up") {
+            return d;
+        }
+        assert!(Instant::now() < deadline, "daemon not ready: {text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The page in Debian's chromium (driven by playwright-core, tests/web/browser.mjs): the
+/// Usage table equals the API and the packets, the Device page has a bar per day, no console
+/// error, no request elsewhere, dark mode and a phone's width without horizontal scrolling.
+/// Screenshots go to target/web-screenshots.
+#[test]
+fn the_page_in_a_browser() {
+    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web");
+    assert!(
+        driver.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed: run scripts/test.sh (it runs npm ci in {})",
+        driver.display()
+    );
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "Debian's chromium is not installed (scripts/test-packages.txt)"
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let (pcap, packets) = home(dir.path());
+    let web = free_port();
+    let config = format!(
+        "pcap_savefile: {}\npcap_savefile_wait: true\nplugins: sqlite3[db], quota[caps]\n\
+         aggregate[db]: src_host, dst_host, src_mac, dst_mac, src_port, dst_port, proto\n\
+         sql_db[db]: {}\nsql_history[db]: 1h\nsql_history_roundoff[db]: h\n\
+         quota_map[caps]: {}\nquota_state[caps]: {}\nquota_local_net[caps]: {LOCAL}\n\
+         web_listen: {web}\nweb_local_net: {LOCAL}\nweb_names_file: {}\n",
+        pcap.display(),
+        dir.path().join("b.db").display(),
+        caps_map(dir.path()).display(),
+        dir.path().join("caps.db").display(),
+        dir.path().join("names.txt").display()
+    );
+    std::fs::write(
+        dir.path().join("names.txt"),
+        "192.168.1.20 phone\n02:00:00:00:00:01 jon-laptop\n",
+    )
+    .expect("names");
+    let _d = start(dir.path(), "browser", &config, web);
+    let devices: serde_json::Map<String, serde_json::Value> = truth(&packets)
+        .into_iter()
+        .map(|(dev, (down, up))| {
+            (
+                dev,
+                serde_json::json!({"download_bytes": down, "upload_bytes": up}),
+            )
+        })
+        .collect();
+    let expect = serde_json::json!({
+        "from": "2024-03-30", "to": "2024-04-01", "devices": devices,
+        "device": "192.168.1.20", "days": ["2024-03-30", "2024-03-31", "2024-04-01"],
+    });
+    let expect_file = dir.path().join("expect.json");
+    std::fs::write(&expect_file, expect.to_string()).expect("expect");
+    let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/web-screenshots");
+    std::fs::create_dir_all(&out_dir).expect("screenshots dir");
+    let out = Command::new("node")
+        .current_dir(&driver)
+        .arg("browser.mjs")
+        .args(["--url", &format!("http://127.0.0.1:{web}")])
+        .arg("--out")
+        .arg(&out_dir)
+        .arg("--expect")
+        .arg(&expect_file)
+        .env("TZ", ZONE)
+        .output()
+        .expect("node");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    for shot in ["usage-light.png", "usage-dark.png", "usage-phone.png"] {
+        assert!(
+            out_dir
+                .join(shot)
+                .metadata()
+                .is_ok_and(|m| m.len() > 10_000),
+            "{shot}"
+        );
+    }
+}

@@ -24,7 +24,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::sync::Semaphore;
 
 /// Connections open at once, over every listener.
-pub const MAX_CONNECTIONS: usize = 512;
+pub const MAX_CONNECTIONS: usize = 4096;
 /// Time for a request's line and headers to arrive.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time a connection may stay open, keep-alive included.
