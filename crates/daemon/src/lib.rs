@@ -614,9 +614,9 @@ pub fn run(
     };
     let mut handles = plugins::start(&config.plugins, config.core.files_umask, clock)
         .map_err(DaemonError::Plugin)?;
-    metrics::register(stats.clone(), plugin_stats_of(&handles));
     let mut plans = plans;
     start_web(config, live, &mut handles, &mut plans)?;
+    metrics::register(stats.clone(), plugin_stats_of(&handles));
     let web_addr = config.core.web.as_ref().map(|w| w.listen);
     if let Some(addr) = config.core.metrics_listen.filter(|a| Some(*a) != web_addr) {
         let handler: http::Handler = Arc::new(|path: &str| {
@@ -830,7 +830,6 @@ fn start_web(
         );
         ring = Some(ring_of);
     }
-    process::raise_open_files();
     let bound = web::start(web, config.core.program, handles, ring)
         .map_err(|e| DaemonError::Plugin(format!("web_listen: {e}")))?;
     tracing::info!("( {name}/core ): web page on http://{bound}/");

@@ -368,6 +368,19 @@ fn the_api_equals_the_report_and_the_packets() {
     ] {
         assert_eq!(cap[k], caps_cli[0][k], "{k}");
     }
+    // Saved when the input ended (-W), not only at exit: the laptop's March traffic.
+    let march: u64 = packets
+        .iter()
+        .filter(|p| p.ts < 1_711_922_400)
+        .filter(|p| match p.truth {
+            Truth::Down(d) | Truth::Up(d) => {
+                d == 0 && devices()[0].1[((p.ts - START) / 86_400) as usize] == "192.168.1.10"
+            }
+            Truth::None => false,
+        })
+        .map(|p| p.ip_bytes())
+        .sum();
+    assert_eq!(cap["used_bytes"], march);
     // The period (March) is over: the projection is what was used.
     assert_eq!(cap["projected_bytes"], cap["used_bytes"]);
     assert_eq!(

@@ -414,6 +414,41 @@ impl<'a> Tally<'a> {
         }
     }
 
+    /// Adds the sums of another part of the same scan.
+    fn merge(&mut self, other: Tally) {
+        for (key, (label, u)) in other.usage {
+            let (_, mine) = self
+                .usage
+                .entry(key)
+                .or_insert_with(|| (label, Usage::default()));
+            mine.download_bytes += u.download_bytes;
+            mine.upload_bytes += u.upload_bytes;
+            mine.download_packets += u.download_packets;
+            mine.upload_packets += u.upload_packets;
+            for (p, (d, up)) in u.peers {
+                let e = mine.peers.entry(p).or_default();
+                e.0 += d;
+                e.1 += up;
+            }
+            for (p, (d, up)) in u.ports {
+                let e = mine.ports.entry(p).or_default();
+                e.0 += d;
+                e.1 += up;
+            }
+        }
+        for (device, ids) in other.ids {
+            let mine = self.ids.entry(device).or_default();
+            for m in ids.macs {
+                if !mine.macs.contains(&m) && mine.macs.len() < IDS_KEPT {
+                    mine.macs.push(m);
+                }
+            }
+            for a in ids.addresses {
+                mine.note(None, a);
+            }
+        }
+    }
+
     /// The rows, sorted by period then device, named.
     fn rows(self, names: &Names) -> (Vec<Row>, HashMap<DeviceKey, Identities>) {
         let mut keyed: Vec<_> = self.usage.into_iter().collect();
@@ -472,10 +507,56 @@ fn window(o: &ReportOptions) -> Result<(i64, i64), Failure> {
 fn need_of(o: &ReportOptions, ports: bool) -> source::Need {
     source::Need {
         ids: o.identities,
+        rows: None,
         mac: o.by_mac,
         time: o.by != By::All || o.from.is_some() || o.to.is_some(),
         ports,
     }
+}
+
+/// Reads the source into the tallies `make` gives: a large SQLite table in two halves at
+/// once (by rowid), each into its own tallies, merged after.
+fn scan<'a>(
+    o: &'a ReportOptions,
+    need: source::Need,
+    make: &(dyn Fn() -> Vec<Tally<'a>> + Sync),
+) -> Result<(Vec<Tally<'a>>, source::Has), Failure> {
+    let stamps = StampZone(pmacct_core::bins::time_zone(o.stamps_utc));
+    let read = |need: source::Need| -> Result<(Vec<Tally<'a>>, source::Has), Failure> {
+        let mut tallies = make();
+        let has = source::read(&o.source, &o.table, need, &stamps, &mut |f| {
+            for t in tallies.iter_mut() {
+                t.flow(&f);
+            }
+        })
+        .map_err(|e| Failure::new(e.to_string()))?;
+        Ok((tallies, has))
+    };
+    let Some((lo, hi)) = source::rowid_range(&o.source, &o.table) else {
+        return read(need);
+    };
+    let mid = lo + (hi - lo) / 2;
+    let (first, second) = std::thread::scope(|s| {
+        let other = s.spawn(|| {
+            read(source::Need {
+                rows: Some((mid, hi)),
+                ..need
+            })
+        });
+        let first = read(source::Need {
+            rows: Some((lo, mid)),
+            ..need
+        });
+        let second = other
+            .join()
+            .unwrap_or_else(|_| Err(Failure::new("a scan thread failed")));
+        (first, second)
+    });
+    let ((mut tallies, has), (others, _)) = (first?, second?);
+    for (t, other) in tallies.iter_mut().zip(others) {
+        t.merge(other);
+    }
+    Ok((tallies, has))
 }
 
 /// Computes the report's rows, sorted by period then device.
@@ -486,15 +567,19 @@ pub fn compute(o: &ReportOptions) -> Result<Vec<Row>, Failure> {
 /// Computes the report: its rows and the addresses each device was seen with.
 pub fn compute_report(o: &ReportOptions) -> Result<Report, Failure> {
     let names = read_names(o)?;
-    let stamps = StampZone(pmacct_core::bins::time_zone(o.stamps_utc));
-    let mut tally = Tally::new(o, window(o)?);
-    let has = source::read(&o.source, &o.table, need_of(o, false), &stamps, &mut |f| {
-        tally.flow(&f)
-    })
-    .map_err(|e| Failure::new(e.to_string()))?;
+    let win = window(o)?;
+    let (tallies, has) = scan(o, need_of(o, false), &|| vec![Tally::new(o, win)])?;
+    let tally = tallies
+        .into_iter()
+        .next()
+        .ok_or_else(|| Failure::new("no tally"))?;
     let (rows, ids) = tally.rows(&names);
     let mut devices: Vec<_> = ids.into_iter().collect();
     devices.sort_unstable_by_key(|a| a.0);
+    for (_, ids) in &mut devices {
+        ids.macs.sort_unstable();
+        ids.addresses.sort_unstable();
+    }
     let devices = devices
         .into_iter()
         .map(|(d, i)| {
@@ -521,7 +606,6 @@ pub struct Detail {
 /// One device's detail over `o`'s window, in one pass over the source (`o.by` is ignored).
 pub fn device_detail(o: &ReportOptions, device: DeviceKey) -> Result<Detail, Failure> {
     let names = read_names(o)?;
-    let stamps = StampZone(pmacct_core::bins::time_zone(o.stamps_utc));
     let win = window(o)?;
     let daily = ReportOptions {
         by: By::Day,
@@ -533,19 +617,22 @@ pub fn device_detail(o: &ReportOptions, device: DeviceKey) -> Result<Detail, Fai
         top: 0,
         ..o.clone()
     };
-    let (mut days, mut hours) = (Tally::new(&daily, win), Tally::new(&hourly, win));
-    days.only = Some(device);
-    days.ports = true;
-    hours.only = Some(device);
+    let make = || {
+        let (mut days, mut hours) = (Tally::new(&daily, win), Tally::new(&hourly, win));
+        days.only = Some(device);
+        days.ports = true;
+        hours.only = Some(device);
+        vec![days, hours]
+    };
     let need = source::Need {
         time: true,
         ..need_of(&daily, true)
     };
-    let has = source::read(&o.source, &o.table, need, &stamps, &mut |f| {
-        days.flow(&f);
-        hours.flow(&f);
-    })
-    .map_err(|e| Failure::new(e.to_string()))?;
+    let (tallies, has) = scan(&daily, need, &make)?;
+    let mut tallies = tallies.into_iter();
+    let (Some(days), Some(hours)) = (tallies.next(), tallies.next()) else {
+        return Err(Failure::new("no tally"));
+    };
     let (days, _) = days.rows(&names);
     let (hours, _) = hours.rows(&names);
     let mut peers: HashMap<IpAddr, (u64, u64)> = HashMap::default();

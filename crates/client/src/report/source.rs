@@ -84,6 +84,8 @@ pub struct Need {
     pub ports: bool,
     /// MAC addresses, when the table has them (the addresses a device was seen with).
     pub ids: bool,
+    /// SQLite: only rows with a rowid in this half-open range (a share of a parallel scan).
+    pub rows: Option<(i64, i64)>,
 }
 
 /// What a source has beyond the addresses and counters.
@@ -186,16 +188,18 @@ pub fn parse_stamp(text: &str, zone: &StampZone) -> Option<i64> {
 /// Parses stamps, remembering the last one (rows come in runs of one bin).
 struct Stamps<'a> {
     zone: &'a StampZone,
-    last_text: String,
+    last_text: Vec<u8>,
     last: Option<i64>,
 }
 
 impl Stamps<'_> {
-    fn parse(&mut self, text: &str) -> Option<i64> {
-        if text != self.last_text {
-            self.last = parse_stamp(text, self.zone);
+    fn parse(&mut self, text: &[u8]) -> Option<i64> {
+        if text != self.last_text.as_slice() {
+            self.last = std::str::from_utf8(text)
+                .ok()
+                .and_then(|t| parse_stamp(t, self.zone));
             self.last_text.clear();
-            self.last_text.push_str(text);
+            self.last_text.extend_from_slice(text);
         }
         self.last
     }
@@ -203,9 +207,13 @@ impl Stamps<'_> {
 
 /// A MAC address as text (`0:1:a:b:c:d` or `00-01-...`: one or two hex digits a byte).
 pub fn parse_mac(text: &str) -> Option<Mac> {
+    parse_mac_bytes(text.trim().as_bytes())
+}
+
+fn parse_mac_bytes(text: &[u8]) -> Option<Mac> {
     let mut out = [0u8; 6];
     let (mut i, mut digits) = (0usize, 0u8);
-    for c in text.trim().bytes() {
+    for &c in text {
         let v = match c {
             b'0'..=b'9' => c - b'0',
             b'a'..=b'f' => c - b'a' + 10,
@@ -225,25 +233,85 @@ pub fn parse_mac(text: &str) -> Option<Mac> {
     (i == 5 && digits > 0).then_some(Mac(out))
 }
 
+#[cfg(test)]
 fn parse_ip(text: &str) -> Option<IpAddr> {
-    text.trim().parse().ok()
+    parse_ip_bytes(text.as_bytes())
+}
+
+fn parse_ip_bytes(text: &[u8]) -> Option<IpAddr> {
+    parse_ipv4(text).map(IpAddr::V4).or_else(|| {
+        std::str::from_utf8(text)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+    })
+}
+
+/// Dotted-quad IPv4 text, the common case, without the general parser.
+fn parse_ipv4(text: &[u8]) -> Option<std::net::Ipv4Addr> {
+    let mut out = [0u8; 4];
+    let (mut i, mut value, mut digits) = (0usize, 0u32, 0u8);
+    for &c in text {
+        match c {
+            // No leading zeros (as the standard parser).
+            b'0'..=b'9' if digits < 3 && !(digits == 1 && value == 0) => {
+                value = value * 10 + u32::from(c - b'0');
+                digits += 1;
+            }
+            b'.' if digits > 0 && i < 3 => {
+                out[i] = u8::try_from(value).ok()?;
+                (i, value, digits) = (i + 1, 0, 0);
+            }
+            _ => return None,
+        }
+    }
+    if i != 3 || digits == 0 {
+        return None;
+    }
+    out[3] = u8::try_from(value).ok()?;
+    Some(out.into())
+}
+
+/// The rowid range of an SQLite table, for a scan in parallel parts: `None` for other
+/// sources, or when the table is small or has no rowid.
+pub fn rowid_range(source: &Source, table: &str) -> Option<(i64, i64)> {
+    let Source::Sqlite(path) = source else {
+        return None;
+    };
+    let table = safe_table(table).ok()?;
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(path, flags).ok()?;
+    let _ = conn.busy_timeout(std::time::Duration::from_secs(10));
+    let (lo, hi): (Option<i64>, Option<i64>) = conn
+        .query_row(
+            &format!("SELECT MIN(rowid), MAX(rowid) FROM {table}"),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ok()?;
+    let (lo, hi) = (lo?, hi?);
+    (hi - lo > 100_000).then_some((lo, hi.saturating_add(1)))
 }
 
 /// One row of a result set, read by column index.
 trait RowRef {
     /// The column as text (numbers as digits), handed to `f`.
     fn text<R>(&self, i: usize, f: impl FnOnce(&str) -> R) -> R;
+    /// The column's bytes as stored (text unchecked), handed to `f`.
+    fn raw<R>(&self, i: usize, f: impl FnOnce(&[u8]) -> R) -> R {
+        self.text(i, |t| f(t.as_bytes()))
+    }
     fn num(&self, i: usize) -> u64;
 }
 
 /// One row read in [`Columns::select`]'s order: its flow, unless its addresses do not parse.
 fn emit(cols: &Columns, row: &impl RowRef, stamps: &mut Stamps, each: &mut dyn FnMut(Flow)) {
-    let (Some(src), Some(dst)) = (row.text(0, parse_ip), row.text(1, parse_ip)) else {
+    let (Some(src), Some(dst)) = (row.raw(0, parse_ip_bytes), row.raw(1, parse_ip_bytes)) else {
         return;
     };
-    let stamp = row.text(4, |t| stamps.parse(t));
+    let stamp = row.raw(4, |t| stamps.parse(t));
     let (src_mac, dst_mac) = match cols.mac && cols.want_mac {
-        true => (row.text(5, parse_mac), row.text(6, parse_mac)),
+        true => (row.raw(5, parse_mac_bytes), row.raw(6, parse_mac_bytes)),
         false => (None, None),
     };
     let at = cols.ports_at();
@@ -300,6 +368,14 @@ pub fn read(
 }
 
 impl RowRef for rusqlite::Row<'_> {
+    fn raw<R>(&self, i: usize, f: impl FnOnce(&[u8]) -> R) -> R {
+        use rusqlite::types::ValueRef;
+        match self.get_ref(i) {
+            Ok(ValueRef::Text(t)) => f(t),
+            Ok(ValueRef::Integer(n)) => f(itoa::Buffer::new().format(n).as_bytes()),
+            _ => f(b""),
+        }
+    }
     fn text<R>(&self, i: usize, f: impl FnOnce(&str) -> R) -> R {
         use rusqlite::types::ValueRef;
         match self.get_ref(i) {
@@ -340,6 +416,8 @@ fn sqlite(
         .map_err(|e| SourceError::Open(format!("cannot open '{path}': {e}")))?;
     // The daemon may be writing: wait for its write to end rather than fail.
     let _ = conn.busy_timeout(std::time::Duration::from_secs(10));
+    // Read the file mapped, not copied page by page.
+    let _ = conn.pragma_update(None, "mmap_size", 1i64 << 30);
     let mut info = conn
         .prepare(&format!("PRAGMA table_info({table})"))
         .map_err(read_err)?;
@@ -354,12 +432,19 @@ fn sqlite(
         )));
     }
     let cols = check_columns(table, &has, need.mac, need.mac || need.ids, need.ports)?;
-    let sql = format!("SELECT {} FROM {table}", cols.select("stamp_inserted"));
+    let range = match need.rows {
+        Some((from, to)) => format!(" WHERE rowid >= {from} AND rowid < {to}"),
+        None => String::new(),
+    };
+    let sql = format!(
+        "SELECT {} FROM {table}{range}",
+        cols.select("stamp_inserted")
+    );
     let mut stmt = conn.prepare(&sql).map_err(read_err)?;
     let mut rows = stmt.query([]).map_err(read_err)?;
     let mut stamps = Stamps {
         zone,
-        last_text: String::new(),
+        last_text: Vec::new(),
         last: None,
     };
     while let Some(r) = rows.next().map_err(read_err)? {
@@ -430,7 +515,7 @@ fn pgsql(
     let mut rows = client.query_raw(&sql, params).map_err(read_err)?;
     let mut stamps = Stamps {
         zone,
-        last_text: String::new(),
+        last_text: Vec::new(),
         last: None,
     };
     use postgres::fallible_iterator::FallibleIterator;
@@ -490,7 +575,7 @@ fn mysql(
     let result = conn.query_iter(sql).map_err(read_err)?;
     let mut stamps = Stamps {
         zone,
-        last_text: String::new(),
+        last_text: Vec::new(),
         last: None,
     };
     for row in result {
@@ -562,6 +647,28 @@ fn memory(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv4_fast_path_agrees_with_the_parser() {
+        for t in ["0.0.0.0", "192.168.1.10", "255.255.255.255", "10.0.0.1"] {
+            assert_eq!(parse_ipv4(t.as_bytes()), t.parse().ok(), "{t}");
+        }
+        for t in [
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            "01234.1.1.1",
+            "1.2.3.",
+            "::1",
+            "",
+        ] {
+            assert_eq!(parse_ipv4(t.as_bytes()), None, "{t}");
+        }
+        assert_eq!(parse_ip("fd00::1"), "fd00::1".parse().ok());
+        assert_eq!(parse_ip(" 10.0.0.1 "), "10.0.0.1".parse().ok());
+    }
 
     #[test]
     fn mac_addresses_with_one_or_two_digits() {

@@ -52,7 +52,7 @@ fn options(
     let Some(source) = &web.source else {
         return Err(error(
             StatusCode::SERVICE_UNAVAILABLE,
-            "no plugin keeps usage for the page: add a sqlite3 plugin (or a memory plugin with imt_history)",
+            "no usage source for the page: add a sqlite3 plugin writing to one table (or a memory plugin with imt_history), or set web_source",
         ));
     };
     let mut pairs = pairs.to_vec();

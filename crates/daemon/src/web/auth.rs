@@ -25,6 +25,8 @@ pub struct Auth {
     user: String,
     secret: Secret,
     verified: Mutex<Vec<[u8; 32]>>,
+    /// One Argon2 check at a time: wrong passwords in a loop take one thread, not all.
+    checking: Mutex<()>,
 }
 
 /// Logins remembered as verified (an Argon2 check costs tens of milliseconds).
@@ -57,6 +59,7 @@ impl Auth {
             user: user.to_string(),
             secret,
             verified: Mutex::new(Vec::new()),
+            checking: Mutex::new(()),
         })
     }
 
@@ -100,6 +103,7 @@ impl Auth {
             Secret::Digest(d) => same(&digest(password.as_bytes()), d),
             Secret::Argon2(phc) => {
                 use argon2::PasswordVerifier;
+                let _one = self.checking.lock().unwrap_or_else(|e| e.into_inner());
                 argon2::PasswordHash::new(phc).is_ok_and(|h| {
                     argon2::Argon2::default()
                         .verify_password(password.as_bytes(), &h)

@@ -38,13 +38,16 @@ struct Second {
 pub struct Live {
     nets: LocalNets,
     ring: Mutex<Vec<Second>>,
+    /// Interface indexes are this host's (pmacctd), so they have names here.
+    local_ifindex: bool,
 }
 
 impl Live {
-    pub fn new(local: &[Cidr]) -> Arc<Live> {
+    pub fn new(local: &[Cidr], local_ifindex: bool) -> Arc<Live> {
         Arc::new(Live {
             nets: LocalNets::new(local.to_vec()),
             ring: Mutex::new(vec![Second::default(); SECONDS]),
+            local_ifindex,
         })
     }
 
@@ -52,6 +55,10 @@ impl Live {
     pub fn add(&self, t: i64, src: IpAddr, dst: IpAddr, ifaces: (u32, u32), bytes: u64) {
         let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
         let s = &mut ring[t.rem_euclid(SECONDS as i64) as usize];
+        if s.at > t {
+            // Older than the ring: gone.
+            return;
+        }
         if s.at != t {
             *s = Second {
                 at: t,
@@ -143,7 +150,11 @@ impl Live {
         let interfaces: Vec<Value> = ifs
             .iter()
             .map(|(i, (a, b))| {
-                json!({"ifindex": i, "name": interface_name(*i),
+                let name = match self.local_ifindex {
+                    true => interface_name(*i),
+                    false => String::new(),
+                };
+                json!({"ifindex": i, "name": name,
                        "in_bytes": a, "out_bytes": b, "in_bps": bps(*a), "out_bps": bps(*b)})
             })
             .collect();
@@ -219,7 +230,7 @@ pub fn plugin(program: pmacct_core::config::Program, local: &[Cidr]) -> Result<L
         .ok_or("no live plugin configuration")?;
     // Live: drop rather than slow capture down.
     cfg.when_full = pmacct_core::config::QueuePolicy::Drop;
-    let live = Live::new(local);
+    let live = Live::new(local, program == pmacct_core::config::Program::Pmacctd);
     let plugin = LivePlugin {
         live: live.clone(),
         layout: Arc::new(cfg.key_layout()),
@@ -237,7 +248,7 @@ mod tests {
 
     #[test]
     fn seconds_sum_per_device_and_interface() {
-        let live = Live::new(&[Cidr::parse("192.168.1.0/24").expect("net")]);
+        let live = Live::new(&[Cidr::parse("192.168.1.0/24").expect("net")], true);
         live.add(100, ip("192.168.1.5"), ip("8.8.8.8"), (2, 3), 1000);
         live.add(101, ip("8.8.8.8"), ip("192.168.1.5"), (3, 2), 5000);
         live.add(101, ip("8.8.8.8"), ip("192.168.1.6"), (3, 2), 10);
@@ -255,6 +266,8 @@ mod tests {
         assert_eq!(v["interfaces"][0]["out_bytes"], 5010);
         // 60 seconds later the bucket of second 101 is reused, not summed.
         live.add(161, ip("8.8.8.8"), ip("192.168.1.7"), (3, 2), 7);
+        // A second older than the ring is not counted.
+        live.add(100, ip("8.8.8.8"), ip("192.168.1.8"), (3, 2), 9);
         let later = live.snapshot_at(10, 162, &none);
         assert_eq!(later["talkers"][0]["host"], "192.168.1.7");
         assert_eq!(later["talkers"].as_array().map(Vec::len), Some(1));

@@ -65,6 +65,9 @@ pub struct Web {
     live: Option<Arc<live::Live>>,
     workers: Arc<tokio::sync::Semaphore>,
     cache: Mutex<Option<Cached>>,
+    /// Held while a report is computed: the page asks for usage and devices at once, and the
+    /// second then finds the first's result in the cache instead of computing it again.
+    computing: Mutex<()>,
 }
 
 fn mtime(path: &str) -> Option<SystemTime> {
@@ -100,6 +103,7 @@ impl Web {
 
     /// The report for `o`, from the cache while the database has not changed.
     fn report(&self, o: &ReportOptions) -> Result<Arc<report::Report>, String> {
+        let _one_at_a_time = self.computing.lock().unwrap_or_else(|e| e.into_inner());
         let key = format!("{o:?}");
         let version = match self.source.as_ref().and_then(|s| s.db.as_deref()) {
             Some(db) => (mtime(db), mtime(&format!("{db}-wal"))),
@@ -152,7 +156,11 @@ fn newest_stamp(s: &PageSource) -> Option<i64> {
     let _ = conn.busy_timeout(Duration::from_secs(5));
     let text: String = conn
         .query_row(
-            &format!("SELECT CAST(MAX(stamp_inserted) AS TEXT) FROM {}", s.table),
+            // The newest row (the plugin appends): no scan of the table.
+            &format!(
+                "SELECT CAST(stamp_inserted AS TEXT) FROM {} ORDER BY rowid DESC LIMIT 1",
+                s.table
+            ),
             [],
             |r| r.get::<_, Option<String>>(0),
         )
@@ -197,7 +205,7 @@ fn page_source(config: &WebConfig, handles: &[PluginHandle]) -> Option<PageSourc
             stamps_utc,
         } => {
             if table.contains('%') || table.contains('$') {
-                tracing::warn!("( web ): plugin '{plugin}' writes to tables named by time ('{table}'): the page reads one table; set web_source to another plugin");
+                tracing::warn!("( web ): plugin '{plugin}' writes to tables named by time ('{table}'): the page reads one table, so it shows no usage; set web_source to another plugin");
                 return None;
             }
             Some(PageSource {
@@ -248,6 +256,7 @@ pub fn start(
         live,
         workers: Arc::new(tokio::sync::Semaphore::new(WORKERS)),
         cache: Mutex::new(None),
+        computing: Mutex::new(()),
     });
     let mut router = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))

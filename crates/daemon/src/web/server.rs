@@ -28,11 +28,11 @@ pub const MAX_CONNECTIONS: usize = 4096;
 /// Time for a request's line and headers to arrive.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time a connection may stay open, keep-alive included.
-pub const CONNECTION_DEADLINE: Duration = Duration::from_secs(30);
+pub const CONNECTION_DEADLINE: Duration = Duration::from_secs(60);
 /// Largest request head (line and headers).
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Threads for blocking work.
-pub const BLOCKING_THREADS: usize = 2;
+pub const BLOCKING_THREADS: usize = 4;
 
 /// Connections closed at once because [`MAX_CONNECTIONS`] were open.
 pub static REFUSED_CONNECTIONS: AtomicU64 = AtomicU64::new(0);
@@ -47,6 +47,8 @@ static SHARED: OnceLock<Result<Shared, String>> = OnceLock::new();
 fn shared() -> Result<&'static Shared, String> {
     SHARED
         .get_or_init(|| {
+            // Up to MAX_CONNECTIONS sockets may be open at once.
+            crate::process::raise_open_files();
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .max_blocking_threads(BLOCKING_THREADS)

@@ -274,6 +274,11 @@ impl Plugin for QuotaPlugin {
         Ok(())
     }
 
+    fn on_flush(&mut self, _now: Now) -> Result<(), PluginError> {
+        self.save_all();
+        Ok(())
+    }
+
     fn shutdown(&mut self, _now: Now) -> Result<(), PluginError> {
         self.save_all();
         if let Some(t) = &self.trigger {
