@@ -73,6 +73,16 @@ fn request(port: u16, head: &str) -> Answer {
     }
 }
 
+fn put_name(port: u16, device: &str, name: &str) -> Answer {
+    request(
+        port,
+        &format!(
+            "PUT /api/v1/names/{device} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{name}",
+            name.len()
+        ),
+    )
+}
+
 fn get_as(port: u16, path: &str, auth: Option<&str>) -> Answer {
     let auth = auth.map_or(String::new(), |a| format!("Authorization: Basic {a}\r\n"));
     request(
@@ -639,7 +649,7 @@ fn the_page_in_a_browser() {
          aggregate[db]: src_host, dst_host, src_mac, dst_mac, src_port, dst_port, proto\n\
          sql_db[db]: {}\nsql_history[db]: 1h\nsql_history_roundoff[db]: h\n\
          quota_map[caps]: {}\nquota_state[caps]: {}\nquota_local_net[caps]: {LOCAL}\n\
-         web_listen: {web}\nweb_local_net: {LOCAL}\nweb_names_file: {}\n",
+         web_listen: {web}\nweb_local_net: {LOCAL}\nweb_names_file: {}\nweb_read_only: false\n",
         pcap.display(),
         dir.path().join("b.db").display(),
         caps_map(dir.path()).display(),
@@ -652,6 +662,22 @@ fn the_page_in_a_browser() {
     )
     .expect("names");
     let _d = start(dir.path(), "browser", &config, web);
+    // Naming a device: written to the names file (other lines kept), seen by the next answer.
+    let names_at = "/api/v1/devices?from=2024-03-30&to=2024-04-01";
+    let name_of = |dev: &str| {
+        json(web, names_at)
+            .as_array()
+            .and_then(|l| l.iter().find(|d| d["device"] == dev).map(|d| d["name"].clone()))
+    };
+    assert_eq!(name_of("2001:db8:1::30"), Some(serde_json::json!("")));
+    let a = put_name(web, "2001:db8:1::30", "tv");
+    assert_eq!((a.status, a.body.as_str()), (200, r#"{"device":"2001:db8:1::30","name":"tv"}"#));
+    assert_eq!(name_of("2001:db8:1::30"), Some(serde_json::json!("tv")));
+    assert_eq!(put_name(web, "2001:db8:1::30", "two words").status, 400);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("names.txt")).expect("names"),
+        "192.168.1.20 phone\n02:00:00:00:00:01 jon-laptop\n2001:db8:1::30 tv\n"
+    );
     let devices: serde_json::Map<String, serde_json::Value> = truth(&packets)
         .into_iter()
         .map(|(dev, (down, up))| {
@@ -694,5 +720,31 @@ fn the_page_in_a_browser() {
                 .is_ok_and(|m| m.len() > 10_000),
             "{shot}"
         );
+    }
+}
+
+/// The configurations of README.md and docs/web.md are valid as written (paths moved).
+#[test]
+fn the_documented_configurations_are_valid() {
+    let dir = tempfile::tempdir().expect("dir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let doc = std::fs::read_to_string(root.join("docs/web.md")).expect("docs/web.md");
+    let heredoc = |text: &str, tag: &str| -> String {
+        let start = text.find(&format!("<<'{tag}'\n")).expect("heredoc") + tag.len() + 4;
+        let end = start + text[start..].find(&format!("\n{tag}\n")).expect("end");
+        text[start..end].to_string()
+    };
+    let at = dir.path().display().to_string();
+    let moved = |t: String| t.replace("/var/lib/pmacct", &at).replace("/etc/pmacct", &at);
+    std::fs::write(dir.path().join("caps.map"), heredoc(&doc, "CAPS")).expect("caps");
+    std::fs::write(dir.path().join("devices.txt"), heredoc(&doc, "NAMES")).expect("names");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let section = &readme[readme.find("### The web page").expect("section")..];
+    let block = section.split("```").nth(1).expect("block").trim_start_matches('\n');
+    for (name, text) in [("doc.conf", moved(heredoc(&doc, "CONF"))), ("readme.conf", format!("pcap_interface: lo\n{}", moved(block.to_string())))] {
+        let cfg = dir.path().join(name);
+        std::fs::write(&cfg, &text).expect("config");
+        let out = common::check_config(&cfg);
+        assert!(out.status.success(), "{name}: {}{}\n{text}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     }
 }

@@ -44,6 +44,49 @@ impl Names {
     }
 }
 
+/// Writes `name` for `device` (an IP or MAC address) into the names file at `path`: its line
+/// is replaced (or removed, for an empty name) and the other lines kept as they are; the file
+/// is replaced at once (written aside, then renamed).
+pub fn set_name(path: &std::path::Path, device: &str, name: &str) -> Result<(), String> {
+    let shown = path.display();
+    let key = normal(device).ok_or_else(|| format!("'{device}' is not an IP or MAC address"))?;
+    if name.chars().count() > 64
+        || name.chars().any(char::is_whitespace)
+        || name.starts_with(['#', '!'])
+    {
+        return Err(format!(
+            "'{name}': a name is at most 64 characters, without spaces, not starting with # or !"
+        ));
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("cannot read '{shown}': {e}")),
+    };
+    let mut out = String::new();
+    let mut done = false;
+    for line in text.lines() {
+        let addr = line.split_whitespace().next().unwrap_or("");
+        let comment = addr.starts_with('#') || addr.starts_with('!');
+        if !comment && normal(addr).as_deref() == Some(key.as_str()) {
+            if !name.is_empty() && !done {
+                out.push_str(&format!("{addr} {name}\n"));
+            }
+            done = true;
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if !done && !name.is_empty() {
+        out.push_str(&format!("{device} {name}\n"));
+    }
+    let aside = path.with_extension("tmp-web");
+    std::fs::write(&aside, out)
+        .and_then(|()| std::fs::rename(&aside, path))
+        .map_err(|e| format!("cannot write '{shown}': {e}"))
+}
+
 /// An address in one spelling: IPs as Rust prints them, MACs lower-case with two digits.
 fn normal(addr: &str) -> Option<String> {
     if let Ok(ip) = addr.parse::<IpAddr>() {
@@ -69,6 +112,24 @@ fn normal(addr: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_set_replaced_and_removed_keeping_other_lines() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("names.txt");
+        std::fs::write(&path, "# home\n192.168.1.5 old\n02:00:00:00:00:0a tv\n").expect("write");
+        set_name(&path, "192.168.1.5", "jon-laptop").expect("set");
+        set_name(&path, "02-00-00-00-00-0A", "").expect("remove");
+        set_name(&path, "fd00::7", "printer").expect("add");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(text, "# home\n192.168.1.5 jon-laptop\nfd00::7 printer\n");
+        let names = Names::parse("names.txt", &text).expect("parses");
+        assert_eq!(names.get("fd00::7"), "printer");
+        assert!(set_name(&path, "192.168.1.5", "two words").is_err());
+        assert!(set_name(&path, "192.168.1.5", "#x").is_err());
+        assert!(set_name(&path, "host", "x").is_err());
+        assert!(set_name(&path, "192.168.1.5", &"n".repeat(65)).is_err());
+    }
 
     #[test]
     fn names_by_ip_or_mac_with_errors_at_their_line() {

@@ -50,7 +50,8 @@ pub struct PageSource {
 
 struct Cached {
     key: String,
-    version: (Option<SystemTime>, Option<SystemTime>),
+    /// The database's, its WAL's and the names file's modification times.
+    version: (Option<SystemTime>, Option<SystemTime>, Option<SystemTime>),
     at: Instant,
     report: Arc<report::Report>,
 }
@@ -101,13 +102,19 @@ impl Web {
         }
     }
 
+    /// Drops the cached report (names changed).
+    fn forget(&self) {
+        *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     /// The report for `o`, from the cache while the database has not changed.
     fn report(&self, o: &ReportOptions) -> Result<Arc<report::Report>, String> {
         let _one_at_a_time = self.computing.lock().unwrap_or_else(|e| e.into_inner());
         let key = format!("{o:?}");
+        let names = o.names.as_deref().and_then(mtime);
         let version = match self.source.as_ref().and_then(|s| s.db.as_deref()) {
-            Some(db) => (mtime(db), mtime(&format!("{db}-wal"))),
-            None => (None, None),
+            Some(db) => (mtime(db), mtime(&format!("{db}-wal")), names),
+            None => (None, None, names),
         };
         let memory = self.source.as_ref().is_some_and(|s| s.db.is_none());
         {
@@ -269,6 +276,10 @@ pub fn start(
         .route("/api/v1/caps", get(api::caps))
         .route("/api/v1/live", get(api::live))
         .route("/api/v1/status", get(api::status))
+        .route(
+            "/api/v1/names/{device}",
+            axum::routing::put(api::rename).layer(axum::extract::DefaultBodyLimit::max(1024)),
+        )
         .fallback(files)
         .with_state(web);
     if let Some(auth) = auth {
