@@ -665,13 +665,18 @@ fn the_page_in_a_browser() {
     // Naming a device: written to the names file (other lines kept), seen by the next answer.
     let names_at = "/api/v1/devices?from=2024-03-30&to=2024-04-01";
     let name_of = |dev: &str| {
-        json(web, names_at)
-            .as_array()
-            .and_then(|l| l.iter().find(|d| d["device"] == dev).map(|d| d["name"].clone()))
+        json(web, names_at).as_array().and_then(|l| {
+            l.iter()
+                .find(|d| d["device"] == dev)
+                .map(|d| d["name"].clone())
+        })
     };
     assert_eq!(name_of("2001:db8:1::30"), Some(serde_json::json!("")));
     let a = put_name(web, "2001:db8:1::30", "tv");
-    assert_eq!((a.status, a.body.as_str()), (200, r#"{"device":"2001:db8:1::30","name":"tv"}"#));
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (200, r#"{"device":"2001:db8:1::30","name":"tv"}"#)
+    );
     assert_eq!(name_of("2001:db8:1::30"), Some(serde_json::json!("tv")));
     assert_eq!(put_name(web, "2001:db8:1::30", "two words").status, 400);
     assert_eq!(
@@ -735,16 +740,34 @@ fn the_documented_configurations_are_valid() {
         text[start..end].to_string()
     };
     let at = dir.path().display().to_string();
-    let moved = |t: String| t.replace("/var/lib/pmacct", &at).replace("/etc/pmacct", &at);
+    let moved = |t: String| {
+        t.replace("/var/lib/pmacct", &at)
+            .replace("/etc/pmacct", &at)
+    };
     std::fs::write(dir.path().join("caps.map"), heredoc(&doc, "CAPS")).expect("caps");
     std::fs::write(dir.path().join("devices.txt"), heredoc(&doc, "NAMES")).expect("names");
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
     let section = &readme[readme.find("### The web page").expect("section")..];
-    let block = section.split("```").nth(1).expect("block").trim_start_matches('\n');
-    for (name, text) in [("doc.conf", moved(heredoc(&doc, "CONF"))), ("readme.conf", format!("pcap_interface: lo\n{}", moved(block.to_string())))] {
+    let block = section
+        .split("```")
+        .nth(1)
+        .expect("block")
+        .trim_start_matches('\n');
+    for (name, text) in [
+        ("doc.conf", moved(heredoc(&doc, "CONF"))),
+        (
+            "readme.conf",
+            format!("pcap_interface: lo\n{}", moved(block.to_string())),
+        ),
+    ] {
         let cfg = dir.path().join(name);
         std::fs::write(&cfg, &text).expect("config");
         let out = common::check_config(&cfg);
-        assert!(out.status.success(), "{name}: {}{}\n{text}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{name}: {}{}\n{text}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

@@ -385,6 +385,45 @@ pub async fn live(State(web): State<Arc<Web>>, RawQuery(q): RawQuery) -> Respons
     }
 }
 
+/// `PUT /api/v1/names/{device}`: the body is the device's name (empty: no name), written to
+/// `web_names_file`. Only with `web_read_only: false`.
+pub async fn rename(
+    State(web): State<Arc<Web>>,
+    Path(device): Path<String>,
+    body: String,
+) -> Response {
+    if web.config.read_only {
+        return error(
+            StatusCode::FORBIDDEN,
+            "the page is read-only (web_read_only: true)",
+        );
+    }
+    let Some(path) = web.config.names_file.clone() else {
+        return error(StatusCode::FORBIDDEN, "no web_names_file to write names to");
+    };
+    let Some(key) = DeviceKey::parse(&device) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("'{device}' is not an IP or MAC address"),
+        );
+    };
+    let name = body.trim().to_string();
+    let (device, written) = (key.to_string(), name.clone());
+    let done = work(&web, move |w| {
+        report::devices::set_name(&path, &device, &written)?;
+        w.forget();
+        Ok(device)
+    })
+    .await;
+    match done {
+        Ok(device) => {
+            tracing::info!("( web ): device {device} named '{name}'");
+            Json(json!({"device": device, "name": name})).into_response()
+        }
+        Err(e) => e,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,34 +440,5 @@ mod tests {
     fn the_largest_first_ties_by_key() {
         let v = largest([(2, (5, 0)), (1, (0, 5)), (3, (9, 9))].into_iter(), 2);
         assert_eq!(v, vec![(3, 9, 9), (1, 0, 5)]);
-    }
-}
-
-/// `PUT /api/v1/names/{device}`: the body is the device's name (empty: no name), written to
-/// `web_names_file`. Only with `web_read_only: false`.
-pub async fn rename(State(web): State<Arc<Web>>, Path(device): Path<String>, body: String) -> Response {
-    if web.config.read_only {
-        return error(StatusCode::FORBIDDEN, "the page is read-only (web_read_only: true)");
-    }
-    let Some(path) = web.config.names_file.clone() else {
-        return error(StatusCode::FORBIDDEN, "no web_names_file to write names to");
-    };
-    let Some(key) = DeviceKey::parse(&device) else {
-        return error(StatusCode::BAD_REQUEST, format!("'{device}' is not an IP or MAC address"));
-    };
-    let name = body.trim().to_string();
-    let (device, written) = (key.to_string(), name.clone());
-    let done = work(&web, move |w| {
-        report::devices::set_name(&path, &device, &written)?;
-        w.forget();
-        Ok(device)
-    })
-    .await;
-    match done {
-        Ok(device) => {
-            tracing::info!("( web ): device {device} named '{name}'");
-            Json(json!({"device": device, "name": name})).into_response()
-        }
-        Err(e) => e,
     }
 }
