@@ -708,6 +708,7 @@ fn the_page_in_a_browser() {
         .arg(&out_dir)
         .arg("--expect")
         .arg(&expect_file)
+        .args(["--rename", "192.168.1.40=printer"])
         .env("TZ", ZONE)
         .output()
         .expect("node");

@@ -2,10 +2,13 @@
 // Browser test of the pmacct-rs web page, driven through headless Chromium.
 //
 //   node browser.mjs --url http://127.0.0.1:PORT --out DIR --expect FILE.json [--user U --password P]
+//                    [--rename DEVICE=NAME]
 //
 // FILE.json: {"from":"2024-03-01","to":"2024-03-03",
 //             "devices":{"192.168.1.10":{"download_bytes":1,"upload_bytes":2}, ...},
 //             "device":"192.168.1.10","days":3}      (days: a count, or the list of days)
+// --rename (needs read_only false in /api/v1/config): names DEVICE NAME from the Usage page,
+// checks the page and /api/v1/devices, then gives DEVICE its previous name back the same way.
 // Uses the system Chromium (/usr/bin/chromium, or $CHROMIUM); playwright-core never downloads one.
 // Writes DIR/result.json and screenshots, prints a one-line JSON summary, exits 0 only if all passed.
 
@@ -26,6 +29,11 @@ function parseArgs(argv) {
   for (const k of ['url', 'out', 'expect']) if (!a[k]) throw new Error(`--${k} is required`);
   if (!!a.user !== !!a.password) throw new Error('--user and --password go together');
   a.url = a.url.replace(/\/+$/, '');
+  if (a.rename != null) {
+    const i = a.rename.indexOf('=');
+    if (i < 1) throw new Error('--rename takes DEVICE=NAME (NAME may be empty: no name)');
+    a.rename = { device: a.rename.slice(0, i), name: a.rename.slice(i + 1) };
+  }
   return a;
 }
 
@@ -59,7 +67,7 @@ async function main() {
   const expect = JSON.parse(await fs.readFile(args.expect, 'utf8'));
   await fs.mkdir(args.out, { recursive: true });
   const origin = new URL(args.url).origin;
-  const log = { requests: [], foreign: [], console: [], pageErrors: [], httpErrors: [], failedRequests: [], screenshots: [] };
+  const log = { requests: [], puts: [], foreign: [], console: [], pageErrors: [], httpErrors: [], failedRequests: [], screenshots: [] };
 
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -76,6 +84,7 @@ async function main() {
   page.on('request', (r) => {
     const u = r.url();
     log.requests.push(u);
+    if (r.method() !== 'GET') log.puts.push(`${r.method()} ${u}`);
     let o = 'null';
     try { o = new URL(u).origin; } catch { /* unparsable: foreign */ }
     if (o !== origin) log.foreign.push(u); // blob: URLs made by the page have the page's origin
@@ -122,6 +131,9 @@ async function main() {
 
   // nothing else can work when the page did not even load
   if (checks.some((c) => !c.ok)) return finish(browser, args, log);
+  const config = await page.evaluate(async () => (await fetch('api/v1/config')).json());
+  const readOnly = config.read_only !== false; // renaming is offered only on an explicit false
+  const renameButtons = (scope) => page.locator(scope).getByRole('button', { name: /^Rename / }).count();
 
   await step('usage custom period', async () => {
     await page.selectOption('#period', 'custom');
@@ -202,6 +214,16 @@ async function main() {
     check('CSV bytes equal expect.devices', bad.length === 0, bad.map((r) => `${r.device}: ${r.n.join('/')}`).join('; '));
   });
 
+  await step('rename buttons', async () => {
+    const rows = await page.$$eval('#usage-table tbody tr[data-device]', (trs) => trs.length);
+    const n = await renameButtons('#usage-table');
+    if (readOnly) check('read-only: no rename button on Usage', n === 0, `${n} buttons`);
+    else check('rename button on every Usage row', n === rows, `${n} buttons, ${rows} rows`);
+  });
+
+  if (args.rename && readOnly) check('rename', false, 'the daemon is read-only (config.read_only is not false)');
+  if (args.rename && !readOnly) await step('rename', () => renameTest(page, args, log, periodQuery));
+
   await step('usage screenshots', async () => {
     check('theme light', (await setTheme('light')) === 'light');
     await shot('usage-light.png');
@@ -225,6 +247,9 @@ async function main() {
         const opts = await page.$$eval('#device-day option', (os) => os.map((o) => o.value));
         check('device day list = expect.days', JSON.stringify(opts) === JSON.stringify(expect.days), opts);
       }
+      const rb = await renameButtons('#device-title');
+      if (readOnly) check('read-only: no rename button on Device', rb === 0, `${rb} buttons`);
+      else check('rename button on Device', rb === 1, `${rb} buttons`);
       const legends = await page.$$eval('.chart .u-legend', (ls) => ls.length);
       check('device charts have legends', legends >= 2, `${legends} legends`);
       if (bars > 0) {
@@ -265,6 +290,26 @@ async function main() {
   });
 
   // ---------------------------------------------------------------- phone
+  // the rename form fits the card layout (opened, measured, then closed with Escape)
+  async function phoneRenameForm() {
+    const btn = page.locator('#usage-table tbody tr[data-device]').first().getByRole('button', { name: /^Rename / });
+    if (!(await btn.count())) { check('phone: rename form fits 390 px', false, 'no rename button'); return; }
+    await btn.click();
+    const input = page.locator('#usage-table .rename-form input');
+    await input.waitFor();
+    const box = await input.boundingBox();
+    const form = await page.$eval('#usage-table .rename-form', (f) => {
+      const r = f.getBoundingClientRect();
+      return { left: r.left, right: r.right, buttons: [...f.querySelectorAll('button')].map((b) => b.getBoundingClientRect().right) };
+    });
+    const m = await noHScroll();
+    check('phone: rename form fits 390 px', m.scrollWidth <= m.innerWidth && box && box.x >= 0 && box.x + box.width <= m.innerWidth &&
+      form.right <= m.innerWidth && form.buttons.every((r) => r <= m.innerWidth), { ...m, input: box, form });
+    await shot('usage-phone-rename.png');
+    await input.press('Escape');
+    check('phone: Escape closes the rename form', (await page.locator('#usage-table .rename-form').count()) === 0);
+  }
+
   await step('phone layout', async () => {
     await page.setViewportSize(PHONE);
     const pages = [['usage', `#/usage?${periodQuery}`]];
@@ -278,12 +323,86 @@ async function main() {
         const m = await noHScroll();
         check(`no horizontal scroll: ${pg} ${theme} 390x844`, m.scrollWidth <= m.innerWidth, m);
         if (theme === 'light' && pg === 'usage') await shot('usage-phone.png');
+        if (theme === 'light' && pg === 'usage' && !readOnly) await phoneRenameForm();
         if (theme === 'dark') await shot(`${pg}-phone-dark.png`);
       }
     }
   });
 
   return finish(browser, args, log);
+}
+
+// ---------------------------------------------------------------- rename
+// On the Usage page (period of the expect file): a bad name is refused on the page without a
+// request, Escape cancels, NAME is saved through the form, then the previous name comes back.
+async function renameTest(page, args, log, periodQuery) {
+  const { device: dev, name } = args.rename;
+  const row = page.locator(`#usage-table tbody tr[data-device=${cssStr(dev)}]`);
+  if (!(await row.count())) { check('rename: DEVICE is a row of the Usage table', false, `${dev} is not shown`); return; }
+  const button = row.getByRole('button', { name: `Rename ${dev}`, exact: true });
+  const field = row.getByRole('textbox', { name: `Name of ${dev}`, exact: true });
+  const shown = () => row.locator('td.col-name .name-text').textContent();
+  const fromApi = () => page.evaluate(async ({ q, d }) => {
+    const r = await fetch(`api/v1/devices?${q}`, { cache: 'no-store' });
+    const b = await r.json();
+    const e = Array.isArray(b) ? b.find((x) => x.device === d) : null;
+    return { status: r.status, name: e ? e.name || '' : null };
+  }, { q: periodQuery, d: dev });
+  const focused = () => page.evaluate(() => document.activeElement && document.activeElement.getAttribute('aria-label'));
+  const dash = (n) => n || '—';
+
+  const before = await fromApi();
+  const prev = before.name;
+  if (!check('rename: DEVICE is in /api/v1/devices', before.status === 200 && prev != null, before)) return;
+  check('rename: the row shows the current name', (await shown()) === dash(prev), { shown: await shown(), api: prev });
+  if (!check('rename: NAME differs from the current name', name !== prev, `both are ${JSON.stringify(name)}`)) return;
+
+  // refused on the page: no request is sent
+  const puts = log.puts.length;
+  await button.click();
+  await field.waitFor();
+  check('rename: the field has the focus and the current name', (await focused()) === `Name of ${dev}` && (await field.inputValue()) === prev,
+    { focus: await focused(), value: await field.inputValue() });
+  for (const [what, bad] of [['whitespace', 'two words'], ['over 64 characters', 'x'.repeat(65)]]) {
+    await field.fill(bad);
+    await field.press('Enter');
+    const msg = (await row.locator('.rename-msg').textContent()) || '';
+    check(`rename: a name with ${what} is refused on the page`, (await field.getAttribute('aria-invalid')) === 'true' && msg.length > 0 &&
+      (await row.locator('.rename-msg').isVisible()), msg);
+    if (what === 'whitespace') await page.screenshot({ path: path.join(args.out, 'usage-rename.png') }).then(() => log.screenshots.push('usage-rename.png'));
+  }
+  await field.fill('x'.repeat(64));
+  check('rename: 64 characters are accepted on the page', (await field.getAttribute('aria-invalid')) !== 'true');
+  await field.press('Escape');
+  check('rename: Escape cancels', (await field.count()) === 0 && (await shown()) === dash(prev) && (await focused()) === `Rename ${dev}`,
+    { shown: await shown(), focus: await focused() });
+  check('rename: nothing was sent for refused or cancelled names', log.puts.length === puts, log.puts.slice(puts));
+
+  // through the form, and back
+  for (const [label, to, was] of [['rename', name, prev], ['rename back', prev, name]]) {
+    await button.click();
+    await field.waitFor();
+    check(`${label}: the field starts with the current name`, (await field.inputValue()) === was, await field.inputValue());
+    await field.fill(to);
+    const loads = Number(await page.getAttribute('#usage-table', 'data-loads'));
+    const answer = page.waitForResponse((r) => r.request().method() === 'PUT');
+    await field.press('Enter');
+    const res = await answer;
+    const req = res.request();
+    let body = null;
+    try { body = await res.json(); } catch { /* checked below */ }
+    const sent = { url: req.url(), type: req.headers()['content-type'], body: req.postData() ?? '' };
+    check(`${label}: PUT api/v1/names/DEVICE with the name as text/plain`,
+      sent.url === `${args.url}/api/v1/names/${encodeURIComponent(dev)}` && /^text\/plain\b/.test(sent.type || '') && sent.body === to, sent);
+    check(`${label}: 200 {device, name}`, res.status() === 200 && body && body.device === dev && body.name === to, { status: res.status(), body });
+    await page.waitForFunction((n) => Number(document.querySelector('#usage-table').dataset.loads) > n &&
+      document.querySelector('#main').dataset.state === 'ready', loads);
+    const now = await shown();
+    check(`${label}: the row shows ${JSON.stringify(to)} after the reload`, now === dash(to), now);
+    const api = await fromApi();
+    check(`${label}: /api/v1/devices says ${JSON.stringify(to)}`, api.status === 200 && api.name === to, api);
+    check(`${label}: the focus is back on the rename button`, (await focused()) === `Rename ${dev}`, await focused());
+  }
 }
 
 // ---------------------------------------------------------------- verdict

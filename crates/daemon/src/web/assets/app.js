@@ -66,11 +66,11 @@ function clearBanner(key = null) {
 
 class ApiError extends Error {}
 
-async function api(path, params = null) {
-  const url = API + path + (params ? '?' + new URLSearchParams(params) : '');
+// fetch, then the JSON answer; a non-2xx answer throws its {"error"} text after `what: `
+async function call(url, init, what) {
   let res;
   try {
-    res = await fetch(url, { headers: { Accept: 'application/json' } });
+    res = await fetch(url, init);
   } catch (e) {
     throw new ApiError(`Cannot reach the daemon (${e.message}).`);
   }
@@ -78,10 +78,29 @@ async function api(path, params = null) {
   try { body = await res.json(); } catch { /* not JSON: reported below */ }
   if (!res.ok) {
     const why = body && body.error ? body.error : `${res.status} ${res.statusText}`;
-    throw new ApiError(`${path.split('/')[0]}: ${why}`);
+    throw new ApiError(`${what}: ${why}`);
   }
-  if (body == null) throw new ApiError(`${path}: the answer is not JSON.`);
+  if (body == null) throw new ApiError(`${what}: the answer is not JSON.`);
   return body;
+}
+
+// fresh: revalidate with the daemon (after a change made from the page)
+function api(path, params = null, { fresh = false } = {}) {
+  const url = API + path + (params ? '?' + new URLSearchParams(params) : '');
+  const init = { headers: { Accept: 'application/json' } };
+  if (fresh) init.cache = 'no-cache';
+  return call(url, init, path.split('/')[0]);
+}
+
+// PUT api/v1/names/{device} with the name as a text/plain body ('' removes
+// the name). Answers {"device","name"}; 400 (a bad name) and 403 (read-only)
+// carry {"error"}.
+function putName(device, name) {
+  return call(API + 'names/' + encodeURIComponent(device), {
+    method: 'PUT',
+    headers: { 'Content-Type': 'text/plain; charset=utf-8', Accept: 'application/json' },
+    body: name,
+  }, `Cannot rename ${device}`);
 }
 
 // ------------------------------------------------------------------- units
@@ -390,12 +409,104 @@ function noHistory(main) {
   return {};
 }
 
+// -------- naming devices (only when /config says read_only: false)
+
+const canRename = () => !!state.config && state.config.read_only === false;
+const NAME_MAX = 64;
+let editorIds = 0;
+
+// What the page refuses before asking (the daemon checks again and has the last word).
+function nameProblem(name) {
+  if (/\s/.test(name)) return 'A name cannot contain spaces or other whitespace.';
+  const n = [...name].length;
+  if (n > NAME_MAX) return `A name has at most ${NAME_MAX} characters, this one has ${n}.`;
+  if (/^[#!]/.test(name)) return 'A name cannot start with # or !.';
+  return '';
+}
+
+// A device's name followed by a rename button ("Rename DEVICE"); the button
+// turns it into a text field with Save and Cancel (Enter saves, Escape cancels).
+// opts: {device, name, view(name) -> node(s) shown before the button,
+//        editView(name) -> node(s) kept before the form (default none),
+//        drafts: Map device -> text, so an open form survives a redraw of its table,
+//        alive() -> false once the page was left, onSaved(name) after a 200}
+function nameEditor(opts) {
+  const { device, drafts = new Map(), alive = () => true } = opts;
+  let name = opts.name || '';
+  const host = h('div', { class: 'rename' });
+
+  function showView(focus) {
+    drafts.delete(device);
+    const btn = h('button', {
+      type: 'button', class: 'rename-btn', 'aria-label': `Rename ${device}`, title: `Rename ${device}`,
+      onclick: () => showForm(name, true),
+    }, '✎');
+    host.replaceChildren(...[opts.view(name)].flat(), btn);
+    if (focus) btn.focus();
+  }
+
+  function showForm(value, focus) {
+    drafts.set(device, value);
+    const msgId = `rename-msg-${++editorIds}`;
+    const input = h('input', {
+      type: 'text', class: 'rename-input', value, placeholder: 'no name', 'aria-label': `Name of ${device}`,
+      'aria-describedby': msgId, autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false',
+    });
+    const save = h('button', { type: 'submit', class: 'rename-save' }, 'Save');
+    const cancel = h('button', { type: 'button', class: 'rename-cancel', onclick: () => showView(true) }, 'Cancel');
+    const msg = h('span', { class: 'rename-msg', id: msgId, role: 'status' });
+    const say = (text, bad = false) => {
+      msg.textContent = text;
+      msg.classList.toggle('bad', bad);
+      if (bad) input.setAttribute('aria-invalid', 'true'); else input.removeAttribute('aria-invalid');
+    };
+    const busy = (on) => {
+      for (const el of [input, save, cancel]) el.disabled = on;
+      form.setAttribute('aria-busy', String(on));
+    };
+    const check = () => { const bad = nameProblem(input.value.trim()); say(bad, !!bad); return !bad; };
+    const form = h('form', { class: 'rename-form', novalidate: true }, input, save, cancel, msg);
+    input.addEventListener('input', () => { drafts.set(device, input.value); check(); });
+    form.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape') { ev.preventDefault(); showView(true); }
+    });
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const wanted = input.value.trim();
+      if (!check()) { input.focus(); return; }
+      if (wanted === name) { showView(true); return; }
+      busy(true);
+      say('Saving…');
+      try {
+        const answer = await putName(device, wanted);
+        name = typeof answer.name === 'string' ? answer.name : wanted;
+        clearBanner('rename');
+        if (!alive()) return;
+        showView(host.contains(document.activeElement) || document.activeElement === document.body);
+        if (opts.onSaved) opts.onSaved(name);
+      } catch (e) {
+        if (!alive()) return;
+        busy(false);
+        say('Not saved.', true);
+        showBanner(e instanceof ApiError ? e.message : `Cannot rename ${device}: ${e.message}`, 'rename');
+        input.focus();
+      }
+    });
+    host.replaceChildren(...[opts.editView ? opts.editView(name) : []].flat(), form);
+    check();
+    if (focus) { input.focus(); input.select(); }
+  }
+
+  if (drafts.has(device)) showForm(drafts.get(device), false); else showView(false);
+  return host;
+}
+
 // -------- Usage
 
-function usageColumns(capsRef) {
+function usageColumns(capsRef, nameCell) {
   const share = (r) => capShares(r, capsRef.caps);
   return [
-    textCol('name', 'Name', 'col-name', (r) => r.name || '—'),
+    textCol('name', 'Name', 'col-name', nameCell),
     textCol('device', 'Device', 'col-device', (r) => h('a', { href: deviceHref(r.device) }, r.device)),
     { ...textCol('mac', 'MAC', 'col-mac', (r) => r.macs.join(' ') || '—'), sort: (r) => r.macs.join(' ') },
     { ...textCol('addr', 'Addresses', 'col-addr', (r) => r.addresses.join(' ') || '—'), sort: (r) => r.addresses.join(' ') },
@@ -466,8 +577,20 @@ function usagePage(main) {
   const search = h('input', { type: 'search', id: 'usage-search', placeholder: 'name, device, MAC, address', autocomplete: 'off' });
   const count = h('span', { class: 'muted', id: 'usage-count' });
   const haystack = (r) => [r.name, r.device, ...r.macs, ...r.addresses].join(' ').toLowerCase();
+  // names can be changed from here unless the daemon is read-only
+  const drafts = new Map();
+  let refocus = null; // the device whose rename button gets the focus back after the reload
+  const nameCell = (r) => (!canRename() ? r.name || '—' : nameEditor({
+    device: r.device, name: r.name, drafts, alive,
+    view: (n) => h('span', { class: 'name-text' }, n || '—'),
+    onSaved: (n) => {
+      for (const x of rows) if (x.device === r.device) x.name = n;
+      if (document.activeElement && document.activeElement.classList.contains('rename-btn')) refocus = r.device;
+      load(true);
+    },
+  }));
   const table = dataTable({
-    id: 'usage-table', caption: 'Traffic per device', cols: usageColumns(capsRef),
+    id: 'usage-table', caption: 'Traffic per device', cols: usageColumns(capsRef, nameCell),
     sort: { key: 'total', dir: 'desc' }, empty: 'No traffic in this period.',
     rowAttrs: (r) => ({ dataset: { device: r.device } }),
     filter: (r) => { const q = search.value.trim().toLowerCase(); return !q || haystack(r).includes(q); },
@@ -495,20 +618,29 @@ function usagePage(main) {
     h('div', { class: 'table-wrap' }, table.el),
     h('p', { class: 'muted small' }, 'Down and up are seen from the device. Share of cap: the device\'s traffic in this period against the limit of each cap on it.'));
 
-  let seq = 0;
-  async function load() {
-    const my = ++seq, { from, to } = state.period, q = { from, to };
+  // fresh: after a rename (the daemon's answers changed); data-loads counts the loads done
+  let seq = 0, loads = 0;
+  async function load(fresh = false) {
+    const my = ++seq, { from, to } = state.period, q = { from, to }, o = { fresh: fresh === true };
     main.dataset.state = 'loading';
     table.el.setAttribute('aria-busy', 'true');
     try {
-      const caps = cfg.has_caps ? api('caps').catch((e) => { showBanner(e.message); return null; }) : null;
-      const [usage, devices, c] = await Promise.all([api('usage', { by: 'all', ...q }), api('devices', q), caps]);
+      const caps = cfg.has_caps ? api('caps', null, o).catch((e) => { showBanner(e.message); return null; }) : null;
+      const [usage, devices, c] = await Promise.all([api('usage', { by: 'all', ...q }, o), api('devices', q, o), caps]);
       if (!alive() || my !== seq) return;
       rows = joinUsage(usage, devices);
       capsRef.caps = c && c.available ? c.caps : [];
+      const keep = document.activeElement;
       counted(table.set(rows));
       table.el.dataset.period = `${from}..${to}`;
+      table.el.dataset.loads = String(++loads);
       table.el.removeAttribute('aria-busy');
+      // the rows were rebuilt: give the focus back to the rename button that had it
+      if (refocus && (!keep || keep === document.body || !keep.isConnected)) {
+        const btn = table.el.querySelector(`tr[data-device="${CSS.escape(refocus)}"] .rename-btn`);
+        if (btn) btn.focus();
+      }
+      refocus = null;
       ready(main);
     } catch (e) { if (my === seq) failed(main, alive, e); }
   }
@@ -531,8 +663,20 @@ function totalRow(shown) {
 
 function devicePage(main, route) {
   const cfg = state.config, alive = pageToken(), dev = route.arg;
-  const title = h('h1', {}, dev);
-  main.append(h('p', { class: 'crumb' }, h('a', { href: '#/usage' }, '← Usage')), title);
+  // the title, with a rename button once the name is known (unless read-only)
+  const head = h('div', { class: 'titlebar', id: 'device-title' }, h('h1', {}, dev));
+  const drafts = new Map();
+  let shownName = null;
+  function showName(n, device) {
+    if (n === shownName) return; // keeps an open rename form (and its focus)
+    shownName = n;
+    const heading = (x) => h('h1', {}, x ? `${x} (${device})` : device);
+    head.replaceChildren(!canRename() ? heading(n) : nameEditor({
+      device, name: n, drafts, alive, view: heading, editView: heading,
+      onSaved: (saved) => { shownName = saved; load(data ? data.day : null, true); },
+    }));
+  }
+  main.append(h('p', { class: 'crumb' }, h('a', { href: '#/usage' }, '← Usage')), head);
   if (cfg.source == null) return noHistory(main);
   const daysBox = h('div', { id: 'device-days', class: 'chart' });
   const hoursBox = h('div', { id: 'device-hours', class: 'chart' });
@@ -591,15 +735,16 @@ function devicePage(main, route) {
     if (!data) return;
     daysChart.redraw(); hoursChart.redraw(); peers.draw(); if (data.ports) ports.draw();
   }
-  // day == null: the whole period (new days, peers, ports); else only that day's hours
-  async function load(day) {
+  // day == null: the whole period (new days, peers, ports); else only that day's hours,
+  // unless whole (after a rename: everything again, keeping the day shown)
+  async function load(day, whole = false) {
     const my = ++seq, { from, to } = state.period;
     main.dataset.state = 'loading';
     try {
-      const d = await api('device/' + encodeURIComponent(dev), { from, to, top: 10, ...(day ? { day } : {}) });
+      const d = await api('device/' + encodeURIComponent(dev), { from, to, top: 10, ...(day ? { day } : {}) }, { fresh: whole });
       if (!alive() || my !== seq) return;
-      title.textContent = d.name ? `${d.name} (${d.device})` : d.device;
-      if (day && data) { data.day = d.day; data.hours = d.hours || []; drawHours(); }
+      showName(d.name || '', d.device || dev);
+      if (day && data && !whole) { data.day = d.day; data.hours = d.hours || []; drawHours(); }
       else {
         data = { ...d, hours: d.hours || [], days: d.days || [] };
         drawDays(); drawHours(); drawTables();
