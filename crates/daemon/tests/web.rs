@@ -772,3 +772,51 @@ fn the_documented_configurations_are_valid() {
         );
     }
 }
+
+/// A memory table without time bins: the page's usage is its totals (by=all), and asking for
+/// days says what is missing.
+#[test]
+fn a_memory_table_without_bins_gives_totals() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (pcap, packets) = home(dir.path());
+    let web = free_port();
+    let config = format!(
+        "pcap_savefile: {}\npcap_savefile_wait: true\nplugins: memory[mem]\n\
+         aggregate[mem]: src_host, dst_host\nimt_path[mem]: {}\n\
+         web_listen: {web}\nweb_local_net: {LOCAL}\n",
+        pcap.display(),
+        dir.path().join("m.pipe").display()
+    );
+    let _d = start(dir.path(), "nobins", &config, web);
+    assert_eq!(json(web, "/api/v1/config")["has_bins"], false);
+    let by_ip = |v: &mut Vec<(String, (u64, u64))>| {
+        v.sort_by_key(|(d, _)| d.parse::<std::net::IpAddr>().expect("ip"));
+    };
+    let mut want: Vec<(String, (u64, u64))> = truth(&packets).into_iter().collect();
+    by_ip(&mut want);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let got = loop {
+        let mut got: Vec<(String, (u64, u64))> = json(web, "/api/v1/usage")
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| {
+                assert_eq!(r["period_start"], "all");
+                let n = |k: &str| r[k].as_u64().expect("number");
+                (
+                    r["device"].as_str().expect("device").to_string(),
+                    (n("download_bytes"), n("upload_bytes")),
+                )
+            })
+            .collect();
+        by_ip(&mut got);
+        if got == want || Instant::now() > deadline {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(got, want);
+    let a = get(web, "/api/v1/usage?by=day");
+    assert_eq!(a.status, 400);
+    assert!(a.body.contains("has no time bins"), "{}", a.body);
+}

@@ -615,13 +615,16 @@ function usagePage(main) {
       h('span', { class: 'spacer' }),
       h('button', { type: 'button', id: 'usage-csv', onclick: csv }, 'CSV'),
       h('button', { type: 'button', id: 'usage-json', onclick: json }, 'JSON')),
+    ...(cfg.has_bins === false ? [h('p', { class: 'notice' }, 'This memory table has no time bins (imt_history): the numbers are totals since the daemon started, whatever the period.')] : []),
     h('div', { class: 'table-wrap' }, table.el),
     h('p', { class: 'muted small' }, 'Down and up are seen from the device. Share of cap: the device\'s traffic in this period against the limit of each cap on it.'));
 
   // fresh: after a rename (the daemon's answers changed); data-loads counts the loads done
   let seq = 0, loads = 0;
   async function load(fresh = false) {
-    const my = ++seq, { from, to } = state.period, q = { from, to }, o = { fresh: fresh === true };
+    // a memory table without imt_history has no time: its totals since the start, whatever the period
+    const timeless = cfg.has_bins === false;
+    const my = ++seq, { from, to } = state.period, q = timeless ? {} : { from, to }, o = { fresh: fresh === true };
     main.dataset.state = 'loading';
     table.el.setAttribute('aria-busy', 'true');
     try {
