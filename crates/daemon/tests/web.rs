@@ -820,3 +820,73 @@ fn a_memory_table_without_bins_gives_totals() {
     assert_eq!(a.status, 400);
     assert!(a.body.contains("has no time bins"), "{}", a.body);
 }
+
+/// nfacctd serves the page too, with Live fed by IPFIX arriving on its socket: the last
+/// minute holds every byte flowsend sent, and the memory table's totals agree.
+#[test]
+fn nfacctd_serves_the_page_with_live_traffic() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (web, udp) = (free_port(), common::collector::free_udp_port());
+    let cfg = dir.path().join("nf.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "nfacctd_ip: 127.0.0.1\nnfacctd_port: {udp}\nplugins: memory[mem]\n\
+             aggregate[mem]: src_host, dst_host\nimt_path[mem]: {}\n\
+             web_listen: {web}\nweb_local_net: 192.168.0.0/16\n",
+            dir.path().join("nf.pipe").display()
+        ),
+    )
+    .expect("config");
+    let child = Command::new(Path::new(env!("CARGO_BIN_EXE_pmacctd")).with_file_name("nfacctd"))
+        .arg("-f")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nfacctd");
+    let _d = Daemon {
+        child,
+        log: dir.path().join("none"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(TcpStream::connect(("127.0.0.1", web)).is_ok() && get(web, "/healthz").status == 200) {
+        assert!(Instant::now() < deadline, "nfacctd's page did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let config = json(web, "/api/v1/config");
+    assert_eq!(
+        (config["program"].clone(), config["has_live"].clone()),
+        (serde_json::json!("nfacctd"), serde_json::json!(true))
+    );
+    // 4,000 flows of 100 bytes to 256 devices (192.168.0.0-255) over 2 s.
+    let sent = Command::new(env!("CARGO_BIN_EXE_flowsend"))
+        .args([&format!("127.0.0.1:{udp}"), "2000", "2", "30", "256"])
+        .output()
+        .expect("flowsend");
+    assert!(sent.status.success());
+    let live_bytes = || -> u64 {
+        json(web, "/api/v1/live?window=60")["series"]
+            .as_array()
+            .map_or(0, |s| {
+                s.iter()
+                    .map(|x| x["download_bytes"].as_u64().unwrap_or(0))
+                    .sum()
+            })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while live_bytes() != 400_000 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(live_bytes(), 400_000);
+    let live = json(web, "/api/v1/live?window=60");
+    assert_eq!(live["talkers"].as_array().map(Vec::len), Some(20));
+    assert_eq!(live["interfaces"], serde_json::json!([]));
+    let total: u64 = json(web, "/api/v1/usage")
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["download_bytes"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(total, 400_000);
+}
