@@ -207,50 +207,56 @@ pub async fn device(
                 format!("no traffic of '{device}' in this period"),
             ));
         }
-        let day = day.or_else(|| detail.days.last().map(|r| r.period.clone()));
-        let hours: Vec<report::Row> = detail
-            .hours
-            .into_iter()
-            .filter(|r| {
-                day.as_ref()
-                    .is_some_and(|d| r.period.starts_with(d.as_str()))
-            })
-            .collect();
-        let strip = |mut v: Value| {
-            if let Value::Array(items) = &mut v {
-                for i in items {
-                    if let Value::Object(m) = i {
-                        m.remove("device");
-                        m.remove("name");
-                    }
-                }
-            }
-            v
-        };
-        let peers: Vec<Value> = largest(detail.peers.into_iter(), top)
-            .into_iter()
-            .map(|(p, d, u): (IpAddr, u64, u64)| json!({"peer": p.to_string(), "download_bytes": d, "upload_bytes": u}))
-            .collect();
-        let ports = detail.ports.map(|ports| {
-            largest(ports.into_iter(), top)
-                .into_iter()
-                .map(|((proto, port), d, u)| {
-                    json!({"port": port, "proto": pmacct_core::protocols::protocol_name(proto), "download_bytes": d, "upload_bytes": u})
-                })
-                .collect::<Vec<_>>()
-        });
-        Ok(Json(json!({
-            "device": detail.device,
-            "name": detail.name,
-            "days": strip(report::json_value(&detail.days, 0)),
-            "day": day,
-            "hours": strip(report::json_value(&hours, 0)),
-            "peers": peers,
-            "ports": ports,
-        }))
-        .into_response())
+        Ok(Json(detail_json(detail, day, top)).into_response())
     };
     result.await.unwrap_or_else(|e| e)
+}
+
+/// A device's detail as the API answers it: its days, the hours of `day` (default: its last
+/// day), its `top` peers and ports.
+fn detail_json(detail: report::Detail, day: Option<String>, top: usize) -> Value {
+    let day = day.or_else(|| detail.days.last().map(|r| r.period.clone()));
+    let hours: Vec<report::Row> = detail
+        .hours
+        .into_iter()
+        .filter(|r| {
+            day.as_ref()
+                .is_some_and(|d| r.period.starts_with(d.as_str()))
+        })
+        .collect();
+    // The device is the answer's own: not repeated in each row.
+    let strip = |mut v: Value| {
+        if let Value::Array(items) = &mut v {
+            for i in items {
+                if let Value::Object(m) = i {
+                    m.remove("device");
+                    m.remove("name");
+                }
+            }
+        }
+        v
+    };
+    let peers: Vec<Value> = largest(detail.peers.into_iter(), top)
+        .into_iter()
+        .map(|(p, d, u): (IpAddr, u64, u64)| json!({"peer": p.to_string(), "download_bytes": d, "upload_bytes": u}))
+        .collect();
+    let ports = detail.ports.map(|ports| {
+        largest(ports.into_iter(), top)
+            .into_iter()
+            .map(|((proto, port), d, u)| {
+                json!({"port": port, "proto": pmacct_core::protocols::protocol_name(proto), "download_bytes": d, "upload_bytes": u})
+            })
+            .collect::<Vec<_>>()
+    });
+    json!({
+        "device": detail.device,
+        "name": detail.name,
+        "days": strip(report::json_value(&detail.days, 0)),
+        "day": day,
+        "hours": strip(report::json_value(&hours, 0)),
+        "peers": peers,
+        "ports": ports,
+    })
 }
 
 pub async fn caps(State(web): State<Arc<Web>>) -> Response {
