@@ -92,13 +92,37 @@ pub fn serve(addr: SocketAddr, name: &str, handler: Handler) -> Result<SocketAdd
     Ok(local)
 }
 
+/// Reads a request until a deadline: each read may wait only for what is left of it.
+#[cfg(not(feature = "web"))]
+struct Deadline {
+    stream: TcpStream,
+    at: std::time::Instant,
+}
+
+#[cfg(not(feature = "web"))]
+impl std::io::Read for Deadline {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.at.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "slow request",
+            ));
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buf)
+    }
+}
+
 #[cfg(not(feature = "web"))]
 fn answer(stream: TcpStream, handler: &Handler) -> std::io::Result<()> {
     use std::io::Read;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(30)))?;
-    let mut reader = BufReader::new(stream.try_clone()?.take(16 * 1024));
+    let within = Deadline {
+        stream: stream.try_clone()?,
+        at: std::time::Instant::now() + Duration::from_secs(10),
+    };
+    let mut reader = BufReader::new(within.take(16 * 1024));
     let mut request = String::new();
     reader.read_line(&mut request)?;
     // The headers are read and ignored (a client may wait until they are consumed).
@@ -106,12 +130,6 @@ fn answer(stream: TcpStream, handler: &Handler) -> std::io::Result<()> {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
             break;
-        }
-        if std::time::Instant::now() > deadline {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "slow request",
-            ));
         }
     }
     let mut words = request.split_whitespace();

@@ -737,6 +737,9 @@ pub fn run(
     // input has ended.
     let wait_after_end = config.core.savefile_wait && config.core.savefile.is_some();
     let mut flushed = false;
+    // Plugins still to be told to flush (their queue was full: tried again each turn, so a
+    // stuck plugin never holds up signals).
+    let mut to_flush: Vec<usize> = Vec::new();
     while !inputs.failed() {
         if control.dump_stats.swap(false, Relaxed) {
             log_stats(&config.core.proc_name, &stats, &plugin_stats);
@@ -765,6 +768,12 @@ pub fn run(
                 ),
             }
         }
+        to_flush.retain(|&i| {
+            matches!(
+                handles[i].tx.try_send(plugins::PluginMsg::Flush),
+                Err(crossbeam_channel::TrySendError::Full(_))
+            )
+        });
         let all_done = inputs.all_finished();
         if control.stop.load(Relaxed) || (all_done && !wait_after_end) {
             break;
@@ -772,9 +781,7 @@ pub fn run(
         if all_done && !flushed {
             // -W: the daemon stays up; what the plugins hold is written now, not at exit.
             flushed = true;
-            for h in &handles {
-                let _ = h.tx.send(plugins::PluginMsg::Flush);
-            }
+            to_flush = (0..handles.len()).collect();
             tracing::info!(
                 "( {}/core ): every input was read to its end; pcap_savefile_wait keeps the daemon up",
                 config.core.proc_name

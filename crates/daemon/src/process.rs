@@ -207,6 +207,19 @@ fn write_places(config: &DaemonConfig) -> Vec<WritePlace> {
             | PluginOptions::Tee(_) => {}
         }
     }
+    // The page writes device names next to the names file (then renames it in place).
+    if let Some(web) = config.core.web.as_ref().filter(|w| !w.read_only) {
+        if let Some(dir) = web.names_file.as_ref().and_then(|f| f.parent()) {
+            places.push(WritePlace {
+                key: "web_names_file".into(),
+                dir: if dir.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    dir.to_path_buf()
+                },
+            });
+        }
+    }
     places
 }
 

@@ -77,7 +77,7 @@ fn put_name(port: u16, device: &str, name: &str) -> Answer {
     request(
         port,
         &format!(
-            "PUT /api/v1/names/{device} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{name}",
+            "PUT /api/v1/names/{device} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{name}",
             name.len()
         ),
     )
@@ -87,7 +87,7 @@ fn get_as(port: u16, path: &str, auth: Option<&str>) -> Answer {
     let auth = auth.map_or(String::new(), |a| format!("Authorization: Basic {a}\r\n"));
     request(
         port,
-        &format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
+        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"),
     )
 }
 
@@ -416,14 +416,14 @@ fn the_api_equals_the_report_and_the_packets() {
     assert_eq!(get(web, "/api/v1/nothing").status, 404);
     let a = request(
         web,
-        "POST /api/v1/usage HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        "POST /api/v1/usage HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(a.status, 405);
 
     // The page: compressed, with an ETag, a strict CSP; HEAD has no body; 304 when unchanged.
     let a = request(
         web,
-        "GET / HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(a.status, 200);
     assert_eq!(a.headers["content-encoding"], "gzip");
@@ -431,12 +431,12 @@ fn the_api_equals_the_report_and_the_packets() {
     let etag = a.headers["etag"].clone();
     let a = request(
         web,
-        &format!("GET / HTTP/1.1\r\nHost: x\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n"),
+        &format!("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n"),
     );
     assert_eq!(a.status, 304);
     let a = request(
         web,
-        "HEAD /assets/app.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "HEAD /assets/app.js HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
     );
     assert_eq!((a.status, a.body.len()), (200, 0));
     assert!(a.headers["content-type"].starts_with("text/javascript"));
@@ -527,6 +527,9 @@ fn authentication_and_abuse() {
         assert_eq!(get_as(web, path, Some(&bad)).status, 401, "{path}");
     }
     assert_eq!(get(web, "/healthz").status, 200);
+    // With a password, the page answers to a name too.
+    let a = request(web, &format!("GET /api/v1/config HTTP/1.1\r\nHost: router.lan\r\nAuthorization: Basic {good}\r\nConnection: close\r\n\r\n"));
+    assert_eq!(a.status, 200);
     for path in ["/", "/assets/app.js", "/api/v1/usage", "/metrics"] {
         assert_eq!(get_as(web, path, Some(&good)).status, 200, "{path}");
     }
@@ -546,7 +549,7 @@ fn authentication_and_abuse() {
     let half: Vec<TcpStream> = (0..1500)
         .map(|_| {
             let mut s = TcpStream::connect(("127.0.0.1", metrics)).expect("half");
-            let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n");
+            let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n");
             s
         })
         .collect();
@@ -565,7 +568,7 @@ fn authentication_and_abuse() {
     });
     // A 64 KiB header.
     let big = format!(
-        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
         "a".repeat(64 * 1024)
     );
     assert_eq!(request(web, &big).status, 431);

@@ -58,9 +58,13 @@ pub fn set_name(path: &std::path::Path, device: &str, name: &str) -> Result<(), 
             "'{name}': a name is at most 64 characters, without spaces, not starting with # or !"
         ));
     }
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+    // One writer at a time in this process; a symbolic link is followed, not replaced.
+    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = WRITING.lock().unwrap_or_else(|e| e.into_inner());
+    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let (text, permissions) = match std::fs::read_to_string(&target) {
+        Ok(t) => (t, std::fs::metadata(&target).ok().map(|m| m.permissions())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), None),
         Err(e) => return Err(format!("cannot read '{shown}': {e}")),
     };
     let mut out = String::new();
@@ -81,10 +85,37 @@ pub fn set_name(path: &std::path::Path, device: &str, name: &str) -> Result<(), 
     if !done && !name.is_empty() {
         out.push_str(&format!("{device} {name}\n"));
     }
-    let aside = path.with_extension("tmp-web");
-    std::fs::write(&aside, out)
-        .and_then(|()| std::fs::rename(&aside, path))
+    // What is written must read back: a file with a wrong line elsewhere is not made worse.
+    Names::parse(&shown.to_string(), &out).map_err(|e| format!("fix the names file first: {e}"))?;
+    replace_file(&target, out.as_bytes(), permissions)
         .map_err(|e| format!("cannot write '{shown}': {e}"))
+}
+
+/// Writes `bytes` beside `target` (synced, with `permissions`), then renames it over `target`.
+fn replace_file(
+    target: &std::path::Path,
+    bytes: &[u8],
+    permissions: Option<std::fs::Permissions>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let file_name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let aside = target.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut f = std::fs::File::create(&aside)?;
+        f.write_all(bytes)?;
+        if let Some(p) = permissions {
+            f.set_permissions(p)?;
+        }
+        f.sync_all()?;
+        std::fs::rename(&aside, target)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&aside);
+    }
+    written
 }
 
 /// An address in one spelling: IPs as Rust prints them, MACs lower-case with two digits.
@@ -129,6 +160,20 @@ mod tests {
         assert!(set_name(&path, "192.168.1.5", "#x").is_err());
         assert!(set_name(&path, "host", "x").is_err());
         assert!(set_name(&path, "192.168.1.5", &"n".repeat(65)).is_err());
+        // A symbolic link is followed; a broken file is not written over.
+        let link = dir.path().join("link.txt");
+        std::os::unix::fs::symlink(&path, &link).expect("symlink");
+        set_name(&link, "fd00::7", "printer2").expect("through the link");
+        assert!(std::fs::symlink_metadata(&link)
+            .expect("link")
+            .file_type()
+            .is_symlink());
+        assert!(std::fs::read_to_string(&path)
+            .expect("read")
+            .contains("fd00::7 printer2"));
+        std::fs::write(&path, "not-an-address x\n").expect("write");
+        let e = set_name(&path, "fd00::7", "p").expect_err("refused");
+        assert!(e.starts_with("fix the names file first:"), "{e}");
     }
 
     #[test]

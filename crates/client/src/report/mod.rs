@@ -326,7 +326,9 @@ impl<'a> Tally<'a> {
 
     fn period(&mut self, stamp: Option<i64>) -> Option<(i64, String)> {
         let Some(t) = stamp else {
-            return Some((0, "all".into()));
+            // No time (a memory table without bins, or an unreadable stamp): in no window.
+            let windowed = self.window != (i64::MIN, i64::MAX);
+            return (!windowed).then(|| (0, "all".into()));
         };
         if t < self.window.0 || t >= self.window.1 {
             return None;

@@ -311,7 +311,11 @@ fn emit(cols: &Columns, row: &impl RowRef, stamps: &mut Stamps, each: &mut dyn F
     };
     let stamp = row.raw(4, |t| stamps.parse(t));
     let (src_mac, dst_mac) = match cols.mac && cols.want_mac {
-        true => (row.raw(5, parse_mac_bytes), row.raw(6, parse_mac_bytes)),
+        // 0:0:0:0:0:0 is what the plugin writes when MACs are not aggregated.
+        true => (
+            row.raw(5, parse_mac_bytes).filter(|m| m.0 != [0; 6]),
+            row.raw(6, parse_mac_bytes).filter(|m| m.0 != [0; 6]),
+        ),
         false => (None, None),
     };
     let at = cols.ports_at();
@@ -630,8 +634,8 @@ fn memory(
             stamp: bins.then_some(k.bin),
             src: k.src_host.0,
             dst: k.dst_host.0,
-            src_mac: mac.then_some(k.src_mac),
-            dst_mac: mac.then_some(k.dst_mac),
+            src_mac: mac.then_some(k.src_mac).filter(|m| m.0 != [0; 6]),
+            dst_mac: mac.then_some(k.dst_mac).filter(|m| m.0 != [0; 6]),
             ports: ports.then_some(Ports {
                 src: k.src_port,
                 dst: k.dst_port,

@@ -161,7 +161,11 @@ fn largest<K: Ord + Copy>(
     n: usize,
 ) -> Vec<(K, u64, u64)> {
     let mut v: Vec<(K, u64, u64)> = map.map(|(k, (d, u))| (k, d, u)).collect();
-    v.sort_by(|a, b| (b.1 + b.2).cmp(&(a.1 + a.2)).then(a.0.cmp(&b.0)));
+    v.sort_by(|a, b| {
+        b.1.saturating_add(b.2)
+            .cmp(&a.1.saturating_add(a.2))
+            .then(a.0.cmp(&b.0))
+    });
     v.truncate(n);
     v
 }
@@ -289,6 +293,9 @@ pub async fn caps(State(web): State<Arc<Web>>) -> Response {
 
 /// Linear projection of a cap's use to the end of its period, from the share elapsed.
 pub fn projected(used: i64, start: i64, end: i64, now: i64) -> i64 {
+    if end <= start {
+        return used;
+    }
     let span = (end - start).max(1);
     let elapsed = (now.clamp(start, end) - start).max(1);
     if now >= end {
@@ -440,6 +447,7 @@ mod tests {
         assert_eq!(projected(10, 0, 100, 100), 10);
         assert_eq!(projected(10, 0, 100, 500), 10);
         assert_eq!(projected(0, 0, 100, 0), 0);
+        assert_eq!(projected(7, 100, 50, 75), 7);
     }
 
     #[test]

@@ -25,9 +25,13 @@ pub struct Auth {
     user: String,
     secret: Secret,
     verified: Mutex<Vec<[u8; 32]>>,
-    /// One Argon2 check at a time: wrong passwords in a loop take one thread, not all.
-    checking: Mutex<()>,
+    /// One password check at a time (Argon2 costs tens of milliseconds): more wait briefly,
+    /// then get 429, so wrong passwords in a loop take one thread, never all.
+    checking: Arc<tokio::sync::Semaphore>,
 }
+
+/// How long a login waits for the password check in progress.
+const CHECK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Logins remembered as verified (an Argon2 check costs tens of milliseconds).
 const REMEMBERED: usize = 16;
@@ -59,8 +63,15 @@ impl Auth {
             user: user.to_string(),
             secret,
             verified: Mutex::new(Vec::new()),
-            checking: Mutex::new(()),
+            checking: Arc::new(tokio::sync::Semaphore::new(1)),
         })
+    }
+
+    /// Whether this `Authorization` header was verified lately (cheap: one SHA-256).
+    fn remembered(&self, value: &str) -> bool {
+        let key = digest(value.as_bytes());
+        let remembered = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        remembered.iter().any(|k| same(k, &key))
     }
 
     /// Whether an `Authorization` header holds the page's user and password.
@@ -68,12 +79,10 @@ impl Auth {
         let Some(value) = authorization else {
             return false;
         };
-        let key = digest(value.as_bytes());
-        let remembered = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        if remembered.iter().any(|k| same(k, &key)) {
+        if self.remembered(value) {
             return true;
         }
-        drop(remembered);
+        let key = digest(value.as_bytes());
         let ok = self.verify(value);
         if ok {
             let mut remembered = self.verified.lock().unwrap_or_else(|e| e.into_inner());
@@ -103,7 +112,6 @@ impl Auth {
             Secret::Digest(d) => same(&digest(password.as_bytes()), d),
             Secret::Argon2(phc) => {
                 use argon2::PasswordVerifier;
-                let _one = self.checking.lock().unwrap_or_else(|e| e.into_inner());
                 argon2::PasswordHash::new(phc).is_ok_and(|h| {
                     argon2::Argon2::default()
                         .verify_password(password.as_bytes(), &h)
@@ -155,8 +163,28 @@ pub async fn require(State(auth): State<Arc<Auth>>, request: Request, next: Next
         return next.run(request).await;
     }
     let value = header_text(request.headers());
-    let checked = super::server::blocking(move || auth.check(value.as_deref())).await;
-    if checked == Ok(true) {
+    let ok = match value {
+        None => false,
+        Some(v) if auth.remembered(&v) => true,
+        Some(v) => {
+            // A header not seen before: one full check at a time, off the async thread.
+            let Ok(Ok(permit)) =
+                tokio::time::timeout(CHECK_WAIT, auth.checking.clone().acquire_owned()).await
+            else {
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, "1")],
+                    "too many logins at once: try again\n",
+                )
+                    .into_response();
+            };
+            let checker = auth.clone();
+            let checked = super::server::blocking(move || checker.check(Some(&v))).await;
+            drop(permit);
+            checked == Ok(true)
+        }
+    };
+    if ok {
         return next.run(request).await;
     }
     (

@@ -76,19 +76,19 @@ impl Live {
             match room {
                 true => {
                     let e = s.hosts.entry(ip).or_default();
-                    e.0 += down;
-                    e.1 += up;
+                    e.0 = e.0.saturating_add(down);
+                    e.1 = e.1.saturating_add(up);
                 }
                 false => s.overflow += 1,
             }
         };
         if let Some(ip) = up_dev {
             host(ip, s, 0, bytes);
-            s.up += bytes;
+            s.up = s.up.saturating_add(bytes);
         }
         if let Some(ip) = down_dev {
             host(ip, s, bytes, 0);
-            s.down += bytes;
+            s.down = s.down.saturating_add(bytes);
         }
         for (index, is_in) in [(ifaces.0, true), (ifaces.1, false)] {
             if index == 0 || (s.ifaces.len() >= MAX_IFACES && !s.ifaces.contains_key(&index)) {
@@ -96,8 +96,8 @@ impl Live {
             }
             let e = s.ifaces.entry(index).or_default();
             match is_in {
-                true => e.0 += bytes,
-                false => e.1 += bytes,
+                true => e.0 = e.0.saturating_add(bytes),
+                false => e.1 = e.1.saturating_add(bytes),
             }
         }
     }
@@ -119,17 +119,17 @@ impl Live {
             }
             for (ip, (d, u)) in &s.hosts {
                 let e = hosts.entry(*ip).or_default();
-                e.0 += d;
-                e.1 += u;
+                e.0 = e.0.saturating_add(*d);
+                e.1 = e.1.saturating_add(*u);
             }
             for (i, (a, b)) in &s.ifaces {
                 let e = ifaces.entry(*i).or_default();
-                e.0 += a;
-                e.1 += b;
+                e.0 = e.0.saturating_add(*a);
+                e.1 = e.1.saturating_add(*b);
             }
         }
         drop(ring);
-        let bps = |b: u64| b * 8 / window.max(1) as u64;
+        let bps = |b: u64| b.saturating_mul(8) / window.max(1) as u64;
         let mut top: Vec<(IpAddr, (u64, u64))> = hosts.into_iter().collect();
         top.sort_by(|a, b| {
             (b.1 .0 + b.1 .1)
@@ -189,11 +189,12 @@ pub struct LivePlugin {
 
 impl Plugin for LivePlugin {
     fn on_records(&mut self, records: &mut RecordBatch, now: Now) -> Result<(), PluginError> {
-        for ((key, c), m) in records.iter().zip(records.meta()) {
+        // Counted at arrival (the wall clock), not at the packet's or flow's own time: a
+        // flow record may have started minutes ago (or carry an exporter's wrong clock).
+        for (key, c) in records.iter() {
             let k = self.layout.decode(key);
-            let t = if m.ts > 0 { m.ts } else { now.data };
             self.live.add(
-                t,
+                now.wall,
                 k.src_host.0,
                 k.dst_host.0,
                 (k.in_iface, k.out_iface),

@@ -48,10 +48,13 @@ pub struct PageSource {
     db: Option<String>,
 }
 
+/// A file's modification time and size.
+type Stamp = Option<(SystemTime, u64)>;
+
 struct Cached {
     key: String,
-    /// The database's, its WAL's and the names file's modification times.
-    version: (Option<SystemTime>, Option<SystemTime>, Option<SystemTime>),
+    /// The database's, its WAL's and the names file's modification times and sizes.
+    version: (Stamp, Stamp, Stamp),
     at: Instant,
     report: Arc<report::Report>,
 }
@@ -71,8 +74,17 @@ pub struct Web {
     computing: Mutex<()>,
 }
 
-fn mtime(path: &str) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+fn mtime(path: &str) -> Stamp {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// Changed in the last second: a write may be under way in the same clock tick.
+fn recent(s: Stamp) -> bool {
+    match s.and_then(|(t, _)| t.elapsed().ok()) {
+        Some(age) => age < Duration::from_secs(1),
+        None => true,
+    }
 }
 
 impl Web {
@@ -130,12 +142,15 @@ impl Web {
             pmacct_client::Failure::Error { message, .. } => message,
             pmacct_client::Failure::Output(e) => e.to_string(),
         })?);
-        *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(Cached {
-            key,
-            version,
-            at: Instant::now(),
-            report: computed.clone(),
-        });
+        let settled = !memory && !recent(version.0) && (version.1.is_none() || !recent(version.1));
+        if memory || settled {
+            *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(Cached {
+                key,
+                version,
+                at: Instant::now(),
+                report: computed.clone(),
+            });
+        }
         Ok(computed)
     }
 
@@ -282,10 +297,51 @@ pub fn start(
         )
         .fallback(files)
         .with_state(web);
+    let open = auth.is_none();
     if let Some(auth) = auth {
         router = router.layer(axum::middleware::from_fn_with_state(auth, auth::require));
     }
+    if open {
+        router = router.layer(axum::middleware::from_fn(addressed_by_ip));
+    }
     server::serve(config.listen, "web", router)
+}
+
+/// A page without a password answers only requests naming it by an address (or `localhost`):
+/// another site that points a name of its own at 127.0.0.1 (DNS rebinding) gets nothing.
+async fn addressed_by_ip(request: Request, next: axum::middleware::Next) -> Response {
+    let host = request
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string);
+    match host {
+        Some(h) if !host_is_an_address(&h) && request.uri().path() != "/healthz" => (
+            StatusCode::MISDIRECTED_REQUEST,
+            "this page answers to its address, not to a name (set web_user to reach it by name)\n",
+        )
+            .into_response(),
+        _ => next.run(request).await,
+    }
+}
+
+/// `127.0.0.1:8080`, `[::1]:8080`, `192.168.1.1`, `localhost:8080`: an address, not a name.
+fn host_is_an_address(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => {
+            return rest
+                .split(']')
+                .next()
+                .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok())
+        }
+        None => host
+            .rsplit_once(':')
+            .map_or(host, |(n, port)| match port.parse::<u16>() {
+                Ok(_) => n,
+                Err(_) => host,
+            }),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
 async fn metrics() -> Response {
@@ -317,5 +373,34 @@ async fn files(request: Request) -> Response {
             api::error(StatusCode::NOT_FOUND, format!("no endpoint {path}"))
         }
         None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_that_are_addresses() {
+        for h in [
+            "127.0.0.1:8080",
+            "127.0.0.1",
+            "[::1]:8080",
+            "[::1]",
+            "localhost:8080",
+            "LOCALHOST",
+            "192.168.1.1:80",
+        ] {
+            assert!(host_is_an_address(h), "{h}");
+        }
+        for h in [
+            "evil.example:8080",
+            "evil.example",
+            "router.lan:8080",
+            "[evil]:80",
+            "127.0.0.1.nip.io:80",
+        ] {
+            assert!(!host_is_an_address(h), "{h}");
+        }
     }
 }

@@ -29,6 +29,8 @@ pub const MAX_CONNECTIONS: usize = 4096;
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time a connection may stay open, keep-alive included.
 pub const CONNECTION_DEADLINE: Duration = Duration::from_secs(60);
+/// Time a request under way at the deadline still gets.
+pub const GRACE: Duration = Duration::from_secs(5);
 /// Largest request head (line and headers).
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Threads for blocking work.
@@ -130,7 +132,15 @@ async fn accept_loop(
                 .header_read_timeout(HEADER_TIMEOUT)
                 .max_buf_size(MAX_HEAD_BYTES)
                 .serve_connection(TokioIo::new(stream), service);
-            let _ = tokio::time::timeout(CONNECTION_DEADLINE, conn).await;
+            let mut conn = std::pin::pin!(conn);
+            if tokio::time::timeout(CONNECTION_DEADLINE, conn.as_mut())
+                .await
+                .is_err()
+            {
+                // At the deadline a request under way is finished, then the connection closed.
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(GRACE, conn).await;
+            }
             drop(permit);
         });
     }
