@@ -21,12 +21,7 @@ use std::time::{Duration, Instant};
 
 use common::home::{devices, ip, traffic, write_pcap, Packet, Truth, START, ZONE};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+use common::collector::free_tcp_port as free_port;
 
 struct Daemon {
     child: Child,
@@ -103,6 +98,11 @@ fn json(port: u16, path: &str) -> serde_json::Value {
 
 /// Starts the daemon; waits until `port` answers /healthz and the capture has been read.
 fn start(dir: &Path, name: &str, config: &str, port: u16) -> Daemon {
+    start_as(dir, name, config, port, None)
+}
+
+/// [`start`] for a page behind a password (`auth`: the Basic credentials).
+fn start_as(dir: &Path, name: &str, config: &str, port: u16, auth: Option<&str>) -> Daemon {
     let cfg = dir.join(format!("{name}.conf"));
     std::fs::write(&cfg, config).expect("config");
     let log = dir.join(format!("{name}.log"));
@@ -121,7 +121,7 @@ fn start(dir: &Path, name: &str, config: &str, port: u16) -> Daemon {
         if let Ok(Some(status)) = d.child.try_wait() {
             panic!("the daemon exited ({status}): {text}");
         }
-        if text.contains("keeps the daemon up") && all_written(port) {
+        if text.contains("keeps the daemon up") && all_written(port, auth) {
             break;
         }
         assert!(Instant::now() < deadline, "daemon not ready: {text}");
@@ -131,11 +131,11 @@ fn start(dir: &Path, name: &str, config: &str, port: u16) -> Daemon {
 }
 
 /// The page answers, and no plugin holds aggregates it has not written.
-fn all_written(port: u16) -> bool {
+fn all_written(port: u16, auth: Option<&str>) -> bool {
     if TcpStream::connect(("127.0.0.1", port)).is_err() {
         return false;
     }
-    let metrics = get(port, "/metrics");
+    let metrics = get_as(port, "/metrics", auth);
     metrics.status == 200
         && metrics
             .body
@@ -507,8 +507,8 @@ fn authentication_and_abuse() {
         dir.path().join("a.db").display(),
         secret.display()
     );
-    let d = start_with_auth(dir.path(), &config, web);
     let good = basic("admin", "correct horse battery");
+    let d = start_as(dir.path(), "auth", &config, web, Some(&good));
     let bad = basic("admin", "correct horse");
     for path in [
         "/",
@@ -597,35 +597,6 @@ fn authentication_and_abuse() {
     let m = get(metrics, "/metrics");
     assert_eq!(m.status, 200);
     assert!(m.body.contains("pmacct_daemon_received_packets_total"));
-}
-
-/// Like [`start`], for a page behind a password (readiness from /healthz and the log).
-fn start_with_auth(dir: &Path, config: &str, port: u16) -> Daemon {
-    let cfg = dir.join("auth.conf");
-    std::fs::write(&cfg, config).expect("config");
-    let log = dir.join("auth.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
-        .arg("-f")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("pmacctd");
-    let mut d = Daemon { child, log };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let text = std::fs::read_to_string(&d.log).unwrap_or_default();
-        if let Ok(Some(status)) = d.child.try_wait() {
-            panic!("the daemon exited ({status}): {text}");
-        }
-        let up =
-            TcpStream::connect(("127.0.0.1", port)).is_ok() && get(port, "/healthz").status == 200;
-        if up && text.contains("keeps the daemon up") {
-            return d;
-        }
-        assert!(Instant::now() < deadline, "daemon not ready: {text}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The page in Debian's chromium (driven by playwright-core, tests/web/browser.mjs): the
