@@ -420,8 +420,6 @@ fn sqlite(
         .map_err(|e| SourceError::Open(format!("cannot open '{path}': {e}")))?;
     // The daemon may be writing: wait for its write to end rather than fail.
     let _ = conn.busy_timeout(std::time::Duration::from_secs(10));
-    // Read the file mapped, not copied page by page.
-    let _ = conn.pragma_update(None, "mmap_size", 1i64 << 30);
     let mut info = conn
         .prepare(&format!("PRAGMA table_info({table})"))
         .map_err(read_err)?;
