@@ -66,6 +66,7 @@ fn facts(frames: &[Vec<u8>]) -> Vec<PacketFacts> {
                     in_iface: 0,
                     out_iface: 0,
                     tags: Default::default(),
+                    hosts: Default::default(),
                 }),
                 _ => None,
             },

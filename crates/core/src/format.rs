@@ -213,7 +213,9 @@ impl RowFormat {
                 row.text(&self.value(p, k, c))
             }
             p if p.is_timestamp() => row.text(&self.value(p, k, c)),
-            Primitive::Label => row.text(&label_text(k)),
+            p if p.is_interned_text() => row.text(&interned_text(p, k)),
+            p if p.is_country() => row.text(&self.value(p, k, c)),
+            p if p.is_coordinate() => row.text(&format!("{:.6}", coordinate(k.number(p)))),
             p if p.custom_slot().is_some() => row.text(&self.value(p, k, c)),
             _ => row.decimal(k.number(p)),
         }
@@ -243,7 +245,7 @@ impl RowFormat {
                 continue;
             }
             line.push(',');
-            line.push_str(p.name());
+            line.push_str(tag_name(*p));
             line.push('=');
             for c in value.chars() {
                 if matches!(c, ',' | ' ' | '=') {
@@ -293,6 +295,8 @@ impl RowFormat {
                 value.clear();
                 self.push_value(&mut value, *p, key, counters);
                 json_string(line, &value);
+            } else if p.is_coordinate() {
+                push_coordinate(line, key.number(*p));
             } else {
                 self.push_value(line, *p, key, counters);
             }
@@ -365,7 +369,11 @@ impl RowFormat {
                 }
             }
             p if p.is_timestamp() => out.push_str(&self.timestamp(k.timestamp(p))),
-            Primitive::Label => out.push_str(&label_text(k)),
+            p if p.is_interned_text() => out.push_str(&interned_text(p, k)),
+            p if p.is_country() => push_country(out, k.number(p)),
+            p if p.is_coordinate() => {
+                let _ = write!(out, "{:.6}", coordinate(k.number(p)));
+            }
             p if p.custom_slot().is_some() => push_custom(out, p, k),
             _ => push_u64(out, k.number(p)),
         }
@@ -398,9 +406,13 @@ pub fn push_custom(out: &mut String, p: Primitive, k: &impl KeyFields) {
     def.push_text(out, &crate::custom::bytes(id));
 }
 
-/// A key's label, as text.
-fn label_text(k: &impl KeyFields) -> std::sync::Arc<str> {
-    crate::labels::text(crate::labels::LabelId(k.number(Primitive::Label) as u32))
+/// A coordinate as a JSON number (`0.0` for none, as pmacct prints it).
+fn push_coordinate(out: &mut String, n: u64) {
+    let v = coordinate(n);
+    let _ = write!(out, "{v}");
+    if v.fract() == 0.0 {
+        out.push_str(".0");
+    }
 }
 
 /// Appends a value's `Display` text without an intermediate string.
@@ -450,7 +462,7 @@ static OCTETS: [([u8; 3], u8); 256] = {
 
 /// Appends an address as its `Display` text (RFC 5952 for IPv6), without the formatter.
 #[inline]
-fn push_addr(out: &mut String, a: crate::key::Addr) {
+pub(crate) fn push_addr(out: &mut String, a: crate::key::Addr) {
     match a.0 {
         std::net::IpAddr::V4(v4) => push_ipv4(out, v4),
         std::net::IpAddr::V6(v6) => push_ipv6(out, v6),
@@ -478,6 +490,13 @@ fn push_ipv6(out: &mut String, v6: std::net::Ipv6Addr) {
         return push_ipv4(out, v4);
     }
     let g = v6.segments();
+    // IPv4-compatible (::a.b.c.d), as inet_ntop prints it.
+    if g[..6] == [0; 6] && g[6] != 0 {
+        out.push_str("::");
+        let [a, b] = g[6].to_be_bytes();
+        let [c, d] = g[7].to_be_bytes();
+        return push_ipv4(out, std::net::Ipv4Addr::new(a, b, c, d));
+    }
     let (mut best, mut run) = ((0, 0), (0, 0));
     for (i, &x) in g.iter().enumerate() {
         if x != 0 {
@@ -530,8 +549,37 @@ fn column_width(p: Primitive, n: usize) -> usize {
     let width = p.column().width;
     match p.custom_slot() {
         Some(_) => width.max(n + 2),
+        // pmacct prints coordinates with two spaces after, whatever the header's width.
+        None if p.is_coordinate() => n + 2,
         None => width,
     }
+}
+
+/// A primitive's name as a tag or label (a coordinate by its column: `lat_ip_src`).
+pub fn tag_name(p: Primitive) -> &'static str {
+    match p.is_coordinate() {
+        true => p.column().json,
+        false => p.name(),
+    }
+}
+
+/// A country code's two letters (nothing for 0).
+pub fn push_country(out: &mut String, code: u64) {
+    for b in [(code >> 8) as u8, code as u8] {
+        if b.is_ascii_alphanumeric() {
+            out.push(char::from(b));
+        }
+    }
+}
+
+/// A coordinate kept in millionths of a degree, in degrees.
+pub fn coordinate(n: u64) -> f64 {
+    f64::from(n as u32 as i32) / 1e6
+}
+
+/// The text of an interned text primitive (label, postal code, AS name, host name).
+fn interned_text(p: Primitive, k: &impl KeyFields) -> std::sync::Arc<str> {
+    crate::labels::text(crate::labels::LabelId(k.number(p) as u32))
 }
 
 fn pad_from(line: &mut String, start: usize, width: usize) {
@@ -742,7 +790,18 @@ mod tests {
         for a in addrs {
             let mut s = String::new();
             push_addr(&mut s, Addr(a));
-            assert_eq!(s, a.to_string());
+            // inet_ntop's IPv4-compatible form (`::a.b.c.d`), which Rust no longer prints.
+            let compatible = match a {
+                std::net::IpAddr::V6(v6) => {
+                    let g = v6.segments();
+                    (g[..6] == [0; 6] && g[6] != 0).then(|| {
+                        let o = v6.octets();
+                        format!("::{}.{}.{}.{}", o[12], o[13], o[14], o[15])
+                    })
+                }
+                _ => None,
+            };
+            assert_eq!(s, compatible.unwrap_or_else(|| a.to_string()));
         }
     }
 }

@@ -181,6 +181,7 @@ mod tests {
                 in_iface: 0,
                 out_iface: 0,
                 tags: Default::default(),
+                hosts: Default::default(),
             },
             plugins: 1,
         }

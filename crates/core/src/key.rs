@@ -26,9 +26,12 @@ impl Default for Addr {
     }
 }
 
+/// As pmacct prints addresses (inet_ntop: `::ffff:a.b.c.d`, `::a.b.c.d`).
 impl fmt::Display for Addr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        let mut s = String::with_capacity(40);
+        crate::format::push_addr(&mut s, *self);
+        f.write_str(&s)
     }
 }
 
@@ -121,6 +124,18 @@ impl KeyFields for FlowKey {
             Primitive::SamplingRate => u64::from(self.sampling_rate),
             Primitive::SrcAs => u64::from(self.src_as),
             Primitive::DstAs => u64::from(self.dst_as),
+            Primitive::SrcAsName => u64::from(self.src_as_name.0),
+            Primitive::DstAsName => u64::from(self.dst_as_name.0),
+            Primitive::SrcHostName => u64::from(self.src_host_name.0),
+            Primitive::DstHostName => u64::from(self.dst_host_name.0),
+            Primitive::SrcHostCountry => u64::from(self.src_country),
+            Primitive::DstHostCountry => u64::from(self.dst_country),
+            Primitive::SrcHostPocode => u64::from(self.src_pocode.0),
+            Primitive::DstHostPocode => u64::from(self.dst_pocode.0),
+            Primitive::SrcHostLat => u64::from(self.src_lat as u32),
+            Primitive::SrcHostLon => u64::from(self.src_lon as u32),
+            Primitive::DstHostLat => u64::from(self.dst_lat as u32),
+            Primitive::DstHostLon => u64::from(self.dst_lon as u32),
             Primitive::MplsVpnRd => self.mpls_vpn_rd,
             Primitive::FwdStatus => u64::from(self.fwd_status),
             Primitive::PostNatSrcPort => u64::from(self.post_nat_src_port),
@@ -202,6 +217,10 @@ pub struct FlowKey {
     pub dst_host: Addr,
     #[serde(default, skip_serializing_if = "is_default")]
     pub dst_net: Addr,
+    #[serde(default, skip_serializing_if = "is_default", with = "label_text")]
+    pub src_host_name: LabelId,
+    #[serde(default, skip_serializing_if = "is_default", with = "label_text")]
+    pub dst_host_name: LabelId,
     #[serde(default, skip_serializing_if = "is_default")]
     pub src_mask: u8,
     #[serde(default, skip_serializing_if = "is_default")]
@@ -214,6 +233,24 @@ pub struct FlowKey {
     pub proto: u8,
     #[serde(default, skip_serializing_if = "is_default")]
     pub tos: u8,
+    /// ISO country code as two ASCII bytes (0: none).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub src_country: u16,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub dst_country: u16,
+    #[serde(default, skip_serializing_if = "is_default", with = "label_text")]
+    pub src_pocode: LabelId,
+    #[serde(default, skip_serializing_if = "is_default", with = "label_text")]
+    pub dst_pocode: LabelId,
+    /// Latitude and longitude in millionths of a degree.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub src_lat: i32,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub src_lon: i32,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub dst_lat: i32,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub dst_lon: i32,
     #[serde(default, skip_serializing_if = "is_default")]
     pub sampling_rate: u32,
     #[serde(default, skip_serializing_if = "is_default")]
@@ -222,6 +259,10 @@ pub struct FlowKey {
     pub src_as: u32,
     #[serde(default, skip_serializing_if = "is_default")]
     pub dst_as: u32,
+    #[serde(default, skip_serializing_if = "is_default", with = "label_text")]
+    pub src_as_name: LabelId,
+    #[serde(default, skip_serializing_if = "is_default", with = "label_text")]
+    pub dst_as_name: LabelId,
     #[serde(default, skip_serializing_if = "is_default")]
     pub peer_src_ip: Addr,
     #[serde(default, skip_serializing_if = "is_default")]
@@ -334,6 +375,12 @@ impl Hash for FlowKey {
         h.write_u64(self.tag ^ self.tag2.rotate_left(32));
         h.write_u64(u64::from(self.label.0) << 32 | u64::from(self.sampling_rate));
         h.write_u64(
+            u64::from(self.src_host_name.0) << 32
+                | u64::from(self.dst_host_name.0)
+                | u64::from(self.src_country) << 48
+                | u64::from(self.dst_country) << 16,
+        );
+        h.write_u64(
             self.custom
                 .iter()
                 .fold(0u64, |acc, id| acc.rotate_left(7) ^ u64::from(id.0)),
@@ -408,6 +455,71 @@ pub struct PacketFacts {
     pub out_iface: u32,
     /// What the pre_tag_map set (0 and the empty label without one).
     pub tags: Tags,
+    /// Names, countries and AS numbers of the two addresses, looked up only when a plugin
+    /// aggregates them (all zero otherwise).
+    pub hosts: HostInfos,
+}
+
+/// What the mmdb files and the names seen on the wire say of one address (zero: unknown).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostInfo {
+    /// ISO country code, two ASCII bytes.
+    pub country: u16,
+    pub pocode: LabelId,
+    /// Millionths of a degree.
+    pub lat: i32,
+    pub lon: i32,
+    pub asn: u32,
+    pub as_name: LabelId,
+    /// The name the client used for the address.
+    pub name: LabelId,
+}
+
+/// The [`HostInfo`] of a packet's or flow's source and destination.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostInfos {
+    pub src: HostInfo,
+    pub dst: HostInfo,
+}
+
+impl FlowKey {
+    /// Maps every id of the text table (label, postal codes, AS and host names): a peer's ids
+    /// to ours.
+    pub fn map_texts(&mut self, f: impl Fn(LabelId) -> LabelId) {
+        for id in [
+            &mut self.label,
+            &mut self.src_pocode,
+            &mut self.dst_pocode,
+            &mut self.src_as_name,
+            &mut self.dst_as_name,
+            &mut self.src_host_name,
+            &mut self.dst_host_name,
+        ] {
+            *id = f(*id);
+        }
+    }
+
+    /// Takes names, geography and AS numbers from `h`; an AS number the input already set (a
+    /// flow's) stays.
+    #[inline]
+    pub fn set_hosts(&mut self, h: &HostInfos) {
+        self.src_country = h.src.country;
+        self.dst_country = h.dst.country;
+        self.src_pocode = h.src.pocode;
+        self.dst_pocode = h.dst.pocode;
+        (self.src_lat, self.src_lon) = (h.src.lat, h.src.lon);
+        (self.dst_lat, self.dst_lon) = (h.dst.lat, h.dst.lon);
+        self.src_host_name = h.src.name;
+        self.dst_host_name = h.dst.name;
+        if self.src_as == 0 {
+            self.src_as = h.src.asn;
+            self.src_as_name = h.src.as_name;
+        }
+        if self.dst_as == 0 {
+            self.dst_as = h.dst.asn;
+            self.dst_as_name = h.dst.as_name;
+        }
+    }
 }
 
 /// The tags of a packet: `set_tag`, `set_tag2` and `set_label` of the pre_tag_map.
@@ -818,6 +930,7 @@ impl KeyExtractor {
             sampling_rate: self.sampling_rate,
             ..FlowKey::default()
         };
+        k.set_hosts(&pkt.hosts);
         if let Some(ip) = &pkt.ip {
             k.src_host = Addr(ip.src);
             k.dst_host = Addr(ip.dst);
@@ -987,6 +1100,7 @@ mod tests {
             in_iface: 0,
             out_iface: 0,
             tags: Default::default(),
+            hosts: Default::default(),
         }
     }
 

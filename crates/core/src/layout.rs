@@ -71,6 +71,19 @@ fn width(p: Primitive) -> usize {
         Primitive::Label => 4,
         Primitive::SamplingRate => 4,
         Primitive::SrcAs | Primitive::DstAs => 4,
+        // Two ASCII letters.
+        Primitive::SrcHostCountry | Primitive::DstHostCountry => 2,
+        // Ids of the text table (see `labels`), and coordinates in millionths of a degree.
+        Primitive::SrcHostPocode
+        | Primitive::DstHostPocode
+        | Primitive::SrcAsName
+        | Primitive::DstAsName
+        | Primitive::SrcHostName
+        | Primitive::DstHostName => 4,
+        Primitive::SrcHostLat
+        | Primitive::SrcHostLon
+        | Primitive::DstHostLat
+        | Primitive::DstHostLon => 4,
         Primitive::MplsVpnRd => 8,
         Primitive::FwdStatus | Primitive::NatEvent => 1,
         Primitive::PostNatSrcPort | Primitive::PostNatDstPort => 2,
@@ -370,6 +383,10 @@ fn get_mac(words: &[u64], at: usize) -> Mac {
     Mac([v[2], v[3], v[4], v[5], v[6], v[7]])
 }
 
+fn text_id(n: u64) -> crate::labels::LabelId {
+    crate::labels::LabelId(n as u32)
+}
+
 fn get(p: Primitive, words: &[u64], at: usize, k: &mut FlowKey) {
     let n = |len| get_be(words, at, len);
     match p {
@@ -404,6 +421,18 @@ fn get(p: Primitive, words: &[u64], at: usize, k: &mut FlowKey) {
         Primitive::PostNatDstHost => k.post_nat_dst_host = get_addr(words, at),
         Primitive::SrcAs => k.src_as = n(4) as u32,
         Primitive::DstAs => k.dst_as = n(4) as u32,
+        Primitive::SrcAsName => k.src_as_name = text_id(n(4)),
+        Primitive::DstAsName => k.dst_as_name = text_id(n(4)),
+        Primitive::SrcHostName => k.src_host_name = text_id(n(4)),
+        Primitive::DstHostName => k.dst_host_name = text_id(n(4)),
+        Primitive::SrcHostCountry => k.src_country = n(2) as u16,
+        Primitive::DstHostCountry => k.dst_country = n(2) as u16,
+        Primitive::SrcHostPocode => k.src_pocode = text_id(n(4)),
+        Primitive::DstHostPocode => k.dst_pocode = text_id(n(4)),
+        Primitive::SrcHostLat => k.src_lat = n(4) as u32 as i32,
+        Primitive::SrcHostLon => k.src_lon = n(4) as u32 as i32,
+        Primitive::DstHostLat => k.dst_lat = n(4) as u32 as i32,
+        Primitive::DstHostLon => k.dst_lon = n(4) as u32 as i32,
         Primitive::MplsVpnRd => k.mpls_vpn_rd = n(8),
         Primitive::FwdStatus => k.fwd_status = n(1) as u8,
         Primitive::PostNatSrcPort => k.post_nat_src_port = n(2) as u16,
@@ -460,7 +489,7 @@ mod tests {
     fn every_primitive_round_trips() {
         let all: Vec<&str> = Primitive::ALL.iter().map(|p| p.name()).collect();
         let l = KeyLayout::new(&Aggregate::parse(&all.join(",")).unwrap(), true);
-        assert_eq!(l.words(), 36);
+        assert_eq!(l.words(), 41);
         let k = FlowKey {
             bin: -5,
             tag: u64::MAX,
@@ -514,6 +543,18 @@ mod tests {
             export_proto_seqno: 123_456,
             export_proto_version: 10,
             export_proto_sysid: 7,
+            src_country: u16::from_be_bytes(*b"GB"),
+            dst_country: u16::from_be_bytes(*b"JP"),
+            src_pocode: crate::labels::intern("OX1"),
+            dst_pocode: crate::labels::intern("98354"),
+            src_lat: 51_750_000,
+            src_lon: -1_250_000,
+            dst_lat: -37_815_900,
+            dst_lon: 144_966_900,
+            src_as_name: crate::labels::intern("Google Inc."),
+            dst_as_name: crate::labels::intern("Telstra Pty Ltd"),
+            src_host_name: crate::labels::intern("www.example.com"),
+            dst_host_name: crate::labels::intern("jon-laptop"),
             custom: Default::default(),
         };
         assert_eq!(l.decode(&l.encoded(&k)), k);

@@ -20,6 +20,8 @@ pub enum Primitive {
     Etype,
     SrcAs,
     DstAs,
+    SrcAsName,
+    DstAsName,
     PeerSrcIp,
     PeerDstIp,
     InIface,
@@ -29,6 +31,8 @@ pub enum Primitive {
     SrcNet,
     DstHost,
     DstNet,
+    SrcHostName,
+    DstHostName,
     SrcMask,
     DstMask,
     SrcPort,
@@ -37,6 +41,14 @@ pub enum Primitive {
     FwdStatus,
     Proto,
     Tos,
+    SrcHostCountry,
+    DstHostCountry,
+    SrcHostPocode,
+    DstHostPocode,
+    SrcHostLat,
+    SrcHostLon,
+    DstHostLat,
+    DstHostLon,
     SamplingRate,
     PostNatSrcHost,
     PostNatDstHost,
@@ -85,7 +97,7 @@ pub struct Column {
 }
 
 impl Primitive {
-    pub const ALL: [Primitive; 59] = [
+    pub const ALL: [Primitive; 71] = [
         Primitive::Tag,
         Primitive::Tag2,
         Primitive::Label,
@@ -97,6 +109,8 @@ impl Primitive {
         Primitive::Etype,
         Primitive::SrcAs,
         Primitive::DstAs,
+        Primitive::SrcAsName,
+        Primitive::DstAsName,
         Primitive::PeerSrcIp,
         Primitive::PeerDstIp,
         Primitive::InIface,
@@ -106,6 +120,8 @@ impl Primitive {
         Primitive::SrcNet,
         Primitive::DstHost,
         Primitive::DstNet,
+        Primitive::SrcHostName,
+        Primitive::DstHostName,
         Primitive::SrcMask,
         Primitive::DstMask,
         Primitive::SrcPort,
@@ -114,6 +130,14 @@ impl Primitive {
         Primitive::FwdStatus,
         Primitive::Proto,
         Primitive::Tos,
+        Primitive::SrcHostCountry,
+        Primitive::DstHostCountry,
+        Primitive::SrcHostPocode,
+        Primitive::DstHostPocode,
+        Primitive::SrcHostLat,
+        Primitive::SrcHostLon,
+        Primitive::DstHostLat,
+        Primitive::DstHostLon,
         Primitive::SamplingRate,
         Primitive::PostNatSrcHost,
         Primitive::PostNatDstHost,
@@ -192,6 +216,17 @@ impl Primitive {
             Primitive::TimestampArrival => "timestamp_arrival",
             Primitive::SrcAs => "src_as",
             Primitive::DstAs => "dst_as",
+            Primitive::SrcAsName => "src_as_name",
+            Primitive::DstAsName => "dst_as_name",
+            Primitive::SrcHostName => "src_host_name",
+            Primitive::DstHostName => "dst_host_name",
+            Primitive::SrcHostCountry => "src_host_country",
+            Primitive::DstHostCountry => "dst_host_country",
+            Primitive::SrcHostPocode => "src_host_pocode",
+            Primitive::DstHostPocode => "dst_host_pocode",
+            // The coordinates are one primitive printed in two columns.
+            Primitive::SrcHostLat | Primitive::SrcHostLon => "src_host_coords",
+            Primitive::DstHostLat | Primitive::DstHostLon => "dst_host_coords",
             Primitive::PeerSrcIp => "peer_src_ip",
             Primitive::PeerDstIp => "peer_dst_ip",
             Primitive::MplsVpnRd => "mpls_vpn_rd",
@@ -252,6 +287,18 @@ impl Primitive {
             Primitive::TimestampArrival => c("TIMESTAMP_ARRIVAL", "timestamp_arrival", 31, true),
             Primitive::SrcAs => c("SRC_AS", "as_src", 12, false),
             Primitive::DstAs => c("DST_AS", "as_dst", 12, false),
+            Primitive::SrcAsName => c("SRC_AS_NAME", "as_name_src", 33, true),
+            Primitive::DstAsName => c("DST_AS_NAME", "as_name_dst", 33, true),
+            Primitive::SrcHostName => c("SRC_HOST_NAME", "host_name_src", 33, true),
+            Primitive::DstHostName => c("DST_HOST_NAME", "host_name_dst", 33, true),
+            Primitive::SrcHostCountry => c("SH_COUNTRY", "country_ip_src", 12, true),
+            Primitive::DstHostCountry => c("DH_COUNTRY", "country_ip_dst", 12, true),
+            Primitive::SrcHostPocode => c("SH_POCODE", "pocode_ip_src", 14, true),
+            Primitive::DstHostPocode => c("DH_POCODE", "pocode_ip_dst", 14, true),
+            Primitive::SrcHostLat => c("SH_LAT", "lat_ip_src", 14, false),
+            Primitive::SrcHostLon => c("SH_LON", "lon_ip_src", 14, false),
+            Primitive::DstHostLat => c("DH_LAT", "lat_ip_dst", 14, false),
+            Primitive::DstHostLon => c("DH_LON", "lon_ip_dst", 14, false),
             Primitive::PeerSrcIp => c("PEER_SRC_IP", "peer_ip_src", 47, true),
             Primitive::PeerDstIp => c("PEER_DST_IP", "peer_ip_dst", 47, true),
             Primitive::MplsVpnRd => c("MPLS_VPN_RD", "mpls_vpn_rd", 19, true),
@@ -326,6 +373,32 @@ impl Primitive {
                 "L3",
                 "Destination AS number (from the flow, or networks_file with nfacctd_as)",
             ),
+            Primitive::SrcAsName => ("L3", "Name of the source AS (geoipv2_asn_file)"),
+            Primitive::DstAsName => ("L3", "Name of the destination AS (geoipv2_asn_file)"),
+            Primitive::SrcHostName => (
+                "NAMES",
+                "Name the client used for the source address (DNS, TLS, HTTP, QUIC seen on the wire; docs/names.md)",
+            ),
+            Primitive::DstHostName => (
+                "NAMES",
+                "Name the client used for the destination address (DNS, TLS, HTTP, QUIC seen on the wire; docs/names.md)",
+            ),
+            Primitive::SrcHostCountry => ("GEO", "Country of the source address (geoipv2_file)"),
+            Primitive::DstHostCountry => {
+                ("GEO", "Country of the destination address (geoipv2_file)")
+            }
+            Primitive::SrcHostPocode => ("GEO", "Postal code of the source address (geoipv2_file)"),
+            Primitive::DstHostPocode => {
+                ("GEO", "Postal code of the destination address (geoipv2_file)")
+            }
+            Primitive::SrcHostLat | Primitive::SrcHostLon => (
+                "GEO",
+                "Latitude and longitude of the source address (geoipv2_file)",
+            ),
+            Primitive::DstHostLat | Primitive::DstHostLon => (
+                "GEO",
+                "Latitude and longitude of the destination address (geoipv2_file)",
+            ),
             Primitive::PeerSrcIp => (
                 "MISC",
                 "Address of the exporter that sent the flow (NetFlow/IPFIX)",
@@ -380,6 +453,66 @@ impl Primitive {
             self,
             Primitive::TimestampArrival | Primitive::TimestampStart | Primitive::TimestampEnd
         )
+    }
+
+    /// The second column of a two-column primitive (the longitude of `*_host_coords`).
+    pub fn companion(self) -> Option<Primitive> {
+        match self {
+            Primitive::SrcHostLat => Some(Primitive::SrcHostLon),
+            Primitive::DstHostLat => Some(Primitive::DstHostLon),
+            _ => None,
+        }
+    }
+
+    /// The second column of a two-column primitive, listed under its first column's name.
+    pub fn is_companion(self) -> bool {
+        matches!(self, Primitive::SrcHostLon | Primitive::DstHostLon)
+    }
+
+    /// Filled from `geoipv2_file` (country, postal code, coordinates).
+    pub fn is_geo(self) -> bool {
+        matches!(
+            self,
+            Primitive::SrcHostCountry
+                | Primitive::DstHostCountry
+                | Primitive::SrcHostPocode
+                | Primitive::DstHostPocode
+                | Primitive::SrcHostLat
+                | Primitive::SrcHostLon
+                | Primitive::DstHostLat
+                | Primitive::DstHostLon
+        )
+    }
+
+    /// A coordinate (degrees, kept in millionths).
+    pub fn is_coordinate(self) -> bool {
+        matches!(
+            self,
+            Primitive::SrcHostLat
+                | Primitive::SrcHostLon
+                | Primitive::DstHostLat
+                | Primitive::DstHostLon
+        )
+    }
+
+    /// Text kept as an id of the process-wide text table ([`crate::labels`]): the label,
+    /// postal codes, AS names and host names.
+    pub fn is_interned_text(self) -> bool {
+        matches!(
+            self,
+            Primitive::Label
+                | Primitive::SrcHostPocode
+                | Primitive::DstHostPocode
+                | Primitive::SrcAsName
+                | Primitive::DstAsName
+                | Primitive::SrcHostName
+                | Primitive::DstHostName
+        )
+    }
+
+    /// A country code (two letters, kept as two bytes).
+    pub fn is_country(self) -> bool {
+        matches!(self, Primitive::SrcHostCountry | Primitive::DstHostCountry)
     }
 
     /// Needs a networks source (networks_file or networks_mask).
@@ -470,8 +603,6 @@ const NOT_YET: &[&str] = &[
     "as_path",
     "local_pref",
     "med",
-    "src_host_country",
-    "dst_host_country",
     "in_vlan",
     "out_vlan",
     "out_cvlan",
@@ -540,6 +671,7 @@ impl Aggregate {
                 other => match Primitive::parse(other) {
                     Some(p) => {
                         columns.insert(p);
+                        columns.extend(p.companion());
                     }
                     None if NOT_YET.contains(&other) => {
                         return Err(format!(

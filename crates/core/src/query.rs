@@ -168,7 +168,10 @@ impl<'a> Packer<'a> {
         key_words: usize,
         counts: Vec<usize>,
     ) -> io::Result<Packer<'a>> {
-        let labels = match response.columns.iter().any(|c| c == "label") {
+        let texts = |c: &String| {
+            crate::primitive::Primitive::parse(c).is_some_and(|p| p.is_interned_text())
+        };
+        let labels = match response.columns.iter().any(texts) {
             true => crate::labels::all(),
             false => Vec::new(),
         };
@@ -263,9 +266,7 @@ pub fn read_response(bytes: &[u8]) -> Result<Response, String> {
             }
             let c = &words[packed.key_words..];
             let mut key = layout.decode(&words[..packed.key_words]);
-            if let Some(&ours) = labels.get(key.label.0 as usize) {
-                key.label = ours;
-            }
+            key.map_texts(|id| labels.get(id.0 as usize).copied().unwrap_or(id));
             for id in key.custom.iter_mut().filter(|id| id.0 != 0) {
                 *id = values.get(id.0 as usize).copied().unwrap_or_default();
             }

@@ -73,9 +73,12 @@ fn primitives_text(program: Program) -> String {
         program_name(program),
         pmacct_core::VERSION
     );
-    for group in ["L2", "L3", "L4", "NAT", "MISC", "TIME"] {
+    for group in ["L2", "L3", "L4", "NAT", "GEO", "NAMES", "MISC", "TIME"] {
         out.push_str(&format!("\n{group}\n"));
-        for p in Primitive::ALL.iter().filter(|p| p.about().0 == group) {
+        let listed = Primitive::ALL
+            .iter()
+            .filter(|p| p.about().0 == group && !p.is_companion());
+        for p in listed {
             out.push_str(&format!("{:<32} : {}\n", p.name(), p.about().1));
         }
     }

@@ -10,6 +10,7 @@ pub mod collector;
 pub mod daemonize;
 pub mod frames;
 pub mod fuzzing;
+pub mod hosts;
 pub mod http;
 pub mod input;
 pub mod interfaces;
@@ -685,9 +686,14 @@ pub fn run(
         })
         .collect();
 
+    let host_store = hosts::HostStore::open(
+        &config.core.geoip,
+        hosts::Wants::of(config.plugins.iter().map(|p| &p.aggregate)),
+    )?;
     let mut inputs = running::InputThreads::new(running::Shared {
         templates,
         taps,
+        hosts: host_store.clone(),
         store: store.clone(),
         stats: stats.clone(),
         aggregate_unknown_etype: config.core.aggregate_unknown_etype,
@@ -740,11 +746,23 @@ pub fn run(
     // Plugins still to be told to flush (their queue was full: tried again each turn, so a
     // stuck plugin never holds up signals).
     let mut to_flush: Vec<usize> = Vec::new();
+    let mut files_checked = std::time::Instant::now();
     while !inputs.failed() {
+        // The mmdb files are read again when they change on disk.
+        if let Some(h) = host_store
+            .as_ref()
+            .filter(|_| files_checked.elapsed() >= FILES_CHECK)
+        {
+            files_checked = std::time::Instant::now();
+            h.refresh(false, &config.core.proc_name);
+        }
         if control.dump_stats.swap(false, Relaxed) {
             log_stats(&config.core.proc_name, &stats, &plugin_stats);
         }
         if control.reload_maps.swap(false, Relaxed) {
+            if let Some(h) = &host_store {
+                h.refresh(true, &config.core.proc_name);
+            }
             reload_maps(config, store.as_deref(), &flow_maps, &mut inputs);
             for h in &handles {
                 let _ = h.control.send(plugins::Control::Reload);
@@ -904,6 +922,9 @@ fn join_plugins(
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// How often the supervisor looks whether the mmdb files changed on disk.
+const FILES_CHECK: Duration = Duration::from_secs(2);
 
 /// SIGUSR2: the pcap_interfaces_map (captures added and removed) and, with `maps_refresh`,
 /// the pre_tag_map.

@@ -199,6 +199,7 @@ pub struct InputFacts {
 pub struct Dispatcher {
     pub lanes: Vec<Lane>,
     tagger: Option<Tagger>,
+    hosts: Option<crate::hosts::HostLookup>,
     tracker: FragmentTracker,
     local: LocalCounts,
     stats: Arc<CoreStats>,
@@ -274,6 +275,7 @@ impl Dispatcher {
         Dispatcher {
             lanes,
             tagger: None,
+            hosts: None,
             tracker: FragmentTracker::new(FRAGMENT_TIMEOUT_SECS, MAX_HELD_FRAGMENTS),
             local: LocalCounts::default(),
             stats,
@@ -284,6 +286,12 @@ impl Dispatcher {
     /// Tags packets with the pre_tag_map before the plugins see them.
     pub fn with_tagger(mut self, tagger: Option<Tagger>) -> Self {
         self.tagger = tagger;
+        self
+    }
+
+    /// Looks up what plugins aggregate of each packet's addresses (countries, AS numbers).
+    pub fn with_hosts(mut self, hosts: Option<crate::hosts::HostLookup>) -> Self {
+        self.hosts = hosts;
         self
     }
 
@@ -308,12 +316,16 @@ impl Dispatcher {
             in_iface: self.facts.in_iface,
             out_iface: self.facts.out_iface,
             tags: Default::default(),
+            hosts: Default::default(),
         };
         let result = loop {
             if since_check >= 256 {
                 since_check = 0;
                 if drain.should_end(stop, live, idle) {
                     break Ok(());
+                }
+                if let Some(h) = &mut self.hosts {
+                    h.catch_up();
                 }
                 if live && last_flush.elapsed() >= FLUSH_INTERVAL {
                     self.tick_all(crate::plugins::wall_now());
@@ -364,6 +376,7 @@ impl Dispatcher {
                     facts.l2 = ip.l2;
                     facts.bytes = packet.wire_len.saturating_sub(ip.l2.header_len);
                     facts.ip = None;
+                    facts.hosts = Default::default();
                 }
                 Outcome::Ip => {
                     if ip.ports == Ports::Truncated {
@@ -371,6 +384,9 @@ impl Dispatcher {
                     }
                     facts.l2 = ip.l2;
                     facts.bytes = ip.length;
+                    if let Some(h) = &mut self.hosts {
+                        h.fill(ip.src, ip.dst, &mut facts.hosts);
+                    }
                 }
             }
             if let Some(t) = &mut self.tagger {

@@ -18,6 +18,8 @@ pub(crate) struct Shared {
     /// The plugins fed datagrams (tee), for the collector inputs.
     pub taps: Vec<crate::collector::Tap>,
     pub store: Option<Arc<MapStore>>,
+    /// mmdb lookups, when a plugin needs them.
+    pub hosts: Option<Arc<crate::hosts::HostStore>>,
     pub stats: Arc<CoreStats>,
     pub aggregate_unknown_etype: bool,
     pub proc_name: String,
@@ -101,9 +103,11 @@ impl InputThreads {
         let (stats, facts) = (shared.stats.clone(), self.facts(in_iface, out_iface));
         let stop = Arc::new(StopFlag::default());
         let flag = stop.clone();
+        let hosts = shared.hosts.as_ref().map(|h| h.lookup());
         let thread = std::thread::spawn(move || {
             Dispatcher::new(lanes, stats, facts)
                 .with_tagger(tagger)
+                .with_hosts(hosts)
                 .run(source.as_mut(), &flag)
                 .map_err(DaemonError::from)
         });
@@ -162,9 +166,11 @@ impl InputThreads {
             .store(settings.sflow, std::sync::atomic::Ordering::Relaxed);
         let stop = Arc::new(StopFlag::default());
         let flag = stop.clone();
+        let hosts = shared.hosts.as_ref().map(|h| h.lookup());
         let thread = std::thread::spawn(move || {
             crate::collector::FlowDispatcher::new(lanes, stats, settings, tagger)
                 .with_taps(taps)
+                .with_hosts(hosts)
                 .run(source.as_mut(), &flag)
                 .map_err(DaemonError::from)
         });
@@ -201,6 +207,7 @@ impl InputThreads {
             );
             match Dispatcher::new(lanes, shared.stats.clone(), facts)
                 .with_tagger(tagger)
+                .with_hosts(shared.hosts.as_ref().map(|h| h.lookup()))
                 .run(&mut source, &flag)
             {
                 Err(e) if !flag.is_requested() => tracing::warn!(

@@ -10,7 +10,7 @@ use super::value::{
 use super::ConfigError;
 use crate::bins::{BinSpec, History, Roundoff};
 use crate::pretag::{LabelFilter, TagFilter};
-use crate::primitive::Aggregate;
+use crate::primitive::{Aggregate, Primitive};
 
 mod broker;
 mod probe;
@@ -64,12 +64,23 @@ pub struct CoreConfig {
     pub run_as: Option<RunAs>,
     /// `metrics_listen`: an endpoint for the daemon's own metrics.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `geoipv2_file`, `geoipv2_asn_file`.
+    pub geoip: GeoFiles,
     /// `web_listen` and the other `web_*` keys: the web page (docs/web.md).
     pub web: Option<WebConfig>,
     /// Which daemon runs the configuration (set by the binary, not by a key).
     pub program: Program,
     /// nfacctd's `nfacctd_*` keys.
     pub collector: CollectorConfig,
+}
+
+/// The MaxMind-format databases (docs/names.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GeoFiles {
+    /// Country, postal code, coordinates (`geoipv2_file`).
+    pub city: Option<PathBuf>,
+    /// AS number and organisation (`geoipv2_asn_file`).
+    pub asn: Option<PathBuf>,
 }
 
 /// The daemon a configuration is run by: it decides what the inputs are.
@@ -539,7 +550,7 @@ pub fn build(
     let plugins: Vec<PluginConfig> = resolved
         .plugins
         .iter()
-        .filter_map(|p| build_plugin(program, p, errors))
+        .filter_map(|p| build_plugin(program, p, &resolved.core, errors))
         .collect();
     if program.is_collector() {
         check_route_sources(&resolved.core, &core, &plugins, errors);
@@ -586,6 +597,34 @@ fn check_route_sources(
         };
         r.error(key, format!("plugin '{}': {message}", p.name));
     }
+}
+
+/// Country, postal code and coordinates need `geoipv2_file`; AS names need `geoipv2_asn_file`.
+fn geo_files_present(r: &mut Reader, core: &Settings, aggregate: &Aggregate) {
+    let needs = |file: &str, wants: &dyn Fn(Primitive) -> bool, r: &mut Reader| {
+        let missing = core.get(file).is_none();
+        let wanted: Vec<&str> = aggregate
+            .columns
+            .iter()
+            .filter(|p| wants(**p) && !p.is_companion())
+            .map(|p| p.name())
+            .collect();
+        if missing && !wanted.is_empty() {
+            r.error(
+                "aggregate",
+                format!(
+                    "{} need {file} (a MaxMind-format .mmdb file)",
+                    wanted.join(", ")
+                ),
+            );
+        }
+    };
+    needs("geoipv2_file", &|p| p.is_geo(), r);
+    needs(
+        "geoipv2_asn_file",
+        &|p| matches!(p, Primitive::SrcAsName | Primitive::DstAsName),
+        r,
+    );
 }
 
 fn build_core(settings: &Settings, errors: &mut Vec<ConfigError>) -> CoreConfig {
@@ -637,6 +676,10 @@ fn build_core(settings: &Settings, errors: &mut Vec<ConfigError>) -> CoreConfig 
         },
         run_as: None,
         metrics_listen: r.typed("metrics_listen", parse_listen),
+        geoip: GeoFiles {
+            city: r.path("geoipv2_file"),
+            asn: r.path("geoipv2_asn_file"),
+        },
         web: None,
         program: Program::Pmacctd,
         collector: CollectorConfig {
@@ -704,6 +747,7 @@ fn build_core(settings: &Settings, errors: &mut Vec<ConfigError>) -> CoreConfig 
 fn build_plugin(
     program: Program,
     p: &PluginSettings,
+    core: &Settings,
     errors: &mut Vec<ConfigError>,
 ) -> Option<PluginConfig> {
     let mut r = Reader {
@@ -743,6 +787,7 @@ fn build_plugin(
             "custom primitives (aggregate_primitives) are read from NetFlow v9/IPFIX fields by nfacctd; pmacctd would need packet_ptr, which pmacct-rs does not support yet".into(),
         );
     }
+    geo_files_present(&mut r, core, &aggregate);
     let networks_file = r.path("networks_file");
     let networks_mask = r
         .typed("networks_mask", |v| parse_uint(v, 0, 128))

@@ -5,7 +5,7 @@
 //! A record's fields are the JSON output's, in the same order and with the same names:
 //! `event_type`, the aggregate's primitives, `stamp_inserted`/`stamp_updated` with bins,
 //! `packets`, `bytes`, and whatever the caller appends (the brokers' `writer_id`). Numbers
-//! are `long`, everything else `string`. Every schema starts with `event_type`, so a consumer
+//! are `long`, coordinates `double`, everything else `string`. Every schema starts with `event_type`, so a consumer
 //! tells a `purge` record from a `purge_init` or `purge_close` marker by its first string.
 
 use std::fmt::Write as _;
@@ -17,13 +17,15 @@ use crate::key::{Counters, KeyFields};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AvroType {
     Long,
+    Double,
     String,
 }
 
 /// A field's value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum AvroValue<'a> {
     Long(i64),
+    Double(f64),
     Str(&'a str),
 }
 
@@ -31,6 +33,7 @@ impl AvroValue<'_> {
     fn kind(&self) -> AvroType {
         match self {
             AvroValue::Long(_) => AvroType::Long,
+            AvroValue::Double(_) => AvroType::Double,
             AvroValue::Str(_) => AvroType::String,
         }
     }
@@ -60,6 +63,7 @@ pub fn schema_text(name: &str, fields: &[(String, AvroType)]) -> String {
     for (i, (field, kind)) in fields.iter().enumerate() {
         let t = match kind {
             AvroType::Long => "long",
+            AvroType::Double => "double",
             AvroType::String => "string",
         };
         let sep = if i == 0 { "" } else { "," };
@@ -97,6 +101,7 @@ pub fn push_binary(out: &mut Vec<u8>, fields: &AvroFields) {
     for (_, v) in fields {
         match v {
             AvroValue::Long(n) => push_long(out, *n),
+            AvroValue::Double(d) => out.extend_from_slice(&d.to_le_bytes()),
             AvroValue::Str(s) => {
                 push_long(out, s.len() as i64);
                 out.extend_from_slice(s.as_bytes());
@@ -123,6 +128,9 @@ pub fn push_json(out: &mut String, fields: &AvroFields) {
             AvroValue::Long(n) => {
                 let _ = write!(out, "{n}");
             }
+            AvroValue::Double(d) => {
+                let _ = write!(out, "{d:?}");
+            }
             AvroValue::Str(s) => json_string(out, s),
         }
     }
@@ -138,9 +146,10 @@ impl RowFormat {
         }
         for p in &self.columns {
             let c = p.column();
-            let kind = match c.json_string {
-                true => AvroType::String,
-                false => AvroType::Long,
+            let kind = match (c.json_string, p.is_coordinate()) {
+                (true, _) => AvroType::String,
+                (false, true) => AvroType::Double,
+                (false, false) => AvroType::Long,
             };
             fields.push((c.json.to_string(), kind));
         }
@@ -187,9 +196,10 @@ impl RowFormat {
         }
         for (p, text) in self.columns.iter().zip(&texts) {
             let c = p.column();
-            let value = match c.json_string {
-                true => AvroValue::Str(text),
-                false => AvroValue::Long(text.parse::<u64>().map_or(0, long)),
+            let value = match (c.json_string, p.is_coordinate()) {
+                (true, _) => AvroValue::Str(text),
+                (false, true) => AvroValue::Double(text.parse::<f64>().unwrap_or(0.0)),
+                (false, false) => AvroValue::Long(text.parse::<u64>().map_or(0, long)),
             };
             fields.push((c.json, value));
         }

@@ -182,6 +182,8 @@ pub struct FlowDispatcher {
     denied: u64,
     denied_logged: std::collections::HashSet<std::net::IpAddr>,
     taps: Vec<Tap>,
+    /// mmdb lookups, when a plugin needs them.
+    hosts: Option<crate::hosts::HostLookup>,
 }
 
 impl FlowDispatcher {
@@ -219,6 +221,7 @@ impl FlowDispatcher {
             denied: 0,
             denied_logged: Default::default(),
             taps: Vec::new(),
+            hosts: None,
             gaps: GapLog {
                 window: Instant::now(),
                 logged: 0,
@@ -226,6 +229,12 @@ impl FlowDispatcher {
             },
             settings,
         }
+    }
+
+    /// Looks up what plugins aggregate of each record's addresses (countries, AS numbers).
+    pub fn with_hosts(mut self, hosts: Option<crate::hosts::HostLookup>) -> Self {
+        self.hosts = hosts;
+        self
     }
 
     /// The plugins fed datagrams (tee).
@@ -368,6 +377,9 @@ impl FlowDispatcher {
         // Records are read where the decoder built them (a record is a few hundred bytes: no
         // move per record), and the buffer is kept for the next datagram.
         let mut records = std::mem::take(&mut self.records);
+        if let Some(h) = &mut self.hosts {
+            h.catch_up();
+        }
         for r in records.iter_mut() {
             let r = &mut *r;
             if let Some(rate) = self
@@ -405,6 +417,11 @@ impl FlowDispatcher {
             }
             let (mut key, frame) = records::base_key(r, arrival);
             (key.tag, key.tag2, key.label) = (tags.tag, tags.tag2, tags.label);
+            if let Some(h) = &mut self.hosts {
+                let mut infos = pmacct_core::key::HostInfos::default();
+                h.fill(key.src_host.0, key.dst_host.0, &mut infos);
+                key.set_hosts(&infos);
+            }
             let meta = records::meta(r, self.settings.clock, arrival, frame);
             let single = self.lanes.len() == 1;
             for lane in &mut self.lanes {

@@ -161,11 +161,20 @@ impl RowMaker {
                         false => row.text(i).push_str(&text),
                     }
                 }
-                Source::Key(Primitive::Label) => {
+                Source::Key(p) if p.is_interned_text() => {
                     if on {
-                        let id = LabelId(key.number(Primitive::Label) as u32);
+                        let id = LabelId(key.number(p) as u32);
                         row.text(i).push_str(&pmacct_core::labels::text(id));
                     }
+                }
+                Source::Key(p) if p.is_country() => {
+                    if on {
+                        pmacct_core::format::push_country(row.text(i), key.number(p));
+                    }
+                }
+                Source::Key(p) if p.is_coordinate() => {
+                    let degrees = pmacct_core::format::coordinate(key.number(p));
+                    let _ = write!(row.text(i), "{:.6}", if on { degrees } else { 0.0 });
                 }
                 Source::Key(p) => row.int(i, if on { key.number(p) as i64 } else { 0 }),
                 Source::ClassId => row.text(i).push_str("unknown"),
@@ -213,10 +222,9 @@ fn placeholder(backend: SqlBackend, n: usize, c: &Column, maker: &RowMaker) -> S
                     "::text::timestamp"
                 }
                 Source::Key(p) if p.is_timestamp() && !maker.epoch_stamps => "::text::timestamp",
-                Source::ClassId
-                | Source::Key(Primitive::Etype | Primitive::Label | Primitive::MplsVpnRd) => {
-                    "::text"
-                }
+                Source::ClassId | Source::Key(Primitive::Etype | Primitive::MplsVpnRd) => "::text",
+                Source::Key(p) if p.is_interned_text() || p.is_country() => "::text",
+                Source::Key(p) if p.is_coordinate() => "::text::float8",
                 Source::Key(p) if p.custom_slot().is_some() && !custom_is_number(p) => "::text",
                 _ => "::bigint",
             };

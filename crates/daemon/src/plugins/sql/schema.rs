@@ -152,6 +152,9 @@ fn extra_column(p: Primitive, v: u8, backend: SqlBackend) -> Option<Column> {
         P::ExportProtoVersion => "export_proto_version",
         P::ExportProtoSysid => "export_proto_sysid",
         P::TcpFlags => return Some(col("tcp_flags", Source::TcpFlags)),
+        // pmacct's README.GeoIP names (country_ip_src, pocode_ip_src, lat_ip_src, lon_ip_src),
+        // and ours for names (as_name_src, host_name_src): the JSON output's.
+        p if p.is_geo() || p.is_interned_text() && p != P::Label => p.column().json,
         // A custom primitive's column is its name (pmacct's README.custom_primitives).
         p => p.name(),
     };
@@ -290,8 +293,14 @@ fn column_type(c: &Column, backend: SqlBackend, epoch_stamps: bool, version: u8)
             "INT(4) UNSIGNED NOT NULL DEFAULT 0"
         }
         (Key(p), _) if p.custom_slot().is_some() => custom_type(p, backend),
-        (Key(Primitive::Label), Pgsql) => "varchar(255) NOT NULL DEFAULT ''",
-        (Key(Primitive::Label), _) => "VARCHAR(255) NOT NULL DEFAULT ''",
+        (Key(p), _) if p.is_country() => "CHAR(2) NOT NULL DEFAULT ''",
+        (Key(Primitive::SrcHostPocode | Primitive::DstHostPocode), _) => {
+            "CHAR(12) NOT NULL DEFAULT ''"
+        }
+        (Key(p), Pgsql) if p.is_coordinate() => "double precision NOT NULL DEFAULT 0",
+        (Key(p), _) if p.is_coordinate() => "FLOAT NOT NULL DEFAULT 0",
+        (Key(p), Pgsql) if p.is_interned_text() => "varchar(255) NOT NULL DEFAULT ''",
+        (Key(p), _) if p.is_interned_text() => "VARCHAR(255) NOT NULL DEFAULT ''",
         (TcpFlags, Pgsql) => "SMALLINT NOT NULL DEFAULT 0",
         (Key(Primitive::SrcMac | Primitive::DstMac), Pgsql) => {
             "macaddr NOT NULL DEFAULT '0:0:0:0:0:0'"

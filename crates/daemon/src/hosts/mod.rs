@@ -1,0 +1,118 @@
+//! What the daemon learns of the addresses it accounts: countries, postal codes, coordinates
+//! and AS numbers from MaxMind-format files ([`geo`]). Looked up once per packet or flow
+//! record, before the plugins' keys are made, and only for what some plugin aggregates
+//! (docs/names.md).
+
+pub mod geo;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use pmacct_core::config::GeoFiles;
+use pmacct_core::key::HostInfos;
+use pmacct_core::primitive::{Aggregate, Primitive};
+
+use crate::DaemonError;
+
+/// What the plugins aggregate that needs a lookup.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wants {
+    /// Country, postal code, coordinates.
+    pub geo: bool,
+    /// AS numbers and names.
+    pub asn: bool,
+}
+
+impl Wants {
+    pub fn of<'a>(aggregates: impl IntoIterator<Item = &'a Aggregate>) -> Wants {
+        let mut w = Wants::default();
+        for a in aggregates {
+            for p in &a.columns {
+                w.geo |= p.is_geo();
+                w.asn |= matches!(
+                    p,
+                    Primitive::SrcAs
+                        | Primitive::DstAs
+                        | Primitive::SrcAsName
+                        | Primitive::DstAsName
+                );
+            }
+        }
+        w
+    }
+
+    fn any(self) -> bool {
+        self.geo || self.asn
+    }
+}
+
+/// The run's shared sources: read at start, reloaded by the supervisor.
+pub struct HostStore {
+    pub geo: Arc<geo::GeoStore>,
+    wants: Wants,
+}
+
+impl HostStore {
+    /// The store when some plugin needs one (`None`: nothing to look up, no cost per packet).
+    pub fn open(files: &GeoFiles, wants: Wants) -> Result<Option<Arc<HostStore>>, DaemonError> {
+        let open = |key, path: &Option<std::path::PathBuf>| {
+            path.as_deref()
+                .map(|p| geo::GeoFile::open(key, p).map_err(DaemonError::Map))
+                .transpose()
+        };
+        // Files are read even when unused, so a wrong path is an error at start.
+        let city = open("geoipv2_file", &files.city)?;
+        let asn = open("geoipv2_asn_file", &files.asn)?;
+        let wants = Wants {
+            geo: wants.geo && city.is_some(),
+            asn: wants.asn && asn.is_some(),
+        };
+        if !wants.any() {
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(HostStore {
+            geo: Arc::new(geo::GeoStore::new(city, asn)),
+            wants,
+        })))
+    }
+
+    /// SIGUSR2 (`force`) or a periodic look at the files.
+    pub fn refresh(&self, force: bool, proc_name: &str) {
+        self.geo.refresh(force, proc_name);
+    }
+
+    /// An input thread's own lookups.
+    pub fn lookup(self: &Arc<Self>) -> HostLookup {
+        HostLookup {
+            wants: self.wants,
+            geo: geo::GeoCache::new(self.geo.clone()),
+        }
+    }
+}
+
+/// One input thread's lookups.
+pub struct HostLookup {
+    wants: Wants,
+    geo: geo::GeoCache,
+}
+
+impl HostLookup {
+    /// Fills what the plugins need of a packet's or record's two addresses.
+    #[inline]
+    pub fn fill(&mut self, src: IpAddr, dst: IpAddr, out: &mut HostInfos) {
+        if self.wants.any() {
+            out.src = self.geo.lookup(src);
+            out.dst = self.geo.lookup(dst);
+        }
+    }
+
+    /// Takes reloaded files (called every few hundred packets and when idle).
+    pub fn catch_up(&mut self) {
+        self.geo.catch_up();
+    }
+
+    /// Lookups that hit a broken part of a file since the last call.
+    pub fn take_errors(&mut self) -> u64 {
+        std::mem::take(&mut self.geo.errors)
+    }
+}

@@ -1,0 +1,321 @@
+//! The server name of a QUIC client Initial packet (versions 1 and 2).
+//!
+//! Initial packets are encrypted with keys that anyone can derive from the packet's Destination
+//! Connection ID (RFC 9001 §5.2; RFC 9369 §3.3 for version 2): [`initial_server_name`] derives
+//! them, removes header protection, decrypts and authenticates the payload, gathers the CRYPTO
+//! frames and reads the server name of the ClientHello they carry.
+
+use aes::cipher::{BlockCipherEncrypt, KeyInit};
+use aes::Aes128;
+use aes_gcm::{AeadInOut, Aes128Gcm};
+use hkdf::Hkdf;
+use sha2::Sha256;
+
+use crate::rd::Reader;
+
+/// QUIC version 1 (RFC 9000).
+pub const VERSION_1: u32 = 0x0000_0001;
+/// QUIC version 2 (RFC 9369).
+pub const VERSION_2: u32 = 0x6b33_43cf;
+/// CRYPTO data past this offset is ignored: the ClientHello is looked for in the first 16 KiB.
+pub const MAX_CRYPTO: usize = 16 * 1024;
+
+const MAX_CID: usize = 20;
+const SAMPLE_LEN: usize = 16;
+const TAG_LEN: usize = 16;
+
+/// What differs between the QUIC versions for Initial packets.
+struct Version {
+    salt: [u8; 20],
+    key_label: &'static [u8],
+    iv_label: &'static [u8],
+    hp_label: &'static [u8],
+    /// The long-header packet type of Initial packets (bits 0x30 of the first byte).
+    initial_type: u8,
+}
+
+const V1: Version = Version {
+    salt: [
+        0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8, 0x0c,
+        0xad, 0xcc, 0xbb, 0x7f, 0x0a,
+    ],
+    key_label: b"quic key",
+    iv_label: b"quic iv",
+    hp_label: b"quic hp",
+    initial_type: 0b00,
+};
+
+const V2: Version = Version {
+    salt: [
+        0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93, 0x81, 0xbe, 0x6e, 0x26, 0x9d,
+        0xcb, 0xf9, 0xbd, 0x2e, 0xd9,
+    ],
+    key_label: b"quicv2 key",
+    iv_label: b"quicv2 iv",
+    hp_label: b"quicv2 hp",
+    initial_type: 0b01,
+};
+
+fn version(v: u32) -> Option<&'static Version> {
+    match v {
+        VERSION_1 => Some(&V1),
+        VERSION_2 => Some(&V2),
+        _ => None,
+    }
+}
+
+/// Reads a UDP datagram whose first packet is a QUIC v1 or v2 long-header Initial sent by a
+/// client, and when its CRYPTO frames hold the ClientHello from offset 0 far enough to contain
+/// the whole server_name extension, replaces the contents of `out` with the server name and
+/// returns true.
+///
+/// Returns false (leaving `out` unchanged) for anything else: another packet type or version,
+/// a packet cut short, a payload that fails authentication (including a server's Initial, which
+/// uses other keys), frames other than PADDING, PING, ACK and CRYPTO before the name is
+/// complete, or a ClientHello whose start or server_name extension is not in this datagram.
+/// Only the first packet of a datagram is read. Allocates only once the datagram has passed the
+/// header checks of an Initial packet (a copy of the packet and at most [`MAX_CRYPTO`] bytes of
+/// CRYPTO data).
+pub fn initial_server_name(datagram: &[u8], out: &mut String) -> bool {
+    let Some(h) = parse_initial(datagram) else {
+        return false;
+    };
+    let Some(keys) = Keys::client_initial(h.version, h.dcid) else {
+        return false;
+    };
+    let Some((pkt, hdr_len)) = unprotect(datagram, &h, &keys) else {
+        return false;
+    };
+    let Some(payload) = pkt.get(hdr_len..pkt.len().saturating_sub(TAG_LEN)) else {
+        return false;
+    };
+    let Some(crypto) = crypto_stream(payload) else {
+        return false;
+    };
+    match crate::tls::client_hello_sni_from_handshake(&crypto) {
+        Some(name) => {
+            out.clear();
+            out.push_str(name);
+            true
+        }
+        None => false,
+    }
+}
+
+/// The fields of an Initial packet's long header.
+struct InitialHeader<'a> {
+    version: &'static Version,
+    dcid: &'a [u8],
+    /// Offset of the (protected) packet number.
+    pn_offset: usize,
+    /// Offset just past the packet (the Length field counts from the packet number).
+    end: usize,
+}
+
+/// Parses the long header of the first packet of `d` when it is an Initial of a known version
+/// whose whole packet, with room for the header protection sample, is in `d`.
+fn parse_initial(d: &[u8]) -> Option<InitialHeader<'_>> {
+    let mut r = Reader::new(d);
+    let first = r.u8()?;
+    if first & 0x80 == 0 {
+        return None;
+    }
+    let version = version(r.u32()?)?;
+    if (first >> 4) & 0b11 != version.initial_type {
+        return None;
+    }
+    let dcid_len = usize::from(r.u8()?);
+    if dcid_len > MAX_CID {
+        return None;
+    }
+    let dcid = r.take(dcid_len)?;
+    let scid_len = usize::from(r.u8()?);
+    if scid_len > MAX_CID {
+        return None;
+    }
+    r.skip(scid_len)?;
+    let token_len = usize::try_from(r.varint()?).ok()?;
+    r.skip(token_len)?;
+    let length = usize::try_from(r.varint()?).ok()?;
+    let pn_offset = r.pos();
+    let end = pn_offset.checked_add(length)?;
+    if end > d.len() || length < 4 + SAMPLE_LEN {
+        return None;
+    }
+    Some(InitialHeader {
+        version,
+        dcid,
+        pn_offset,
+        end,
+    })
+}
+
+/// The client's Initial packet protection keys.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Keys {
+    pub(crate) key: [u8; 16],
+    pub(crate) iv: [u8; 12],
+    pub(crate) hp: [u8; 16],
+}
+
+impl Keys {
+    /// Derives the client Initial keys of `version` from the Destination Connection ID.
+    fn client_initial(version: &Version, dcid: &[u8]) -> Option<Keys> {
+        let initial = Hkdf::<Sha256>::new(Some(&version.salt), dcid);
+        let mut client_secret = [0u8; 32];
+        expand_label(&initial, b"client in", &mut client_secret)?;
+        let client = Hkdf::<Sha256>::from_prk(&client_secret).ok()?;
+        let mut keys = Keys {
+            key: [0; 16],
+            iv: [0; 12],
+            hp: [0; 16],
+        };
+        expand_label(&client, version.key_label, &mut keys.key)?;
+        expand_label(&client, version.iv_label, &mut keys.iv)?;
+        expand_label(&client, version.hp_label, &mut keys.hp)?;
+        Some(keys)
+    }
+
+    /// The 5-byte header protection mask for `sample` (AES-128-ECB of the sample).
+    fn mask(&self, sample: &[u8]) -> Option<[u8; 5]> {
+        let mut block: [u8; 16] = sample.try_into().ok()?;
+        let cipher = Aes128::new(&self.hp.into());
+        cipher.encrypt_block((&mut block).into());
+        let mut mask = [0u8; 5];
+        mask.copy_from_slice(block.get(..5)?);
+        Some(mask)
+    }
+
+    /// The AEAD nonce: the IV with the packet number XORed into its last bytes.
+    fn nonce(&self, pn: u64) -> [u8; 12] {
+        let mut nonce = self.iv;
+        for (n, p) in nonce.iter_mut().skip(4).zip(pn.to_be_bytes()) {
+            *n ^= p;
+        }
+        nonce
+    }
+}
+
+/// HKDF-Expand-Label of TLS 1.3 (RFC 8446 §7.1) with an empty context, into `out`.
+fn expand_label(prk: &Hkdf<Sha256>, label: &[u8], out: &mut [u8]) -> Option<()> {
+    const PREFIX: &[u8] = b"tls13 ";
+    let mut info = [0u8; 2 + 1 + 6 + 16 + 1];
+    let label_len = PREFIX.len() + label.len();
+    let out_len = u16::try_from(out.len()).ok()?.to_be_bytes();
+    let parts: [&[u8]; 5] = [
+        &out_len,
+        &[u8::try_from(label_len).ok()?],
+        PREFIX,
+        label,
+        &[0],
+    ];
+    let mut n = 0;
+    for part in parts {
+        info.get_mut(n..n + part.len())?.copy_from_slice(part);
+        n += part.len();
+    }
+    prk.expand(info.get(..n)?, out).ok()
+}
+
+/// Removes header protection from a copy of the packet and decrypts its payload in place;
+/// returns the copy and the length of its header. `None` when authentication fails.
+fn unprotect(d: &[u8], h: &InitialHeader<'_>, keys: &Keys) -> Option<(Vec<u8>, usize)> {
+    let sample_at = h.pn_offset + 4;
+    let mask = keys.mask(d.get(sample_at..sample_at + SAMPLE_LEN)?)?;
+    let mut pkt = d.get(..h.end)?.to_vec();
+    let first = pkt.first_mut()?;
+    *first ^= mask[0] & 0x0f;
+    let pn_len = usize::from(*first & 0x03) + 1;
+    let mut pn = 0u64;
+    let pn_bytes = pkt.get_mut(h.pn_offset..h.pn_offset + pn_len)?;
+    for (b, m) in pn_bytes.iter_mut().zip(&mask[1..]) {
+        *b ^= m;
+        pn = (pn << 8) | u64::from(*b);
+    }
+    let hdr_len = h.pn_offset + pn_len;
+    if pkt.len() < hdr_len + TAG_LEN {
+        return None;
+    }
+    let (header, body) = pkt.split_at_mut(hdr_len);
+    let (ciphertext, tag) = body.split_at_mut(body.len() - TAG_LEN);
+    let tag: [u8; TAG_LEN] = (&*tag).try_into().ok()?;
+    let aead = Aes128Gcm::new(&keys.key.into());
+    aead.decrypt_inout_detached(
+        &keys.nonce(pn).into(),
+        header,
+        ciphertext.into(),
+        &tag.into(),
+    )
+    .ok()?;
+    Some((pkt, hdr_len))
+}
+
+/// Walks the frames of a decrypted Initial payload and returns the CRYPTO data that is
+/// contiguous from offset 0 (up to [`MAX_CRYPTO`] bytes). Stops at the first frame that is not
+/// PADDING, PING, ACK or CRYPTO, or at a frame cut short; `None` when no CRYPTO data starts at 0.
+fn crypto_stream(payload: &[u8]) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut covered: Vec<bool> = Vec::new();
+    let mut r = Reader::new(payload);
+    while let Some(frame_type) = r.varint() {
+        let ok = match frame_type {
+            0x00 | 0x01 => Some(()),
+            0x02 | 0x03 => skip_ack(&mut r, frame_type == 0x03),
+            0x06 => crypto_frame(&mut r, &mut buf, &mut covered),
+            _ => None,
+        };
+        if ok.is_none() {
+            break;
+        }
+    }
+    let prefix = covered.iter().position(|c| !c).unwrap_or(covered.len());
+    buf.truncate(prefix);
+    (prefix > 0).then_some(buf)
+}
+
+/// Reads one CRYPTO frame's offset, length and data, and copies the part of the data below
+/// [`MAX_CRYPTO`] into `buf` at its offset, marking those bytes in `covered`.
+fn crypto_frame(r: &mut Reader<'_>, buf: &mut Vec<u8>, covered: &mut Vec<bool>) -> Option<()> {
+    let offset = r.varint()?;
+    let len = usize::try_from(r.varint()?).ok()?;
+    let data = r.take(len)?;
+    let Ok(start) = usize::try_from(offset) else {
+        return Some(());
+    };
+    if start >= MAX_CRYPTO {
+        return Some(());
+    }
+    let end = start.saturating_add(data.len()).min(MAX_CRYPTO);
+    if buf.len() < end {
+        buf.resize(end, 0);
+        covered.resize(end, false);
+    }
+    let data = data.get(..end - start)?;
+    buf.get_mut(start..end)?.copy_from_slice(data);
+    covered.get_mut(start..end)?.fill(true);
+    Some(())
+}
+
+/// Skips the body of an ACK frame (RFC 9000 §19.3), with the ECN counts when `ecn`.
+fn skip_ack(r: &mut Reader<'_>, ecn: bool) -> Option<()> {
+    let _largest = r.varint()?;
+    let _delay = r.varint()?;
+    let ranges = r.varint()?;
+    let _first_range = r.varint()?;
+    // Each range takes at least two bytes, so this loop is bounded by the payload length.
+    let mut left = ranges;
+    while left > 0 {
+        r.varint()?;
+        r.varint()?;
+        left -= 1;
+    }
+    if ecn {
+        r.varint()?;
+        r.varint()?;
+        r.varint()?;
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod tests;
