@@ -46,6 +46,18 @@ pub fn intern(text: &str) -> LabelId {
     LabelId(id)
 }
 
+/// The id of `text`, adding it only while the table holds fewer than `max` texts (names seen
+/// on the wire are many: the table stays bounded).
+pub fn intern_bounded(text: &str, max: usize) -> Option<LabelId> {
+    if let Some(&id) = read().ids.get(text) {
+        return Some(LabelId(id));
+    }
+    if read().texts.len() >= max {
+        return None;
+    }
+    Some(intern(text))
+}
+
 /// The id of `text` if some map set it.
 pub fn lookup(text: &str) -> Option<LabelId> {
     read().ids.get(text).map(|&id| LabelId(id))

@@ -688,6 +688,7 @@ pub fn run(
 
     let host_store = hosts::HostStore::open(
         &config.core.geoip,
+        config.core.names,
         hosts::Wants::of(config.plugins.iter().map(|p| &p.aggregate)),
     )?;
     let mut inputs = running::InputThreads::new(running::Shared {

@@ -212,6 +212,41 @@ pub fn render() -> String {
         "counter",
         &malformed,
     );
+    let h = &c.hosts;
+    for (name, help, kind, v) in [
+        (
+            "pmacct_daemon_names_learned_total",
+            "Host names learned from DNS answers, TLS, HTTP and QUIC.",
+            "counter",
+            &h.names_learned,
+        ),
+        (
+            "pmacct_daemon_names_refused_total",
+            "Host names not kept because the name cache was at its bound (names_cache_entries).",
+            "counter",
+            &h.names_refused,
+        ),
+        (
+            "pmacct_daemon_names_cached",
+            "(client, server) names held.",
+            "gauge",
+            &h.names_cached,
+        ),
+        (
+            "pmacct_daemon_dns_malformed_total",
+            "DNS answers that did not parse (skipped).",
+            "counter",
+            &h.dns_malformed,
+        ),
+        (
+            "pmacct_daemon_geoip_errors_total",
+            "mmdb lookups that hit a broken part of a file (counted as unknown).",
+            "counter",
+            &h.geoip_errors,
+        ),
+    ] {
+        counter(&mut out, name, help, kind, &one(v));
+    }
     if c.flows.collecting.load(Relaxed) {
         flow_counters(&mut out, &c.flows);
     }

@@ -200,6 +200,8 @@ pub struct Dispatcher {
     pub lanes: Vec<Lane>,
     tagger: Option<Tagger>,
     hosts: Option<crate::hosts::HostLookup>,
+    /// Names this thread's cache held when last published.
+    names_cached: usize,
     tracker: FragmentTracker,
     local: LocalCounts,
     stats: Arc<CoreStats>,
@@ -276,6 +278,7 @@ impl Dispatcher {
             lanes,
             tagger: None,
             hosts: None,
+            names_cached: 0,
             tracker: FragmentTracker::new(FRAGMENT_TIMEOUT_SECS, MAX_HELD_FRAGMENTS),
             local: LocalCounts::default(),
             stats,
@@ -341,7 +344,7 @@ impl Dispatcher {
                     idle = true;
                     if live {
                         // Quiet: the shared counters catch up (SIGUSR1, metrics).
-                        self.local.publish(&self.stats);
+                        self.publish();
                         self.tick_all(crate::plugins::wall_now());
                         last_flush = Instant::now();
                         if let Some(d) = source.kernel_drops() {
@@ -385,7 +388,8 @@ impl Dispatcher {
                     facts.l2 = ip.l2;
                     facts.bytes = ip.length;
                     if let Some(h) = &mut self.hosts {
-                        h.fill(ip.src, ip.dst, &mut facts.hosts);
+                        h.observe(ip, packet.data, packet.ts.secs);
+                        h.fill(ip.src, ip.dst, packet.ts.secs, &mut facts.hosts);
                     }
                 }
             }
@@ -421,7 +425,7 @@ impl Dispatcher {
                 self.tracker.expire(latest_ts, |p| dispatch(lanes, &p));
             }
             if self.local.received >= PUBLISH_EVERY {
-                self.local.publish(&self.stats);
+                self.publish();
             }
         };
         let lanes = &mut self.lanes;
@@ -438,11 +442,19 @@ impl Dispatcher {
                 });
             }
         }
-        self.local.publish(&self.stats);
+        self.publish();
         if let Some(d) = source.kernel_drops() {
             self.stats.kernel_dropped.store(d, Relaxed);
         }
         result
+    }
+
+    /// This thread's counts into the shared stats.
+    fn publish(&mut self) {
+        self.local.publish(&self.stats);
+        if let Some(h) = &mut self.hosts {
+            self.stats.hosts.publish(h, &mut self.names_cached);
+        }
     }
 
     fn tick_all(&mut self, now: i64) {

@@ -16,6 +16,57 @@ pub struct CoreStats {
     pub malformed: [AtomicU64; Malformed::ALL.len()],
     /// The flow collector's counts (nfacctd).
     pub flows: FlowStats,
+    /// Names and mmdb lookups (docs/names.md).
+    pub hosts: HostStats,
+}
+
+/// What the name cache and the mmdb lookups counted.
+#[derive(Debug, Default)]
+pub struct HostStats {
+    pub names_learned: AtomicU64,
+    /// Names refused because a cache (or the text table) was at its bound.
+    pub names_refused: AtomicU64,
+    /// (client, server) names held, over the input threads.
+    pub names_cached: AtomicU64,
+    pub dns_malformed: AtomicU64,
+    /// mmdb lookups that hit a broken part of a file (counted as unknown).
+    pub geoip_errors: AtomicU64,
+}
+
+impl HostStats {
+    /// Adds one input thread's counts (`cached`: the change in its entries).
+    pub fn publish(&self, lookup: &mut crate::hosts::HostLookup, cached: &mut usize) {
+        let (counts, now_cached) = lookup.take_name_counts();
+        self.names_learned.fetch_add(counts.learned, Relaxed);
+        self.names_refused.fetch_add(counts.refused, Relaxed);
+        self.dns_malformed.fetch_add(counts.malformed, Relaxed);
+        self.geoip_errors.fetch_add(lookup.take_errors(), Relaxed);
+        // A gauge summed over threads: each adds its own change.
+        let (old, new) = (*cached as u64, now_cached as u64);
+        if new >= old {
+            self.names_cached.fetch_add(new - old, Relaxed);
+        } else {
+            self.names_cached.fetch_sub(old - new, Relaxed);
+        }
+        *cached = now_cached;
+    }
+
+    fn line(&self) -> String {
+        let n = [
+            self.names_learned.load(Relaxed),
+            self.names_refused.load(Relaxed),
+            self.names_cached.load(Relaxed),
+            self.dns_malformed.load(Relaxed),
+            self.geoip_errors.load(Relaxed),
+        ];
+        if n.iter().all(|v| *v == 0) {
+            return String::new();
+        }
+        format!(
+            " names_learned={} names_refused={} names_cached={} dns_malformed={} geoip_errors={}",
+            n[0], n[1], n[2], n[3], n[4]
+        )
+    }
 }
 
 /// What the flow collector counted (published by its input threads).
@@ -193,7 +244,7 @@ impl CoreStats {
             })
             .collect();
         format!(
-            "received_packets={} kernel_dropped_packets={} accounted_packets={} non_ip_packets={} truncated_ports={} orphan_fragments={} malformed_packets={}{}",
+            "received_packets={} kernel_dropped_packets={} accounted_packets={} non_ip_packets={} truncated_ports={} orphan_fragments={} malformed_packets={}{}{}",
             self.received.load(Relaxed),
             self.kernel_dropped.load(Relaxed),
             self.accounted.load(Relaxed),
@@ -202,6 +253,7 @@ impl CoreStats {
             self.fragments_orphaned.load(Relaxed),
             self.malformed_total(),
             if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(" ")) },
+            self.hosts.line(),
         )
     }
 }

@@ -5,6 +5,8 @@
 //! from `start`, avoiding the first second of every minute (pmacct 1.7.7 misplaces those packets
 //! into the previous bin; tests that compare bins against it must not depend on that).
 
+pub mod names;
+
 use std::io::{BufWriter, Write};
 
 /// xorshift64*: small, fast, deterministic (also the tests' source of reproducible choices).

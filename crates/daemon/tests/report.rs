@@ -63,12 +63,13 @@ fn expected_csv(
         e[2 + i] += 1;
     }
     let mut out = String::from(
-        "period_start,device,name,download_bytes,upload_bytes,download_packets,upload_packets\n",
+        "period_start,device,name,download_bytes,upload_bytes,download_packets,upload_packets,vendor\n",
     );
     for ((period, (_, _, device)), v) in rows {
         let name = names.get(&device).cloned().unwrap_or_default();
         out.push_str(&format!(
-            "{period},{device},{name},{},{},{},{}\n",
+            // No vendor: the home network's MACs are locally administered (02:...).
+            "{period},{device},{name},{},{},{},{},\n",
             v[0], v[1], v[2], v[3]
         ));
     }

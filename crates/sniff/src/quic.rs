@@ -319,3 +319,113 @@ fn skip_ack(r: &mut Reader<'_>, ecn: bool) -> Option<()> {
 
 #[cfg(test)]
 mod tests;
+
+/// Builders of what clients send, for generated captures and tests: a TLS ClientHello naming a
+/// server, and a QUIC client Initial carrying it (protected as RFC 9001 §5 says).
+pub mod build {
+    use super::*;
+
+    /// A ClientHello handshake message (type 1) with one cipher suite, `server_name` and
+    /// `supported_versions` (TLS 1.3).
+    pub fn client_hello(server_name: &str) -> Vec<u8> {
+        let name = server_name.as_bytes();
+        let mut ext = Vec::new();
+        // server_name: list length, type 0 (host_name), name length, name.
+        let sni_len = name.len() + 5;
+        ext.extend_from_slice(&[0, 0]);
+        ext.extend_from_slice(&(sni_len as u16).to_be_bytes());
+        ext.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
+        ext.push(0);
+        ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        ext.extend_from_slice(name);
+        // supported_versions: TLS 1.3.
+        ext.extend_from_slice(&[0, 43, 0, 3, 2, 3, 4]);
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[0x42; 32]);
+        body.push(0); // session id
+        body.extend_from_slice(&[0, 2, 0x13, 0x01]); // cipher suites
+        body.extend_from_slice(&[1, 0]); // compression methods
+        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+        body.extend_from_slice(&ext);
+        let mut hs = vec![1];
+        hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        hs.extend_from_slice(&body);
+        hs
+    }
+
+    /// A TLS record (handshake, TLS 1.0 record version) holding [`client_hello`].
+    pub fn tls_client_hello(server_name: &str) -> Vec<u8> {
+        let hs = client_hello(server_name);
+        let mut rec = vec![0x16, 3, 1];
+        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+        rec.extend_from_slice(&hs);
+        rec
+    }
+
+    /// A 1200-byte QUIC v1 client Initial datagram (packet number 0, no token) whose CRYPTO
+    /// frame holds [`client_hello`]. `None` for a name too long to fit.
+    pub fn quic_client_initial(dcid: &[u8], server_name: &str) -> Option<Vec<u8>> {
+        let hello = client_hello(server_name);
+        let mut payload = vec![0x06, 0x00];
+        payload.extend_from_slice(&(0x4000 | u16::try_from(hello.len()).ok()?).to_be_bytes());
+        payload.extend_from_slice(&hello);
+        // 1200 bytes in all: the header (first byte, version, DCID with its length, empty SCID
+        // and token, Length, packet number) and the tag around the payload.
+        let target = 1200usize.checked_sub(6 + dcid.len() + 2 + 2 + 4 + TAG_LEN)?;
+        if payload.len() > target {
+            return None;
+        }
+        payload.resize(target, 0);
+        let mut header = vec![0xc3];
+        header.extend_from_slice(&VERSION_1.to_be_bytes());
+        header.push(u8::try_from(dcid.len()).ok()?);
+        header.extend_from_slice(dcid);
+        header.extend_from_slice(&[0, 0]);
+        let length = 4 + payload.len() + TAG_LEN;
+        header.extend_from_slice(&(0x4000 | length as u16).to_be_bytes());
+        header.extend_from_slice(&0u32.to_be_bytes());
+        protect(&V1, dcid, &header, &payload)
+    }
+
+    /// Encrypts `payload` with `header` as associated data, then protects the header (whose
+    /// last 4 bytes are the packet number).
+    fn protect(v: &Version, dcid: &[u8], header: &[u8], payload: &[u8]) -> Option<Vec<u8>> {
+        let keys = Keys::client_initial(v, dcid)?;
+        let pn_offset = header.len().checked_sub(4)?;
+        let pn = u64::from(u32::from_be_bytes(
+            header.get(pn_offset..)?.try_into().ok()?,
+        ));
+        let mut body = payload.to_vec();
+        let aead = Aes128Gcm::new(&keys.key.into());
+        let tag = aead
+            .encrypt_inout_detached(&keys.nonce(pn).into(), header, body.as_mut_slice().into())
+            .ok()?;
+        let mut pkt = header.to_vec();
+        pkt.extend_from_slice(&body);
+        pkt.extend_from_slice(&tag);
+        let mask = keys.mask(pkt.get(pn_offset + 4..pn_offset + 4 + SAMPLE_LEN)?)?;
+        pkt[0] ^= mask[0] & 0x0f;
+        for i in 0..4 {
+            pkt[pn_offset + i] ^= mask[1 + i];
+        }
+        Some(pkt)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn built_packets_read_back() {
+            let d = super::quic_client_initial(&[9, 8, 7, 6, 5, 4, 3, 2], "video.example.net")
+                .expect("fits");
+            assert_eq!(d.len(), 1200);
+            let mut out = String::new();
+            assert!(crate::quic::initial_server_name(&d, &mut out));
+            assert_eq!(out, "video.example.net");
+            let rec = super::tls_client_hello("www.example.org");
+            assert_eq!(
+                crate::tls::client_hello_server_name(&rec),
+                Some("www.example.org")
+            );
+        }
+    }
+}

@@ -143,6 +143,7 @@ fn ipv6(p: &mut IpPacket, l2: L2Info, c: Cursor<'_>, wire_len: u32) -> Result<()
 
 /// Reads ports, TCP flags or ICMP type/code from the transport header at `at`.
 fn transport(p: &mut IpPacket, c: Cursor<'_>, at: usize, end: usize) {
+    p.payload = (0, 0);
     if p.fragment.is_some_and(|f| !f.is_first()) {
         p.ports = match p.proto {
             ipproto::TCP | ipproto::UDP | ipproto::SCTP => Ports::InFirstFragment,
@@ -159,6 +160,18 @@ fn transport(p: &mut IpPacket, c: Cursor<'_>, at: usize, end: usize) {
             };
             if p.proto == ipproto::TCP && within(14) {
                 p.tcp_flags = c.u8(at + 13).unwrap_or(0);
+            }
+            let header = match p.proto {
+                ipproto::TCP => c.u8(at + 12).map(|o| usize::from(o >> 4) * 4),
+                ipproto::UDP => Some(8),
+                _ => None,
+            };
+            if let Some(start) = header.and_then(|h| at.checked_add(h)) {
+                // What was captured of the payload, within the IP length.
+                let stop = end.min(c.len());
+                if start < stop {
+                    p.payload = (start as u32, (stop - start) as u32);
+                }
             }
         }
         ipproto::ICMP | ipproto::ICMPV6 if within(2) => {

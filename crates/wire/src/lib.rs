@@ -116,6 +116,10 @@ pub struct IpPacket {
     pub icmp: Option<(u8, u8)>,
     /// Present when the packet is a fragment.
     pub fragment: Option<Fragment>,
+    /// Where the TCP or UDP payload is in the frame [`decode_into`] read (bytes from its
+    /// start) and how much of it was captured; (0, 0) for other packets. Readers of names
+    /// (DNS answers, TLS server names) look there.
+    pub payload: (u32, u32),
 }
 
 impl IpPacket {
@@ -131,6 +135,7 @@ impl IpPacket {
             tcp_flags: 0,
             icmp: None,
             fragment: None,
+            payload: (0, 0),
         }
     }
 }
@@ -226,7 +231,12 @@ pub fn decode_into(link: LinkType, data: &[u8], wire_len: u32, ip: &mut IpPacket
     match payload_etype {
         ethertype::IPV4 | ethertype::IPV6 => {
             match decode_ip_into(ip, l2, rest, available_on_wire, Some(payload_etype)) {
-                Ok(()) => Outcome::Ip,
+                Ok(()) => {
+                    if ip.payload.1 > 0 {
+                        ip.payload.0 += offset as u32;
+                    }
+                    Outcome::Ip
+                }
                 Err(e) => Outcome::Malformed(e),
             }
         }

@@ -32,6 +32,8 @@ pub struct ReportOptions {
     pub to: Option<String>,
     pub top: usize,
     pub names: Option<String>,
+    /// DHCP lease files naming devices (`--leases`, repeatable): dnsmasq or ISC dhcpd.
+    pub leases: Vec<String>,
     pub utc: bool,
     pub stamps_utc: bool,
     pub exact: bool,
@@ -58,6 +60,7 @@ Bytes and packets downloaded and uploaded per local device, per period.
   --to DATE          last day reported (YYYY-MM-DD, included)
   --top N            the N remote peers with most bytes per device and period (table, json)
   --names FILE       'ADDRESS NAME' lines naming devices by IP or MAC address
+  --leases FILE      a DHCP lease file (dnsmasq or ISC dhcpd) naming devices, repeatable
   --by-mac           devices are MAC addresses (needs mac_src/mac_dst, or src_mac/dst_mac)
   --include-lan      count LAN-to-LAN traffic (upload of the sender, download of the receiver)
   --include-noise    count broadcast, multicast and link-local traffic
@@ -132,6 +135,7 @@ fn parse_with(args: &[String], preset: Option<Source>) -> Result<ReportOptions, 
         to: None,
         top: 0,
         names: None,
+        leases: Vec::new(),
         utc: false,
         stamps_utc: false,
         exact: false,
@@ -172,6 +176,7 @@ fn parse_with(args: &[String], preset: Option<Source>) -> Result<ReportOptions, 
                     .map_err(|_| Failure::new(format!("--top {v}: expected a number")))?;
             }
             "--names" => o.names = Some(value()?),
+            "--leases" => o.leases.push(value()?),
             "--utc" => o.utc = true,
             "--stamps-utc" => o.stamps_utc = true,
             "--exact" => o.exact = true,
@@ -282,6 +287,8 @@ pub struct Row {
     pub period_ts: i64,
     pub device: String,
     pub name: String,
+    /// The vendor of the device's MAC address (its own, or its lease's); empty when unknown.
+    pub vendor: String,
     pub usage: Usage,
 }
 
@@ -461,6 +468,7 @@ impl<'a> Tally<'a> {
                 let device = device.to_string();
                 Row {
                     name: names.get(&device).to_string(),
+                    vendor: names.vendor(&device).to_string(),
                     period,
                     period_ts,
                     device,
@@ -472,15 +480,9 @@ impl<'a> Tally<'a> {
     }
 }
 
+/// The names of `--names` and `--leases`, read now (a changed file counts at once).
 fn read_names(o: &ReportOptions) -> Result<Names, Failure> {
-    match &o.names {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Failure::new(format!("cannot read names file '{path}': {e}")))?;
-            Names::parse(path, &text).map_err(Failure::new)
-        }
-        None => Ok(Names::default()),
-    }
+    Names::read(o.names.as_deref(), &o.leases).map_err(Failure::new)
 }
 
 /// The `--from`/`--to` window: its first second and the first second after it.
@@ -568,14 +570,18 @@ pub fn compute(o: &ReportOptions) -> Result<Vec<Row>, Failure> {
 
 /// Computes the report: its rows and the addresses each device was seen with.
 pub fn compute_report(o: &ReportOptions) -> Result<Report, Failure> {
-    let names = read_names(o)?;
+    compute_named(o, &read_names(o)?)
+}
+
+/// [`compute_report`] with these names.
+fn compute_named(o: &ReportOptions, names: &Names) -> Result<Report, Failure> {
     let win = window(o)?;
     let (tallies, has) = scan(o, need_of(o, false), &|| vec![Tally::new(o, win)])?;
     let tally = tallies
         .into_iter()
         .next()
         .ok_or_else(|| Failure::new("no tally"))?;
-    let (rows, ids) = tally.rows(&names);
+    let (rows, ids) = tally.rows(names);
     let mut devices: Vec<_> = ids.into_iter().collect();
     devices.sort_unstable_by_key(|a| a.0);
     for (_, ids) in &mut devices {
@@ -597,6 +603,8 @@ pub fn compute_report(o: &ReportOptions) -> Result<Report, Failure> {
 pub struct Detail {
     pub device: String,
     pub name: String,
+    /// The vendor of the device's MAC address, as in [`Row::vendor`].
+    pub vendor: String,
     pub days: Vec<Row>,
     pub hours: Vec<Row>,
     /// Every peer over the window: bytes down, bytes up.
@@ -654,6 +662,7 @@ pub fn device_detail(o: &ReportOptions, device: DeviceKey) -> Result<Detail, Fai
     let device = device.to_string();
     Ok(Detail {
         name: names.get(&device).to_string(),
+        vendor: names.vendor(&device).to_string(),
         device,
         days,
         hours,
@@ -744,5 +753,140 @@ mod tests {
                 "02:00:00:00:00:01"
             ]
         );
+    }
+
+    /// An SQLite table as the sqlite3 plugin writes it, with MAC addresses: a day of four
+    /// local devices' traffic.
+    fn home_db(dir: &std::path::Path) -> String {
+        let path = dir.join("home.db");
+        let db = rusqlite::Connection::open(&path).expect("db");
+        db.execute_batch(
+            "CREATE TABLE acct (mac_src TEXT, mac_dst TEXT, ip_src TEXT, ip_dst TEXT, \
+             packets INT, bytes INT, stamp_inserted TEXT);
+             INSERT INTO acct VALUES
+              ('00:11:22:33:44:55', '02:00:00:00:00:fe', '192.168.1.23', '8.8.8.8', 2, 1000, '2024-05-01 10:00:00'),
+              ('02:00:00:00:00:fe', '00:11:22:33:44:55', '8.8.8.8', '192.168.1.23', 4, 5000, '2024-05-01 10:00:00'),
+              ('a4:83:e7:01:02:0f', '02:00:00:00:00:fe', '192.168.1.24', '1.1.1.1', 1, 300, '2024-05-01 11:00:00'),
+              ('02:00:00:00:00:09', '02:00:00:00:00:fe', '192.168.1.25', '1.1.1.1', 1, 70, '2024-05-01 12:00:00');",
+        )
+        .expect("table");
+        path.display().to_string()
+    }
+
+    fn words(w: &[&str]) -> Vec<String> {
+        w.iter().map(ToString::to_string).collect()
+    }
+
+    fn rendered(rows: &[Row], o: &ReportOptions) -> String {
+        let mut out = Vec::new();
+        render::write(rows, o, &mut out).expect("write");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    /// Names from a names file and a lease file, vendors from the leases' and the devices'
+    /// MAC addresses, in CSV, JSON and the table.
+    #[test]
+    fn a_report_names_devices_by_leases_with_their_vendors() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = home_db(dir.path());
+        let names = dir.path().join("names.txt").display().to_string();
+        std::fs::write(&names, "192.168.1.24 tablet\n").expect("names");
+        let leases = dir.path().join("dnsmasq.leases").display().to_string();
+        std::fs::write(
+            &leases,
+            "1714600800 00:11:22:33:44:55 192.168.1.23 Jon-Laptop *\n\
+             1714600800 a4:83:e7:01:02:0f 192.168.1.24 phone *\n",
+        )
+        .expect("leases");
+        let oui = "Registry,Assignment,Organization Name,Organization Address\n\
+                   MA-L,001122,\"Cimsys, Inc\",x\nMA-L,A483E7,Apple Inc.,y\n";
+        let args = [
+            "--db", &db, "--by", "all", "--names", &names, "--leases", &leases,
+        ];
+        let mut o = parse(&words(&args)).expect("options");
+        o.format = Format::Csv;
+        let named = |o: &ReportOptions| {
+            let n = read_names(o).expect("names");
+            let n = n.with_vendors(pmacct_sniff::oui::parse_ieee_csv(oui));
+            compute_named(o, &n).expect("report").rows
+        };
+        let rows = named(&o);
+        assert_eq!(
+            rendered(&rows, &o),
+            "period_start,device,name,download_bytes,upload_bytes,download_packets,upload_packets,vendor\n\
+             all,192.168.1.23,jon-laptop,5000,1000,4,2,\"Cimsys, Inc\"\n\
+             all,192.168.1.24,tablet,0,300,0,1,Apple Inc.\n\
+             all,192.168.1.25,,0,70,0,1,\n"
+        );
+        let json = json_value(&rows, 0);
+        assert_eq!(json[0]["vendor"], "Cimsys, Inc");
+        assert_eq!(json[2]["vendor"], "");
+        o.format = Format::Table;
+        assert_eq!(
+            rendered(&rows, &o),
+            "\
+PERIOD  DEVICE        NAME        VENDOR             DOWNLOAD          UPLOAD  DOWN_PACKETS    UP_PACKETS
+all     192.168.1.23  jon-laptop  Cimsys, Inc         5.00 kB         1.00 kB             4             2
+all     192.168.1.24  tablet      Apple Inc.              0 B           300 B             0             1
+all     192.168.1.25                                      0 B            70 B             0             1
+all     total                                         5.00 kB         1.37 kB             4             4
+"
+        );
+        // By MAC address: a lease names its MAC, the names file's IP name does not.
+        o.by_mac = true;
+        o.format = Format::Csv;
+        assert_eq!(
+            rendered(&named(&o), &o),
+            "period_start,device,name,download_bytes,upload_bytes,download_packets,upload_packets,vendor\n\
+             all,00:11:22:33:44:55,jon-laptop,5000,1000,4,2,\"Cimsys, Inc\"\n\
+             all,02:00:00:00:00:09,,0,70,0,1,\n\
+             all,a4:83:e7:01:02:0f,phone,0,300,0,1,Apple Inc.\n"
+        );
+    }
+
+    /// `pmacct report --leases A --leases B`: both files name devices; a missing one is an
+    /// error naming it. (Locally administered MAC addresses: no vendor, no file read.)
+    #[test]
+    fn report_leases_options_are_repeatable_and_read_each_run() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = home_db(dir.path());
+        let dnsmasq = dir.path().join("dnsmasq.leases").display().to_string();
+        std::fs::write(&dnsmasq, "0 06:00:00:00:00:01 192.168.1.23 jon-laptop *\n").expect("w");
+        let isc = dir.path().join("dhcpd.leases").display().to_string();
+        std::fs::write(
+            &isc,
+            "lease 192.168.1.25 {\n  ends never;\n  hardware ethernet 02:00:00:00:00:09;\n  \
+             client-hostname \"Kettle\";\n}\n",
+        )
+        .expect("w");
+        let args = [
+            "--db", &db, "--by", "all", "--format", "csv", "--leases", &dnsmasq, "--leases", &isc,
+        ];
+        let run_csv = |args: &[&str]| {
+            let mut out = Vec::new();
+            run(&words(args), &mut out).map(|()| String::from_utf8(out).expect("utf-8"))
+        };
+        let want = |laptop: &str| {
+            format!(
+                "{}\nall,192.168.1.23,{laptop},5000,1000,4,2,\n\
+                 all,192.168.1.24,,0,300,0,1,\n\
+                 all,192.168.1.25,kettle,0,70,0,1,\n",
+                render::CSV_HEADER
+            )
+        };
+        assert_eq!(run_csv(&args).ok(), Some(want("jon-laptop")));
+        // The file changed: the next run sees it.
+        std::fs::write(&dnsmasq, "0 06:00:00:00:00:01 192.168.1.23 jons-pc *\n").expect("w");
+        assert_eq!(run_csv(&args).ok(), Some(want("jons-pc")));
+        let missing = dir.path().join("missing.leases").display().to_string();
+        match run_csv(&["--db", &db, "--leases", &missing]) {
+            Err(Failure::Error { message, .. }) => assert_eq!(
+                message,
+                format!(
+                    "cannot read leases file '{missing}': No such file or directory (os error 2)"
+                )
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 }

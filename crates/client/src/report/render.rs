@@ -22,9 +22,9 @@ impl Format {
     }
 }
 
-/// The CSV header (an interface: scripts rely on it).
+/// The CSV header (an interface: scripts rely on it; new columns come last).
 pub const CSV_HEADER: &str =
-    "period_start,device,name,download_bytes,upload_bytes,download_packets,upload_packets";
+    "period_start,device,name,download_bytes,upload_bytes,download_packets,upload_packets,vendor";
 
 pub fn write(rows: &[Row], o: &ReportOptions, out: &mut dyn Write) -> io::Result<()> {
     match o.format {
@@ -34,24 +34,30 @@ pub fn write(rows: &[Row], o: &ReportOptions, out: &mut dyn Write) -> io::Result
     }
 }
 
+/// A CSV field: quoted when it holds a comma or a quote.
+fn csv_field(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\"")).into()
+    } else {
+        text.into()
+    }
+}
+
 fn csv(rows: &[Row], out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{CSV_HEADER}")?;
     for r in rows {
         let u = &r.usage;
-        let name = if r.name.contains([',', '"']) {
-            format!("\"{}\"", r.name.replace('"', "\"\""))
-        } else {
-            r.name.clone()
-        };
         writeln!(
             out,
-            "{},{},{name},{},{},{},{}",
+            "{},{},{},{},{},{},{},{}",
             r.period,
             r.device,
+            csv_field(&r.name),
             u.download_bytes,
             u.upload_bytes,
             u.download_packets,
-            u.upload_packets
+            u.upload_packets,
+            csv_field(&r.vendor)
         )?;
     }
     Ok(())
@@ -80,6 +86,7 @@ pub fn json_value(rows: &[Row], top: usize) -> serde_json::Value {
                 "period_start": r.period,
                 "device": r.device,
                 "name": r.name,
+                "vendor": r.vendor,
                 "download_bytes": u.download_bytes,
                 "upload_bytes": u.upload_bytes,
                 "download_packets": u.download_packets,
@@ -119,24 +126,58 @@ fn bytes(n: u64, exact: bool) -> String {
     format!("{v:.2} {}", units[i])
 }
 
+/// The widths of the table's text columns; `vendor` is 0 when no row has a vendor: the
+/// VENDOR column is shown only when there is one.
+#[derive(Clone, Copy)]
+struct Widths {
+    period: usize,
+    device: usize,
+    name: usize,
+    vendor: usize,
+}
+
+impl Widths {
+    fn of(rows: &[Row]) -> Widths {
+        let widest = |f: fn(&Row) -> usize, least: usize| {
+            rows.iter().map(f).max().unwrap_or(least).max(least)
+        };
+        let vendor = widest(|r| r.vendor.chars().count(), 0);
+        Widths {
+            period: widest(|r| r.period.len(), 6),
+            device: widest(|r| r.device.len(), 6),
+            name: widest(|r| r.name.len(), 4),
+            vendor: if vendor > 0 { vendor.max(6) } else { 0 },
+        }
+    }
+
+    /// One line: period, device, name (and vendor), then four numbers.
+    fn line(self, out: &mut dyn Write, text: [&str; 4], numbers: [&str; 4]) -> io::Result<()> {
+        let Widths {
+            period: per_w,
+            device: dev_w,
+            name: name_w,
+            vendor: vendor_w,
+        } = self;
+        let [period, device, name, vendor] = text;
+        write!(out, "{period:<per_w$}  {device:<dev_w$}  {name:<name_w$}")?;
+        if vendor_w > 0 {
+            write!(out, "  {vendor:<vendor_w$}")?;
+        }
+        let [down, up, down_packets, up_packets] = numbers;
+        writeln!(
+            out,
+            "  {down:>14}  {up:>14}  {down_packets:>12}  {up_packets:>12}"
+        )
+    }
+}
+
 fn table(rows: &[Row], o: &ReportOptions, out: &mut dyn Write) -> io::Result<()> {
-    let dev_w = rows
-        .iter()
-        .map(|r| r.device.len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    let name_w = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
-    let per_w = rows
-        .iter()
-        .map(|r| r.period.len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    writeln!(
+    let w = Widths::of(rows);
+    let per_w = w.period;
+    w.line(
         out,
-        "{:<per_w$}  {:<dev_w$}  {:<name_w$}  {:>14}  {:>14}  {:>12}  {:>12}",
-        "PERIOD", "DEVICE", "NAME", "DOWNLOAD", "UPLOAD", "DOWN_PACKETS", "UP_PACKETS"
+        ["PERIOD", "DEVICE", "NAME", "VENDOR"],
+        ["DOWNLOAD", "UPLOAD", "DOWN_PACKETS", "UP_PACKETS"],
     )?;
     let mut i = 0;
     while i < rows.len() {
@@ -145,16 +186,15 @@ fn table(rows: &[Row], o: &ReportOptions, out: &mut dyn Write) -> io::Result<()>
         while i < rows.len() && rows[i].period == *period {
             let r = &rows[i];
             let u = &r.usage;
-            writeln!(
+            w.line(
                 out,
-                "{:<per_w$}  {:<dev_w$}  {:<name_w$}  {:>14}  {:>14}  {:>12}  {:>12}",
-                r.period,
-                r.device,
-                r.name,
-                bytes(u.download_bytes, o.exact),
-                bytes(u.upload_bytes, o.exact),
-                u.download_packets,
-                u.upload_packets
+                [&r.period, &r.device, &r.name, &r.vendor],
+                [
+                    &bytes(u.download_bytes, o.exact),
+                    &bytes(u.upload_bytes, o.exact),
+                    &u.download_packets.to_string(),
+                    &u.upload_packets.to_string(),
+                ],
             )?;
             for (p, d, pu) in top_peers(r, o.top) {
                 writeln!(
@@ -171,16 +211,15 @@ fn table(rows: &[Row], o: &ReportOptions, out: &mut dyn Write) -> io::Result<()>
             upk += u.upload_packets;
             i += 1;
         }
-        writeln!(
+        w.line(
             out,
-            "{:<per_w$}  {:<dev_w$}  {:<name_w$}  {:>14}  {:>14}  {:>12}  {:>12}",
-            period,
-            "total",
-            "",
-            bytes(down, o.exact),
-            bytes(up, o.exact),
-            dp,
-            upk
+            [period, "total", "", ""],
+            [
+                &bytes(down, o.exact),
+                &bytes(up, o.exact),
+                &dp.to_string(),
+                &upk.to_string(),
+            ],
         )?;
     }
     if rows.is_empty() {

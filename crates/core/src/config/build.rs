@@ -66,12 +66,21 @@ pub struct CoreConfig {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// `geoipv2_file`, `geoipv2_asn_file`.
     pub geoip: GeoFiles,
+    /// `names_cache_entries`, `names_grace` (src_host_name, dst_host_name).
+    pub names: NamesConfig,
     /// `web_listen` and the other `web_*` keys: the web page (docs/web.md).
     pub web: Option<WebConfig>,
     /// Which daemon runs the configuration (set by the binary, not by a key).
     pub program: Program,
     /// nfacctd's `nfacctd_*` keys.
     pub collector: CollectorConfig,
+}
+
+/// Names learned from the traffic (docs/names.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NamesConfig {
+    pub cache_entries: usize,
+    pub grace_secs: i64,
 }
 
 /// The MaxMind-format databases (docs/names.md).
@@ -537,6 +546,9 @@ fn route_source(v: Option<String>) -> crate::key::RouteSource {
     }
 }
 
+/// The capture length when a plugin aggregates host names and `snaplen` is not set.
+pub const NAMES_SNAPLEN: u32 = 2048;
+
 pub fn build(
     program: Program,
     resolved: &ResolvedConfig,
@@ -554,6 +566,14 @@ pub fn build(
         .collect();
     if program.is_collector() {
         check_route_sources(&resolved.core, &core, &plugins, errors);
+    }
+    // Names are in DNS answers and handshakes: pmacct's 128 bytes would cut them off.
+    let names = [Primitive::SrcHostName, Primitive::DstHostName];
+    let wants_names = plugins
+        .iter()
+        .any(|p| names.iter().any(|n| p.aggregate.contains(*n)));
+    if wants_names && resolved.core.get("snaplen").is_none() {
+        core.snaplen = NAMES_SNAPLEN;
     }
     let mut r = Reader {
         settings: &resolved.core,
@@ -679,6 +699,10 @@ fn build_core(settings: &Settings, errors: &mut Vec<ConfigError>) -> CoreConfig 
         geoip: GeoFiles {
             city: r.path("geoipv2_file"),
             asn: r.path("geoipv2_asn_file"),
+        },
+        names: NamesConfig {
+            cache_entries: r.uint("names_cache_entries", 65_536) as usize,
+            grace_secs: r.uint("names_grace", 300) as i64,
         },
         web: None,
         program: Program::Pmacctd,

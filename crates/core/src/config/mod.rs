@@ -25,10 +25,10 @@ use std::sync::Arc;
 pub use build::{
     default_sql_table, safe_table_name, AmqpConfig, BrokerOutput, CollectorConfig, CoreConfig,
     DaemonConfig, FilesOwner, GeoFiles, IfindexMode, InfluxConfig, KafkaConfig, MemoryConfig,
-    MessagesConfig, NfprobeConfig, PluginConfig, PluginOptions, PrintConfig, PrintFormat,
-    ProbeSource, Program, PrometheusConfig, QueuePolicy, QuotaConfig, RunAs, SettingAt,
-    SfprobeConfig, SqlBackend, SqlConfig, TagFilters, TeeConfig, TriggerSettings, WebConfig,
-    WebPassword, WebSource, DEFAULT_MEMORY_BOUND, NFPROBE_DEFAULT_AGGREGATE,
+    MessagesConfig, NamesConfig, NfprobeConfig, PluginConfig, PluginOptions, PrintConfig,
+    PrintFormat, ProbeSource, Program, PrometheusConfig, QueuePolicy, QuotaConfig, RunAs,
+    SettingAt, SfprobeConfig, SqlBackend, SqlConfig, TagFilters, TeeConfig, TriggerSettings,
+    WebConfig, WebPassword, WebSource, DEFAULT_MEMORY_BOUND, NFPROBE_DEFAULT_AGGREGATE,
 };
 pub use lexer::Directive;
 pub use resolve::{PluginKind, ResolvedConfig, Settings};

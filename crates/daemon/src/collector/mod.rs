@@ -419,7 +419,7 @@ impl FlowDispatcher {
             (key.tag, key.tag2, key.label) = (tags.tag, tags.tag2, tags.label);
             if let Some(h) = &mut self.hosts {
                 let mut infos = pmacct_core::key::HostInfos::default();
-                h.fill(key.src_host.0, key.dst_host.0, &mut infos);
+                h.fill(key.src_host.0, key.dst_host.0, arrival.secs, &mut infos);
                 key.set_hosts(&infos);
             }
             let meta = records::meta(r, self.settings.clock, arrival, frame);
@@ -461,6 +461,10 @@ impl FlowDispatcher {
 
     /// Adds what the collector counted since the last call to the shared stats.
     fn publish(&mut self, kernel_drops: Option<u64>) {
+        if let Some(h) = &mut self.hosts {
+            let mut cached = 0;
+            self.stats.hosts.publish(h, &mut cached);
+        }
         let refused = pmacct_core::custom::refused_values();
         if refused > 0 && !self.warned_custom_full {
             self.warned_custom_full = true;

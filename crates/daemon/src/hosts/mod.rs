@@ -1,14 +1,16 @@
 //! What the daemon learns of the addresses it accounts: countries, postal codes, coordinates
-//! and AS numbers from MaxMind-format files ([`geo`]). Looked up once per packet or flow
-//! record, before the plugins' keys are made, and only for what some plugin aggregates
-//! (docs/names.md).
+//! and AS numbers from MaxMind-format files ([`geo`]), and the names clients use for remote
+//! hosts, read from the traffic ([`names`]). Looked up once per packet or flow record, before
+//! the plugins' keys are made, and only for what some plugin aggregates: nothing is learned
+//! otherwise (docs/names.md).
 
 pub mod geo;
+pub mod names;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use pmacct_core::config::GeoFiles;
+use pmacct_core::config::{GeoFiles, NamesConfig};
 use pmacct_core::key::HostInfos;
 use pmacct_core::primitive::{Aggregate, Primitive};
 
@@ -21,6 +23,8 @@ pub struct Wants {
     pub geo: bool,
     /// AS numbers and names.
     pub asn: bool,
+    /// Host names (src_host_name, dst_host_name).
+    pub names: bool,
 }
 
 impl Wants {
@@ -29,6 +33,7 @@ impl Wants {
         for a in aggregates {
             for p in &a.columns {
                 w.geo |= p.is_geo();
+                w.names |= matches!(p, Primitive::SrcHostName | Primitive::DstHostName);
                 w.asn |= matches!(
                     p,
                     Primitive::SrcAs
@@ -42,7 +47,7 @@ impl Wants {
     }
 
     fn any(self) -> bool {
-        self.geo || self.asn
+        self.geo || self.asn || self.names
     }
 }
 
@@ -50,11 +55,16 @@ impl Wants {
 pub struct HostStore {
     pub geo: Arc<geo::GeoStore>,
     wants: Wants,
+    names: NamesConfig,
 }
 
 impl HostStore {
     /// The store when some plugin needs one (`None`: nothing to look up, no cost per packet).
-    pub fn open(files: &GeoFiles, wants: Wants) -> Result<Option<Arc<HostStore>>, DaemonError> {
+    pub fn open(
+        files: &GeoFiles,
+        names: NamesConfig,
+        wants: Wants,
+    ) -> Result<Option<Arc<HostStore>>, DaemonError> {
         let open = |key, path: &Option<std::path::PathBuf>| {
             path.as_deref()
                 .map(|p| geo::GeoFile::open(key, p).map_err(DaemonError::Map))
@@ -66,6 +76,7 @@ impl HostStore {
         let wants = Wants {
             geo: wants.geo && city.is_some(),
             asn: wants.asn && asn.is_some(),
+            names: wants.names,
         };
         if !wants.any() {
             return Ok(None);
@@ -73,6 +84,7 @@ impl HostStore {
         Ok(Some(Arc::new(HostStore {
             geo: Arc::new(geo::GeoStore::new(city, asn)),
             wants,
+            names,
         })))
     }
 
@@ -86,6 +98,10 @@ impl HostStore {
         HostLookup {
             wants: self.wants,
             geo: geo::GeoCache::new(self.geo.clone()),
+            names: self
+                .wants
+                .names
+                .then(|| names::NameCache::new(self.names.cache_entries, self.names.grace_secs)),
         }
     }
 }
@@ -94,15 +110,37 @@ impl HostStore {
 pub struct HostLookup {
     wants: Wants,
     geo: geo::GeoCache,
+    names: Option<names::NameCache>,
 }
 
 impl HostLookup {
     /// Fills what the plugins need of a packet's or record's two addresses.
     #[inline]
-    pub fn fill(&mut self, src: IpAddr, dst: IpAddr, out: &mut HostInfos) {
-        if self.wants.any() {
+    pub fn fill(&mut self, src: IpAddr, dst: IpAddr, now: i64, out: &mut HostInfos) {
+        if self.wants.geo || self.wants.asn {
             out.src = self.geo.lookup(src);
             out.dst = self.geo.lookup(dst);
+        }
+        if let Some(names) = &self.names {
+            // The name the other side used: a reply's source was named by its destination.
+            out.src.name = names.get(dst, src, now);
+            out.dst.name = names.get(src, dst, now);
+        }
+    }
+
+    /// Learns names from a packet (DNS answers, handshakes), when a plugin aggregates them.
+    #[inline]
+    pub fn observe(&mut self, ip: &pmacct_wire::IpPacket, frame: &[u8], now: i64) {
+        if let Some(names) = &mut self.names {
+            names.observe(ip, frame, now);
+        }
+    }
+
+    /// What the name cache counted since the last call, and how many entries it holds.
+    pub fn take_name_counts(&mut self) -> (names::NameCounts, usize) {
+        match &mut self.names {
+            Some(n) => (std::mem::take(&mut n.counts), n.len()),
+            None => Default::default(),
         }
     }
 

@@ -83,6 +83,13 @@ fn options(
         .as_ref()
         .filter(|p| p.exists())
         .map(|p| p.display().to_string());
+    o.leases = web
+        .config
+        .leases_file
+        .iter()
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
     o.identities = true;
     Ok(o)
 }

@@ -98,17 +98,23 @@ impl Web {
 
     /// The device names of `web_names_file` (none when it is missing or wrong: logged).
     fn names(&self) -> report::devices::Names {
-        let Some(path) = &self.config.names_file else {
-            return report::devices::Names::default();
-        };
-        let shown = path.display().to_string();
-        match std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|t| report::devices::Names::parse(&shown, &t))
-        {
+        let file = self
+            .config
+            .names_file
+            .as_ref()
+            .map(|p| p.display().to_string());
+        let leases: Vec<String> = self
+            .config
+            .leases_file
+            .iter()
+            .filter(|p| p.exists())
+            .map(|p| p.display().to_string())
+            .collect();
+        let file = file.filter(|f| std::path::Path::new(f).exists());
+        match report::devices::Names::read(file.as_deref(), &leases) {
             Ok(n) => n,
             Err(e) => {
-                tracing::warn!("( web ): web_names_file: {e}");
+                tracing::warn!("( web ): web_names_file or dhcp_leases_file: {e}");
                 report::devices::Names::default()
             }
         }
@@ -123,7 +129,13 @@ impl Web {
     fn report(&self, o: &ReportOptions) -> Result<Arc<report::Report>, String> {
         let _one_at_a_time = self.computing.lock().unwrap_or_else(|e| e.into_inner());
         let key = format!("{o:?}");
-        let names = o.names.as_deref().and_then(mtime);
+        // A changed names or lease file is a new report.
+        let names = o
+            .names
+            .iter()
+            .chain(&o.leases)
+            .filter_map(|f| mtime(f))
+            .max();
         let version = match self.source.as_ref().and_then(|s| s.db.as_deref()) {
             Some(db) => (mtime(db), mtime(&format!("{db}-wal")), names),
             None => (None, None, names),

@@ -50,6 +50,8 @@ pub struct WebConfig {
     pub source: Option<WebSource>,
     pub local: Vec<Cidr>,
     pub names_file: Option<PathBuf>,
+    /// `dhcp_leases_file`: device names from DHCP leases.
+    pub leases_file: Option<PathBuf>,
     /// The day of the month a billing cycle starts on (1-28).
     pub billing_day: u8,
 }
@@ -131,6 +133,7 @@ pub(super) fn build(r: &mut Reader, plugins: &[PluginConfig]) -> Option<WebConfi
     let named = r.text("web_source");
     let local = r.typed("web_local_net", parse_nets);
     let names_file = r.path("web_names_file");
+    let leases_file = r.path("dhcp_leases_file");
     let billing_day = r.typed("web_billing_day", |v| parse_uint(v, 1, 28));
     let Some(listen) = listen else {
         let set: Vec<&str> = [
@@ -141,6 +144,7 @@ pub(super) fn build(r: &mut Reader, plugins: &[PluginConfig]) -> Option<WebConfi
             "web_source",
             "web_local_net",
             "web_names_file",
+            "dhcp_leases_file",
             "web_billing_day",
         ]
         .into_iter()
@@ -208,6 +212,7 @@ pub(super) fn build(r: &mut Reader, plugins: &[PluginConfig]) -> Option<WebConfi
         source: pick_source(r, plugins, named),
         local,
         names_file,
+        leases_file,
         billing_day: billing_day.map_or(1, |d| d as u8),
     })
 }

@@ -1,0 +1,160 @@
+//! Names of remote hosts learned passively, per client: the DNS answers a client receives (the
+//! name it asked, through CNAME chains, for the answer's TTL plus a grace period), and the
+//! names it puts in its own connections (TLS ClientHello server name, HTTP Host, QUIC Initial
+//! server name). Nothing is looked up on the network.
+//!
+//! Promises: the cache never holds more than its bound (new names are then refused and
+//! counted, until entries expire); each packet costs at most one bounded parse of its payload;
+//! the latest name seen for a (client, server) pair wins, so the same server may have
+//! different names for different clients (CDNs).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use pmacct_core::labels::LabelId;
+use pmacct_sniff::{dns, http, quic, tls};
+use pmacct_wire::IpPacket;
+
+/// Texts the process keeps for names (each key holds an id of one): beyond it, new names are
+/// not kept (counted).
+pub const MAX_NAME_TEXTS: usize = 262_144;
+
+/// What a pair remembers.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    name: LabelId,
+    /// Seconds (packet time) after which the name is forgotten.
+    until: i64,
+}
+
+/// What the cache counted (published into the core's stats).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NameCounts {
+    /// Names learned (or refreshed) from DNS, TLS, HTTP or QUIC.
+    pub learned: u64,
+    /// Names refused because the cache was at its bound.
+    pub refused: u64,
+    /// DNS messages that did not parse.
+    pub malformed: u64,
+}
+
+/// One input thread's names.
+pub struct NameCache {
+    pairs: HashMap<(IpAddr, IpAddr), Entry>,
+    bound: usize,
+    grace: i64,
+    answers: Vec<dns::Answer>,
+    scratch: String,
+    pub counts: NameCounts,
+}
+
+impl NameCache {
+    pub fn new(bound: usize, grace: i64) -> NameCache {
+        NameCache {
+            pairs: HashMap::new(),
+            bound: bound.max(1),
+            grace,
+            answers: Vec::new(),
+            scratch: String::new(),
+            counts: NameCounts::default(),
+        }
+    }
+
+    /// The name `client` used for `server` at `now`.
+    #[inline]
+    pub fn get(&self, client: IpAddr, server: IpAddr, now: i64) -> LabelId {
+        match self.pairs.get(&(client, server)) {
+            Some(e) if e.until >= now => e.name,
+            _ => LabelId::default(),
+        }
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// Reads what a packet says of names: `frame` is the frame `ip` was decoded from.
+    pub fn observe(&mut self, ip: &IpPacket, frame: &[u8], now: i64) {
+        let pmacct_wire::Ports::Found { src, dst } = ip.ports else {
+            return;
+        };
+        let (at, len) = (ip.payload.0 as usize, ip.payload.1 as usize);
+        let Some(payload) = frame.get(at..at.saturating_add(len)) else {
+            return;
+        };
+        if payload.is_empty() {
+            return;
+        }
+        match ip.proto {
+            17 if src == 53 => self.dns(ip.dst, payload, now),
+            6 if src == 53 => {
+                for message in dns::tcp_messages(payload) {
+                    self.dns(ip.dst, message, now);
+                }
+            }
+            17 if dst == 443 && payload[0] & 0xc0 == 0xc0 => {
+                let mut name = std::mem::take(&mut self.scratch);
+                name.clear();
+                if quic::initial_server_name(payload, &mut name) {
+                    self.learn(ip.src, ip.dst, &name, now + self.grace);
+                }
+                self.scratch = name;
+            }
+            6 if payload[0] == 0x16 => {
+                if let Some(name) = tls::client_hello_server_name(payload) {
+                    self.learn(ip.src, ip.dst, name, now + self.grace);
+                }
+            }
+            6 if payload[0].is_ascii_uppercase() => {
+                if let Some(host) = http::host(payload) {
+                    self.learn(ip.src, ip.dst, host, now + self.grace);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn dns(&mut self, client: IpAddr, message: &[u8], now: i64) {
+        let mut answers = std::mem::take(&mut self.answers);
+        answers.clear();
+        match dns::answers(message, &mut answers) {
+            Ok(()) => {
+                for a in &answers {
+                    let until = now + i64::from(a.ttl) + self.grace;
+                    self.learn(client, a.addr, &a.name, until);
+                }
+            }
+            Err(e) if e.is_malformed() => self.counts.malformed += 1,
+            Err(_) => {}
+        }
+        self.answers = answers;
+    }
+
+    fn learn(&mut self, client: IpAddr, server: IpAddr, name: &str, until: i64) {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        if name.is_empty() {
+            return;
+        }
+        if self.pairs.len() >= self.bound && !self.pairs.contains_key(&(client, server)) {
+            // Full: forget what expired (bounded by the cache's size, and only when full).
+            let now = until.saturating_sub(self.grace);
+            self.pairs.retain(|_, e| e.until >= now);
+            if self.pairs.len() >= self.bound {
+                self.counts.refused += 1;
+                return;
+            }
+        }
+        let Some(id) = pmacct_core::labels::intern_bounded(&name, MAX_NAME_TEXTS) else {
+            self.counts.refused += 1;
+            return;
+        };
+        self.counts.learned += 1;
+        self.pairs
+            .insert((client, server), Entry { name: id, until });
+    }
+}

@@ -1,0 +1,282 @@
+//! A generated capture in which clients learn names: DNS answers over UDP and TCP (CNAME
+//! chains, IPv4 and IPv6, a short TTL that runs out, two clients getting different answers
+//! for one name and one address), then TLS, HTTP and QUIC connections naming their servers.
+//! Each packet carries the names a reader of the capture should give its two addresses, for
+//! tests to compare with.
+
+use std::net::IpAddr;
+
+/// One packet of the capture and the names its addresses should get.
+pub struct NamedPacket {
+    pub secs: u32,
+    pub frame: Vec<u8>,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// The name the destination used for the source ("" when none).
+    pub src_name: &'static str,
+    /// The name the source used for the destination.
+    pub dst_name: &'static str,
+}
+
+/// Seconds a name outlives its TTL in the scenario (the capture is read with `names_grace`
+/// set to this).
+pub const GRACE: u32 = 60;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse()
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
+/// A DNS name in wire form.
+fn name(n: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for label in n.split('.') {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+    out
+}
+
+/// A record of a DNS answer: owner, and CNAME target or address.
+pub enum Rr<'a> {
+    Cname(&'a str, &'a str, u32),
+    Addr(&'a str, IpAddr, u32),
+}
+
+/// A DNS response to `question` (type A or AAAA) with `answers`, no compression.
+pub fn dns_response(id: u16, question: &str, aaaa: bool, answers: &[Rr]) -> Vec<u8> {
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend_from_slice(&[0x81, 0x80, 0, 1]);
+    m.extend_from_slice(&(answers.len() as u16).to_be_bytes());
+    m.extend_from_slice(&[0, 0, 0, 0]);
+    m.extend_from_slice(&name(question));
+    m.extend_from_slice(&[0, if aaaa { 28 } else { 1 }, 0, 1]);
+    for rr in answers {
+        let (owner, kind, ttl, rdata) = match rr {
+            Rr::Cname(o, target, ttl) => (o, 5u16, ttl, name(target)),
+            Rr::Addr(o, IpAddr::V4(a), ttl) => (o, 1, ttl, a.octets().to_vec()),
+            Rr::Addr(o, IpAddr::V6(a), ttl) => (o, 28, ttl, a.octets().to_vec()),
+        };
+        m.extend_from_slice(&name(owner));
+        m.extend_from_slice(&kind.to_be_bytes());
+        m.extend_from_slice(&[0, 1]);
+        m.extend_from_slice(&ttl.to_be_bytes());
+        m.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        m.extend_from_slice(&rdata);
+    }
+    m
+}
+
+/// An Ethernet frame of an IPv4 or IPv6 packet carrying `l4` (protocol `proto`).
+fn frame(src: IpAddr, dst: IpAddr, proto: u8, l4: &[u8]) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+            f.extend_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
+            f.extend_from_slice(&[0, 0, 0x40, 0, 64, proto, 0, 0]);
+            f.extend_from_slice(&s.octets());
+            f.extend_from_slice(&d.octets());
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+            f.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+            f.extend_from_slice(&[proto, 64]);
+            f.extend_from_slice(&s.octets());
+            f.extend_from_slice(&d.octets());
+        }
+        _ => {}
+    }
+    f.extend_from_slice(l4);
+    f
+}
+
+fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut u = sport.to_be_bytes().to_vec();
+    u.extend_from_slice(&dport.to_be_bytes());
+    u.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(payload);
+    u
+}
+
+fn tcp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut t = sport.to_be_bytes().to_vec();
+    t.extend_from_slice(&dport.to_be_bytes());
+    t.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+    t.extend_from_slice(payload);
+    t
+}
+
+/// The scenario's packets, in time order.
+pub fn capture(start: u32) -> Vec<NamedPacket> {
+    let (a, b, c) = (ip("192.168.1.10"), ip("192.168.1.11"), ip("2001:db8::10"));
+    let (resolver, resolver6) = (ip("192.168.1.1"), ip("2001:db8::1"));
+    let (cdn, cdn2, v6) = (
+        ip("203.0.113.10"),
+        ip("203.0.113.20"),
+        ip("2001:db8:cafe::1"),
+    );
+    let (tls_s, http_s, quic_s) = (ip("198.51.100.5"), ip("198.51.100.6"), ip("198.51.100.7"));
+    let mut out = Vec::new();
+    let mut push = |t: u32, src, dst, proto, l4: Vec<u8>, src_name, dst_name| {
+        out.push(NamedPacket {
+            secs: start + t,
+            frame: frame(src, dst, proto, &l4),
+            src,
+            dst,
+            src_name,
+            dst_name,
+        })
+    };
+    // A resolves www.example.com: a CNAME chain (listed out of order) to the CDN, TTL 30.
+    let answer = dns_response(
+        1,
+        "www.example.com",
+        false,
+        &[
+            Rr::Addr("edge.cdn.example.net", cdn, 30),
+            Rr::Cname("www.example.com", "edge.cdn.example.net", 300),
+        ],
+    );
+    push(0, resolver, a, 17, udp(53, 40000, &answer), "", "");
+    // B gets another address for the same name, and the same CDN address for another name
+    // over TCP (two messages in one segment).
+    let other = dns_response(
+        2,
+        "www.example.com",
+        false,
+        &[Rr::Addr("www.example.com", cdn2, 300)],
+    );
+    push(1, resolver, b, 17, udp(53, 40001, &other), "", "");
+    let mut stream = Vec::new();
+    for m in [
+        dns_response(
+            3,
+            "video.example.org",
+            false,
+            &[Rr::Addr("video.example.org", cdn, 300)],
+        ),
+        dns_response(
+            4,
+            "img.example.org",
+            false,
+            &[Rr::Addr("img.example.org", ip("203.0.113.30"), 300)],
+        ),
+    ] {
+        stream.extend_from_slice(&(m.len() as u16).to_be_bytes());
+        stream.extend_from_slice(&m);
+    }
+    push(1, resolver, b, 6, tcp(53, 40002, &stream), "", "");
+    // C resolves an IPv6 name.
+    let six = dns_response(
+        5,
+        "ipv6.example.com",
+        true,
+        &[Rr::Addr("ipv6.example.com", v6, 300)],
+    );
+    push(2, resolver6, c, 17, udp(53, 40003, &six), "", "");
+    // Traffic to the names: one address, two names, by client.
+    push(
+        3,
+        a,
+        cdn,
+        6,
+        tcp(50000, 443, b"data"),
+        "",
+        "www.example.com",
+    );
+    push(
+        3,
+        cdn,
+        a,
+        6,
+        tcp(443, 50000, &[0; 400]),
+        "www.example.com",
+        "",
+    );
+    push(
+        3,
+        b,
+        cdn,
+        6,
+        tcp(50001, 443, b"data"),
+        "",
+        "video.example.org",
+    );
+    push(
+        3,
+        b,
+        cdn2,
+        6,
+        tcp(50002, 443, b"data"),
+        "",
+        "www.example.com",
+    );
+    push(
+        4,
+        c,
+        v6,
+        17,
+        udp(50003, 443, &[0x40; 100]),
+        "",
+        "ipv6.example.com",
+    );
+    // Connections that name their server.
+    let hello = pmacct_sniff::quic::build::tls_client_hello("secure.example.org");
+    push(
+        5,
+        a,
+        tls_s,
+        6,
+        tcp(50004, 443, &hello),
+        "",
+        "secure.example.org",
+    );
+    push(
+        5,
+        tls_s,
+        a,
+        6,
+        tcp(443, 50004, &[0; 300]),
+        "secure.example.org",
+        "",
+    );
+    let get = b"GET /index.html HTTP/1.1\r\nHost: plain.example.org:8080\r\nAccept: */*\r\n\r\n";
+    push(
+        6,
+        a,
+        http_s,
+        6,
+        tcp(50005, 80, get),
+        "",
+        "plain.example.org",
+    );
+    if let Some(initial) =
+        pmacct_sniff::quic::build::quic_client_initial(&[7; 8], "quic.example.net")
+    {
+        push(
+            7,
+            a,
+            quic_s,
+            17,
+            udp(50006, 443, &initial),
+            "",
+            "quic.example.net",
+        );
+    }
+    // A's CDN answer (TTL 30) is forgotten GRACE seconds after it ran out; B's lives on.
+    let late = 30 + GRACE + 1;
+    push(late, a, cdn, 6, tcp(50000, 443, b"late"), "", "");
+    push(
+        late,
+        b,
+        cdn,
+        6,
+        tcp(50001, 443, b"late"),
+        "",
+        "video.example.org",
+    );
+    out
+}

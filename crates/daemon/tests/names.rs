@@ -1,0 +1,222 @@
+//! Remote host names learned from the traffic (src_host_name, dst_host_name): the generated
+//! capture of `synth::names` read by pmacctd gives every row the names the scenario says, and
+//! tshark reads the same names from the same capture; a flood of distinct answers keeps the
+//! cache at its bound, counted.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pmacct_daemon::synth::names::{capture, dns_response, NamedPacket, Rr, GRACE};
+use pmacct_daemon::synth::{write_frames, Frame};
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pmacct-rs-names-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn write(path: &Path, packets: &[NamedPacket]) {
+    let frames: Vec<Frame> = packets
+        .iter()
+        .map(|p| Frame {
+            secs: p.secs,
+            usecs: 0,
+            data: &p.frame,
+        })
+        .collect();
+    write_frames(path, 1, &frames).expect("pcap");
+}
+
+/// Runs pmacctd on `pcap` with `extra` keys; the print plugin's CSV rows and the log.
+fn run(dir: &Path, pcap: &Path, aggregate: &str, extra: &str) -> (String, String) {
+    let out = dir.join("rows.csv");
+    let log = dir.join("pmacctd.log");
+    let cfg = dir.join("pmacctd.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\nlogfile: {}\n{extra}plugins: print\naggregate: {aggregate}\n\
+             print_output: csv\nprint_output_file: {}\nprint_refresh_time: 60\n",
+            pcap.display(),
+            log.display(),
+            out.display()
+        ),
+    )
+    .expect("config");
+    let run = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .expect("pmacctd");
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(run.status.success(), "{log_text}");
+    (std::fs::read_to_string(&out).expect("rows"), log_text)
+}
+
+#[test]
+fn every_row_has_the_names_the_scenario_gives() {
+    let dir = tempdir("rows");
+    let pcap = dir.join("names.pcap");
+    let packets = capture(1_700_000_000);
+    write(&pcap, &packets);
+    let (csv, log) = run(
+        &dir,
+        &pcap,
+        "src_host, dst_host, src_host_name, dst_host_name",
+        &format!("names_grace: {GRACE}\n"),
+    );
+    let mut expected: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for p in &packets {
+        let ip_len = p.frame.len() as u64 - 14;
+        let key = format!("{},{},{},{}", p.src, p.dst, p.src_name, p.dst_name);
+        let e = expected.entry(key).or_default();
+        e.0 += 1;
+        e.1 += ip_len;
+    }
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("SRC_IP,DST_IP,SRC_HOST_NAME,DST_HOST_NAME,PACKETS,BYTES")
+    );
+    let got: BTreeMap<String, (u64, u64)> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let n = f.len();
+            (
+                f[..n - 2].join(","),
+                (
+                    f[n - 2].parse().expect("packets"),
+                    f[n - 1].parse().expect("bytes"),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected, "{log}");
+    // The scenario's point, spelled out: one address, two names, by client; a name that
+    // expired; a QUIC name.
+    assert!(
+        csv.contains("192.168.1.10,203.0.113.10,,www.example.com,1,"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("192.168.1.11,203.0.113.10,,video.example.org,2,"),
+        "{csv}"
+    );
+    assert!(csv.contains("192.168.1.10,203.0.113.10,,,1,"), "{csv}");
+    assert!(
+        csv.contains("192.168.1.10,198.51.100.7,,quic.example.net,1,1228"),
+        "{csv}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `tshark -T fields` of the capture, one line a packet.
+fn tshark(pcap: &Path, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r")
+        .arg(pcap)
+        .args(["-T", "fields", "-E", "separator=|"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("tshark");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('|').map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn tshark_reads_the_same_names_from_the_capture() {
+    let dir = tempdir("tshark");
+    let pcap = dir.join("names.pcap");
+    write(&pcap, &capture(1_700_000_000));
+    let rows = tshark(
+        &pcap,
+        &[
+            "dns.qry.name",
+            "dns.a",
+            "dns.aaaa",
+            "tls.handshake.extensions_server_name",
+            "http.host",
+        ],
+    );
+    let col = |i: usize| -> Vec<String> {
+        rows.iter()
+            .filter_map(|r| r.get(i).filter(|v| !v.is_empty()).cloned())
+            .collect()
+    };
+    assert_eq!(
+        col(0),
+        [
+            "www.example.com",
+            "www.example.com",
+            "video.example.org,img.example.org",
+            "ipv6.example.com"
+        ]
+    );
+    assert_eq!(
+        col(1),
+        ["203.0.113.10", "203.0.113.20", "203.0.113.10,203.0.113.30"]
+    );
+    assert_eq!(col(2), ["2001:db8:cafe::1"]);
+    assert_eq!(col(3), ["secure.example.org", "quic.example.net"]);
+    assert_eq!(col(4), ["plain.example.org:8080"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_flood_of_distinct_answers_keeps_the_cache_at_its_bound() {
+    let dir = tempdir("flood");
+    let pcap = dir.join("flood.pcap");
+    let mut frames = Vec::new();
+    for i in 0..5_000u32 {
+        let addr = std::net::Ipv4Addr::from(0x0a00_0000 + i);
+        let name = format!("host{i}.flood.example");
+        let msg = dns_response(
+            i as u16,
+            &name,
+            false,
+            &[Rr::Addr(&name, addr.into(), 3600)],
+        );
+        let mut udp = 53u16.to_be_bytes().to_vec();
+        udp.extend_from_slice(&40000u16.to_be_bytes());
+        udp.extend_from_slice(&((8 + msg.len()) as u16).to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(&msg);
+        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00, 0x45, 0];
+        f.extend_from_slice(&((20 + udp.len()) as u16).to_be_bytes());
+        f.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0, 192, 168, 1, 1, 192, 168, 1, 10]);
+        f.extend_from_slice(&udp);
+        frames.push((1_700_000_000 + i / 100, f));
+    }
+    let frames: Vec<Frame> = frames
+        .iter()
+        .map(|(s, f)| Frame {
+            secs: *s,
+            usecs: 0,
+            data: f,
+        })
+        .collect();
+    write_frames(&pcap, 1, &frames).expect("pcap");
+    let (_, log) = run(
+        &dir,
+        &pcap,
+        "dst_host, dst_host_name",
+        "names_cache_entries: 1000\n",
+    );
+    assert!(
+        log.contains("names_learned=1000 names_refused=4000 names_cached=1000 dns_malformed=0"),
+        "{log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
