@@ -689,6 +689,7 @@ pub fn run(
     let host_store = hosts::HostStore::open(
         &config.core.geoip,
         config.core.names,
+        config.core.names_learned_file.as_deref(),
         hosts::Wants::of(config.plugins.iter().map(|p| &p.aggregate)),
     )?;
     let mut inputs = running::InputThreads::new(running::Shared {
@@ -800,6 +801,9 @@ pub fn run(
         if all_done && !flushed {
             // -W: the daemon stays up; what the plugins hold is written now, not at exit.
             flushed = true;
+            if let Some(h) = &host_store {
+                h.save_devices(&config.core.proc_name);
+            }
             to_flush = (0..handles.len()).collect();
             tracing::info!(
                 "( {}/core ): every input was read to its end; pcap_savefile_wait keeps the daemon up",
@@ -810,6 +814,9 @@ pub fn run(
     }
     control.stop.store(true, Relaxed);
     let first_error = inputs.finish();
+    if let Some(h) = &host_store {
+        h.save_devices(&config.core.proc_name);
+    }
     // Closing the queues makes every plugin flush and stop.
     for h in &mut handles {
         let (dead_tx, _) = crossbeam_channel::bounded(1);

@@ -220,6 +220,22 @@ fn write_places(config: &DaemonConfig) -> Vec<WritePlace> {
             });
         }
     }
+    // Learned device names are written beside the file, then renamed over it.
+    if let Some(dir) = config
+        .core
+        .names_learned_file
+        .as_ref()
+        .and_then(|f| f.parent())
+    {
+        places.push(WritePlace {
+            key: "names_learned_file".into(),
+            dir: if dir.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                dir.to_path_buf()
+            },
+        });
+    }
     places
 }
 

@@ -220,3 +220,183 @@ fn a_flood_of_distinct_answers_keeps_the_cache_at_its_bound() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Device names learned from DHCP and mDNS on the wire, and a lease file, in `pmacct report`;
+/// MAC vendors from Debian's ieee-data.
+#[test]
+fn dhcp_and_mdns_names_and_vendors_reach_the_report() {
+    use pmacct_daemon::synth::names::home_devices;
+    let dir = tempdir("devices");
+    let pcap = dir.join("home.pcap");
+    let (devices, frames) = home_devices(1_700_000_000);
+    let frames: Vec<Frame> = frames
+        .iter()
+        .map(|(s, f)| Frame {
+            secs: *s,
+            usecs: 0,
+            data: f,
+        })
+        .collect();
+    write_frames(&pcap, 1, &frames).expect("pcap");
+    let db = dir.join("home.db");
+    let learned = dir.join("learned.leases");
+    let cfg = dir.join("sql.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\nnames_learned_file: {}\nplugins: sqlite3[s]\n\
+             aggregate: src_host, dst_host, src_mac, dst_mac\nsql_db: {}\nsql_history: 1h\n\
+             sql_history_roundoff: h\nsql_refresh_time: 3600\n",
+            pcap.display(),
+            learned.display(),
+            db.display()
+        ),
+    )
+    .expect("config");
+    let run = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .expect("pmacctd");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = std::fs::read_to_string(&learned).expect("learned names");
+    assert_eq!(
+        text,
+        format!(
+            "{} 00:0c:29:01:02:03 192.168.1.23 jon-laptop *\n\
+             {} 00:00:0c:04:05:06 192.168.1.24 living-room-tv *\n\
+             {} 02:11:22:33:44:55 192.168.1.30 printer *\n",
+            1_700_000_000 + 86_400,
+            1_700_000_001 + 86_400,
+            1_700_000_002 + 86_400
+        )
+    );
+    let client = Path::new(env!("CARGO_BIN_EXE_pmacctd")).with_file_name("pmacct");
+    let report = |extra: &[&str]| {
+        let out = Command::new(&client)
+            .args(["report", "--db"])
+            .arg(&db)
+            .args([
+                "--format",
+                "csv",
+                "--local-net",
+                "192.168.1.0/24",
+                "--leases",
+            ])
+            .arg(&learned)
+            .args(extra)
+            .env("TZ", "UTC")
+            .output()
+            .expect("pmacct report");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let csv = report(&[]);
+    let vendors = std::path::Path::new("/usr/share/ieee-data/oui.csv").exists();
+    let (vmware, cisco) = match vendors {
+        true => ("VMware, Inc.", "Cisco Systems, Inc"),
+        false => ("", ""),
+    };
+    let quote = |v: &str| {
+        if v.contains(',') {
+            format!("\"{v}\"")
+        } else {
+            v.to_string()
+        }
+    };
+    assert_eq!(
+        csv,
+        format!(
+            "period_start,device,name,download_bytes,upload_bytes,download_packets,upload_packets,vendor\n\
+             2023-11-14,192.168.1.23,jon-laptop,0,1000,0,1,{}\n\
+             2023-11-14,192.168.1.24,living-room-tv,0,1000,0,1,{}\n\
+             2023-11-14,192.168.1.30,printer,0,1000,0,1,\n",
+            quote(vmware),
+            quote(cisco)
+        )
+    );
+    assert_eq!(devices.len(), 3);
+    // A lease file naming the TV otherwise, ending later: the latest lease wins; a names file
+    // wins over both.
+    let dnsmasq = dir.join("dnsmasq.leases");
+    std::fs::write(
+        &dnsmasq,
+        "1900000000 00:00:0c:04:05:06 192.168.1.24 tv-from-lease *\n",
+    )
+    .expect("leases");
+    let dnsmasq_arg = dnsmasq.display().to_string();
+    let csv = report(&["--leases", &dnsmasq_arg]);
+    assert!(csv.contains(",192.168.1.24,tv-from-lease,"), "{csv}");
+    let names = dir.join("names.txt");
+    std::fs::write(&names, "192.168.1.24 the-tv\n").expect("names");
+    let names_arg = names.display().to_string();
+    let csv = report(&["--leases", &dnsmasq_arg, "--names", &names_arg]);
+    assert!(csv.contains(",192.168.1.24,the-tv,"), "{csv}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every real capture of ../shared/testdata (Ethernet, VLAN, MPLS, tunnels, Wi-Fi, ...) read
+/// with names on (host names aggregated, device names learned): the run succeeds and the
+/// counters per (source, destination, protocol) are those of the run with names off.
+#[test]
+fn real_captures_count_the_same_with_names_on() {
+    let Some(dir) = common::testdata().map(|d| d.join("capture")) else {
+        return common::skipped("../shared/testdata");
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("captures")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    let work = tempdir("real");
+    let totals = |csv: &str| -> BTreeMap<String, (u64, u64)> {
+        let mut t: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for line in csv.lines().skip(1) {
+            let f: Vec<&str> = line.split(',').collect();
+            let n = f.len();
+            if n < 5 {
+                continue;
+            }
+            // SRC_IP, DST_IP, [names,] PROTOCOL, PACKETS, BYTES
+            let key = format!("{},{},{}", f[0], f[1], f[n - 3]);
+            let e = t.entry(key).or_default();
+            e.0 += f[n - 2].parse::<u64>().expect("packets");
+            e.1 += f[n - 1].parse::<u64>().expect("bytes");
+        }
+        t
+    };
+    let mut checked = 0;
+    for file in &files {
+        let base = format!(
+            "pcap_savefile: {}\nplugins: print\nprint_output: csv\n",
+            file.display()
+        );
+        let off = common::run_ours(&format!("{base}aggregate: src_host, dst_host, proto\n"));
+        if !off.ok {
+            continue; // A link type nobody decodes (tests/differential.rs checks those).
+        }
+        let on = common::run_ours(&format!(
+            "{base}aggregate: src_host, dst_host, src_host_name, dst_host_name, proto\n\
+             names_learned_file: {}\n",
+            work.join("learned").display()
+        ));
+        assert!(on.ok, "{}: {}", file.display(), on.stderr);
+        assert_eq!(
+            totals(&on.stdout),
+            totals(&off.stdout),
+            "{}",
+            file.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "{checked} captures");
+    let _ = std::fs::remove_dir_all(&work);
+}

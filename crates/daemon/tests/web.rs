@@ -864,3 +864,81 @@ fn nfacctd_serves_the_page_with_live_traffic() {
         .sum();
     assert_eq!(total, 400_000);
 }
+
+/// Device names the daemon learned from DHCP and mDNS (`names_learned_file`) and a lease file
+/// (`dhcp_leases_file`) name devices on the page, with MAC vendors; a changed lease file shows
+/// at the next request.
+#[test]
+fn learned_and_leased_names_show_on_the_page() {
+    use pmacct_daemon::synth::names::home_devices;
+    use pmacct_daemon::synth::{write_frames, Frame};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("home.pcap");
+    let (_, frames) = home_devices(1_700_000_000);
+    let frames: Vec<Frame> = frames
+        .iter()
+        .map(|(s, f)| Frame {
+            secs: *s,
+            usecs: 0,
+            data: f,
+        })
+        .collect();
+    write_frames(&pcap, 1, &frames).expect("pcap");
+    let leases = dir.path().join("dhcpd.leases");
+    std::fs::write(
+        &leases,
+        "lease 192.168.1.30 {\n  ends never;\n  binding state active;\n  hardware ethernet 02:11:22:33:44:55;\n  client-hostname \"office-printer\";\n}\n",
+    )
+    .expect("leases");
+    let web = free_port();
+    let config = format!(
+        "pcap_savefile: {}\npcap_savefile_wait: true\nnames_learned_file: {}\ndhcp_leases_file: {}\n\
+         plugins: sqlite3[s]\naggregate[s]: src_host, dst_host, src_mac, dst_mac\nsql_db[s]: {}\n\
+         sql_history[s]: 1h\nsql_history_roundoff[s]: h\nsql_refresh_time[s]: 3600\n\
+         web_listen: 127.0.0.1:{web}\nweb_local_net: 192.168.1.0/24\n",
+        pcap.display(),
+        dir.path().join("learned.leases").display(),
+        leases.display(),
+        dir.path().join("home.db").display()
+    );
+    let _d = start(dir.path(), "names", &config, web);
+    let path = "/api/v1/usage?by=all&from=2023-11-14&to=2023-11-14";
+    let named = |v: &serde_json::Value| -> BTreeMap<String, (String, String)> {
+        v.as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| {
+                let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+                (s("device"), (s("name"), s("vendor")))
+            })
+            .collect()
+    };
+    let vendor = |v: &str| match std::path::Path::new("/usr/share/ieee-data/oui.csv").exists() {
+        true => v.to_string(),
+        false => String::new(),
+    };
+    let want = |printer: &str| {
+        BTreeMap::from([
+            (
+                "192.168.1.23".to_string(),
+                ("jon-laptop".to_string(), vendor("VMware, Inc.")),
+            ),
+            (
+                "192.168.1.24".to_string(),
+                ("living-room-tv".to_string(), vendor("Cisco Systems, Inc")),
+            ),
+            (
+                "192.168.1.30".to_string(),
+                (printer.to_string(), String::new()),
+            ),
+        ])
+    };
+    // The lease never ends: it wins over the name the printer announced.
+    assert_eq!(named(&json(web, path)), want("office-printer"));
+    std::fs::write(
+        &leases,
+        "lease 192.168.1.30 {\n  ends never;\n  binding state active;\n  hardware ethernet 02:11:22:33:44:55;\n  client-hostname \"hall-printer\";\n}\n",
+    )
+    .expect("leases");
+    assert_eq!(named(&json(web, path)), want("hall-printer"));
+}

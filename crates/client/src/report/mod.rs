@@ -2,6 +2,7 @@
 //! what the daemon stored (an SQL table) or holds (a memory table). See docs/report.md.
 
 pub mod devices;
+pub mod peers;
 pub mod period;
 mod render;
 pub mod source;
@@ -19,7 +20,8 @@ pub use source::{DumpFn, Source};
 
 use crate::Failure;
 
-pub use render::{json_value, Format};
+pub use peers::PeerInfo;
+pub use render::{json_value, peer_json, Format};
 
 /// The command line of `pmacct report`.
 #[derive(Clone, Debug)]
@@ -228,6 +230,9 @@ pub struct Usage {
     pub upload_packets: u64,
     /// Per remote peer: bytes down, bytes up (kept only with `--top`).
     pub peers: HashMap<IpAddr, (u64, u64)>,
+    /// Per remote peer: its name, country and AS (kept only with `--top`, when the source has
+    /// them: [`source::Has::about`]).
+    pub peer_info: HashMap<IpAddr, PeerInfo>,
     /// Per remote port (protocol, port): bytes down, bytes up (kept only for a device's detail).
     pub ports: HashMap<(u8, u16), (u64, u64)>,
 }
@@ -372,6 +377,11 @@ impl<'a> Tally<'a> {
             let e = u.peers.entry(peer).or_default();
             e.0 += down;
             e.1 += up_b;
+            // The remote's side of the flow: the destination of an upload, else the source.
+            if let Some(about) = &f.about {
+                let remote = &about[usize::from(up)];
+                u.peer_info.entry(peer).or_default().note(remote, b);
+            }
         }
         if let (true, Some(ports)) = (keep_ports, f.ports) {
             // The remote side's port: the service a device used (or offered).
@@ -438,6 +448,9 @@ impl<'a> Tally<'a> {
                 let e = mine.peers.entry(p).or_default();
                 e.0 += d;
                 e.1 += up;
+            }
+            for (p, info) in u.peer_info {
+                mine.peer_info.entry(p).or_default().merge(&info);
             }
             for (p, (d, up)) in u.ports {
                 let e = mine.ports.entry(p).or_default();
@@ -515,6 +528,7 @@ fn need_of(o: &ReportOptions, ports: bool) -> source::Need {
         mac: o.by_mac,
         time: o.by != By::All || o.from.is_some() || o.to.is_some(),
         ports,
+        about: o.top > 0,
     }
 }
 
@@ -609,6 +623,8 @@ pub struct Detail {
     pub hours: Vec<Row>,
     /// Every peer over the window: bytes down, bytes up.
     pub peers: HashMap<IpAddr, (u64, u64)>,
+    /// Every peer's name, country and AS over the window, when the source has them.
+    pub peer_info: HashMap<IpAddr, PeerInfo>,
     /// Every (protocol, remote port) over the window, when the source has ports.
     pub ports: Option<HashMap<(u8, u16), (u64, u64)>>,
 }
@@ -645,20 +661,7 @@ pub fn device_detail(o: &ReportOptions, device: DeviceKey) -> Result<Detail, Fai
     };
     let (days, _) = days.rows(&names);
     let (hours, _) = hours.rows(&names);
-    let mut peers: HashMap<IpAddr, (u64, u64)> = HashMap::default();
-    let mut ports: HashMap<(u8, u16), (u64, u64)> = HashMap::default();
-    for r in &days {
-        for (p, (d, u)) in &r.usage.peers {
-            let e = peers.entry(*p).or_default();
-            e.0 += d;
-            e.1 += u;
-        }
-        for (p, (d, u)) in &r.usage.ports {
-            let e = ports.entry(*p).or_default();
-            e.0 += d;
-            e.1 += u;
-        }
-    }
+    let sum = window_sums(&days);
     let device = device.to_string();
     Ok(Detail {
         name: names.get(&device).to_string(),
@@ -666,9 +669,31 @@ pub fn device_detail(o: &ReportOptions, device: DeviceKey) -> Result<Detail, Fai
         device,
         days,
         hours,
-        peers,
-        ports: has.ports.then_some(ports),
+        peers: sum.peers,
+        peer_info: sum.peer_info,
+        ports: has.ports.then_some(sum.ports),
     })
+}
+
+/// The peers and ports of days' rows, summed over the days.
+fn window_sums(days: &[Row]) -> Usage {
+    let mut sum = Usage::default();
+    for r in days {
+        for (p, (d, u)) in &r.usage.peers {
+            let e = sum.peers.entry(*p).or_default();
+            e.0 += d;
+            e.1 += u;
+        }
+        for (p, info) in &r.usage.peer_info {
+            sum.peer_info.entry(*p).or_default().merge(info);
+        }
+        for (p, (d, u)) in &r.usage.ports {
+            let e = sum.ports.entry(*p).or_default();
+            e.0 += d;
+            e.1 += u;
+        }
+    }
+    sum
 }
 
 /// `pmacct report ...`: computes and prints.
@@ -841,6 +866,186 @@ all     total                                         5.00 kB         1.37 kB   
              all,00:11:22:33:44:55,jon-laptop,5000,1000,4,2,\"Cimsys, Inc\"\n\
              all,02:00:00:00:00:09,,0,70,0,1,\n\
              all,a4:83:e7:01:02:0f,phone,0,300,0,1,Apple Inc.\n"
+        );
+    }
+
+    /// An SQLite table aggregated by src_host, dst_host, src_host_name, dst_host_name,
+    /// src_host_country, dst_host_country, src_as, dst_as, src_as_name, dst_as_name: a
+    /// download's remote is its source, an upload's its destination.
+    fn names_db(dir: &std::path::Path) -> String {
+        let path = dir.join("names.db");
+        let db = rusqlite::Connection::open(&path).expect("db");
+        db.execute_batch(
+            "CREATE TABLE acct (ip_src TEXT, ip_dst TEXT, host_name_src VARCHAR(255), \
+             host_name_dst VARCHAR(255), country_ip_src CHAR(2), country_ip_dst CHAR(2), \
+             as_src INT, as_dst INT, as_name_src TEXT, as_name_dst TEXT, \
+             packets INT, bytes INT, stamp_inserted TEXT);
+             INSERT INTO acct VALUES
+              ('142.250.185.78', '192.168.1.23', 'youtube.com', 'laptop.lan', 'US', '', 15169, 0, 'GOOGLE', '', 4, 5000, '2024-05-01 10:00:00'),
+              ('192.168.1.23', '142.250.185.78', '', 'youtube.com', '', 'US', 0, 15169, '', 'GOOGLE', 2, 1000, '2024-05-01 10:00:00'),
+              ('142.250.185.78', '192.168.1.23', 'www.youtube.com', '', 'US', '', 15169, 0, 'GOOGLE', '', 3, 4000, '2024-05-01 11:00:00'),
+              ('1.1.1.1', '192.168.1.23', '', '', 'AU', '', 13335, 0, '', '', 1, 300, '2024-05-01 11:00:00'),
+              ('192.168.1.24', '9.9.9.9', '', 'dns.quad9.net', '', '', 0, 0, '', '', 1, 70, '2024-05-01 12:00:00');",
+        )
+        .expect("table");
+        path.display().to_string()
+    }
+
+    fn report_of(args: &[&str]) -> String {
+        let mut out = Vec::new();
+        run(&words(args), &mut out).expect("report");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    /// `--top` with a table that has the peers' names, countries and AS: a NAME (COUNTRY, AS)
+    /// column in the table, `name`, `country` and `as` in JSON; the name with most bytes.
+    #[test]
+    fn top_peers_show_their_names_countries_and_as() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = names_db(dir.path());
+        let table = report_of(&["--db", &db, "--by", "all", "--top", "3"]);
+        assert_eq!(
+            table,
+            "\
+PERIOD  DEVICE        NAME        DOWNLOAD          UPLOAD  DOWN_PACKETS    UP_PACKETS
+all     192.168.1.23               9.30 kB         1.00 kB             8             2
+          PEER            NAME           COUNTRY  AS             DOWNLOAD          UPLOAD
+          142.250.185.78  youtube.com    US       GOOGLE          9.00 kB         1.00 kB
+          1.1.1.1                        AU       AS13335           300 B             0 B
+all     192.168.1.24                   0 B            70 B             0             1
+          PEER            NAME           COUNTRY  AS             DOWNLOAD          UPLOAD
+          9.9.9.9         dns.quad9.net                               0 B            70 B
+all     total                      9.30 kB         1.07 kB             8             3
+"
+        );
+        let mut o = parse(&words(&["--db", &db, "--by", "all", "--top", "3"])).expect("o");
+        o.format = Format::Json;
+        let json = json_value(&compute(&o).expect("rows"), 3);
+        assert_eq!(
+            json[0]["peers"],
+            serde_json::json!([
+                {"peer": "142.250.185.78", "download_bytes": 9000, "upload_bytes": 1000,
+                 "name": "youtube.com", "country": "US", "as": "GOOGLE"},
+                {"peer": "1.1.1.1", "download_bytes": 300, "upload_bytes": 0,
+                 "name": "", "country": "AU", "as": "AS13335"},
+            ])
+        );
+        assert_eq!(
+            json[1]["peers"],
+            serde_json::json!([{"peer": "9.9.9.9", "download_bytes": 0, "upload_bytes": 70,
+                                "name": "dns.quad9.net", "country": "", "as": ""}])
+        );
+        // CSV has no peers: unchanged.
+        let csv = report_of(&["--db", &db, "--by", "all", "--top", "3", "--format", "csv"]);
+        assert!(csv.starts_with(render::CSV_HEADER), "{csv}");
+        // A device's detail: over its days, the same names.
+        let detail =
+            device_detail(&o, DeviceKey::parse("192.168.1.23").expect("ip")).expect("detail");
+        let google = "142.250.185.78".parse().expect("ip");
+        let info = detail.peer_info.get(&google).expect("info");
+        assert_eq!((info.name(), info.country()), ("youtube.com", "US"));
+    }
+
+    /// Names alone (no country nor AS columns): NAME only; a table without any of the columns
+    /// prints its peers as before.
+    #[test]
+    fn top_peers_without_the_columns_are_as_before() {
+        let dir = tempfile::tempdir().expect("dir");
+        let names = dir.path().join("names.db");
+        let db = rusqlite::Connection::open(&names).expect("db");
+        db.execute_batch(
+            "CREATE TABLE acct (ip_src TEXT, ip_dst TEXT, host_name_src TEXT, host_name_dst TEXT, \
+             as_src INT, as_dst INT, packets INT, bytes INT, stamp_inserted TEXT);
+             INSERT INTO acct VALUES
+              ('8.8.8.8', '192.168.1.23', 'dns.google', '', 15169, 0, 1, 100, '2024-05-01 10:00:00');",
+        )
+        .expect("table");
+        let names = names.display().to_string();
+        assert_eq!(
+            report_of(&["--db", &names, "--by", "all", "--top", "1"]),
+            "\
+PERIOD  DEVICE        NAME        DOWNLOAD          UPLOAD  DOWN_PACKETS    UP_PACKETS
+all     192.168.1.23                 100 B             0 B             1             0
+          PEER     NAME        AS             DOWNLOAD          UPLOAD
+          8.8.8.8  dns.google  AS15169           100 B             0 B
+all     total                        100 B             0 B             1             0
+"
+        );
+        let db = home_db(dir.path());
+        let args = ["--db", &db, "--by", "all", "--top", "2"];
+        assert_eq!(
+            report_of(&args),
+            "\
+PERIOD  DEVICE        NAME        DOWNLOAD          UPLOAD  DOWN_PACKETS    UP_PACKETS
+all     192.168.1.23               5.00 kB         1.00 kB             4             2
+          peer 8.8.8.8: down 5.00 kB, up 1.00 kB
+all     192.168.1.24                   0 B           300 B             0             1
+          peer 1.1.1.1: down 0 B, up 300 B
+all     192.168.1.25                   0 B            70 B             0             1
+          peer 1.1.1.1: down 0 B, up 70 B
+all     total                      5.00 kB         1.37 kB             4             4
+"
+        );
+        let mut o = parse(&words(&args)).expect("options");
+        o.format = Format::Json;
+        let json = json_value(&compute(&o).expect("rows"), 2);
+        assert_eq!(
+            json[0]["peers"],
+            serde_json::json!([{"peer": "8.8.8.8", "download_bytes": 5000, "upload_bytes": 1000}])
+        );
+    }
+
+    /// A memory table's keys carry the same names, countries and AS.
+    #[test]
+    fn top_peers_of_a_memory_table_have_their_names() {
+        use pmacct_core::key::{Addr, Counters, FlowKey};
+        use pmacct_core::labels::intern;
+        use pmacct_core::query::{Entry, Response, TableStatus, PROTOCOL_VERSION};
+        let key = FlowKey {
+            src_host: Addr("142.250.185.78".parse().expect("ip")),
+            dst_host: Addr("192.168.1.23".parse().expect("ip")),
+            src_host_name: intern("youtube.com"),
+            dst_host_name: intern("laptop.lan"),
+            src_country: u16::from_be_bytes(*b"US"),
+            src_as: 15169,
+            ..FlowKey::default()
+        };
+        let columns = [
+            "src_host",
+            "dst_host",
+            "src_host_name",
+            "dst_host_name",
+            "src_host_country",
+            "dst_host_country",
+            "src_as",
+            "dst_as",
+        ];
+        let response = Response {
+            protocol: PROTOCOL_VERSION,
+            columns: columns.iter().map(ToString::to_string).collect(),
+            results: vec![vec![Entry {
+                key,
+                counters: Counters {
+                    packets: 1,
+                    bytes: 500,
+                    ..Counters::default()
+                },
+            }]],
+            status: TableStatus::default(),
+            error: None,
+            bins: false,
+            custom: Vec::new(),
+            packed: None,
+            dump: None,
+        };
+        let dump: DumpFn = std::sync::Arc::new(move || Ok(response.clone()));
+        let mut o = parse_query(&[], Source::Dump(dump), "", &[]).expect("options");
+        o.top = 1;
+        let json = json_value(&compute(&o).expect("rows"), 1);
+        assert_eq!(
+            json[0]["peers"],
+            serde_json::json!([{"peer": "142.250.185.78", "download_bytes": 500, "upload_bytes": 0,
+                                "name": "youtube.com", "country": "US", "as": "AS15169"}])
         );
     }
 

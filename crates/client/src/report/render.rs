@@ -1,8 +1,9 @@
 //! The report as a table (human units), CSV or JSON.
 
 use std::io::{self, Write};
+use std::net::IpAddr;
 
-use super::{ReportOptions, Row};
+use super::{PeerInfo, ReportOptions, Row};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -95,15 +96,26 @@ pub fn json_value(rows: &[Row], top: usize) -> serde_json::Value {
             if top > 0 {
                 v["peers"] = top_peers(r, top)
                     .into_iter()
-                    .map(|(p, d, up)| {
-                        serde_json::json!({"peer": p.to_string(), "download_bytes": d, "upload_bytes": up})
-                    })
+                    .map(|(p, d, up)| peer_json(p, d, up, r.usage.peer_info.get(&p)))
                     .collect();
             }
             v
         })
         .collect();
     serde_json::Value::Array(items)
+}
+
+/// A peer's JSON record: its address and bytes; with `info` (the source has names, countries
+/// or AS), also `name`, `country` and `as` (empty strings when unknown).
+pub fn peer_json(peer: IpAddr, down: u64, up: u64, info: Option<&PeerInfo>) -> serde_json::Value {
+    let mut v =
+        serde_json::json!({"peer": peer.to_string(), "download_bytes": down, "upload_bytes": up});
+    if let Some(i) = info {
+        v["name"] = i.name().into();
+        v["country"] = i.country().into();
+        v["as"] = i.as_label().into();
+    }
+    v
 }
 
 fn json(rows: &[Row], top: usize, out: &mut dyn Write) -> io::Result<()> {
@@ -171,9 +183,144 @@ impl Widths {
     }
 }
 
+/// A peer's cells in the table: address, name, country and AS (control characters shown
+/// as `?`).
+fn peer_cells(peer: IpAddr, info: Option<&PeerInfo>) -> [String; 4] {
+    let printable = |t: &str| -> String {
+        t.chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect()
+    };
+    match info {
+        Some(i) => [
+            peer.to_string(),
+            printable(i.name()),
+            i.country().to_string(),
+            printable(&i.as_label()),
+        ],
+        None => [
+            peer.to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ],
+    }
+}
+
+/// The widths of the peers' columns when the source told what the peers are: PEER, NAME, and
+/// COUNTRY and AS when some peer shown has one (0: the column is not shown).
+#[derive(Clone, Copy)]
+struct PeerWidths {
+    peer: usize,
+    name: usize,
+    country: usize,
+    asn: usize,
+}
+
+impl PeerWidths {
+    /// `None` when no peer shown has [`PeerInfo`] (the source has no names): the peers are
+    /// lines of their own, `peer ADDRESS: down ..., up ...`.
+    fn of(rows: &[Row], top: usize) -> Option<PeerWidths> {
+        let mut widths: Option<PeerWidths> = None;
+        for r in rows {
+            for (p, _, _) in top_peers(r, top) {
+                let Some(info) = r.usage.peer_info.get(&p) else {
+                    continue;
+                };
+                let [peer, name, country, asn] =
+                    peer_cells(p, Some(info)).map(|c| c.chars().count());
+                let w = widths.get_or_insert(PeerWidths {
+                    peer: 4,
+                    name: 4,
+                    country: 0,
+                    asn: 0,
+                });
+                w.peer = w.peer.max(peer);
+                w.name = w.name.max(name);
+                if country > 0 {
+                    w.country = "COUNTRY".len();
+                }
+                if asn > 0 {
+                    w.asn = w.asn.max(asn).max(2);
+                }
+            }
+        }
+        widths
+    }
+
+    /// One line under a device, indented by `indent`: the peer's text, then bytes down and up.
+    fn line(
+        self,
+        out: &mut dyn Write,
+        indent: usize,
+        text: [&str; 4],
+        numbers: [&str; 2],
+    ) -> io::Result<()> {
+        let PeerWidths {
+            peer: peer_w,
+            name: name_w,
+            country: country_w,
+            asn: as_w,
+        } = self;
+        let [peer, name, country, asn] = text;
+        write!(out, "{:<indent$}    {peer:<peer_w$}  {name:<name_w$}", "")?;
+        if country_w > 0 {
+            write!(out, "  {country:<country_w$}")?;
+        }
+        if as_w > 0 {
+            write!(out, "  {asn:<as_w$}")?;
+        }
+        let [down, up] = numbers;
+        writeln!(out, "  {down:>14}  {up:>14}")
+    }
+}
+
+/// A row's top peers, under it: with `widths`, a table of their names (and countries, AS);
+/// else a line each.
+fn peers(
+    out: &mut dyn Write,
+    r: &Row,
+    o: &ReportOptions,
+    widths: Option<PeerWidths>,
+    indent: usize,
+) -> io::Result<()> {
+    let top = top_peers(r, o.top);
+    let Some(w) = widths else {
+        for (p, d, pu) in top {
+            writeln!(
+                out,
+                "{:<indent$}    peer {p}: down {}, up {}",
+                "",
+                bytes(d, o.exact),
+                bytes(pu, o.exact)
+            )?;
+        }
+        return Ok(());
+    };
+    if !top.is_empty() {
+        w.line(
+            out,
+            indent,
+            ["PEER", "NAME", "COUNTRY", "AS"],
+            ["DOWNLOAD", "UPLOAD"],
+        )?;
+    }
+    for (p, d, pu) in top {
+        let [peer, name, country, asn] = peer_cells(p, r.usage.peer_info.get(&p));
+        w.line(
+            out,
+            indent,
+            [&peer, &name, &country, &asn],
+            [&bytes(d, o.exact), &bytes(pu, o.exact)],
+        )?;
+    }
+    Ok(())
+}
+
 fn table(rows: &[Row], o: &ReportOptions, out: &mut dyn Write) -> io::Result<()> {
     let w = Widths::of(rows);
     let per_w = w.period;
+    let peer_w = PeerWidths::of(rows, o.top);
     w.line(
         out,
         ["PERIOD", "DEVICE", "NAME", "VENDOR"],
@@ -196,15 +343,7 @@ fn table(rows: &[Row], o: &ReportOptions, out: &mut dyn Write) -> io::Result<()>
                     &u.upload_packets.to_string(),
                 ],
             )?;
-            for (p, d, pu) in top_peers(r, o.top) {
-                writeln!(
-                    out,
-                    "{:<per_w$}    peer {p}: down {}, up {}",
-                    "",
-                    bytes(d, o.exact),
-                    bytes(pu, o.exact)
-                )?;
-            }
+            peers(out, r, o, peer_w, per_w)?;
             down += u.download_bytes;
             up += u.upload_bytes;
             dp += u.download_packets;

@@ -4,7 +4,8 @@
 
 use std::net::IpAddr;
 
-use pmacct_core::key::Mac;
+use pmacct_core::key::{FlowKey, Mac};
+use pmacct_core::labels::{self, LabelId};
 use pmacct_core::protocols::protocol_number;
 use pmacct_core::query::{Op, Request, Response, PROTOCOL_VERSION};
 
@@ -22,6 +23,24 @@ pub struct Flow {
     pub ports: Option<Ports>,
     pub bytes: u64,
     pub packets: u64,
+    /// What the source says of the source and the destination address (names, countries, AS),
+    /// when asked for and it has the columns ([`Has::about`]).
+    pub about: Option<[About; 2]>,
+}
+
+/// Text that many rows repeat (a name, an AS name): shared, not copied.
+pub type Text = std::sync::Arc<str>;
+
+/// What the source says of one address of a flow besides the address.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct About {
+    /// The name a client used for the address (learned from DNS, TLS, HTTP or QUIC).
+    pub name: Option<Text>,
+    /// Its ISO 3166 country code: two ASCII letters.
+    pub country: Option<[u8; 2]>,
+    /// Its AS number (0: unknown).
+    pub asn: u32,
+    pub as_name: Option<Text>,
 }
 
 /// A flow's transport ports and IP protocol.
@@ -86,6 +105,8 @@ pub struct Need {
     pub ids: bool,
     /// SQLite: only rows with a rowid in this half-open range (a share of a parallel scan).
     pub rows: Option<(i64, i64)>,
+    /// Names, countries and AS of the addresses, when the source has them ([`Flow::about`]).
+    pub about: bool,
 }
 
 /// What a source has beyond the addresses and counters.
@@ -93,6 +114,8 @@ pub struct Need {
 pub struct Has {
     pub mac: bool,
     pub ports: bool,
+    /// Flows carry what the source says of their addresses ([`Flow::about`]).
+    pub about: bool,
 }
 
 /// How stamps stored as text are read: in this zone (the daemon's, unless it wrote UTC).
@@ -104,6 +127,8 @@ struct Columns {
     /// MAC addresses are parsed (the table has them, and they are asked for).
     want_mac: bool,
     ports: bool,
+    /// The columns about each address, read last.
+    about: AboutCols,
 }
 
 impl Columns {
@@ -114,7 +139,8 @@ impl Columns {
         } else {
             ""
         };
-        format!("ip_src, ip_dst, bytes, packets, {stamp}{mac}{ports}")
+        let about = self.about.select([""; 4]);
+        format!("ip_src, ip_dst, bytes, packets, {stamp}{mac}{ports}{about}")
     }
 
     fn ports_at(&self) -> usize {
@@ -124,6 +150,131 @@ impl Columns {
             5
         }
     }
+
+    fn about_at(&self) -> usize {
+        self.ports_at() + if self.ports { 3 } else { 0 }
+    }
+}
+
+/// Which pairs of columns about the addresses a source has (SQL: `host_name_src` and
+/// `host_name_dst`, ...; a memory table: `src_host_name` and `dst_host_name`, ...), in the
+/// order they are read. AS numbers alone (in every default SQL schema) do not count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct AboutCols {
+    name: bool,
+    country: bool,
+    asn: bool,
+    as_name: bool,
+}
+
+impl AboutCols {
+    /// The SQL columns' names without their `_src`/`_dst`, in [`AboutCols::flags`] order.
+    const SQL: [&'static str; 4] = ["host_name", "country_ip", "as", "as_name"];
+    /// The memory table's primitives without their `src_`/`dst_`.
+    const MEMORY: [&'static str; 4] = ["host_name", "host_country", "as", "as_name"];
+    /// PostgreSQL's casts of the columns.
+    const PG_CASTS: [&'static str; 4] = ["::text", "::text", "::bigint", "::text"];
+
+    /// The pairs a source has (`pairs` in [`AboutCols::flags`] order), when `want`ed.
+    fn from_pairs(want: bool, pairs: [bool; 4]) -> AboutCols {
+        let [name, country, asn, as_name] = pairs;
+        match want && (name || country || as_name) {
+            true => AboutCols {
+                name,
+                country,
+                asn,
+                as_name,
+            },
+            false => AboutCols::default(),
+        }
+    }
+
+    /// The pairs of an SQL table with the columns `has`.
+    fn sql(want: bool, has: &[String]) -> AboutCols {
+        let present = |c: String| has.iter().any(|h| h.eq_ignore_ascii_case(&c));
+        let pairs =
+            AboutCols::SQL.map(|b| present(format!("{b}_src")) && present(format!("{b}_dst")));
+        AboutCols::from_pairs(want, pairs)
+    }
+
+    fn flags(self) -> [bool; 4] {
+        [self.name, self.country, self.asn, self.as_name]
+    }
+
+    fn any(self) -> bool {
+        self.flags().contains(&true)
+    }
+
+    /// `, host_name_src, host_name_dst, ...` (each column with its `casts`), or nothing.
+    fn select(self, casts: [&str; 4]) -> String {
+        let mut out = String::new();
+        for ((base, on), cast) in AboutCols::SQL.iter().zip(self.flags()).zip(casts) {
+            if on {
+                out.push_str(&format!(", {base}_src{cast}, {base}_dst{cast}"));
+            }
+        }
+        out
+    }
+}
+
+/// Interns the texts of a scan (names repeat over many rows): one copy of each, bounded.
+#[derive(Default)]
+struct Texts(std::collections::HashMap<Box<[u8]>, Text>);
+
+impl Texts {
+    /// Texts kept at most (beyond, the cache starts again).
+    const MAX: usize = 1 << 16;
+
+    /// `raw` as shared text; `None` when empty.
+    fn get(&mut self, raw: &[u8]) -> Option<Text> {
+        let raw = raw.trim_ascii();
+        if raw.is_empty() {
+            return None;
+        }
+        if let Some(t) = self.0.get(raw) {
+            return Some(t.clone());
+        }
+        if self.0.len() >= Texts::MAX {
+            self.0.clear();
+        }
+        let text: Text = String::from_utf8_lossy(raw).into();
+        self.0.insert(raw.into(), text.clone());
+        Some(text)
+    }
+}
+
+/// A country code as stored: two ASCII letters (anything else, such as '' or '--', is none).
+fn country_code(raw: &[u8]) -> Option<[u8; 2]> {
+    match *raw.trim_ascii() {
+        [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
+            Some([a.to_ascii_uppercase(), b.to_ascii_uppercase()])
+        }
+        _ => None,
+    }
+}
+
+/// What a row says of its source and destination addresses, from column `at` on.
+fn read_about(c: AboutCols, row: &impl RowRef, at: usize, texts: &mut Texts) -> [About; 2] {
+    let mut ends = [About::default(), About::default()];
+    for (i, end) in ends.iter_mut().enumerate() {
+        let mut col = at + i;
+        if c.name {
+            end.name = row.raw(col, |t| texts.get(t));
+            col += 2;
+        }
+        if c.country {
+            end.country = row.raw(col, country_code);
+            col += 2;
+        }
+        if c.asn {
+            end.asn = u32::try_from(row.num(col)).unwrap_or(0);
+            col += 2;
+        }
+        if c.as_name {
+            end.as_name = row.raw(col, |t| texts.get(t));
+        }
+    }
+    ends
 }
 
 /// Checks a table's columns: what is missing, and which optional ones it has.
@@ -151,7 +302,24 @@ fn check_columns(
         mac: present("mac_src") && present("mac_dst"),
         want_mac,
         ports: want_ports && present("src_port") && present("dst_port") && present("ip_proto"),
+        about: AboutCols::default(),
     })
+}
+
+/// [`check_columns`] for `need`, with the columns about the addresses it wants.
+fn columns(table: &str, has: &[String], need: Need) -> Result<Columns, SourceError> {
+    let mut cols = check_columns(table, has, need.mac, need.mac || need.ids, need.ports)?;
+    cols.about = AboutCols::sql(need.about, has);
+    Ok(cols)
+}
+
+/// What a source read with `cols` had.
+fn has_of(cols: &Columns) -> Has {
+    Has {
+        mac: cols.mac && cols.want_mac,
+        ports: cols.ports,
+        about: cols.about.any(),
+    }
 }
 
 fn safe_table(table: &str) -> Result<&str, SourceError> {
@@ -305,7 +473,13 @@ trait RowRef {
 }
 
 /// One row read in [`Columns::select`]'s order: its flow, unless its addresses do not parse.
-fn emit(cols: &Columns, row: &impl RowRef, stamps: &mut Stamps, each: &mut dyn FnMut(Flow)) {
+fn emit(
+    cols: &Columns,
+    row: &impl RowRef,
+    stamps: &mut Stamps,
+    texts: &mut Texts,
+    each: &mut dyn FnMut(Flow),
+) {
     let (Some(src), Some(dst)) = (row.raw(0, parse_ip_bytes), row.raw(1, parse_ip_bytes)) else {
         return;
     };
@@ -324,6 +498,10 @@ fn emit(cols: &Columns, row: &impl RowRef, stamps: &mut Stamps, each: &mut dyn F
         dst: u16::try_from(row.num(at + 1)).unwrap_or(0),
         proto: row.text(at + 2, |t| protocol_number(t.trim()).unwrap_or(0)),
     });
+    let about = cols
+        .about
+        .any()
+        .then(|| read_about(cols.about, row, cols.about_at(), texts));
     each(Flow {
         stamp,
         src,
@@ -333,6 +511,7 @@ fn emit(cols: &Columns, row: &impl RowRef, stamps: &mut Stamps, each: &mut dyn F
         ports,
         bytes: row.num(2),
         packets: row.num(3),
+        about,
     });
 }
 
@@ -433,7 +612,7 @@ fn sqlite(
             "'{path}' has no table '{table}'"
         )));
     }
-    let cols = check_columns(table, &has, need.mac, need.mac || need.ids, need.ports)?;
+    let cols = columns(table, &has, need)?;
     let range = match need.rows {
         Some((from, to)) => format!(" WHERE rowid >= {from} AND rowid < {to}"),
         None => String::new(),
@@ -449,13 +628,11 @@ fn sqlite(
         last_text: Vec::new(),
         last: None,
     };
+    let mut texts = Texts::default();
     while let Some(r) = rows.next().map_err(read_err)? {
-        emit(&cols, r, &mut stamps, each);
+        emit(&cols, r, &mut stamps, &mut texts, each);
     }
-    Ok(Has {
-        mac: cols.mac && cols.want_mac,
-        ports: cols.ports,
-    })
+    Ok(has_of(&cols))
 }
 
 impl RowRef for postgres::Row {
@@ -498,7 +675,7 @@ fn pgsql(
     if has.is_empty() {
         return Err(SourceError::Open(format!("no table '{table}' at '{url}'")));
     }
-    let cols = check_columns(table, &has, need.mac, need.mac || need.ids, need.ports)?;
+    let cols = columns(table, &has, need)?;
     let stamp = "to_char(stamp_inserted, 'YYYY-MM-DD HH24:MI:SS')";
     let mac = if cols.mac {
         ", mac_src::text, mac_dst::text"
@@ -510,8 +687,9 @@ fn pgsql(
     } else {
         ""
     };
+    let about = cols.about.select(AboutCols::PG_CASTS);
     let sql = format!(
-        "SELECT split_part(ip_src::text, '/', 1), split_part(ip_dst::text, '/', 1), bytes::bigint, packets::bigint, {stamp}{mac}{ports} FROM {table}"
+        "SELECT split_part(ip_src::text, '/', 1), split_part(ip_dst::text, '/', 1), bytes::bigint, packets::bigint, {stamp}{mac}{ports}{about} FROM {table}"
     );
     let params: [&(dyn postgres::types::ToSql + Sync); 0] = [];
     let mut rows = client.query_raw(&sql, params).map_err(read_err)?;
@@ -520,14 +698,12 @@ fn pgsql(
         last_text: Vec::new(),
         last: None,
     };
+    let mut texts = Texts::default();
     use postgres::fallible_iterator::FallibleIterator;
     while let Some(r) = rows.next().map_err(read_err)? {
-        emit(&cols, &r, &mut stamps, each);
+        emit(&cols, &r, &mut stamps, &mut texts, each);
     }
-    Ok(Has {
-        mac: cols.mac && cols.want_mac,
-        ports: cols.ports,
-    })
+    Ok(has_of(&cols))
 }
 
 impl RowRef for mysql::Row {
@@ -569,7 +745,7 @@ fn mysql(
     if has.is_empty() {
         return Err(SourceError::Open(format!("no table '{table}' at '{url}'")));
     }
-    let cols = check_columns(table, &has, need.mac, need.mac || need.ids, need.ports)?;
+    let cols = columns(table, &has, need)?;
     let sql = format!(
         "SELECT {} FROM {table}",
         cols.select("DATE_FORMAT(stamp_inserted, '%Y-%m-%d %H:%i:%s')")
@@ -580,14 +756,12 @@ fn mysql(
         last_text: Vec::new(),
         last: None,
     };
+    let mut texts = Texts::default();
     for row in result {
         let row = row.map_err(read_err)?;
-        emit(&cols, &row, &mut stamps, each);
+        emit(&cols, &row, &mut stamps, &mut texts, each);
     }
-    Ok(Has {
-        mac: cols.mac && cols.want_mac,
-        ports: cols.ports,
-    })
+    Ok(has_of(&cols))
 }
 
 /// A memory table's dump: its entries carry their bin with `imt_history`; without, the
@@ -625,6 +799,9 @@ fn memory(
     let present = |c: &str| has.iter().any(|h| h == c);
     let mac = (need.mac || need.ids) && present("src_mac") && present("dst_mac");
     let ports = need.ports && present("src_port") && present("dst_port") && present("proto");
+    let pairs =
+        AboutCols::MEMORY.map(|b| present(&format!("src_{b}")) && present(&format!("dst_{b}")));
+    let about = AboutCols::from_pairs(need.about, pairs);
     let bins = response.bins;
     for entry in response.results.into_iter().flatten() {
         let k = &entry.key;
@@ -641,9 +818,32 @@ fn memory(
             }),
             bytes: entry.counters.bytes,
             packets: entry.counters.packets,
+            about: about.any().then(|| memory_about(about, k)),
         });
     }
-    Ok(Has { mac, ports })
+    Ok(Has {
+        mac,
+        ports,
+        about: about.any(),
+    })
+}
+
+/// What a memory table's key says of its source and destination addresses.
+fn memory_about(c: AboutCols, k: &FlowKey) -> [About; 2] {
+    let text = |on: bool, id: LabelId| on.then(|| labels::text(id)).filter(|t| !t.is_empty());
+    let end = |name, country: u16, asn, as_name| About {
+        name: text(c.name, name),
+        country: c
+            .country
+            .then(|| country_code(&country.to_be_bytes()))
+            .flatten(),
+        asn: if c.asn { asn } else { 0 },
+        as_name: text(c.as_name, as_name),
+    };
+    [
+        end(k.src_host_name, k.src_country, k.src_as, k.src_as_name),
+        end(k.dst_host_name, k.dst_country, k.dst_as, k.dst_as_name),
+    ]
 }
 
 #[cfg(test)]
@@ -699,6 +899,45 @@ mod tests {
         );
         assert_eq!(parse_stamp("1700000000", &utc), Some(1_700_000_000));
         assert_eq!(parse_stamp("garbage", &utc), None);
+    }
+
+    /// Names, countries or AS names turn the columns about the addresses on (with AS numbers,
+    /// when there); AS numbers alone (every default schema has them) do not.
+    #[test]
+    fn columns_about_the_addresses() {
+        let has = |cols: &[&str]| -> Vec<String> { cols.iter().map(ToString::to_string).collect() };
+        let named = has(&[
+            "HOST_NAME_SRC",
+            "host_name_dst",
+            "as_src",
+            "as_dst",
+            "as_name_src",
+        ]);
+        let c = AboutCols::sql(true, &named);
+        assert_eq!(
+            c.select([""; 4]),
+            ", host_name_src, host_name_dst, as_src, as_dst"
+        );
+        assert_eq!(
+            c.select(AboutCols::PG_CASTS),
+            ", host_name_src::text, host_name_dst::text, as_src::bigint, as_dst::bigint"
+        );
+        assert!(!AboutCols::sql(false, &named).any());
+        assert!(!AboutCols::sql(true, &has(&["as_src", "as_dst"])).any());
+        let countries = AboutCols::sql(true, &has(&["country_ip_src", "country_ip_dst"]));
+        assert_eq!(
+            countries.select([""; 4]),
+            ", country_ip_src, country_ip_dst"
+        );
+        assert_eq!(country_code(b"us"), Some(*b"US"));
+        for none in [&b""[..], b"  ", b"--", b"USA", b"1A"] {
+            assert_eq!(country_code(none), None, "{none:?}");
+        }
+        let mut texts = Texts::default();
+        let a = texts.get(b" youtube.com ").expect("text");
+        let b = texts.get(b"youtube.com").expect("text");
+        assert!(Text::ptr_eq(&a, &b) && &*a == "youtube.com");
+        assert_eq!(texts.get(b""), None);
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub struct CoreConfig {
     pub geoip: GeoFiles,
     /// `names_cache_entries`, `names_grace` (src_host_name, dst_host_name).
     pub names: NamesConfig,
+    /// `names_learned_file`: device names learned from DHCP and mDNS are kept there.
+    pub names_learned_file: Option<PathBuf>,
     /// `web_listen` and the other `web_*` keys: the web page (docs/web.md).
     pub web: Option<WebConfig>,
     /// Which daemon runs the configuration (set by the binary, not by a key).
@@ -704,6 +706,7 @@ fn build_core(settings: &Settings, errors: &mut Vec<ConfigError>) -> CoreConfig 
             cache_entries: r.uint("names_cache_entries", 65_536) as usize,
             grace_secs: r.uint("names_grace", 300) as i64,
         },
+        names_learned_file: r.path("names_learned_file"),
         web: None,
         program: Program::Pmacctd,
         collector: CollectorConfig {

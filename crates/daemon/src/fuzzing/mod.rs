@@ -24,7 +24,7 @@ pub use sflow::sflow;
 pub type Target = fn(&[u8]);
 
 /// The targets by name, as `fuzz/` and `scripts/fuzz.sh` name them.
-pub const TARGETS: [(&str, Target); 12] = [
+pub const TARGETS: [(&str, Target); 13] = [
     ("datagrams", datagrams),
     ("sflow", sflow),
     ("collector", collector),
@@ -37,6 +37,7 @@ pub const TARGETS: [(&str, Target); 12] = [
     ("query", query),
     ("socket", socket),
     ("interfaces", interfaces),
+    ("names", names),
 ];
 
 /// Every link type the decoder knows, by DLT.
@@ -53,6 +54,37 @@ pub fn decode(data: &[u8]) {
     // The wire length is at least the captured length, sometimes more (snaplen cuts).
     let wire = frame.len() as u32 + u32::from(pick >> 6) * 100;
     let _ = pmacct_wire::decode(link, frame, wire);
+}
+
+/// What names hosts: an Ethernet frame through the name cache (DNS, TLS, HTTP, QUIC) and the
+/// device names (DHCP, mDNS), and the same bytes through every payload parser and, as text,
+/// the lease-file and IEEE registry parsers.
+pub fn names(data: &[u8]) {
+    static CACHE: OnceLock<Mutex<crate::hosts::names::NameCache>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(crate::hosts::names::NameCache::new(64, 60)));
+    let mut ip = pmacct_wire::IpPacket::new(Default::default());
+    if let pmacct_wire::Outcome::Ip =
+        pmacct_wire::decode_into(LinkType::Ethernet, data, data.len() as u32, &mut ip)
+    {
+        let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
+        c.observe(&ip, data, 1_700_000_000);
+        let _ = c.get(ip.dst, ip.src, 1_700_000_000);
+    }
+    let mut answers = Vec::new();
+    let _ = pmacct_sniff::dns::answers(data, &mut answers);
+    let mut mdns = Vec::new();
+    let _ = pmacct_sniff::dns::mdns_names(data, &mut mdns);
+    for m in pmacct_sniff::dns::tcp_messages(data) {
+        let _ = pmacct_sniff::dns::answers(m, &mut answers);
+    }
+    let _ = pmacct_sniff::tls::client_hello_server_name(data);
+    let _ = pmacct_sniff::http::host(data);
+    let _ = pmacct_sniff::dhcp::host_name(data);
+    let mut sni = String::new();
+    let _ = pmacct_sniff::quic::initial_server_name(data, &mut sni);
+    let text = String::from_utf8_lossy(data);
+    let _ = pmacct_sniff::leases::parse_auto(&text);
+    let _ = pmacct_sniff::oui::parse_ieee_csv(&text).vendor([0, 0x0c, 0x29, 1, 2, 3]);
 }
 
 /// The capture-file reader: every record it returns, and its errors.

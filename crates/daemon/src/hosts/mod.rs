@@ -4,6 +4,7 @@
 //! the plugins' keys are made, and only for what some plugin aggregates: nothing is learned
 //! otherwise (docs/names.md).
 
+pub mod devices;
 pub mod geo;
 pub mod names;
 
@@ -56,6 +57,8 @@ pub struct HostStore {
     pub geo: Arc<geo::GeoStore>,
     wants: Wants,
     names: NamesConfig,
+    /// Device names learned from DHCP and mDNS (`names_learned_file`).
+    pub devices: Option<Arc<devices::DeviceNames>>,
 }
 
 impl HostStore {
@@ -63,6 +66,7 @@ impl HostStore {
     pub fn open(
         files: &GeoFiles,
         names: NamesConfig,
+        learned: Option<&std::path::Path>,
         wants: Wants,
     ) -> Result<Option<Arc<HostStore>>, DaemonError> {
         let open = |key, path: &Option<std::path::PathBuf>| {
@@ -78,19 +82,37 @@ impl HostStore {
             asn: wants.asn && asn.is_some(),
             names: wants.names,
         };
-        if !wants.any() {
+        let devices = learned
+            .map(|p| {
+                devices::DeviceNames::open(p)
+                    .map(Arc::new)
+                    .map_err(DaemonError::Map)
+            })
+            .transpose()?;
+        if !wants.any() && devices.is_none() {
             return Ok(None);
         }
         Ok(Some(Arc::new(HostStore {
             geo: Arc::new(geo::GeoStore::new(city, asn)),
             wants,
             names,
+            devices,
         })))
     }
 
-    /// SIGUSR2 (`force`) or a periodic look at the files.
+    /// SIGUSR2 (`force`) or a periodic look at the files; learned device names are written.
     pub fn refresh(&self, force: bool, proc_name: &str) {
         self.geo.refresh(force, proc_name);
+        self.save_devices(proc_name);
+    }
+
+    /// Writes the learned device names when they changed.
+    pub fn save_devices(&self, proc_name: &str) {
+        if let Some(d) = &self.devices {
+            if let Err(e) = d.save_if_changed() {
+                tracing::warn!("( {proc_name}/core ): {e}");
+            }
+        }
     }
 
     /// An input thread's own lookups.
@@ -102,6 +124,7 @@ impl HostStore {
                 .wants
                 .names
                 .then(|| names::NameCache::new(self.names.cache_entries, self.names.grace_secs)),
+            devices: self.devices.clone(),
         }
     }
 }
@@ -111,6 +134,7 @@ pub struct HostLookup {
     wants: Wants,
     geo: geo::GeoCache,
     names: Option<names::NameCache>,
+    devices: Option<Arc<devices::DeviceNames>>,
 }
 
 impl HostLookup {
@@ -133,6 +157,16 @@ impl HostLookup {
     pub fn observe(&mut self, ip: &pmacct_wire::IpPacket, frame: &[u8], now: i64) {
         if let Some(names) = &mut self.names {
             names.observe(ip, frame, now);
+        }
+        if let (Some(d), 17, pmacct_wire::Ports::Found { src, dst }) =
+            (&self.devices, ip.proto, ip.ports)
+        {
+            if matches!(src, 67 | 68 | 5353) {
+                let (at, len) = (ip.payload.0 as usize, ip.payload.1 as usize);
+                if let Some(payload) = frame.get(at..at.saturating_add(len)) {
+                    d.observe(src, dst, payload, ip.l2.src_mac, now);
+                }
+            }
         }
     }
 

@@ -137,7 +137,9 @@ impl NameCache {
 
     fn learn(&mut self, client: IpAddr, server: IpAddr, name: &str, until: i64) {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
-        if name.is_empty() {
+        // Host names only: outputs print names as they are (no quoting in CSV).
+        let host_chars = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_');
+        if name.is_empty() || !name.chars().all(host_chars) {
             return;
         }
         if self.pairs.len() >= self.bound && !self.pairs.contains_key(&(client, server)) {

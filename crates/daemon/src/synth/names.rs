@@ -280,3 +280,99 @@ pub fn capture(start: u32) -> Vec<NamedPacket> {
     );
     out
 }
+
+/// A DHCPv4 message (BOOTP, magic cookie, options) from `chaddr`: message type `kind`
+/// (1 DISCOVER, 3 REQUEST, 5 ACK), `yiaddr`, and the options given (code, value).
+pub fn dhcp(kind: u8, chaddr: [u8; 6], yiaddr: [u8; 4], options: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let op = if kind == 5 { 2 } else { 1 };
+    let mut m = vec![op, 1, 6, 0, 0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0];
+    m.extend_from_slice(&[0; 4]); // ciaddr
+    m.extend_from_slice(&yiaddr);
+    m.extend_from_slice(&[0; 8]); // siaddr, giaddr
+    m.extend_from_slice(&chaddr);
+    m.extend_from_slice(&[0; 10 + 64 + 128]);
+    m.extend_from_slice(&[0x63, 0x82, 0x53, 0x63, 53, 1, kind]);
+    for (code, value) in options {
+        m.push(*code);
+        m.push(value.len() as u8);
+        m.extend_from_slice(value);
+    }
+    m.push(255);
+    m
+}
+
+/// An mDNS response announcing `host.local` at `addr`.
+pub fn mdns_announce(host: &str, addr: IpAddr) -> Vec<u8> {
+    let owner = format!("{host}.local");
+    let mut m = dns_response(0, &owner, addr.is_ipv6(), &[Rr::Addr(&owner, addr, 120)]);
+    // An announcement has no question: drop it (name, type, class) and say so.
+    let question = name(&owner).len() + 4;
+    m.drain(12..12 + question);
+    m[4..6].copy_from_slice(&[0, 0]);
+    m[2] = 0x84;
+    m
+}
+
+/// A device of [`home_devices`]: address, MAC, the name it gives itself.
+pub type Device = (IpAddr, [u8; 6], &'static str);
+
+/// A home network whose devices name themselves: a DHCP ACK for `jon-laptop`, a REQUEST with a
+/// client FQDN (option 81) for the TV, an mDNS announcement of the printer; then each device
+/// sends 1,000 bytes of IP to the internet. (addr, mac, name) of each device, and the frames.
+pub fn home_devices(start: u32) -> (Vec<Device>, Vec<(u32, Vec<u8>)>) {
+    let laptop = (
+        ip("192.168.1.23"),
+        [0x00, 0x0c, 0x29, 0x01, 0x02, 0x03],
+        "jon-laptop",
+    );
+    let tv = (
+        ip("192.168.1.24"),
+        [0x00, 0x00, 0x0c, 0x04, 0x05, 0x06],
+        "living-room-tv",
+    );
+    let printer = (
+        ip("192.168.1.30"),
+        [0x02, 0x11, 0x22, 0x33, 0x44, 0x55],
+        "printer",
+    );
+    let router = ip("192.168.1.1");
+    let mut frames = Vec::new();
+    let with_macs = |mut f: Vec<u8>, src: [u8; 6]| {
+        f[6..12].copy_from_slice(&src);
+        f
+    };
+    let ack = dhcp(
+        5,
+        laptop.1,
+        [192, 168, 1, 23],
+        &[(12, b"jon-laptop".to_vec()), (51, vec![0, 0, 14, 16])],
+    );
+    frames.push((
+        start,
+        frame(router, ip("255.255.255.255"), 17, &udp(67, 68, &ack)),
+    ));
+    let mut fqdn = vec![0x01, 0, 0];
+    fqdn.extend_from_slice(b"living-room-tv.lan");
+    let request = dhcp(3, tv.1, [0; 4], &[(50, vec![192, 168, 1, 24]), (81, fqdn)]);
+    let req = frame(
+        ip("0.0.0.0"),
+        ip("255.255.255.255"),
+        17,
+        &udp(68, 67, &request),
+    );
+    frames.push((start + 1, with_macs(req, tv.1)));
+    let announce = mdns_announce("printer", printer.0);
+    let mdns = frame(
+        printer.0,
+        ip("224.0.0.251"),
+        17,
+        &udp(5353, 5353, &announce),
+    );
+    frames.push((start + 2, with_macs(mdns, printer.1)));
+    for (i, (addr, mac, _)) in [laptop, tv, printer].iter().enumerate() {
+        let remote = ip(&format!("198.51.100.{}", 50 + i));
+        let f = frame(*addr, remote, 17, &udp(40000, 443, &[0; 972]));
+        frames.push((start + 10 + i as u32, with_macs(f, *mac)));
+    }
+    (vec![laptop, tv, printer], frames)
+}

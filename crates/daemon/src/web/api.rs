@@ -85,7 +85,7 @@ fn options(
         .map(|p| p.display().to_string());
     o.leases = web
         .config
-        .leases_file
+        .leases_files
         .iter()
         .filter(|p| p.exists())
         .map(|p| p.display().to_string())
@@ -247,9 +247,10 @@ fn detail_json(detail: report::Detail, day: Option<String>, top: usize) -> Value
         }
         v
     };
+    // With names, countries and AS when the source has them (`name`, `country`, `as`).
     let peers: Vec<Value> = largest(detail.peers.into_iter(), top)
         .into_iter()
-        .map(|(p, d, u): (IpAddr, u64, u64)| json!({"peer": p.to_string(), "download_bytes": d, "upload_bytes": u}))
+        .map(|(p, d, u): (IpAddr, u64, u64)| report::peer_json(p, d, u, detail.peer_info.get(&p)))
         .collect();
     let ports = detail.ports.map(|ports| {
         largest(ports.into_iter(), top)

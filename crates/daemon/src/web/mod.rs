@@ -105,7 +105,7 @@ impl Web {
             .map(|p| p.display().to_string());
         let leases: Vec<String> = self
             .config
-            .leases_file
+            .leases_files
             .iter()
             .filter(|p| p.exists())
             .map(|p| p.display().to_string())

@@ -50,8 +50,9 @@ pub struct WebConfig {
     pub source: Option<WebSource>,
     pub local: Vec<Cidr>,
     pub names_file: Option<PathBuf>,
-    /// `dhcp_leases_file`: device names from DHCP leases.
-    pub leases_file: Option<PathBuf>,
+    /// `dhcp_leases_file` and `names_learned_file`: device names from DHCP leases and from
+    /// what the daemon learned on the wire.
+    pub leases_files: Vec<PathBuf>,
     /// The day of the month a billing cycle starts on (1-28).
     pub billing_day: u8,
 }
@@ -134,6 +135,7 @@ pub(super) fn build(r: &mut Reader, plugins: &[PluginConfig]) -> Option<WebConfi
     let local = r.typed("web_local_net", parse_nets);
     let names_file = r.path("web_names_file");
     let leases_file = r.path("dhcp_leases_file");
+    let learned_file = r.path("names_learned_file");
     let billing_day = r.typed("web_billing_day", |v| parse_uint(v, 1, 28));
     let Some(listen) = listen else {
         let set: Vec<&str> = [
@@ -212,7 +214,7 @@ pub(super) fn build(r: &mut Reader, plugins: &[PluginConfig]) -> Option<WebConfi
         source: pick_source(r, plugins, named),
         local,
         names_file,
-        leases_file,
+        leases_files: leases_file.into_iter().chain(learned_file).collect(),
         billing_day: billing_day.map_or(1, |d| d as u8),
     })
 }

@@ -664,6 +664,11 @@ function totalRow(shown) {
 
 // -------- Device
 
+// a peer: its name and address, or its address
+const peerText = (r) => (r.name ? [r.name + ' ', h('span', { class: 'muted' }, `(${r.peer})`)] : r.peer);
+// a peer's country and AS ('' when unknown)
+const peerWhere = (r) => [r.country, r.as].filter(Boolean).join(' · ');
+
 function devicePage(main, route) {
   const cfg = state.config, alive = pageToken(), dev = route.arg;
   // the title, with a rename button once the name is known (unless read-only)
@@ -685,8 +690,11 @@ function devicePage(main, route) {
   const hoursBox = h('div', { id: 'device-hours', class: 'chart' });
   const daySel = h('select', { id: 'device-day' });
   const hoursTitle = h('h2', {}, 'Per hour');
+  // a peer is shown by the name the device used for it when the source has names
+  // (`youtube.com (142.250.185.78)`), with its country and AS when known
   const peerCols = [
-    textCol('peer', 'Peer', 'col-peer'), textCol('name', 'Name', 'col-pname', (r) => r.name || '—'),
+    { ...textCol('peer', 'Peer', 'col-peer', peerText), sort: (r) => r.name || r.peer },
+    { ...textCol('where', 'Country · AS', 'col-pname', (r) => peerWhere(r) || '—'), sort: peerWhere },
     bytesCol('down', 'Down', 'col-down', (r) => r.download_bytes), bytesCol('up', 'Up', 'col-up', (r) => r.upload_bytes),
     bytesCol('total', 'Total', 'col-total', (r) => r.download_bytes + r.upload_bytes),
   ];
