@@ -140,6 +140,9 @@ fn row_format(options: &Options, columns: &[String]) -> Result<RowFormat, Failur
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // `*_host_coords` is one name for two columns.
+    let companions: Vec<Primitive> = primitives.iter().filter_map(|p| p.companion()).collect();
+    primitives.extend(companions);
     primitives.sort();
     primitives.dedup();
     let mut fmt = RowFormat::new(options.format, primitives);

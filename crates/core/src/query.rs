@@ -116,6 +116,8 @@ fn layout_of(columns: &[String], bins: bool) -> Result<KeyLayout, String> {
         let p = Primitive::parse(c)
             .ok_or_else(|| format!("the daemon reported an unknown primitive '{c}'"))?;
         aggregate.columns.insert(p);
+        // `*_host_coords` is one name for two columns.
+        aggregate.columns.extend(p.companion());
     }
     Ok(KeyLayout::new(&aggregate, bins))
 }
@@ -358,6 +360,21 @@ impl Matcher {
                 Primitive::Label => {
                     k.label = crate::labels::lookup(value).unwrap_or(LabelId(u32::MAX))
                 }
+                p if p.is_interned_text() => {
+                    // A text no record carried matches nothing.
+                    let id = crate::labels::lookup(value).unwrap_or(LabelId(u32::MAX));
+                    set_geo(&mut k, p, u64::from(id.0));
+                }
+                p if p.is_country() => match value.as_bytes() {
+                    [a, b] => set_geo(&mut k, p, u64::from(*a) << 8 | u64::from(*b)),
+                    [] => set_geo(&mut k, p, 0),
+                    _ => return Err(bad()),
+                },
+                p if p.is_coordinate() => {
+                    let degrees: f64 = value.parse().map_err(|_| bad())?;
+                    let micro = (degrees * 1e6).round() as i32;
+                    set_geo(&mut k, p, u64::from(micro as u32));
+                }
                 Primitive::Tag => k.tag = value.parse().map_err(|_| bad())?,
                 Primitive::Tag2 => k.tag2 = value.parse().map_err(|_| bad())?,
                 Primitive::SamplingRate => k.sampling_rate = value.parse().map_err(|_| bad())?,
@@ -395,6 +412,27 @@ impl Matcher {
             p if p.is_timestamp() => true,
             p => key.number(*p) == want.number(*p),
         })
+    }
+}
+
+/// Sets a name or GeoIP primitive of `k` from its number (a text id, two letters, a
+/// coordinate in millionths of a degree).
+fn set_geo(k: &mut FlowKey, p: Primitive, n: u64) {
+    let id = LabelId(n as u32);
+    match p {
+        Primitive::SrcHostPocode => k.src_pocode = id,
+        Primitive::DstHostPocode => k.dst_pocode = id,
+        Primitive::SrcAsName => k.src_as_name = id,
+        Primitive::DstAsName => k.dst_as_name = id,
+        Primitive::SrcHostName => k.src_host_name = id,
+        Primitive::DstHostName => k.dst_host_name = id,
+        Primitive::SrcHostCountry => k.src_country = n as u16,
+        Primitive::DstHostCountry => k.dst_country = n as u16,
+        Primitive::SrcHostLat => k.src_lat = n as u32 as i32,
+        Primitive::SrcHostLon => k.src_lon = n as u32 as i32,
+        Primitive::DstHostLat => k.dst_lat = n as u32 as i32,
+        Primitive::DstHostLon => k.dst_lon = n as u32 as i32,
+        _ => {}
     }
 }
 

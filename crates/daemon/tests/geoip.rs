@@ -428,3 +428,85 @@ fn a_changed_file_is_read_again_and_a_broken_one_keeps_the_previous() {
     daemon.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The memory plugin and the client: coordinates print as two columns, and `-M` matches a
+/// country, an AS name and a coordinate.
+#[test]
+fn the_client_prints_and_matches_geoip_columns() {
+    let (Some(city), Some(asn)) = (
+        mmdb("GeoIP2-City-Test.mmdb"),
+        mmdb("GeoLite2-ASN-Test.mmdb"),
+    ) else {
+        return common::skipped("../shared/testdata/mmdb");
+    };
+    let dir = tempdir("client");
+    let pcap = capture(&dir);
+    let pipe = dir.join("mem.pipe");
+    let cfg = dir.join("mem.conf");
+    let log = dir.join("mem.log");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\npcap_savefile_wait: true\nlogfile: {}\ngeoipv2_file: {}\n\
+             geoipv2_asn_file: {}\nplugins: memory\n\
+             aggregate: dst_host, dst_host_country, dst_host_coords, dst_as, dst_as_name\nimt_path: {}\n",
+            pcap.display(),
+            log.display(),
+            city.display(),
+            asn.display(),
+            pipe.display()
+        ),
+    )
+    .expect("config");
+    /// Killed when the test ends, passed or not.
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _daemon = Running(
+        Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+            .arg("-f")
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("pmacctd"),
+    );
+    let query = |args: &[&str]| {
+        let client = Path::new(env!("CARGO_BIN_EXE_pmacctd")).with_file_name("pmacct");
+        let out = Command::new(client)
+            .arg("-p")
+            .arg(&pipe)
+            .args(args)
+            .output()
+            .expect("pmacct");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let header = "DST_AS,DST_AS_NAME,DST_IP,DH_COUNTRY,DH_LAT,DH_LON,PACKETS,BYTES\n";
+    let gb = format!(
+        "{header}0,,2.125.160.216,GB,51.750000,-1.250000,1,130\n\
+         0,,81.2.69.142,GB,51.514200,-0.093100,1,128\n\
+         0,,2a02:d3c0::5,GB,54.758440,-2.695310,1,158\n"
+    );
+    let start = std::time::Instant::now();
+    while query(&["-c", "dst_host_country", "-M", "GB", "-O", "csv"]) != gb {
+        assert!(
+            start.elapsed().as_secs() < 20,
+            "{}",
+            query(&["-s", "-O", "csv"])
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        query(&["-c", "dst_as_name", "-M", "Google Inc.", "-O", "csv"]),
+        format!("{header}15169,Google Inc.,1.0.0.1,,0.000000,0.000000,1,133\n")
+    );
+    assert_eq!(
+        query(&["-c", "dst_host_coords", "-M", "35.68536", "-O", "csv"]),
+        format!("{header}0,,2001:218::1,JP,35.685360,139.753090,1,157\n")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

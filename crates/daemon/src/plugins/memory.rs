@@ -66,6 +66,7 @@ impl MemoryPlugin {
                 .aggregate
                 .columns
                 .iter()
+                .filter(|p| !p.is_companion())
                 .map(|p| p.name().to_string())
                 .collect(),
             socket: options.socket.clone(),

@@ -49,7 +49,12 @@ impl Exposition {
         for p in &self.columns {
             v.clear();
             value(*p, &mut v);
-            let _ = write!(l, "{}=\"{}\",", p.name(), escape(&v));
+            let _ = write!(
+                l,
+                "{}=\"{}\",",
+                pmacct_core::format::tag_name(*p),
+                escape(&v)
+            );
         }
         let _ = write!(l, "plugin=\"{}\"}}", escape(&self.name));
         l

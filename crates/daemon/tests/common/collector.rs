@@ -45,6 +45,14 @@ pub struct Daemon {
     log: std::path::PathBuf,
 }
 
+/// A test that fails leaves no daemon behind.
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Daemon {
     /// Starts `program` on `cfg` (which logs to `log`) and waits until its socket is open.
     pub fn start(program: &str, cfg: &std::path::Path, log: std::path::PathBuf) -> Daemon {
