@@ -367,11 +367,11 @@ impl Primitive {
             Primitive::TimestampArrival => ("TIME", "Time the packet was captured"),
             Primitive::SrcAs => (
                 "L3",
-                "Source AS number (from the flow, or networks_file with nfacctd_as)",
+                "Source AS number (from the flow, networks_file with nfacctd_as, or geoipv2_asn_file)",
             ),
             Primitive::DstAs => (
                 "L3",
-                "Destination AS number (from the flow, or networks_file with nfacctd_as)",
+                "Destination AS number (from the flow, networks_file with nfacctd_as, or geoipv2_asn_file)",
             ),
             Primitive::SrcAsName => ("L3", "Name of the source AS (geoipv2_asn_file)"),
             Primitive::DstAsName => ("L3", "Name of the destination AS (geoipv2_asn_file)"),

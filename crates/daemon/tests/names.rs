@@ -169,7 +169,10 @@ fn tshark_reads_the_same_names_from_the_capture() {
         ["203.0.113.10", "203.0.113.20", "203.0.113.10,203.0.113.30"]
     );
     assert_eq!(col(2), ["2001:db8:cafe::1"]);
-    assert_eq!(col(3), ["secure.example.org", "quic.example.net"]);
+    assert_eq!(
+        col(3),
+        ["secure.example.org", "quic.example.net", "pq.example.net"]
+    );
     assert_eq!(col(4), ["plain.example.org:8080"]);
     let _ = std::fs::remove_dir_all(&dir);
 }

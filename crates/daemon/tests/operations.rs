@@ -375,13 +375,16 @@ fn version_and_primitive_lists() {
         .lines()
         .filter_map(|l| l.split_once(" : ").map(|(n, _)| n.trim()))
         .collect();
-    assert_eq!(names.len(), 48, "{a}");
+    assert_eq!(names.len(), 58, "{a}");
     let dir = tempfile::tempdir().expect("tempdir");
     for name in names {
         let cfg = dir.path().join("a.conf");
         std::fs::write(
             &cfg,
-            format!("plugins: print[p]\naggregate: {name}\nnetworks_mask: 24\n"),
+            format!(
+                "plugins: print[p]\naggregate: {name}\nnetworks_mask: 24\n\
+                 geoipv2_file: /var/lib/GeoIP/City.mmdb\ngeoipv2_asn_file: /var/lib/GeoIP/ASN.mmdb\n"
+            ),
         )
         .expect("config");
         let out = common::check_config(&cfg);

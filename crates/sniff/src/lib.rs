@@ -10,7 +10,8 @@
 //! - [`tls`]: the server name (SNI) of a TLS ClientHello.
 //! - [`http`]: the `Host` header of an HTTP/1.x request.
 //! - [`quic`]: the SNI of a QUIC v1/v2 client Initial, decrypted with the keys derived from its
-//!   Destination Connection ID (RFC 9001 §5.2, RFC 9369).
+//!   Destination Connection ID (RFC 9001 §5.2, RFC 9369); [`quic::InitialReassembler`] reads
+//!   the ClientHellos that span several Initials (post-quantum key shares) from bounded state.
 //! - [`dhcp`]: the host name and MAC address a DHCPv4 client sends.
 //! - [`leases`]: dnsmasq and ISC dhcpd lease files.
 //! - [`oui`]: the vendor of a MAC address from the IEEE registry CSV files.
@@ -20,7 +21,9 @@
 //! - they never panic, whatever the bytes;
 //! - they do not allocate on the path that rejects an uninteresting payload;
 //! - their work is bounded by the length of their input (DNS name compression is bounded to
-//!   128 labels and pointers per name and 255 bytes of name).
+//!   128 labels and pointers per name and 255 bytes of name), and the state that
+//!   [`quic::InitialReassembler`] keeps between datagrams by its entry count and
+//!   [`quic::MAX_CRYPTO`] bytes per entry.
 
 #![forbid(unsafe_code)]
 

@@ -3,7 +3,10 @@
 //! Initial packets are encrypted with keys that anyone can derive from the packet's Destination
 //! Connection ID (RFC 9001 §5.2; RFC 9369 §3.3 for version 2): [`initial_server_name`] derives
 //! them, removes header protection, decrypts and authenticates the payload, gathers the CRYPTO
-//! frames and reads the server name of the ClientHello they carry.
+//! frames and reads the server name of the ClientHello they carry. A ClientHello that spans
+//! several datagrams (post-quantum key shares make it larger than one Initial) is read by
+//! [`InitialReassembler`], which holds the CRYPTO data of a bounded number of connections until
+//! the name is complete.
 
 use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use aes::Aes128;
@@ -72,33 +75,56 @@ fn version(v: u32) -> Option<&'static Version> {
 /// Returns false (leaving `out` unchanged) for anything else: another packet type or version,
 /// a packet cut short, a payload that fails authentication (including a server's Initial, which
 /// uses other keys), frames other than PADDING, PING, ACK and CRYPTO before the name is
-/// complete, or a ClientHello whose start or server_name extension is not in this datagram.
-/// Only the first packet of a datagram is read. Allocates only once the datagram has passed the
-/// header checks of an Initial packet (a copy of the packet and at most [`MAX_CRYPTO`] bytes of
-/// CRYPTO data).
+/// complete, or a ClientHello whose start or server_name extension is not in this datagram
+/// (see [`InitialReassembler`] for ClientHellos that span several datagrams). Where CRYPTO
+/// frames overlap, the first copy of each byte is kept. Only the first packet of a datagram is
+/// read. Allocates only once the datagram has passed the header checks of an Initial packet (a
+/// copy of the packet and at most [`MAX_CRYPTO`] bytes of CRYPTO data).
 pub fn initial_server_name(datagram: &[u8], out: &mut String) -> bool {
-    let Some(h) = parse_initial(datagram) else {
+    let Some(initial) = ClientInitial::open(datagram) else {
         return false;
     };
-    let Some(keys) = Keys::client_initial(h.version, h.dcid) else {
-        return false;
-    };
-    let Some((pkt, hdr_len)) = unprotect(datagram, &h, &keys) else {
-        return false;
-    };
-    let Some(payload) = pkt.get(hdr_len..pkt.len().saturating_sub(TAG_LEN)) else {
-        return false;
-    };
-    let Some(crypto) = crypto_stream(payload) else {
-        return false;
-    };
-    match crate::tls::client_hello_sni_from_handshake(&crypto) {
-        Some(name) => {
+    let mut crypto = CryptoStream::default();
+    crypto.add_frames(initial.payload());
+    match crypto.hello() {
+        Hello::Name(name) => {
             out.clear();
             out.push_str(name);
             true
         }
-        None => false,
+        Hello::Incomplete | Hello::Never => false,
+    }
+}
+
+/// A client Initial packet whose protection has been removed.
+struct ClientInitial<'a> {
+    /// The Destination Connection ID, which the keys were derived from.
+    dcid: &'a [u8],
+    /// The decrypted packet (header, payload, then the tag).
+    pkt: Vec<u8>,
+    /// The length of the header, packet number included.
+    hdr_len: usize,
+}
+
+impl<'a> ClientInitial<'a> {
+    /// Parses, unprotects and decrypts the first packet of `datagram` when it is a client
+    /// Initial of a known version; `None` for anything else or when authentication fails.
+    fn open(datagram: &'a [u8]) -> Option<Self> {
+        let h = parse_initial(datagram)?;
+        let keys = Keys::client_initial(h.version, h.dcid)?;
+        let (pkt, hdr_len) = unprotect(datagram, &h, &keys)?;
+        Some(ClientInitial {
+            dcid: h.dcid,
+            pkt,
+            hdr_len,
+        })
+    }
+
+    /// The decrypted frames.
+    fn payload(&self) -> &[u8] {
+        self.pkt
+            .get(self.hdr_len..self.pkt.len().saturating_sub(TAG_LEN))
+            .unwrap_or_default()
     }
 }
 
@@ -250,50 +276,113 @@ fn unprotect(d: &[u8], h: &InitialHeader<'_>, keys: &Keys) -> Option<(Vec<u8>, u
     Some((pkt, hdr_len))
 }
 
-/// Walks the frames of a decrypted Initial payload and returns the CRYPTO data that is
-/// contiguous from offset 0 (up to [`MAX_CRYPTO`] bytes). Stops at the first frame that is not
-/// PADDING, PING, ACK or CRYPTO, or at a frame cut short; `None` when no CRYPTO data starts at 0.
-fn crypto_stream(payload: &[u8]) -> Option<Vec<u8>> {
-    let mut buf = Vec::new();
-    let mut covered: Vec<bool> = Vec::new();
-    let mut r = Reader::new(payload);
-    while let Some(frame_type) = r.varint() {
-        let ok = match frame_type {
-            0x00 | 0x01 => Some(()),
-            0x02 | 0x03 => skip_ack(&mut r, frame_type == 0x03),
-            0x06 => crypto_frame(&mut r, &mut buf, &mut covered),
-            _ => None,
-        };
-        if ok.is_none() {
-            break;
-        }
-    }
-    let prefix = covered.iter().position(|c| !c).unwrap_or(covered.len());
-    buf.truncate(prefix);
-    (prefix > 0).then_some(buf)
+/// What the CRYPTO data gathered so far says of the ClientHello.
+enum Hello<'a> {
+    /// The server name.
+    Name(&'a str),
+    /// Not enough contiguous data from offset 0 yet.
+    Incomplete,
+    /// No name will come: the data from offset 0 is not a ClientHello, or the whole message
+    /// (or all of the first [`MAX_CRYPTO`] bytes) is there without a readable server name.
+    Never,
 }
 
-/// Reads one CRYPTO frame's offset, length and data, and copies the part of the data below
-/// [`MAX_CRYPTO`] into `buf` at its offset, marking those bytes in `covered`.
-fn crypto_frame(r: &mut Reader<'_>, buf: &mut Vec<u8>, covered: &mut Vec<bool>) -> Option<()> {
-    let offset = r.varint()?;
-    let len = usize::try_from(r.varint()?).ok()?;
-    let data = r.take(len)?;
-    let Ok(start) = usize::try_from(offset) else {
-        return Some(());
-    };
-    if start >= MAX_CRYPTO {
-        return Some(());
+/// The CRYPTO stream of client Initials below [`MAX_CRYPTO`], gathered from frames in any
+/// order. The first copy of each byte is kept: a later frame covering bytes already held only
+/// fills the gaps (RFC 9000 §19.6 requires retransmitted data to be identical; a copy that
+/// differs is ignored, not checked). Holds at most [`MAX_CRYPTO`] bytes and as many flags.
+#[derive(Debug, Default)]
+struct CryptoStream {
+    buf: Vec<u8>,
+    /// Which bytes of `buf` have been received.
+    covered: Vec<bool>,
+    /// How many bytes are contiguous from offset 0.
+    prefix: usize,
+}
+
+impl CryptoStream {
+    /// Walks the frames of a decrypted Initial payload and adds the data of its CRYPTO frames;
+    /// returns how many bytes were new. Stops at the first frame that is not PADDING, PING,
+    /// ACK or CRYPTO, or at a frame cut short, keeping what came before.
+    fn add_frames(&mut self, payload: &[u8]) -> usize {
+        let mut added = 0;
+        let mut r = Reader::new(payload);
+        while let Some(frame_type) = r.varint() {
+            let ok = match frame_type {
+                0x00 | 0x01 => Some(()),
+                0x02 | 0x03 => skip_ack(&mut r, frame_type == 0x03),
+                0x06 => self.crypto_frame(&mut r).map(|n| added += n),
+                _ => None,
+            };
+            if ok.is_none() {
+                break;
+            }
+        }
+        added
     }
-    let end = start.saturating_add(data.len()).min(MAX_CRYPTO);
-    if buf.len() < end {
-        buf.resize(end, 0);
-        covered.resize(end, false);
+
+    /// Reads one CRYPTO frame's offset, length and data, and adds the part of the data below
+    /// [`MAX_CRYPTO`]; returns how many bytes were new. `None` for a frame cut short.
+    fn crypto_frame(&mut self, r: &mut Reader<'_>) -> Option<usize> {
+        let offset = r.varint()?;
+        let len = usize::try_from(r.varint()?).ok()?;
+        let data = r.take(len)?;
+        Some(self.add(offset, data))
     }
-    let data = data.get(..end - start)?;
-    buf.get_mut(start..end)?.copy_from_slice(data);
-    covered.get_mut(start..end)?.fill(true);
-    Some(())
+
+    /// Adds `data` at stream offset `offset`, keeping bytes already held and ignoring what
+    /// lies at or past [`MAX_CRYPTO`]; returns how many bytes were new.
+    fn add(&mut self, offset: u64, data: &[u8]) -> usize {
+        let Ok(start) = usize::try_from(offset) else {
+            return 0;
+        };
+        if start >= MAX_CRYPTO {
+            return 0;
+        }
+        let end = start.saturating_add(data.len()).min(MAX_CRYPTO);
+        if self.buf.len() < end {
+            self.buf.resize(end, 0);
+            self.covered.resize(end, false);
+        }
+        let (Some(buf), Some(covered)) = (
+            self.buf.get_mut(start..end),
+            self.covered.get_mut(start..end),
+        ) else {
+            return 0;
+        };
+        let mut added = 0;
+        for ((b, c), &d) in buf.iter_mut().zip(covered.iter_mut()).zip(data) {
+            if !*c {
+                *b = d;
+                *c = true;
+                added += 1;
+            }
+        }
+        // Bounded by MAX_CRYPTO over the life of the stream: the prefix only grows.
+        while self.covered.get(self.prefix) == Some(&true) {
+            self.prefix += 1;
+        }
+        added
+    }
+
+    /// What the bytes contiguous from offset 0 say of the ClientHello.
+    fn hello(&self) -> Hello<'_> {
+        let hs = self.buf.get(..self.prefix).unwrap_or_default();
+        if let Some(name) = crate::tls::client_hello_sni_from_handshake(hs) {
+            return Hello::Name(name);
+        }
+        let Some(&msg_type) = hs.first() else {
+            return Hello::Incomplete;
+        };
+        let whole = hs
+            .get(1..4)
+            .map(|l| 4 + l.iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b)));
+        if msg_type != 1 || whole.is_some_and(|n| hs.len() >= n) || hs.len() >= MAX_CRYPTO {
+            Hello::Never
+        } else {
+            Hello::Incomplete
+        }
+    }
 }
 
 /// Skips the body of an ACK frame (RFC 9000 §19.3), with the ECN counts when `ecn`.
@@ -317,6 +406,9 @@ fn skip_ack(r: &mut Reader<'_>, ecn: bool) -> Option<()> {
     Some(())
 }
 
+mod reassembly;
+pub use reassembly::InitialReassembler;
+
 #[cfg(test)]
 mod tests;
 
@@ -328,6 +420,46 @@ pub mod build {
     /// A ClientHello handshake message (type 1) with one cipher suite, `server_name` and
     /// `supported_versions` (TLS 1.3).
     pub fn client_hello(server_name: &str) -> Vec<u8> {
+        let mut ext = server_name_ext(server_name);
+        // supported_versions: TLS 1.3.
+        ext.extend_from_slice(&SUPPORTED_VERSIONS);
+        hello_with_extensions(&ext)
+    }
+
+    /// A ClientHello like [`client_hello`] of `pad_to` bytes (or as few as it takes), with the
+    /// extensions `supported_versions`, a `key_share` of group X25519MLKEM768 (0x11ec) whose
+    /// dummy key is as long as the padding takes, and `server_name` last, as a client with a
+    /// post-quantum key share may order them.
+    pub fn client_hello_padded(server_name: &str, pad_to: usize) -> Vec<u8> {
+        padded_hello(server_name, pad_to).0
+    }
+
+    /// [`client_hello_padded`] and the offset of its server_name extension.
+    fn padded_hello(server_name: &str, pad_to: usize) -> (Vec<u8>, usize) {
+        let sni = server_name_ext(server_name);
+        let bare = hello_with_extensions(&[]).len();
+        let others = SUPPORTED_VERSIONS.len() + 10 + sni.len();
+        let key_len = pad_to
+            .saturating_sub(bare + others)
+            .min(usize::from(u16::MAX).saturating_sub(others));
+        let mut ext = SUPPORTED_VERSIONS.to_vec();
+        ext.extend_from_slice(&[0, 51]);
+        ext.extend_from_slice(&((key_len + 6) as u16).to_be_bytes());
+        ext.extend_from_slice(&((key_len + 4) as u16).to_be_bytes());
+        ext.extend_from_slice(&[0x11, 0xec]);
+        ext.extend_from_slice(&(key_len as u16).to_be_bytes());
+        ext.extend((0..key_len).map(|i| (i % 251) as u8));
+        ext.extend_from_slice(&sni);
+        let hello = hello_with_extensions(&ext);
+        let sni_at = hello.len().saturating_sub(sni.len());
+        (hello, sni_at)
+    }
+
+    /// The supported_versions extension of a client offering TLS 1.3 only.
+    const SUPPORTED_VERSIONS: [u8; 7] = [0, 43, 0, 3, 2, 3, 4];
+
+    /// A server_name extension with one host_name.
+    fn server_name_ext(server_name: &str) -> Vec<u8> {
         let name = server_name.as_bytes();
         let mut ext = Vec::new();
         // server_name: list length, type 0 (host_name), name length, name.
@@ -338,15 +470,18 @@ pub mod build {
         ext.push(0);
         ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
         ext.extend_from_slice(name);
-        // supported_versions: TLS 1.3.
-        ext.extend_from_slice(&[0, 43, 0, 3, 2, 3, 4]);
+        ext
+    }
+
+    /// A ClientHello handshake message with one cipher suite and the extensions `ext`.
+    fn hello_with_extensions(ext: &[u8]) -> Vec<u8> {
         let mut body = vec![3, 3];
         body.extend_from_slice(&[0x42; 32]);
         body.push(0); // session id
         body.extend_from_slice(&[0, 2, 0x13, 0x01]); // cipher suites
         body.extend_from_slice(&[1, 0]); // compression methods
         body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-        body.extend_from_slice(&ext);
+        body.extend_from_slice(ext);
         let mut hs = vec![1];
         hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
         hs.extend_from_slice(&body);
@@ -363,15 +498,95 @@ pub mod build {
     }
 
     /// A 1200-byte QUIC v1 client Initial datagram (packet number 0, no token) whose CRYPTO
-    /// frame holds [`client_hello`]. `None` for a name too long to fit.
+    /// frame holds [`client_hello`]. `None` for a name too long to fit or a DCID longer than
+    /// 20 bytes.
     pub fn quic_client_initial(dcid: &[u8], server_name: &str) -> Option<Vec<u8>> {
         let hello = client_hello(server_name);
         let mut payload = vec![0x06, 0x00];
         payload.extend_from_slice(&(0x4000 | u16::try_from(hello.len()).ok()?).to_be_bytes());
         payload.extend_from_slice(&hello);
-        // 1200 bytes in all: the header (first byte, version, DCID with its length, empty SCID
-        // and token, Length, packet number) and the tag around the payload.
-        let target = 1200usize.checked_sub(6 + dcid.len() + 2 + 2 + 4 + TAG_LEN)?;
+        initial_datagram(dcid, 0, payload)
+    }
+
+    /// Two 1200-byte QUIC v1 client Initial datagrams (packet numbers 0 and 1, no token) whose
+    /// CRYPTO frames together hold [`client_hello_padded`]`(server_name, pad_hello_to)`, as a
+    /// client with a post-quantum key share sends them (`pad_hello_to` about 1,800 for
+    /// X25519MLKEM768).
+    ///
+    /// The first datagram holds the ClientHello from offset 0 up to the server_name extension,
+    /// or as much of that as fits, in two CRYPTO frames with a PING between; the second holds
+    /// the rest in three CRYPTO frames in reverse offset order, with PINGs between. So neither
+    /// datagram gives the name on its own. Empty when the ClientHello does not fit in the two
+    /// (about 2,300 bytes with an 8-byte DCID) or the DCID is longer than 20 bytes.
+    pub fn quic_client_initials_split(
+        dcid: &[u8],
+        server_name: &str,
+        pad_hello_to: usize,
+    ) -> Vec<Vec<u8>> {
+        initials_split(dcid, server_name, pad_hello_to).unwrap_or_default()
+    }
+
+    fn initials_split(dcid: &[u8], server_name: &str, pad_hello_to: usize) -> Option<Vec<Vec<u8>>> {
+        let (hello, sni_at) = padded_hello(server_name, pad_hello_to);
+        let room = payload_room(dcid)?;
+        // The first datagram: what comes before the server_name extension, as much as fits
+        // beside two frame headers and a PING.
+        let split = sni_at.min(room.checked_sub(2 * CRYPTO_OVERHEAD + 1)?);
+        let half = split / 2;
+        let mut first = Vec::new();
+        crypto_frame(&mut first, 0, hello.get(..half)?)?;
+        first.push(0x01);
+        crypto_frame(&mut first, half, hello.get(half..split)?)?;
+        let rest = hello.len().checked_sub(split)?;
+        let cuts = [split, split + rest / 3, split + 2 * rest / 3, hello.len()];
+        let mut second = Vec::new();
+        for w in cuts.windows(2).rev() {
+            let (Some(&from), Some(&to)) = (w.first(), w.get(1)) else {
+                continue;
+            };
+            if from >= to {
+                continue;
+            }
+            if !second.is_empty() {
+                second.push(0x01);
+            }
+            crypto_frame(&mut second, from, hello.get(from..to)?)?;
+        }
+        Some(vec![
+            initial_datagram(dcid, 0, first)?,
+            initial_datagram(dcid, 1, second)?,
+        ])
+    }
+
+    /// The bytes a CRYPTO frame takes besides its data (type, 2-byte offset and length).
+    const CRYPTO_OVERHEAD: usize = 5;
+
+    /// Appends a CRYPTO frame with 2-byte offset and length; `None` past 2-byte varints.
+    fn crypto_frame(out: &mut Vec<u8>, offset: usize, data: &[u8]) -> Option<()> {
+        if offset >= 0x4000 || data.len() >= 0x4000 {
+            return None;
+        }
+        out.push(0x06);
+        out.extend_from_slice(&(0x4000 | offset as u16).to_be_bytes());
+        out.extend_from_slice(&(0x4000 | data.len() as u16).to_be_bytes());
+        out.extend_from_slice(data);
+        Some(())
+    }
+
+    /// The payload length that makes a 1200-byte Initial: 1200 less the header (first byte,
+    /// version, DCID with its length, empty SCID and token, 2-byte Length, 4-byte packet
+    /// number) and the tag. `None` for a DCID longer than 20 bytes.
+    fn payload_room(dcid: &[u8]) -> Option<usize> {
+        if dcid.len() > MAX_CID {
+            return None;
+        }
+        1200usize.checked_sub(6 + dcid.len() + 2 + 2 + 4 + TAG_LEN)
+    }
+
+    /// A 1200-byte QUIC v1 client Initial datagram with packet number `pn` whose payload is
+    /// `payload` and PADDING. `None` when the payload does not fit.
+    fn initial_datagram(dcid: &[u8], pn: u32, mut payload: Vec<u8>) -> Option<Vec<u8>> {
+        let target = payload_room(dcid)?;
         if payload.len() > target {
             return None;
         }
@@ -383,7 +598,7 @@ pub mod build {
         header.extend_from_slice(&[0, 0]);
         let length = 4 + payload.len() + TAG_LEN;
         header.extend_from_slice(&(0x4000 | length as u16).to_be_bytes());
-        header.extend_from_slice(&0u32.to_be_bytes());
+        header.extend_from_slice(&pn.to_be_bytes());
         protect(&V1, dcid, &header, &payload)
     }
 

@@ -45,8 +45,13 @@ pub struct NameCache {
     grace: i64,
     answers: Vec<dns::Answer>,
     scratch: String,
+    /// QUIC ClientHellos that span two Initial datagrams (post-quantum key shares).
+    quic: quic::InitialReassembler,
     pub counts: NameCounts,
 }
+
+/// QUIC connections whose ClientHello is being put together (at most 16 KiB each).
+const QUIC_PENDING: usize = 256;
 
 impl NameCache {
     pub fn new(bound: usize, grace: i64) -> NameCache {
@@ -56,6 +61,7 @@ impl NameCache {
             grace,
             answers: Vec::new(),
             scratch: String::new(),
+            quic: quic::InitialReassembler::new(QUIC_PENDING),
             counts: NameCounts::default(),
         }
     }
@@ -100,7 +106,8 @@ impl NameCache {
             17 if dst == 443 && payload[0] & 0xc0 == 0xc0 => {
                 let mut name = std::mem::take(&mut self.scratch);
                 name.clear();
-                if quic::initial_server_name(payload, &mut name) {
+                let key = connection_key(ip.src, ip.dst, src, dst);
+                if self.quic.push(key, payload, &mut name) {
                     self.learn(ip.src, ip.dst, &name, now + self.grace);
                 }
                 self.scratch = name;
@@ -118,7 +125,17 @@ impl NameCache {
             _ => {}
         }
     }
+}
 
+/// A connection's 4-tuple as a number (the reassembler's key).
+fn connection_key(src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (src, dst, sport, dport).hash(&mut h);
+    h.finish()
+}
+
+impl NameCache {
     fn dns(&mut self, client: IpAddr, message: &[u8], now: i64) {
         let mut answers = std::mem::take(&mut self.answers);
         answers.clear();

@@ -266,6 +266,14 @@ pub fn capture(start: u32) -> Vec<NamedPacket> {
             "quic.example.net",
         );
     }
+    // A post-quantum ClientHello over two Initials: the name comes with the second.
+    let pq = ip("198.51.100.8");
+    let split =
+        pmacct_sniff::quic::build::quic_client_initials_split(&[8; 8], "pq.example.net", 1600);
+    for (i, d) in split.iter().enumerate() {
+        let named = if i == 0 { "" } else { "pq.example.net" };
+        push(8, a, pq, 17, udp(50007, 443, d), "", named);
+    }
     // A's CDN answer (TTL 30) is forgotten GRACE seconds after it ran out; B's lives on.
     let late = 30 + GRACE + 1;
     push(late, a, cdn, 6, tcp(50000, 443, b"late"), "", "");

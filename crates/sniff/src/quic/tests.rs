@@ -249,3 +249,307 @@ fn random_bytes_never_panic() {
         }
     }
 }
+
+/// The (offset, length) of the CRYPTO frames of a client Initial, in the order sent.
+fn crypto_frames_of(datagram: &[u8]) -> Vec<(u64, u64)> {
+    let initial = ClientInitial::open(datagram).unwrap();
+    let mut r = Reader::new(initial.payload());
+    let mut frames = Vec::new();
+    while let Some(t) = r.varint() {
+        match t {
+            0x00 | 0x01 => {}
+            0x06 => {
+                let offset = r.varint().unwrap();
+                let len = r.varint().unwrap();
+                r.skip(len as usize).unwrap();
+                frames.push((offset, len));
+            }
+            _ => panic!("frame type {t}"),
+        }
+    }
+    frames
+}
+
+const SPLIT_DCID: [u8; 8] = [0x5a, 0x11, 0xec, 0, 1, 2, 3, 4];
+
+/// The two Initials of a ClientHello padded to 1,800 bytes, as with X25519MLKEM768.
+fn split_pair(dcid: &[u8], name: &str) -> (Vec<u8>, Vec<u8>) {
+    let mut d = build::quic_client_initials_split(dcid, name, 1800);
+    assert_eq!(d.len(), 2);
+    let second = d.pop().unwrap();
+    (d.pop().unwrap(), second)
+}
+
+#[test]
+fn split_initials_are_built_as_chrome_sends_them() {
+    let hello = build::client_hello_padded("pq.example.com", 1800);
+    assert_eq!(hello.len(), 1800);
+    assert_eq!(
+        crate::tls::client_hello_sni_from_handshake(&hello),
+        Some("pq.example.com")
+    );
+    let (d1, d2) = split_pair(&SPLIT_DCID, "pq.example.com");
+    assert_eq!((d1.len(), d2.len()), (1200, 1200));
+    let f1 = crypto_frames_of(&d1);
+    let f2 = crypto_frames_of(&d2);
+    assert_eq!(f1.len(), 2);
+    assert_eq!(f1[0].0, 0);
+    assert_eq!(f1[1].0, f1[0].1);
+    assert_eq!(f2.len(), 3);
+    assert!(f2.windows(2).all(|w| w[0].0 > w[1].0), "{f2:?}");
+    assert_eq!(f2[2].0, f1[1].0 + f1[1].1);
+    assert_eq!(f2[0].0 + f2[0].1, 1800);
+    // Neither datagram names the server alone.
+    let mut out = String::new();
+    assert!(!initial_server_name(&d1, &mut out));
+    assert!(!initial_server_name(&d2, &mut out));
+    // Small ClientHellos are split before their server_name; too large ones are not built.
+    for pad in [0, 100, 600, 1100, 1200, 2000] {
+        let d = build::quic_client_initials_split(&SPLIT_DCID, "a.example", pad);
+        assert_eq!(d.len(), 2, "pad {pad}");
+        assert!(!initial_server_name(&d[0], &mut out));
+        let mut r = InitialReassembler::new(1);
+        assert!(!r.push(0, &d[0], &mut out));
+        assert!(r.push(0, &d[1], &mut out), "pad {pad}");
+        assert_eq!(out, "a.example");
+    }
+    assert!(build::quic_client_initials_split(&SPLIT_DCID, "a.example", 2400).is_empty());
+    assert!(build::quic_client_initials_split(&[1; 21], "a.example", 1800).is_empty());
+    assert_eq!(build::quic_client_initial(&[1; 21], "a.example"), None);
+}
+
+#[test]
+fn reassembler_reads_a_name_split_over_two_datagrams() {
+    let (d1, d2) = split_pair(&SPLIT_DCID, "pq.example.com");
+    let mut r = InitialReassembler::new(8);
+    let mut out = String::from("unchanged");
+    assert!(!r.push(7, &d1, &mut out));
+    assert_eq!(r.pending(), 1);
+    assert_eq!(out, "unchanged");
+    assert!(r.push(7, &d2, &mut out));
+    assert_eq!(out, "pq.example.com");
+    assert_eq!(r.pending(), 0);
+    // In reverse order too.
+    let mut out = String::new();
+    assert!(!r.push(7, &d2, &mut out));
+    assert_eq!(r.pending(), 1);
+    assert!(r.push(7, &d1, &mut out));
+    assert_eq!(out, "pq.example.com");
+    assert_eq!(r.pending(), 0);
+    // A retransmitted first datagram is a duplicate: it changes nothing.
+    assert!(!r.push(7, &d1, &mut out));
+    assert!(!r.push(7, &d1, &mut out));
+    assert_eq!(r.pending(), 1);
+    out.clear();
+    assert!(r.push(7, &d2, &mut out));
+    assert_eq!(out, "pq.example.com");
+    assert_eq!(r.pending(), 0);
+}
+
+#[test]
+fn reassembler_single_datagram_names_at_once_without_state() {
+    let mut r = InitialReassembler::new(8);
+    let mut out = String::new();
+    assert!(r.push(1, &unhex(RFC9001_A2_PACKET), &mut out));
+    assert_eq!(out, "example.com");
+    assert_eq!(r.pending(), 0);
+    let d = build::quic_client_initial(&[9, 8, 7, 6, 5, 4, 3, 2], "one.example.net").unwrap();
+    assert!(r.push(1, &d, &mut out));
+    assert_eq!(out, "one.example.net");
+    assert_eq!(r.pending(), 0);
+    // The RFC 9369 v2 packet too.
+    let hdr = unhex("d36b3343cf088394c8f03e5157080000449e00000002");
+    assert!(r.push(2, &protect(VERSION_2, &hdr, &rfc_payload()), &mut out));
+    assert_eq!(out, "example.com");
+    assert_eq!(r.pending(), 0);
+    // With room for nothing, whole datagrams still name.
+    let mut none = InitialReassembler::new(0);
+    assert!(none.push(1, &d, &mut out));
+    let (d1, d2) = split_pair(&SPLIT_DCID, "pq.example.com");
+    assert!(!none.push(1, &d1, &mut out));
+    assert_eq!(none.pending(), 0);
+    assert!(!none.push(1, &d2, &mut out));
+    assert_eq!(out, "one.example.net");
+}
+
+#[test]
+fn reassembler_evicts_the_oldest_entry() {
+    let (d1, d2) = split_pair(&SPLIT_DCID, "pq.example.com");
+    let mut r = InitialReassembler::new(2);
+    let mut out = String::new();
+    assert!(!r.push(1, &d1, &mut out));
+    assert!(!r.push(2, &d1, &mut out));
+    assert!(!r.push(3, &d1, &mut out));
+    assert_eq!(r.pending(), 2);
+    // Key 1 was forgotten: its second datagram starts a new entry and evicts key 2.
+    assert!(!r.push(1, &d2, &mut out));
+    assert_eq!(r.pending(), 2);
+    assert!(r.push(3, &d2, &mut out));
+    assert_eq!(out, "pq.example.com");
+    assert_eq!(r.pending(), 1);
+    out.clear();
+    assert!(!r.push(2, &d2, &mut out));
+    assert_eq!(r.pending(), 2);
+    // Key 1 still holds its second datagram.
+    assert!(r.push(1, &d1, &mut out));
+    assert_eq!(out, "pq.example.com");
+    assert_eq!(r.pending(), 1);
+    // Progress on an entry does not make it younger: the oldest made goes first.
+    let mut r = InitialReassembler::new(2);
+    let (e1, e2) = split_pair(&[1; 8], "e.example");
+    let (f1, f2) = split_pair(&[2; 8], "f.example");
+    assert!(!r.push(1, &e1, &mut out));
+    assert!(!r.push(2, &f1, &mut out));
+    assert!(!r.push(1, &e1, &mut out));
+    assert!(!r.push(3, &f1, &mut out)); // evicts key 1
+    assert!(!r.push(1, &e2, &mut out)); // a new entry for key 1, evicts key 2
+    assert!(!r.push(2, &f2, &mut out)); // a new entry for key 2, evicts key 3
+    assert_eq!(r.pending(), 2);
+    assert!(r.push(1, &e1, &mut out));
+    assert_eq!(out, "e.example");
+    assert!(r.push(2, &f1, &mut out));
+    assert_eq!(out, "f.example");
+    assert_eq!(r.pending(), 0);
+}
+
+#[test]
+fn reassembler_keeps_keys_and_connection_ids_apart() {
+    let (a1, a2) = split_pair(&SPLIT_DCID, "a.example.org");
+    let (b1, b2) = split_pair(&SPLIT_DCID, "b.example.org");
+    let (c1, c2) = split_pair(&[0xcc; 8], "c.example.org");
+    let mut r = InitialReassembler::new(8);
+    let mut out = String::new();
+    // Same DCID, different keys.
+    assert!(!r.push(1, &a1, &mut out));
+    assert!(!r.push(2, &b2, &mut out));
+    assert_eq!(r.pending(), 2);
+    assert!(r.push(2, &b1, &mut out));
+    assert_eq!(out, "b.example.org");
+    assert!(r.push(1, &a2, &mut out));
+    assert_eq!(out, "a.example.org");
+    assert_eq!(r.pending(), 0);
+    // Same key, different DCIDs (a new attempt of the connection).
+    assert!(!r.push(1, &a1, &mut out));
+    assert!(!r.push(1, &c2, &mut out));
+    assert_eq!(r.pending(), 2);
+    assert!(r.push(1, &c1, &mut out));
+    assert_eq!(out, "c.example.org");
+    assert!(r.push(1, &a2, &mut out));
+    assert_eq!(out, "a.example.org");
+    assert_eq!(r.pending(), 0);
+}
+
+#[test]
+fn reassembler_keeps_the_first_copy_of_overlapping_data() {
+    let hello = &RFC9001_CLIENT_HELLO;
+    let mut r = InitialReassembler::new(4);
+    let mut out = String::new();
+    // The name (bytes 58..69) comes first; a differing copy later is ignored.
+    assert!(!r.push(5, &v1_packet(&crypto(40, &hello[40..100])), &mut out));
+    let mut forged = hello[..80].to_vec();
+    forged[60] = b'X';
+    assert!(r.push(5, &v1_packet(&crypto(0, &forged)), &mut out));
+    assert_eq!(out, "example.com");
+    // Within one datagram as well.
+    let mut frames = crypto(0, &hello[..70]);
+    frames.extend(crypto(50, &forged[50..]));
+    frames.extend(crypto(0, &forged));
+    assert!(initial_server_name(&v1_packet(&frames), &mut out));
+    assert_eq!(out, "example.com");
+}
+
+#[test]
+fn reassembler_forgets_what_will_never_name() {
+    let hello = &RFC9001_CLIENT_HELLO;
+    let mut r = InitialReassembler::new(4);
+    let mut out = String::new();
+    // Not a ClientHello.
+    let mut server_hello = hello[..40].to_vec();
+    server_hello[0] = 2;
+    assert!(!r.push(1, &v1_packet(&crypto(0, &server_hello)), &mut out));
+    assert_eq!(r.pending(), 0);
+    // A whole ClientHello without server_name.
+    let mut nameless = *hello;
+    nameless[49] = 0x77;
+    assert!(!r.push(1, &v1_packet(&crypto(0, &nameless)), &mut out));
+    assert_eq!(r.pending(), 0);
+    // ... also when its end came first.
+    assert!(!r.push(1, &v1_packet(&crypto(100, &nameless[100..])), &mut out));
+    assert_eq!(r.pending(), 1);
+    assert!(!r.push(1, &v1_packet(&crypto(0, &nameless[..100])), &mut out));
+    assert_eq!(r.pending(), 0);
+    // No CRYPTO data, or only past MAX_CRYPTO: no entry.
+    assert!(!r.push(1, &v1_packet(&[0x01]), &mut out));
+    assert!(!r.push(1, &v1_packet(&crypto(MAX_CRYPTO as u32, hello)), &mut out));
+    assert_eq!(r.pending(), 0);
+    // A ClientHello that claims 16 MiB and whose first extension never ends: the entry holds
+    // MAX_CRYPTO bytes at most and is dropped once they are all there.
+    let mut huge = vec![1, 0xff, 0xff, 0xff, 3, 3];
+    huge.extend_from_slice(&[0; 32]);
+    huge.extend_from_slice(&[
+        0, 0, 2, 0x13, 0x01, 1, 0, 0xff, 0xff, 0x77, 0x77, 0xff, 0xff,
+    ]);
+    huge.resize(MAX_CRYPTO + 3000, 0xab);
+    let chunk = 1100;
+    let mut at = 0;
+    while at < MAX_CRYPTO {
+        let end = (at + chunk).min(huge.len());
+        assert_eq!(r.pending(), usize::from(at > 0));
+        assert!(!r.push(9, &v1_packet(&crypto(at as u32, &huge[at..end])), &mut out));
+        at = end;
+    }
+    assert_eq!(r.pending(), 0);
+    assert_eq!(out, "");
+}
+
+#[test]
+fn reassembler_random_input_never_panics() {
+    let (d1, d2) = split_pair(&SPLIT_DCID, "pq.example.com");
+    let hello = build::client_hello_padded("pq.example.com", 1800);
+    let mut r = InitialReassembler::new(4);
+    let mut out = String::new();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    // Damaged datagrams, under a few keys.
+    for i in 0..2_000 {
+        let mut d = if i % 2 == 0 { d1.clone() } else { d2.clone() };
+        let v = next();
+        let at = (v % if i % 3 == 0 { 64 } else { 1200 }) as usize;
+        d[at] = (v >> 40) as u8;
+        let len = ((v >> 20) % 1201) as usize;
+        let _ = r.push(v % 5, &d[..len], &mut out);
+        let _ = r.push(v % 3, &d, &mut out);
+        assert!(r.pending() <= 4);
+    }
+    // Well-protected Initials with CRYPTO frames at random offsets, lengths and contents.
+    for _ in 0..300 {
+        let mut frames = Vec::new();
+        for _ in 0..(next() % 6) {
+            let v = next();
+            let offset = if v % 4 == 0 {
+                (v >> 8) as u32 % (MAX_CRYPTO as u32 + 100)
+            } else {
+                (v >> 8) as u32 % 1800
+            };
+            let len = ((v >> 32) % 300) as usize;
+            let data: Vec<u8> = if v % 3 == 0 {
+                (0..len).map(|_| next() as u8).collect()
+            } else {
+                let from = (offset as usize).min(hello.len());
+                hello[from..(from + len).min(hello.len())].to_vec()
+            };
+            frames.extend(crypto(offset, &data));
+            if v % 7 == 0 {
+                frames.extend([0x02, 0x05, 0x00, 0x01, 0x00, 0x01, 0x01]);
+            }
+        }
+        frames.truncate(1162);
+        let _ = r.push(next() % 3, &v1_packet(&frames), &mut out);
+        assert!(r.pending() <= 4);
+    }
+}
