@@ -1,11 +1,12 @@
 //! pcapgen: writes a deterministic synthetic capture for tests and benchmarks.
 //!
 //! Usage: `pcapgen <out.pcap> <packets> [hosts=1000] [seconds=600] [start_epoch=1700000000]
-//! [ethernet|fabricpath|vntag|wlan]`
+//! [ethernet|fabricpath|vntag|wlan|names]` (`names`: DNS answers, TLS, HTTP and QUIC naming
+//! servers among the data, `synth::names::write_mix`; hosts and seconds are its own)
 
 use pmacct_daemon::synth::Framing;
 
-const USAGE: &str = "usage: pcapgen <out.pcap> <packets> [hosts=1000] [seconds=600] [start_epoch=1700000000] [ethernet|fabricpath|vntag|wlan]";
+const USAGE: &str = "usage: pcapgen <out.pcap> <packets> [hosts=1000] [seconds=600] [start_epoch=1700000000] [ethernet|fabricpath|vntag|wlan|names]";
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -14,6 +15,14 @@ fn main() -> std::io::Result<()> {
         std::process::exit(2);
     }
     let num = |i: usize, d: u64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
+    if args.get(6).is_some_and(|a| a == "names") {
+        let start = u32::try_from(num(5, 1_700_000_000)).unwrap_or(1_700_000_000);
+        return pmacct_daemon::synth::names::write_mix(
+            std::path::Path::new(&args[1]),
+            num(2, 1000),
+            start,
+        );
+    }
     let framing = match args.get(6) {
         None => Framing::Ethernet,
         Some(name) => Framing::parse(name).unwrap_or_else(|| {

@@ -24,7 +24,9 @@ pub struct CoreStats {
 #[derive(Debug, Default)]
 pub struct HostStats {
     pub names_learned: AtomicU64,
-    /// Names refused because a cache (or the text table) was at its bound.
+    /// Names forgotten early to keep a cache at its bound.
+    pub names_evicted: AtomicU64,
+    /// Names not kept because the table of name texts was full.
     pub names_refused: AtomicU64,
     /// (client, server) names held, over the input threads.
     pub names_cached: AtomicU64,
@@ -38,6 +40,7 @@ impl HostStats {
     pub fn publish(&self, lookup: &mut crate::hosts::HostLookup, cached: &mut usize) {
         let (counts, now_cached) = lookup.take_name_counts();
         self.names_learned.fetch_add(counts.learned, Relaxed);
+        self.names_evicted.fetch_add(counts.evicted, Relaxed);
         self.names_refused.fetch_add(counts.refused, Relaxed);
         self.dns_malformed.fetch_add(counts.malformed, Relaxed);
         self.geoip_errors.fetch_add(lookup.take_errors(), Relaxed);
@@ -54,6 +57,7 @@ impl HostStats {
     fn line(&self) -> String {
         let n = [
             self.names_learned.load(Relaxed),
+            self.names_evicted.load(Relaxed),
             self.names_refused.load(Relaxed),
             self.names_cached.load(Relaxed),
             self.dns_malformed.load(Relaxed),
@@ -63,8 +67,8 @@ impl HostStats {
             return String::new();
         }
         format!(
-            " names_learned={} names_refused={} names_cached={} dns_malformed={} geoip_errors={}",
-            n[0], n[1], n[2], n[3], n[4]
+            " names_learned={} names_evicted={} names_refused={} names_cached={} dns_malformed={} geoip_errors={}",
+            n[0], n[1], n[2], n[3], n[4], n[5]
         )
     }
 }

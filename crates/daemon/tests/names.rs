@@ -218,7 +218,9 @@ fn a_flood_of_distinct_answers_keeps_the_cache_at_its_bound() {
         "names_cache_entries: 1000\n",
     );
     assert!(
-        log.contains("names_learned=1000 names_refused=4000 names_cached=1000 dns_malformed=0"),
+        log.contains(
+            "names_learned=5000 names_evicted=4000 names_refused=0 names_cached=1000 dns_malformed=0"
+        ),
         "{log}"
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -243,7 +243,7 @@ pub struct GeoCache {
     generation: u64,
     city: Option<Arc<Db>>,
     asn: Option<Arc<Db>>,
-    seen: HashMap<IpAddr, HostInfo>,
+    seen: HashMap<IpAddr, HostInfo, foldhash::fast::RandomState>,
     /// Lookups that failed on a broken part of a database (counted as unknown).
     pub errors: u64,
 }
@@ -255,7 +255,7 @@ impl GeoCache {
             store,
             city: None,
             asn: None,
-            seen: HashMap::new(),
+            seen: HashMap::default(),
             errors: 0,
         };
         cache.catch_up();

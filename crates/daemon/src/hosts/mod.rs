@@ -26,6 +26,10 @@ pub struct Wants {
     pub asn: bool,
     /// Host names (src_host_name, dst_host_name).
     pub names: bool,
+    /// Which addresses the mmdb files are looked up for (a plugin aggregating only
+    /// `dst_host_country` costs one lookup a packet).
+    pub src: bool,
+    pub dst: bool,
 }
 
 impl Wants {
@@ -35,6 +39,16 @@ impl Wants {
             for p in &a.columns {
                 w.geo |= p.is_geo();
                 w.names |= matches!(p, Primitive::SrcHostName | Primitive::DstHostName);
+                let (src, dst) = match p {
+                    Primitive::SrcAs | Primitive::SrcAsName => (true, false),
+                    Primitive::DstAs | Primitive::DstAsName => (false, true),
+                    Primitive::SrcHostCountry
+                    | Primitive::SrcHostPocode
+                    | Primitive::SrcHostLat
+                    | Primitive::SrcHostLon => (true, false),
+                    p if p.is_geo() => (false, true),
+                    _ => (false, false),
+                };
                 w.asn |= matches!(
                     p,
                     Primitive::SrcAs
@@ -42,6 +56,8 @@ impl Wants {
                         | Primitive::SrcAsName
                         | Primitive::DstAsName
                 );
+                w.src |= src;
+                w.dst |= dst;
             }
         }
         w
@@ -81,6 +97,7 @@ impl HostStore {
             geo: wants.geo && city.is_some(),
             asn: wants.asn && asn.is_some(),
             names: wants.names,
+            ..wants
         };
         let devices = learned
             .map(|p| {
@@ -142,8 +159,12 @@ impl HostLookup {
     #[inline]
     pub fn fill(&mut self, src: IpAddr, dst: IpAddr, now: i64, out: &mut HostInfos) {
         if self.wants.geo || self.wants.asn {
-            out.src = self.geo.lookup(src);
-            out.dst = self.geo.lookup(dst);
+            if self.wants.src {
+                out.src = self.geo.lookup(src);
+            }
+            if self.wants.dst {
+                out.dst = self.geo.lookup(dst);
+            }
         }
         if let Some(names) = &self.names {
             // The name the other side used: a reply's source was named by its destination.

@@ -3,12 +3,13 @@
 //! names it puts in its own connections (TLS ClientHello server name, HTTP Host, QUIC Initial
 //! server name). Nothing is looked up on the network.
 //!
-//! Promises: the cache never holds more than its bound (new names are then refused and
-//! counted, until entries expire); each packet costs at most one bounded parse of its payload;
+//! Promises: the cache never holds more than its bound (when full, expired names go first, then
+//! the names learned longest ago, counted); each packet costs at most one bounded parse of its
+//! payload and two lookups;
 //! the latest name seen for a (client, server) pair wins, so the same server may have
 //! different names for different clients (CDNs).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 use pmacct_core::labels::LabelId;
@@ -32,7 +33,9 @@ struct Entry {
 pub struct NameCounts {
     /// Names learned (or refreshed) from DNS, TLS, HTTP or QUIC.
     pub learned: u64,
-    /// Names refused because the cache was at its bound.
+    /// Names forgotten before their time to keep the cache at its bound.
+    pub evicted: u64,
+    /// Names not kept because the process's table of name texts is full.
     pub refused: u64,
     /// DNS messages that did not parse.
     pub malformed: u64,
@@ -40,7 +43,12 @@ pub struct NameCounts {
 
 /// One input thread's names.
 pub struct NameCache {
-    pairs: HashMap<(IpAddr, IpAddr), Entry>,
+    pairs: HashMap<(IpAddr, IpAddr), Entry, foldhash::fast::RandomState>,
+    /// Pairs in the order they were learned (a pair learned again is queued again; stale
+    /// places are skipped), for evicting the oldest.
+    order: VecDeque<((IpAddr, IpAddr), i64)>,
+    /// Packet time of the last sweep of expired names (at most one a second).
+    swept: i64,
     bound: usize,
     grace: i64,
     answers: Vec<dns::Answer>,
@@ -56,7 +64,9 @@ const QUIC_PENDING: usize = 256;
 impl NameCache {
     pub fn new(bound: usize, grace: i64) -> NameCache {
         NameCache {
-            pairs: HashMap::new(),
+            pairs: HashMap::default(),
+            order: VecDeque::new(),
+            swept: i64::MIN,
             bound: bound.max(1),
             grace,
             answers: Vec::new(),
@@ -159,21 +169,42 @@ impl NameCache {
         if name.is_empty() || !name.chars().all(host_chars) {
             return;
         }
-        if self.pairs.len() >= self.bound && !self.pairs.contains_key(&(client, server)) {
-            // Full: forget what expired (bounded by the cache's size, and only when full).
-            let now = until.saturating_sub(self.grace);
-            self.pairs.retain(|_, e| e.until >= now);
-            if self.pairs.len() >= self.bound {
-                self.counts.refused += 1;
-                return;
-            }
-        }
         let Some(id) = pmacct_core::labels::intern_bounded(&name, MAX_NAME_TEXTS) else {
             self.counts.refused += 1;
             return;
         };
+        let pair = (client, server);
+        if !self.pairs.contains_key(&pair) && self.pairs.len() >= self.bound {
+            self.make_room(until.saturating_sub(self.grace));
+        }
         self.counts.learned += 1;
-        self.pairs
-            .insert((client, server), Entry { name: id, until });
+        self.pairs.insert(pair, Entry { name: id, until });
+        self.order.push_back((pair, until));
+        if self.order.len() > 2 * self.bound + 16 {
+            // Stale places (pairs learned again, or gone) are dropped from the queue.
+            let pairs = &self.pairs;
+            self.order
+                .retain(|(p, u)| pairs.get(p).is_some_and(|e| e.until == *u));
+        }
+    }
+
+    /// Frees one place: expired names (a sweep at most once a second of packet time), else
+    /// the name learned longest ago.
+    fn make_room(&mut self, now: i64) {
+        if now > self.swept {
+            self.swept = now;
+            let before = self.pairs.len();
+            self.pairs.retain(|_, e| e.until >= now);
+            if self.pairs.len() < before {
+                return;
+            }
+        }
+        while let Some((pair, until)) = self.order.pop_front() {
+            if self.pairs.get(&pair).is_some_and(|e| e.until == until) {
+                self.pairs.remove(&pair);
+                self.counts.evicted += 1;
+                return;
+            }
+        }
     }
 }

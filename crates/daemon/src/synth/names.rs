@@ -384,3 +384,75 @@ pub fn home_devices(start: u32) -> (Vec<Device>, Vec<(u32, Vec<u8>)>) {
     }
     (vec![laptop, tv, printer], frames)
 }
+
+/// Writes `packets` packets of a network that names its servers, for benchmarks: in every 100,
+/// one DNS answer (a CNAME chain to a new address), one TLS ClientHello, one HTTP request and
+/// one QUIC Initial naming a server, and 96 packets of data between 250 clients and the named
+/// servers. Deterministic.
+pub fn write_mix(path: &std::path::Path, packets: u64, start: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    out.write_all(&0xa1b2_c3d4u32.to_le_bytes())?;
+    out.write_all(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0])?;
+    out.write_all(&65535u32.to_le_bytes())?;
+    out.write_all(&1u32.to_le_bytes())?;
+    let quic: Vec<Vec<u8>> = (0..16u8)
+        .filter_map(|i| {
+            pmacct_sniff::quic::build::quic_client_initial(&[i; 8], &format!("q{i}.example.net"))
+        })
+        .collect();
+    let hello = pmacct_sniff::quic::build::tls_client_hello("www.example.org");
+    let resolver = ip("192.168.0.1");
+    let mut rng = super::Rng(0x5eed);
+    for i in 0..packets {
+        let client = IpAddr::V4(std::net::Ipv4Addr::new(192, 168, 1, (i % 250) as u8 + 1));
+        let n = rng.below(100_000) as u32;
+        let server = IpAddr::V4(std::net::Ipv4Addr::from(0xcb00_0000 | n));
+        let frame = match i % 100 {
+            0 => {
+                let q = format!("www{n}.example.com");
+                let edge = format!("edge{}.cdn.example.net", n % 97);
+                let msg = dns_response(
+                    n as u16,
+                    &q,
+                    false,
+                    &[Rr::Cname(&q, &edge, 300), Rr::Addr(&edge, server, 60)],
+                );
+                frame(
+                    resolver,
+                    client,
+                    17,
+                    &udp(53, 40000 + (n % 1000) as u16, &msg),
+                )
+            }
+            1 => frame(client, server, 6, &tcp(50000, 443, &hello)),
+            2 => frame(
+                client,
+                server,
+                6,
+                &tcp(
+                    50001,
+                    80,
+                    b"GET / HTTP/1.1\r\nHost: plain.example.org\r\n\r\n",
+                ),
+            ),
+            3 => match quic.get((n % 16) as usize) {
+                Some(q) => frame(client, server, 17, &udp(50002, 443, q)),
+                None => frame(client, server, 17, &udp(50002, 443, &[0x40; 100])),
+            },
+            k if k % 2 == 0 => frame(client, server, 6, &tcp(50000, 443, &[0x17; 600])),
+            _ => frame(server, client, 6, &tcp(443, 50000, &[0x17; 1200])),
+        };
+        let t = start + (i / 10_000) as u32;
+        for v in [
+            t,
+            (i % 10_000) as u32 * 100,
+            frame.len() as u32,
+            frame.len() as u32,
+        ] {
+            out.write_all(&v.to_le_bytes())?;
+        }
+        out.write_all(&frame)?;
+    }
+    out.flush()
+}
