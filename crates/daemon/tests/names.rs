@@ -405,3 +405,123 @@ fn real_captures_count_the_same_with_names_on() {
     assert!(checked >= 10, "{checked} captures");
     let _ = std::fs::remove_dir_all(&work);
 }
+
+/// The configuration of docs/names.md is valid as written (paths moved, the interface lo).
+#[test]
+fn the_documented_configuration_is_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let doc = std::fs::read_to_string(root.join("docs/names.md")).expect("docs/names.md");
+    let start = doc.find("<<'CONF'\n").expect("heredoc") + "<<'CONF'\n".len();
+    let end = start + doc[start..].find("\nCONF\n").expect("end");
+    let dir = tempdir("docs");
+    let at = dir.display().to_string();
+    let text = doc[start..end]
+        .replace("/var/lib/pmacct", &at)
+        .replace("/var/state/dhcp", &at)
+        .replace("pcap_interface: green0", "pcap_interface: lo");
+    assert!(text.contains("src_host_name, dst_host_name"), "{text}");
+    let cfg = dir.join("names.conf");
+    std::fs::write(&cfg, &text).expect("config");
+    let out = common::check_config(&cfg);
+    assert!(
+        out.status.success(),
+        "{}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Names reach SQL: the scenario into SQLite (`host_name_src`, `host_name_dst`), and
+/// `pmacct report --top` names each device's peers from the table.
+#[test]
+fn sqlite_rows_carry_names_and_the_report_shows_them() {
+    let dir = tempdir("sql");
+    let pcap = dir.join("names.pcap");
+    write(&pcap, &capture(1_700_000_000));
+    let db = dir.join("names.db");
+    let cfg = dir.join("sql.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\nnames_grace: {GRACE}\nplugins: sqlite3[s]\n\
+             aggregate: src_host, dst_host, src_host_name, dst_host_name\nsql_db: {}\n\
+             sql_history: 1h\nsql_history_roundoff: h\nsql_refresh_time: 3600\n",
+            pcap.display(),
+            db.display()
+        ),
+    )
+    .expect("config");
+    let run = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .expect("pmacctd");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let client = Path::new(env!("CARGO_BIN_EXE_pmacctd")).with_file_name("pmacct");
+    let out = Command::new(&client)
+        .args(["report", "--db"])
+        .arg(&db)
+        .args([
+            "--by",
+            "all",
+            "--top",
+            "10",
+            "--format",
+            "json",
+            "--local-net",
+            "192.168.1.0/24",
+        ])
+        .env("TZ", "UTC")
+        .output()
+        .expect("pmacct report");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let peers = |device: &str| -> BTreeMap<String, String> {
+        rows.as_array()
+            .expect("rows")
+            .iter()
+            .filter(|r| r["device"] == device)
+            .flat_map(|r| r["peers"].as_array().cloned().unwrap_or_default())
+            .map(|p| {
+                let s = |k: &str| p[k].as_str().unwrap_or_default().to_string();
+                (s("peer"), s("name"))
+            })
+            .collect()
+    };
+    let want = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    // The resolver is local (not a peer). The laptop's CDN peer: named while the answer
+    // lived, most of its bytes then.
+    assert_eq!(
+        peers("192.168.1.10"),
+        want(&[
+            ("198.51.100.5", "secure.example.org"),
+            ("198.51.100.6", "plain.example.org"),
+            ("198.51.100.7", "quic.example.net"),
+            ("198.51.100.8", "pq.example.net"),
+            ("203.0.113.10", "www.example.com"),
+        ])
+    );
+    // The same CDN address is another name for the other client.
+    assert_eq!(
+        peers("192.168.1.11"),
+        want(&[
+            ("203.0.113.10", "video.example.org"),
+            ("203.0.113.20", "www.example.com"),
+        ])
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
