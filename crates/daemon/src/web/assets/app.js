@@ -508,7 +508,7 @@ function usageColumns(capsRef, nameCell) {
   return [
     textCol('name', 'Name', 'col-name', nameCell),
     textCol('device', 'Device', 'col-device', (r) => h('a', { href: deviceHref(r.device) }, r.device)),
-    { ...textCol('mac', 'MAC', 'col-mac', (r) => r.macs.join(' ') || '—'), sort: (r) => r.macs.join(' ') },
+    { ...textCol('mac', 'MAC', 'col-mac', macCell), sort: (r) => r.macs.join(' ') },
     { ...textCol('addr', 'Addresses', 'col-addr', (r) => r.addresses.join(' ') || '—'), sort: (r) => r.addresses.join(' ') },
     bytesCol('down', 'Down', 'col-down', (r) => r.down),
     bytesCol('up', 'Up', 'col-up', (r) => r.up),
@@ -537,6 +537,12 @@ function capCell(shares) {
   return span;
 }
 
+// a device's MAC addresses, and below them the vendor (IEEE registry) when known
+function macCell(r) {
+  const macs = r.macs.join(' ') || '—';
+  return r.vendor ? [macs, h('span', { class: 'vendor' }, r.vendor)] : macs;
+}
+
 // one row per device of /usage (by=all), with names, MACs and addresses from /devices
 function joinUsage(usage, devices) {
   const info = new Map(devices.map((d) => [d.device, d]));
@@ -547,7 +553,7 @@ function joinUsage(usage, devices) {
     const d = info.get(u.device) || {};
     rows.set(u.device, {
       device: u.device, name: u.name || d.name || '', macs: d.macs || [], addresses: d.addresses || [],
-      down: u.download_bytes, up: u.upload_bytes, total: u.download_bytes + u.upload_bytes,
+      vendor: u.vendor || '', down: u.download_bytes, up: u.upload_bytes, total: u.download_bytes + u.upload_bytes,
     });
   }
   return [...rows.values()];
@@ -565,7 +571,7 @@ function download(filename, mime, text) {
 function usageExport(rows) {
   return rows.map((r) => ({
     device: r.device, name: r.name, mac: r.macs.join(' '), addresses: r.addresses.join(' '),
-    download_bytes: r.down, upload_bytes: r.up, total_bytes: r.total,
+    download_bytes: r.down, upload_bytes: r.up, total_bytes: r.total, vendor: r.vendor,
   }));
 }
 
@@ -576,7 +582,7 @@ function usagePage(main) {
   const capsRef = { caps: [] };
   const search = h('input', { type: 'search', id: 'usage-search', placeholder: 'name, device, MAC, address', autocomplete: 'off' });
   const count = h('span', { class: 'muted', id: 'usage-count' });
-  const haystack = (r) => [r.name, r.device, ...r.macs, ...r.addresses].join(' ').toLowerCase();
+  const haystack = (r) => [r.name, r.device, r.vendor, ...r.macs, ...r.addresses].join(' ').toLowerCase();
   // names can be changed from here unless the daemon is read-only
   const drafts = new Map();
   let refocus = null; // the device whose rename button gets the focus back after the reload
@@ -602,7 +608,7 @@ function usagePage(main) {
   search.addEventListener('input', redraw);
   const fname = (ext) => `pmacct-usage-${state.period.from}_${state.period.to}.${ext}`;
   const csv = () => {
-    const head = 'device,name,mac,addresses,download_bytes,upload_bytes,total_bytes';
+    const head = 'device,name,mac,addresses,download_bytes,upload_bytes,total_bytes,vendor';
     const lines = usageExport(table.shown()).map((r) => Object.values(r).map(csvField).join(','));
     download(fname('csv'), 'text/csv', [head, ...lines].join('\n') + '\n');
   };
