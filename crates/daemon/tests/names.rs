@@ -31,6 +31,31 @@ fn write(path: &Path, packets: &[NamedPacket]) {
     write_frames(path, 1, &frames).expect("pcap");
 }
 
+/// Runs pmacctd on `pcap` into the SQLite table `db` (hourly bins) with `extra` keys.
+fn to_sqlite(dir: &Path, pcap: &Path, db: &Path, aggregate: &str, extra: &str) {
+    let cfg = dir.join("sql.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "pcap_savefile: {}\n{extra}plugins: sqlite3[s]\naggregate: {aggregate}\nsql_db: {}\n\
+             sql_history: 1h\nsql_history_roundoff: h\nsql_refresh_time: 3600\n",
+            pcap.display(),
+            db.display()
+        ),
+    )
+    .expect("config");
+    let run = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .expect("pmacctd");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
 /// Runs pmacctd on `pcap` with `extra` keys; the print plugin's CSV rows and the log.
 fn run(dir: &Path, pcap: &Path, aggregate: &str, extra: &str) -> (String, String) {
     let out = dir.join("rows.csv");
@@ -230,43 +255,18 @@ fn a_flood_of_distinct_answers_keeps_the_cache_at_its_bound() {
 /// MAC vendors from Debian's ieee-data.
 #[test]
 fn dhcp_and_mdns_names_and_vendors_reach_the_report() {
-    use pmacct_daemon::synth::names::home_devices;
+    use pmacct_daemon::synth::names::write_home_devices;
     let dir = tempdir("devices");
     let pcap = dir.join("home.pcap");
-    let (devices, frames) = home_devices(1_700_000_000);
-    let frames: Vec<Frame> = frames
-        .iter()
-        .map(|(s, f)| Frame {
-            secs: *s,
-            usecs: 0,
-            data: f,
-        })
-        .collect();
-    write_frames(&pcap, 1, &frames).expect("pcap");
+    let devices = write_home_devices(&pcap, 1_700_000_000).expect("pcap");
     let db = dir.join("home.db");
     let learned = dir.join("learned.leases");
-    let cfg = dir.join("sql.conf");
-    std::fs::write(
-        &cfg,
-        format!(
-            "pcap_savefile: {}\nnames_learned_file: {}\nplugins: sqlite3[s]\n\
-             aggregate: src_host, dst_host, src_mac, dst_mac\nsql_db: {}\nsql_history: 1h\n\
-             sql_history_roundoff: h\nsql_refresh_time: 3600\n",
-            pcap.display(),
-            learned.display(),
-            db.display()
-        ),
-    )
-    .expect("config");
-    let run = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
-        .arg("-f")
-        .arg(&cfg)
-        .output()
-        .expect("pmacctd");
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    to_sqlite(
+        &dir,
+        &pcap,
+        &db,
+        "src_host, dst_host, src_mac, dst_mac",
+        &format!("names_learned_file: {}\n", learned.display()),
     );
     let text = std::fs::read_to_string(&learned).expect("learned names");
     assert_eq!(
@@ -440,27 +440,12 @@ fn sqlite_rows_carry_names_and_the_report_shows_them() {
     let pcap = dir.join("names.pcap");
     write(&pcap, &capture(1_700_000_000));
     let db = dir.join("names.db");
-    let cfg = dir.join("sql.conf");
-    std::fs::write(
-        &cfg,
-        format!(
-            "pcap_savefile: {}\nnames_grace: {GRACE}\nplugins: sqlite3[s]\n\
-             aggregate: src_host, dst_host, src_host_name, dst_host_name\nsql_db: {}\n\
-             sql_history: 1h\nsql_history_roundoff: h\nsql_refresh_time: 3600\n",
-            pcap.display(),
-            db.display()
-        ),
-    )
-    .expect("config");
-    let run = Command::new(env!("CARGO_BIN_EXE_pmacctd"))
-        .arg("-f")
-        .arg(&cfg)
-        .output()
-        .expect("pmacctd");
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    to_sqlite(
+        &dir,
+        &pcap,
+        &db,
+        "src_host, dst_host, src_host_name, dst_host_name",
+        &format!("names_grace: {GRACE}\n"),
     );
     let client = Path::new(env!("CARGO_BIN_EXE_pmacctd")).with_file_name("pmacct");
     let out = Command::new(&client)

@@ -870,20 +870,9 @@ fn nfacctd_serves_the_page_with_live_traffic() {
 /// at the next request.
 #[test]
 fn learned_and_leased_names_show_on_the_page() {
-    use pmacct_daemon::synth::names::home_devices;
-    use pmacct_daemon::synth::{write_frames, Frame};
     let dir = tempfile::tempdir().expect("tempdir");
     let pcap = dir.path().join("home.pcap");
-    let (_, frames) = home_devices(1_700_000_000);
-    let frames: Vec<Frame> = frames
-        .iter()
-        .map(|(s, f)| Frame {
-            secs: *s,
-            usecs: 0,
-            data: f,
-        })
-        .collect();
-    write_frames(&pcap, 1, &frames).expect("pcap");
+    pmacct_daemon::synth::names::write_home_devices(&pcap, 1_700_000_000).expect("pcap");
     let leases = dir.path().join("dhcpd.leases");
     std::fs::write(
         &leases,

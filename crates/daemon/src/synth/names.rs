@@ -456,3 +456,18 @@ pub fn write_mix(path: &std::path::Path, packets: u64, start: u32) -> std::io::R
     }
     out.flush()
 }
+
+/// Writes [`home_devices`] as a pcap file; the devices.
+pub fn write_home_devices(path: &std::path::Path, start: u32) -> std::io::Result<Vec<Device>> {
+    let (devices, frames) = home_devices(start);
+    let frames: Vec<super::Frame> = frames
+        .iter()
+        .map(|(secs, data)| super::Frame {
+            secs: *secs,
+            usecs: 0,
+            data,
+        })
+        .collect();
+    super::write_frames(path, 1, &frames)?;
+    Ok(devices)
+}

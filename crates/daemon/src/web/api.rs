@@ -83,13 +83,7 @@ fn options(
         .as_ref()
         .filter(|p| p.exists())
         .map(|p| p.display().to_string());
-    o.leases = web
-        .config
-        .leases_files
-        .iter()
-        .filter(|p| p.exists())
-        .map(|p| p.display().to_string())
-        .collect();
+    o.leases = web.lease_files();
     o.identities = true;
     Ok(o)
 }

@@ -96,6 +96,16 @@ impl Web {
         }
     }
 
+    /// `dhcp_leases_file` and `names_learned_file`, those that exist now.
+    pub(crate) fn lease_files(&self) -> Vec<String> {
+        self.config
+            .leases_files
+            .iter()
+            .filter(|p| p.exists())
+            .map(|p| p.display().to_string())
+            .collect()
+    }
+
     /// The device names of `web_names_file` (none when it is missing or wrong: logged).
     fn names(&self) -> report::devices::Names {
         let file = self
@@ -103,13 +113,7 @@ impl Web {
             .names_file
             .as_ref()
             .map(|p| p.display().to_string());
-        let leases: Vec<String> = self
-            .config
-            .leases_files
-            .iter()
-            .filter(|p| p.exists())
-            .map(|p| p.display().to_string())
-            .collect();
+        let leases = self.lease_files();
         let file = file.filter(|f| std::path::Path::new(f).exists());
         match report::devices::Names::read(file.as_deref(), &leases) {
             Ok(n) => n,
