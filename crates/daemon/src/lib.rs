@@ -613,6 +613,14 @@ pub fn run(
     } else {
         plugins::Clock::Packets
     };
+    // The mmdb files and the learned names are read before any plugin starts: a broken file
+    // stops the start with nothing begun.
+    let host_store = hosts::HostStore::open(
+        &config.core.geoip,
+        config.core.names,
+        config.core.names_learned_file.as_deref(),
+        hosts::Wants::of(config.plugins.iter().map(|p| &p.aggregate)),
+    )?;
     let mut handles = plugins::start(&config.plugins, config.core.files_umask, clock)
         .map_err(DaemonError::Plugin)?;
     let mut plans = plans;
@@ -686,12 +694,6 @@ pub fn run(
         })
         .collect();
 
-    let host_store = hosts::HostStore::open(
-        &config.core.geoip,
-        config.core.names,
-        config.core.names_learned_file.as_deref(),
-        hosts::Wants::of(config.plugins.iter().map(|p| &p.aggregate)),
-    )?;
     let mut inputs = running::InputThreads::new(running::Shared {
         templates,
         taps,

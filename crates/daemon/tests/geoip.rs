@@ -274,8 +274,14 @@ fn missing_and_broken_files_are_errors_at_start_naming_key_and_file() {
         (dir.join("absent.mmdb"), "cannot read it"),
         (garbage, "not a MaxMind-format database"),
     ];
-    if let Some(broken) = mmdb("MaxMind-DB-test-broken-search-tree-24.mmdb") {
-        cases.push((broken, "the database is corrupt"));
+    for broken in [
+        "MaxMind-DB-test-broken-search-tree-24.mmdb",
+        "MaxMind-DB-test-broken-pointers-24.mmdb",
+        "GeoIP2-City-Test-Broken-Double-Format.mmdb",
+    ] {
+        if let Some(file) = mmdb(broken) {
+            cases.push((file, "the database is corrupt"));
+        }
     }
     for key in ["geoipv2_file", "geoipv2_asn_file"] {
         for (file, why) in &cases {
